@@ -1,0 +1,65 @@
+/** What a route handler receives and returns. */
+import type { AuditActor } from '../core/audit/event.js';
+import type { Clock } from '../core/clock.js';
+import type { Policy, Role } from '../core/policy/types.js';
+import type { IdTokenVerifier } from '../auth/id-token.js';
+import type { Store } from '../store/types.js';
+import type { KeyRing } from './keys.js';
+
+/** A caller the broker authenticated from a broker token. */
+export interface Principal {
+  loginId: string;
+  iss: string;
+  sub: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  roles: Role[];
+  authTime: number;
+  expiresAt: number;
+}
+
+/** Logs broker internals (never tokens). */
+export type BrokerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+
+/** Everything the broker runs on; injected so tests control time, keys and storage. */
+export interface BrokerDeps {
+  policy: Policy;
+  /** sha256 of the policy file as loaded, for the policy.loaded event. */
+  policyHash: string;
+  policySource: string;
+  store: Store;
+  keys: KeyRing;
+  clock: Clock;
+  verifyIdToken: IdTokenVerifier;
+  /** The broker's public URL: `iss` of everything it signs. */
+  issuer: string;
+  fetch: typeof fetch;
+  log: BrokerLog;
+}
+
+/** A request, typed for handlers. */
+export interface HandlerContext {
+  deps: BrokerDeps;
+  requestId: string;
+  principal: Principal | null;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  ip: string;
+  /** Aborted when the client goes away (long-polls stop waiting). */
+  signal: AbortSignal;
+}
+
+/** What a handler returns. */
+export interface HandlerResult {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The audit actor for a principal. */
+export function actorOf(principal: Principal): AuditActor {
+  return { iss: principal.iss, sub: principal.sub, email: principal.email, roles: principal.roles.map((role) => role.name) };
+}

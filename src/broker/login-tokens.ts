@@ -1,0 +1,82 @@
+/**
+ * Broker tokens: what `imp login` stores instead of any IdP token. Short-lived (policy caps it,
+ * default 8 h), signed with the `login` key that never leaves the broker, typed so that no other
+ * token (ID token, session token) can stand in for one.
+ */
+import { jwtVerify, SignJWT } from 'jose';
+import type { Clock } from '../core/clock.js';
+import { AuthRequiredError } from '../core/errors.js';
+import { BROKER_ALG, type KeyRing } from './keys.js';
+
+/** The JOSE `typ` of a broker token. */
+export const LOGIN_TOKEN_TYPE = 'imp-login+jwt';
+/** The audience of broker tokens: the broker API itself. */
+export const LOGIN_TOKEN_AUDIENCE = 'imp-broker';
+
+/** What a broker token says about its holder. */
+export interface LoginClaims {
+  loginId: string;
+  iss: string;
+  sub: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  authTime: number;
+  expiresAt: number;
+}
+
+/** Signs a broker token. */
+export async function issueLoginToken(keys: KeyRing, brokerIssuer: string, claims: LoginClaims, nowMs: number): Promise<string> {
+  const key = keys.active('login');
+  return new SignJWT({
+    idp_iss: claims.iss,
+    email: claims.email,
+    name: claims.name,
+    groups: claims.groups,
+    auth_time: claims.authTime,
+  })
+    .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
+    .setIssuer(brokerIssuer)
+    .setAudience(LOGIN_TOKEN_AUDIENCE)
+    .setSubject(claims.sub)
+    .setJti(claims.loginId)
+    .setIssuedAt(Math.floor(nowMs / 1000))
+    .setExpirationTime(claims.expiresAt)
+    .sign(key.privateKey);
+}
+
+/** Verifies a broker token's signature, type, issuer, audience and expiry. */
+export async function verifyLoginToken(keys: KeyRing, brokerIssuer: string, token: string, clock: Clock): Promise<LoginClaims> {
+  const now = clock.now();
+  const candidates = keys.verifying('login', now);
+  try {
+    const { payload } = await jwtVerify(
+      token,
+      async (header) => {
+        const key = candidates.find((k) => k.kid === header.kid);
+        if (!key) throw new Error('unknown key');
+        return key.publicKey;
+      },
+      {
+        issuer: brokerIssuer,
+        audience: LOGIN_TOKEN_AUDIENCE,
+        algorithms: [BROKER_ALG],
+        typ: LOGIN_TOKEN_TYPE,
+        currentDate: new Date(now),
+        requiredClaims: ['sub', 'jti', 'exp', 'auth_time'],
+      },
+    );
+    return {
+      loginId: payload.jti!,
+      iss: String(payload.idp_iss),
+      sub: payload.sub!,
+      email: typeof payload.email === 'string' ? payload.email : null,
+      name: typeof payload.name === 'string' ? payload.name : null,
+      groups: Array.isArray(payload.groups) ? payload.groups.filter((g): g is string => typeof g === 'string') : [],
+      authTime: Number(payload.auth_time),
+      expiresAt: payload.exp!,
+    };
+  } catch {
+    throw new AuthRequiredError('Your login is invalid or has expired. Run: imp login');
+  }
+}

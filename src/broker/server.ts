@@ -1,0 +1,94 @@
+/**
+ * `createBroker(deps)`: a Fastify server wired from the route table. Tests start it on port 0 and
+ * close it; `imp broker serve` and `imp dev` use the same function.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
+import type { BrokerDeps, HandlerContext } from './context.js';
+import { authenticate } from './guards.js';
+import { errorResponse } from './http-errors.js';
+import { ROUTES } from './routes.js';
+
+/** A running (or ready to run) broker. */
+export interface Broker {
+  app: FastifyInstance;
+  deps: BrokerDeps;
+  /** Listens on host:port (0 = any free port) and returns the base URL. */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Builds the broker; records `policy.loaded` before it serves anything (fail-closed). */
+export async function createBroker(deps: BrokerDeps): Promise<Broker> {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, genReqId: () => randomUUID(), return503OnClosing: true });
+
+  await deps.store.transaction((tx) =>
+    tx.appendAudit({ type: 'policy.loaded', data: { source: deps.policySource, sha256: deps.policyHash, roles: deps.policy.roles.length, tenants: deps.policy.tenants.map((t) => t.id) } }, deps.clock.now()),
+  );
+
+  app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(deps, request, reply, new ImpError('IMP_NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  for (const route of ROUTES) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      handler: async (request, reply) => {
+        const controller = new AbortController();
+        request.raw.once('close', () => controller.abort());
+        const ctx: HandlerContext = {
+          deps,
+          requestId: request.id,
+          principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
+          params: request.params as Record<string, string>,
+          query: request.query as Record<string, string | undefined>,
+          body: request.body ?? null,
+          headers: request.headers,
+          ip: request.ip,
+          signal: controller.signal,
+        };
+        const result = await route.handler(ctx);
+        reply.status(result.status ?? 200);
+        for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
+        reply.header('cache-control', result.headers?.['cache-control'] ?? 'no-store');
+        return result.body ?? null;
+      },
+    });
+  }
+
+  return {
+    app,
+    deps,
+    async listen(port, host = '127.0.0.1') {
+      await app.listen({ port, host });
+      const address = app.server.address();
+      if (!address || typeof address === 'string') throw new Error('The broker has no TCP address.');
+      return `http://${host}:${address.port}`;
+    },
+    async close() {
+      await app.close();
+    },
+  };
+}
+
+function sendError(deps: BrokerDeps, request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
+  const error = fromFastify(raw);
+  const { status, headers, body } = errorResponse(error, request.id);
+  if (status >= 500) deps.log('error', 'request failed', { request_id: request.id, code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? '') });
+  return reply.status(status).headers(headers).header('cache-control', 'no-store').send(body);
+}
+
+// Fastify's own errors (bad JSON, body too large, wrong content type) become clear 4xx ImpErrors.
+function fromFastify(raw: unknown): ImpError {
+  if (raw instanceof ImpError) return raw;
+  const fastifyError = raw as { statusCode?: number; code?: string; message?: string };
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new InvalidInputError('The request body is too large.');
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new InvalidInputError('Send JSON (Content-Type: application/json).');
+    return new InvalidInputError(`Bad request: ${fastifyError.message ?? 'invalid body'}`);
+  }
+  return toImpError(raw);
+}

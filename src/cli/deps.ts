@@ -1,0 +1,72 @@
+/**
+ * The factory of everything a command may touch (gh's cmdutil.Factory). Heavy pieces (keychain,
+ * prompts, OIDC, browser opener) are created on first use so `imp --help` loads none of them.
+ */
+import type { Clock } from '../core/clock.js';
+import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
+import type { CredentialStore } from '../client/credentials.js';
+import { type Paths, resolvePaths } from '../client/paths.js';
+import { systemClock } from '../runtime/clock.js';
+import { type IO, systemIO } from './io.js';
+import type { Prompter } from './prompter.js';
+
+/** Everything a command may use. Commands take `Pick<Deps, …>` of what they need. */
+export interface Deps {
+  io: IO;
+  env: NodeJS.ProcessEnv;
+  clock: Clock;
+  fetch: typeof fetch;
+  paths: Paths;
+  credentials(): Promise<CredentialStore>;
+  prompter(): Promise<Prompter>;
+  openUrl(url: string): Promise<void>;
+  deviceLogin(options: DeviceLoginOptions): Promise<DeviceLoginResult>;
+  /** Aborted when the user presses Ctrl-C (SIGINT) or the process gets SIGTERM. */
+  interrupt: AbortSignal;
+}
+
+/** The real dependencies for the `imp` process. */
+export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
+  const io = systemIO(env);
+  const paths = resolvePaths(env);
+  let credentials: Promise<CredentialStore> | undefined;
+  const controller = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (controller.signal.aborted) process.exit(130);
+      controller.abort(new Error(signal));
+    });
+  }
+  return {
+    io,
+    env,
+    clock: systemClock,
+    fetch: globalThis.fetch,
+    paths,
+    interrupt: controller.signal,
+    credentials() {
+      credentials ??= import('../client/credentials.js').then((m) =>
+        m.openCredentialStore({
+          mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
+          filePath: paths.credentialsFile,
+          warn: (message) => io.err(message),
+        }),
+      );
+      return credentials;
+    },
+    async prompter() {
+      const { systemPrompter } = await import('./prompter.js');
+      return systemPrompter(io);
+    },
+    async openUrl(url) {
+      const { default: open } = await import('open');
+      const child = await open(url, { wait: false });
+      child.on('error', () => {});
+      child.unref();
+    },
+    async deviceLogin(options) {
+      const { runDeviceLogin } = await import('../auth/device-flow.js');
+      return runDeviceLogin(options);
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Logging in and staying logged in, for every command that talks to the broker: run the device flow,
+ * exchange the ID token at the broker, store the broker token; on an RFC 9470 challenge log in again
+ * with max_age and retry once. The broker decides what is fresh enough; this only helps.
+ */
+import type { LoginResponse } from '../core/api.js';
+import { AuthRequiredError, ImpError, StepUpRequiredError } from '../core/errors.js';
+import { escapeUntrusted } from '../core/escape.js';
+import { BrokerClient } from '../client/broker-client.js';
+import { loadConfig, resolveBrokerUrl, saveConfig } from '../client/config.js';
+import { type StoredLogin, readLogin, saveLogin } from '../client/login-state.js';
+import type { Deps } from './deps.js';
+import { startSpinner } from './spinner.js';
+
+/** The broker a command talks to, and how it was chosen. */
+export interface BrokerTarget {
+  url: string;
+  client: BrokerClient;
+}
+
+/** Resolves the broker URL (flag > IMP_BROKER_URL > config.json). */
+export async function brokerTarget(deps: Pick<Deps, 'env' | 'paths' | 'fetch'>, flag: string | undefined): Promise<BrokerTarget> {
+  const url = resolveBrokerUrl(flag, deps.env, await loadConfig(deps.paths.configFile));
+  return { url, client: new BrokerClient(url, deps.fetch) };
+}
+
+/** How a login shows itself. */
+export interface LoginUx {
+  json: boolean;
+  noBrowser: boolean;
+  /** Why the login is needed, shown before the code ("This needs a fresh login"). */
+  reason?: string;
+}
+
+/** Runs the device flow against the broker's IdP and stores the broker token. */
+export async function performLogin(
+  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'credentials' | 'deviceLogin' | 'openUrl' | 'fetch' | 'interrupt'>,
+  target: BrokerTarget,
+  ux: LoginUx,
+  maxAge?: number,
+): Promise<LoginResponse> {
+  const { io } = deps;
+  const brokerConfig = await target.client.config();
+  if (ux.reason && !ux.json) io.err(ux.reason);
+  const result = await deps.deviceLogin({
+    issuer: brokerConfig.issuer,
+    clientId: brokerConfig.client_id,
+    ...(maxAge !== undefined ? { maxAge } : {}),
+    fetch: deps.fetch,
+    signal: deps.interrupt,
+    onCode: async (code) => {
+      const url = code.verification_uri_complete ?? code.verification_uri;
+      if (ux.json) io.out(JSON.stringify({ event: 'device_authorization', ...code }));
+      else {
+        io.err(`To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`);
+        io.err(`Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`);
+      }
+      if (!ux.noBrowser && canOpenBrowser(deps.env)) {
+        await deps.openUrl(url).catch(() => io.err('Could not open a browser; open the link above yourself.'));
+      }
+    },
+  });
+  const spinnerless = ux.json;
+  const login = await target.client.login(result.idToken);
+  const store = await deps.credentials();
+  await saveLogin(store, target.url, login);
+  await saveConfig(deps.paths.configFile, { ...(await loadConfig(deps.paths.configFile)), broker_url: target.url });
+  if (!spinnerless) io.err(`Logged in as ${escapeUntrusted(login.user.email ?? login.user.sub)} (roles: ${login.user.roles.map(escapeUntrusted).join(', ') || 'none'}).`);
+  return login;
+}
+
+/** Runs the device flow with a waiting indicator (the polling happens inside deviceLogin). */
+export async function loginWithProgress(
+  deps: Parameters<typeof performLogin>[0],
+  target: BrokerTarget,
+  ux: LoginUx,
+  maxAge?: number,
+): Promise<LoginResponse> {
+  if (ux.json || !deps.io.stderrIsTTY) return performLogin(deps, target, ux, maxAge);
+  let spinner: Awaited<ReturnType<typeof startSpinner>> | undefined;
+  const wrapped = {
+    ...deps,
+    deviceLogin: (options: Parameters<Deps['deviceLogin']>[0]) =>
+      deps.deviceLogin({
+        ...options,
+        onCode: async (code) => {
+          await options.onCode(code);
+          spinner = await startSpinner(deps.io, 'Waiting for you to confirm in the browser…');
+        },
+      }),
+  };
+  try {
+    return await performLogin(wrapped, target, ux, maxAge);
+  } finally {
+    spinner?.stop();
+  }
+}
+
+/** Calls `fn` with a broker token, logging in first when needed and once more on a step-up challenge. */
+export async function withLogin<T>(
+  deps: Parameters<typeof performLogin>[0],
+  target: BrokerTarget,
+  ux: LoginUx,
+  fn: (token: string) => Promise<T>,
+): Promise<T> {
+  const store = await deps.credentials();
+  let stored: StoredLogin | null = await readLogin(store, target.url);
+  if (!stored) stored = await loginWithProgress(deps, target, { ...ux, reason: ux.reason ?? 'You are not logged in.' });
+  try {
+    return await fn(stored.token);
+  } catch (error) {
+    if (error instanceof StepUpRequiredError) {
+      const fresh = await loginWithProgress(
+        deps,
+        target,
+        { ...ux, reason: 'This needs a fresh login: your identity provider will ask you to sign in again.' },
+        error.maxAge || 1,
+      );
+      return fn(fresh.token);
+    }
+    if (error instanceof ImpError && error.code === 'IMP_AUTH_REQUIRED') {
+      const fresh = await loginWithProgress(deps, target, { ...ux, reason: 'Your login has expired.' });
+      return fn(fresh.token);
+    }
+    throw error;
+  }
+}
+
+/** The stored login, or AuthRequiredError telling the user to log in. */
+export async function requireStoredLogin(deps: Pick<Deps, 'credentials'>, target: BrokerTarget): Promise<StoredLogin> {
+  const stored = await readLogin(await deps.credentials(), target.url);
+  if (!stored) throw new AuthRequiredError(`Not logged in to ${target.url}. Run: imp login`);
+  return stored;
+}
+
+// A browser can only open where there is a display (or on macOS/Windows).
+function canOpenBrowser(env: NodeJS.ProcessEnv): boolean {
+  if (process.platform === 'darwin' || process.platform === 'win32') return true;
+  return Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+}

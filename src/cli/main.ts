@@ -1,0 +1,84 @@
+/**
+ * `main(argv, deps)`: find the command, parse, run, and map any error to an exit code in one place.
+ * Commands never call process.exit; bin/imp.js sets process.exitCode from the returned number.
+ */
+import { ImpError, UsageError, toImpError } from '../core/errors.js';
+import { escapeUntrusted } from '../core/escape.js';
+import { nearest } from '../core/suggest.js';
+import { parseArgv } from './command.js';
+import type { Deps } from './deps.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { commandHelp, rootHelp } from './help.js';
+import { colorEnabled } from './io.js';
+import { COMMANDS, findCommand } from './registry.js';
+
+/** Runs imp with argv (without node and script) and returns the exit code. */
+export async function main(argv: readonly string[], deps: Deps, version: string): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+      const target = argv[0] === 'help' ? findCommand(argv.slice(1)) : undefined;
+      if (target) {
+        deps.io.out(commandHelp((await target.entry.load()).spec));
+      } else {
+        deps.io.out(rootHelp(COMMANDS));
+      }
+      return argv.length === 0 ? EXIT.usage : EXIT.ok;
+    }
+    if (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version') {
+      deps.io.out(json ? JSON.stringify({ version }) : `imp ${version}`);
+      return EXIT.ok;
+    }
+    const found = findCommand(argv);
+    if (!found) throw unknownCommand(argv);
+    const module = await found.entry.load();
+    if (found.rest.includes('--help') || found.rest.includes('-h')) {
+      const dashDash = found.rest.indexOf('--');
+      const helpAt = Math.max(found.rest.indexOf('--help'), found.rest.indexOf('-h'));
+      if (dashDash < 0 || helpAt < dashDash) {
+        deps.io.out(commandHelp(module.spec));
+        return EXIT.ok;
+      }
+    }
+    const parsed = parseArgv(module.spec, found.rest);
+    if (parsed.flags['no-input'] === true) deps.io.noInput = true;
+    if (parsed.flags['no-color'] === true) deps.io.color = false;
+    else deps.io.color = deps.io.color && colorEnabled(deps.env, deps.io.stderrIsTTY, false);
+    const options = module.parse(parsed);
+    return (await module.run(options, deps)) ?? EXIT.ok;
+  } catch (error) {
+    return report(error, deps, json);
+  }
+}
+
+function unknownCommand(argv: readonly string[]): UsageError {
+  const words = argv.filter((word) => !word.startsWith('-'));
+  const typed = words.slice(0, 2).join(' ');
+  const names = COMMANDS.map((c) => c.name);
+  const firstWords = [...new Set(names.map((n) => n.split(' ')[0]!))];
+  const guess = (words[0] && firstWords.includes(words[0]) ? nearest(typed, names) : undefined) ?? nearest(words[0] ?? '', firstWords);
+  const shown = escapeUntrusted(words[0] ?? argv[0] ?? '');
+  return new UsageError(`Unknown command "${shown}".${guess ? ` Did you mean "imp ${guess}"?` : ''} Run "imp --help" for the list.`);
+}
+
+function report(error: unknown, deps: Deps, json: boolean): number {
+  const impError = toImpError(error);
+  const code = exitCodeFor(impError.code);
+  if (json) {
+    deps.io.out(JSON.stringify({ event: 'error', error: { code: impError.code, message: impError.message, details: impError.details } }));
+  }
+  const prefix = impError instanceof ImpError && impError.code !== 'IMP_INTERNAL' ? 'error' : 'unexpected error';
+  deps.io.err(`${prefix}: ${escapeMultiline(impError.message)}`);
+  if (impError.code === 'IMP_INTERNAL' && deps.env.IMP_DEBUG && impError.cause instanceof Error) {
+    deps.io.err(escapeMultiline(impError.cause.stack ?? ''));
+  }
+  return code;
+}
+
+// Messages may carry server text: escape controls but keep our own line breaks.
+function escapeMultiline(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => escapeUntrusted(line))
+    .join('\n');
+}

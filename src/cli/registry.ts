@@ -1,0 +1,42 @@
+/**
+ * The cheap list of commands (changesets-style lazy loading): names, groups and summaries for
+ * `imp --help`, and a loader per command so only the command that runs is imported.
+ */
+import type { CommandGroup, CommandModule } from './command.js';
+
+/** One entry of the command tree. */
+export interface CommandEntry {
+  name: string;
+  group: CommandGroup;
+  summary: string;
+  load: () => Promise<CommandModule<never>>;
+}
+
+// `never`: each module has its own Options type; main only passes parse()'s result back to run().
+const entry = (name: string, group: CommandGroup, summary: string, load: () => Promise<unknown>): CommandEntry => ({
+  name,
+  group,
+  summary,
+  load: load as () => Promise<CommandModule<never>>,
+});
+
+/** Every command, in help order. */
+export const COMMANDS: readonly CommandEntry[] = [
+  entry('login', 'auth', 'Log in with your identity provider (device flow)', () => import('./commands/login.js')),
+  entry('whoami', 'auth', 'Show who is logged in, your roles and how old the login is', () => import('./commands/whoami.js')),
+  entry('logout', 'auth', 'Remove the stored login', () => import('./commands/logout.js')),
+  entry('dev', 'admin', 'Run the local stack: identity provider, broker and demo tenant API', () => import('../dev/commands/dev.js')),
+  entry('broker serve', 'admin', 'Run the broker against a real identity provider', () => import('../dev/commands/broker-serve.js')),
+];
+
+/** Finds the longest command name that prefixes argv (`audit verify` before `audit`). */
+export function findCommand(argv: readonly string[]): { entry: CommandEntry; rest: string[] } | undefined {
+  let best: { entry: CommandEntry; rest: string[] } | undefined;
+  for (const candidate of COMMANDS) {
+    const words = candidate.name.split(' ');
+    if (words.every((word, i) => argv[i] === word) && (!best || words.length > best.entry.name.split(' ').length)) {
+      best = { entry: candidate, rest: argv.slice(words.length) };
+    }
+  }
+  return best;
+}

@@ -1,0 +1,99 @@
+/**
+ * The CLI's side of the broker API. Turns HTTP answers into typed results or coded ImpErrors, and
+ * RFC 9470 challenges into StepUpRequiredError so callers can log in again and retry once.
+ */
+import type { BrokerConfig, ErrorBody, LoginResponse, WhoamiResponse } from '../core/api.js';
+import { AuthRequiredError, ImpError, StepUpRequiredError, UnreachableError, isErrorCode } from '../core/errors.js';
+
+/** Options for one request. */
+export interface RequestOptions {
+  token?: string | null;
+  body?: unknown;
+  signal?: AbortSignal;
+  /** Statuses to return instead of throwing (e.g. 202 pending). */
+  query?: Record<string, string | undefined>;
+}
+
+/** A typed answer with its status. */
+export interface BrokerResponse<T> {
+  status: number;
+  body: T;
+}
+
+/** Parses `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=300`. */
+export function parseStepUpChallenge(header: string | null): number | null {
+  if (!header || !/error="?insufficient_user_authentication"?/.test(header)) return null;
+  const match = /max_age="?(\d+)"?/.exec(header);
+  return match ? Number(match[1]) : 0;
+}
+
+/** Talks JSON to one broker. */
+export class BrokerClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetchImpl: typeof fetch,
+  ) {}
+
+  /** Sends a request; non-2xx answers become ImpErrors carrying the broker's code and message. */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<BrokerResponse<T>> {
+    const url = new URL(this.baseUrl + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new UnreachableError(
+        `Cannot reach the broker at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}). Check the URL (--broker, IMP_BROKER_URL), that the broker is running, and your network.`,
+        error,
+      );
+    }
+    const text = await response.text();
+    let body: unknown = null;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+    }
+    if (response.ok) return { status: response.status, body: body as T };
+    throw this.toError(response, body);
+  }
+
+  private toError(response: Response, body: unknown): ImpError {
+    const maxAge = parseStepUpChallenge(response.headers.get('www-authenticate'));
+    const error = (body as Partial<ErrorBody> | null)?.error;
+    const message = typeof error?.message === 'string' ? error.message : `The broker answered HTTP ${response.status}.`;
+    if (maxAge !== null) return new StepUpRequiredError(maxAge, message);
+    if (error && isErrorCode(error.code)) {
+      return new ImpError(error.code, message, { details: { ...(error.details ?? {}), status: response.status } });
+    }
+    if (response.status === 401) return new AuthRequiredError();
+    return new ImpError(response.status >= 500 ? 'IMP_INTERNAL' : 'IMP_UPSTREAM', message, { details: { status: response.status } });
+  }
+
+  /** GET /v1/config. */
+  async config(): Promise<BrokerConfig> {
+    return (await this.request<BrokerConfig>('GET', '/v1/config')).body;
+  }
+
+  /** POST /v1/login: exchange a verified ID token for a broker token. */
+  async login(idToken: string): Promise<LoginResponse> {
+    return (await this.request<LoginResponse>('POST', '/v1/login', { body: { id_token: idToken } })).body;
+  }
+
+  /** GET /v1/whoami. */
+  async whoami(token: string): Promise<WhoamiResponse> {
+    return (await this.request<WhoamiResponse>('GET', '/v1/whoami', { token })).body;
+  }
+}

@@ -1,0 +1,61 @@
+/** The CLI's config file and where the broker URL comes from: flag > IMP_BROKER_URL > config.json. */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ConfigError, UsageError } from '../core/errors.js';
+import { isLoopbackHost } from '../core/policy/validate.js';
+
+/** What config.json holds. */
+export interface CliConfig {
+  broker_url?: string;
+}
+
+/** Reads config.json; a missing file is an empty config, a corrupt one an error naming the file. */
+export async function loadConfig(file: string): Promise<CliConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigError(`Cannot read ${file}: ${(error as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    const brokerUrl = (parsed as Record<string, unknown>).broker_url;
+    return typeof brokerUrl === 'string' ? { broker_url: brokerUrl } : {};
+  } catch {
+    throw new ConfigError(`${file} is not valid JSON. Fix or delete it.`);
+  }
+}
+
+/** Writes config.json atomically. */
+export async function saveConfig(file: string, config: CliConfig): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await rename(temp, file);
+}
+
+/** Picks the broker URL by precedence and checks it: https, or http only on loopback. */
+export function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv, config: CliConfig): string {
+  const raw = flag ?? env.IMP_BROKER_URL ?? config.broker_url;
+  if (!raw) {
+    throw new UsageError('No broker configured. Pass --broker URL (or set IMP_BROKER_URL); imp login remembers it.');
+  }
+  return checkServiceUrl(raw, 'broker');
+}
+
+/** Normalises a broker or issuer URL; refuses plain http except on loopback. */
+export function checkServiceUrl(raw: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`The ${what} URL "${raw}" is not a valid URL.`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new UsageError(`The ${what} URL must use https (plain http is accepted only for loopback addresses): ${raw}`);
+  }
+  if (url.username || url.password) throw new UsageError(`The ${what} URL must not contain credentials.`);
+  return url.toString().replace(/\/+$/, '');
+}

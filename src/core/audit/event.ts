@@ -1,0 +1,195 @@
+/**
+ * Audit events and the hash that chains them: hash = sha256(prev ‖ canonical JSON of the event
+ * without `hash`), with the first `prev` being 64 zeros. Changing any field of any event, or the
+ * order of events, changes every later hash; signed checkpoints pin the hashes down.
+ */
+import { hash } from 'node:crypto';
+import { ImpError } from '../errors.js';
+import { canonicalJson } from './canonical-json.js';
+
+/** The `prev` of the first event: there is nothing before it to link to. */
+export const GENESIS_PREV = '0'.repeat(64);
+
+/** Who did it, as the identity provider vouched; null `iss` for broker-internal actors. */
+export interface AuditActor {
+  iss: string | null;
+  sub: string;
+  email: string | null;
+  roles: string[];
+}
+
+/** One link of the chain, exactly as stored and exported. */
+export interface AuditEvent {
+  seq: number;
+  id: string;
+  /** ISO-8601 UTC with milliseconds, e.g. 2026-11-24T20:11:40.123Z. */
+  ts: string;
+  type: string;
+  actor: AuditActor | null;
+  tenant: string | null;
+  environment: string | null;
+  session: string | null;
+  ticket: string | null;
+  reason: string | null;
+  data: Record<string, unknown>;
+  prev: string;
+  hash: string;
+}
+
+/** What a caller supplies; the store assigns seq, id, ts, prev, hash. */
+export interface AuditDraft {
+  type: string;
+  actor?: AuditActor | null;
+  tenant?: string | null;
+  environment?: string | null;
+  session?: string | null;
+  ticket?: string | null;
+  reason?: string | null;
+  data?: Record<string, unknown>;
+}
+
+/** The event types imp writes; readers accept others so an older CLI can verify a newer broker's log. */
+export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
+  'auth.login',
+  'auth.login_refused',
+  'auth.logout',
+  'policy.loaded',
+  'session.requested',
+  'session.approved',
+  'session.denied',
+  'session.started',
+  'session.ended',
+  'session.expired',
+  'session.revoked',
+  'session.cancelled',
+  'session.refused',
+  'request.expired',
+  'action.requested',
+  'action.completed',
+  'action.denied',
+  'breakglass.requested',
+  'breakglass.confirmed',
+  'breakglass.refused',
+  'breakglass.expired',
+  'breakglass.reviewed',
+  'alert.delivered',
+  'alert.failed',
+  'audit.read',
+  'audit.export',
+  'audit.checkpoint',
+  'access.denied',
+  'stepup.required',
+]);
+
+/** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */
+export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
+  const body = 'hash' in event ? { ...event, hash: undefined } : event;
+  return hash('sha256', event.prev + canonicalJson(body), 'hex');
+}
+
+/** Turns a draft into a chained event; throws IMP_INTERNAL when the draft or position is not storable. */
+export function sealEvent(
+  draft: AuditDraft,
+  at: { seq: number; id: string; ts: string; prev: string },
+): AuditEvent {
+  let data: Record<string, unknown>;
+  try {
+    // Round-trip through canonical JSON so the sealed event is exactly what a reader will parse back
+    // (Dates become strings, undefined properties vanish) and later mutation of the draft cannot
+    // desynchronise the event from its hash.
+    data = JSON.parse(canonicalJson(draft.data ?? {})) as Record<string, unknown>;
+  } catch (cause) {
+    throw new ImpError('IMP_INTERNAL', `audit event ${draft.type} has data that is not JSON`, { cause });
+  }
+  const actor = draft.actor ?? null;
+  const body: Omit<AuditEvent, 'hash'> = {
+    seq: at.seq,
+    id: at.id,
+    ts: at.ts,
+    type: draft.type,
+    actor: actor && { iss: actor.iss, sub: actor.sub, email: actor.email, roles: [...actor.roles] },
+    tenant: draft.tenant ?? null,
+    environment: draft.environment ?? null,
+    session: draft.session ?? null,
+    ticket: draft.ticket ?? null,
+    reason: draft.reason ?? null,
+    data,
+    prev: at.prev,
+  };
+  const event: AuditEvent = { ...body, hash: hashEvent(body) };
+  const problem = auditEventProblem(event);
+  if (problem) throw new ImpError('IMP_INTERNAL', `cannot seal audit event ${at.seq}: ${problem}`);
+  return event;
+}
+
+/** Shape check for parsing exports: every field present with the right type, and no others. */
+export function isAuditEvent(value: unknown): value is AuditEvent {
+  return auditEventProblem(value) === null;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const ISO_UTC_MS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+const NULLABLE_STRINGS = ['tenant', 'environment', 'session', 'ticket', 'reason'] as const;
+const FIELDS: ReadonlySet<string> = new Set([
+  'seq',
+  'id',
+  'ts',
+  'type',
+  'actor',
+  'data',
+  'prev',
+  'hash',
+  ...NULLABLE_STRINGS,
+]);
+
+/**
+ * Names the first way `value` is not an AuditEvent, or null. Unknown fields are refused: the
+ * verifier must not vouch for content it cannot interpret.
+ */
+export function auditEventProblem(value: unknown): string | null {
+  if (!isRecord(value)) return 'it is not a JSON object';
+  const keys = Object.keys(value);
+  if (keys.length > FIELDS.size) return `it has an unknown field ${quote(keys.find((k) => !FIELDS.has(k)))}`;
+  const { seq, id, ts, type, actor, data, prev, hash } = value;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+    return 'seq is not a positive integer';
+  if (typeof id !== 'string' || id === '') return 'id is not a non-empty string';
+  if (typeof ts !== 'string' || !ISO_UTC_MS.test(ts))
+    return 'ts is not an ISO-8601 UTC time with milliseconds';
+  if (typeof type !== 'string' || type === '') return 'type is not a non-empty string';
+  if (actor !== null) {
+    const problem = actorProblem(actor);
+    if (problem) return problem;
+  }
+  for (const field of NULLABLE_STRINGS) {
+    const v = value[field];
+    if (v !== null && typeof v !== 'string') return `${field} is not a string or null`;
+  }
+  if (!isRecord(data)) return 'data is not a JSON object';
+  if (typeof prev !== 'string' || !HEX64.test(prev)) return 'prev is not 64 lowercase hex digits';
+  if (typeof hash !== 'string' || !HEX64.test(hash)) return 'hash is not 64 lowercase hex digits';
+  // Every check above passed, so fewer keys can only mean an optional-looking field was omitted.
+  if (keys.length < FIELDS.size) return 'it is missing a field';
+  return null;
+}
+
+function actorProblem(actor: unknown): string | null {
+  if (!isRecord(actor)) return 'actor is not an object or null';
+  const { iss, sub, email, roles } = actor;
+  if (Object.keys(actor).length !== 4) return 'actor does not have exactly iss, sub, email and roles';
+  if (iss !== null && typeof iss !== 'string') return 'actor.iss is not a string or null';
+  if (typeof sub !== 'string') return 'actor.sub is not a string';
+  if (email !== null && typeof email !== 'string') return 'actor.email is not a string or null';
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string'))
+    return 'actor.roles is not a list of strings';
+  return null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function quote(key: string | undefined): string {
+  // The name comes from the file being verified: keep it short and escaped.
+  return JSON.stringify((key ?? '').slice(0, 40));
+}

@@ -1,0 +1,263 @@
+/**
+ * Turns a parsed policy document into a {@link Policy}, or a list of problems each naming the key
+ * path; the file loader adds file and line. Pure: no fs, no YAML.
+ */
+import { parseDuration } from '../duration.js';
+import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
+
+/** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
+export interface PolicyProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Formats `['roles', 2, 'max_ttl']` as `roles[2].max_ttl`. */
+export function formatPolicyPath(path: readonly (string | number)[]): string {
+  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
+}
+
+type Obj = Record<string, unknown>;
+type Path = (string | number)[];
+
+class Reader {
+  readonly problems: PolicyProblem[] = [];
+
+  problem(path: Path, message: string): void {
+    this.problems.push({ path, message });
+  }
+
+  object(value: unknown, path: Path, allowed: readonly string[]): Obj {
+    if (value === undefined || value === null) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) {
+      this.problem(path, 'must be a mapping');
+      return {};
+    }
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.problem([...path, key], `unknown key (expected one of: ${allowed.join(', ')})`);
+    }
+    return value as Obj;
+  }
+
+  string(obj: Obj, key: string, path: Path, fallback?: string): string {
+    const value = obj[key];
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (typeof value !== 'string' || value.trim() === '') {
+      this.problem([...path, key], value === undefined ? 'is required' : 'must be a non-empty string');
+      return fallback ?? '';
+    }
+    return value;
+  }
+
+  optionalString(obj: Obj, key: string, path: Path): string | null {
+    return obj[key] === undefined || obj[key] === null ? null : this.string(obj, key, path);
+  }
+
+  bool(obj: Obj, key: string, path: Path, fallback: boolean): boolean {
+    const value = obj[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'boolean') {
+      this.problem([...path, key], 'must be true or false');
+      return fallback;
+    }
+    return value;
+  }
+
+  int(obj: Obj, key: string, path: Path, fallback: number, min = 0): number {
+    const value = obj[key];
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      this.problem([...path, key], `must be a whole number ≥ ${min}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  duration(obj: Obj, key: string, path: Path, fallback: number | undefined): number {
+    const value = obj[key];
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (typeof value !== 'string') {
+      this.problem([...path, key], value === undefined ? 'is required (a duration such as 30m)' : 'must be a duration such as 90s, 10m or 1h');
+      return fallback ?? 0;
+    }
+    try {
+      return parseDuration(value, key);
+    } catch {
+      this.problem([...path, key], `"${value}" is not a duration such as 90s, 10m or 1h`);
+      return fallback ?? 0;
+    }
+  }
+
+  strings(obj: Obj, key: string, path: Path, fallback: string[]): string[] {
+    const value = obj[key];
+    if (value === undefined) return fallback;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+      this.problem([...path, key], 'must be a list of non-empty strings');
+      return fallback;
+    }
+    return value as string[];
+  }
+
+  scopes(obj: Obj, key: string, path: Path, fallback: Scope[]): Scope[] {
+    const list = this.strings(obj, key, path, fallback);
+    const bad = list.filter((item) => !(SCOPES as readonly string[]).includes(item));
+    if (bad.length > 0) this.problem([...path, key], `unknown scope "${bad[0]}" (expected read or write)`);
+    return list.filter((item): item is Scope => (SCOPES as readonly string[]).includes(item));
+  }
+
+  list(obj: Obj, key: string, path: Path): unknown[] {
+    const value = obj[key];
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      this.problem([...path, key], 'must be a list');
+      return [];
+    }
+    return value;
+  }
+
+  url(value: string, path: Path): string {
+    try {
+      const url = new URL(value);
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+        this.problem(path, `must be https (plain http only for loopback): ${value}`);
+      }
+    } catch {
+      this.problem(path, `is not a URL: ${value}`);
+    }
+    return value.replace(/\/+$/, '');
+  }
+}
+
+/** Loopback hosts, the only ones allowed over plain http. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+const TOP_KEYS = ['identity', 'reauth', 'login', 'tickets', 'reason', 'sessions', 'approvals', 'break_glass', 'audit', 'proxy', 'roles', 'tenants', 'store'];
+const ROLE_KEYS = ['name', 'groups', 'tenants', 'environments', 'scopes', 'max_ttl', 'approve', 'break_glass', 'break_glass_confirm', 'audit', 'review', 'revoke'];
+const TENANT_KEYS = ['id', 'name', 'tier', 'approval_required', 'upstream'];
+const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Validates a parsed policy document. */
+export function validatePolicy(doc: unknown): { policy: Policy; problems: PolicyProblem[] } {
+  const r = new Reader();
+  const top = r.object(doc, [], TOP_KEYS);
+  const identity = r.object(top.identity, ['identity'], ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr']);
+  const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
+  const login = r.object(top.login, ['login'], ['token_ttl']);
+  const tickets = r.object(top.tickets, ['tickets'], ['pattern']);
+  const reason = r.object(top.reason, ['reason'], ['min_length', 'max_length']);
+  const sessions = r.object(top.sessions, ['sessions'], ['default_ttl']);
+  const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
+  const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
+  const audit = r.object(top.audit, ['audit'], ['sink', 'checkpoint_every', 'checkpoint_interval']);
+  const proxy = r.object(top.proxy, ['proxy'], ['timeout', 'max_body_bytes', 'export_paths', 'export_scope']);
+
+  const ticketPattern = r.string(tickets, 'pattern', ['tickets'], '^[A-Z][A-Z0-9]+-[0-9]+$');
+  try {
+    new RegExp(ticketPattern, 'u');
+  } catch {
+    r.problem(['tickets', 'pattern'], 'is not a valid regular expression');
+  }
+
+  const roles = r.list(top, 'roles', []).map((raw, i) => readRole(r, raw, ['roles', i]));
+  const tenants = r.list(top, 'tenants', []).map((raw, i) => readTenant(r, raw, ['tenants', i]));
+  duplicates(r, roles.map((role) => role.name), 'roles', 'name');
+  duplicates(r, tenants.map((tenant) => tenant.id), 'tenants', 'id');
+
+  const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
+  if (!['read', 'write', 'forbidden'].includes(exportScope)) r.problem(['proxy', 'export_scope'], 'must be read, write or forbidden');
+
+  const policy: Policy = {
+    identity: {
+      issuer: r.url(r.string(identity, 'issuer', ['identity']), ['identity', 'issuer']),
+      clientId: r.string(identity, 'client_id', ['identity'], 'imp-cli'),
+      groupsClaim: r.string(identity, 'groups_claim', ['identity'], 'groups'),
+      requireAmr: r.strings(identity, 'require_amr', ['identity'], []),
+      requireAcr: r.strings(identity, 'require_acr', ['identity'], []),
+    },
+    reauth: {
+      maxAge: r.duration(reauth, 'max_age', ['reauth'], 300),
+      perSession: r.bool(reauth, 'per_session', ['reauth'], true),
+    },
+    login: { tokenTtl: r.duration(login, 'token_ttl', ['login'], 8 * 3600) },
+    tickets: { pattern: ticketPattern },
+    reason: {
+      minLength: r.int(reason, 'min_length', ['reason'], 10, 1),
+      maxLength: r.int(reason, 'max_length', ['reason'], 500, 1),
+    },
+    sessions: { defaultTtl: r.duration(sessions, 'default_ttl', ['sessions'], 30 * 60) },
+    approvals: { requestTtl: r.duration(approvals, 'request_ttl', ['approvals'], 3600) },
+    breakGlass: {
+      confirmWindow: r.duration(breakGlass, 'confirm_window', ['break_glass'], 600),
+      maxTtl: r.duration(breakGlass, 'max_ttl', ['break_glass'], 3600),
+      alerts: r.list(breakGlass, 'alerts', ['break_glass']).map((raw, i) => readAlert(r, raw, ['break_glass', 'alerts', i])),
+    },
+    audit: {
+      sink: r.optionalString(audit, 'sink', ['audit']),
+      checkpointEvery: r.int(audit, 'checkpoint_every', ['audit'], 100, 1),
+      checkpointInterval: r.duration(audit, 'checkpoint_interval', ['audit'], 60),
+    },
+    proxy: {
+      timeout: r.duration(proxy, 'timeout', ['proxy'], 30),
+      maxBodyBytes: r.int(proxy, 'max_body_bytes', ['proxy'], 10 * 1024 * 1024, 1),
+      exportPaths: r.strings(proxy, 'export_paths', ['proxy'], ['/v1/export/**']),
+      exportScope: exportScope as Scope | 'forbidden',
+    },
+    roles,
+    tenants,
+  };
+  if (policy.login.tokenTtl > 24 * 3600) r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
+  if (policy.reason.maxLength < policy.reason.minLength) r.problem(['reason', 'max_length'], 'must be ≥ min_length');
+  return { policy, problems: r.problems };
+}
+
+function readRole(r: Reader, raw: unknown, path: Path): Role {
+  const obj = r.object(raw, path, ROLE_KEYS);
+  const name = r.string(obj, 'name', path);
+  return {
+    name,
+    groups: r.strings(obj, 'groups', path, []),
+    tenants: r.strings(obj, 'tenants', path, []),
+    environments: r.strings(obj, 'environments', path, []),
+    scopes: r.scopes(obj, 'scopes', path, []),
+    maxTtl: r.duration(obj, 'max_ttl', path, 3600),
+    approve: r.bool(obj, 'approve', path, false),
+    breakGlass: r.bool(obj, 'break_glass', path, false),
+    breakGlassConfirm: r.bool(obj, 'break_glass_confirm', path, false),
+    audit: r.bool(obj, 'audit', path, false),
+    review: r.bool(obj, 'review', path, false),
+    revoke: r.bool(obj, 'revoke', path, false),
+  };
+}
+
+function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
+  const obj = r.object(raw, path, TENANT_KEYS);
+  const id = r.string(obj, 'id', path);
+  if (id && !ID_PATTERN.test(id)) r.problem([...path, 'id'], 'must be lowercase letters, digits and dashes');
+  const upstreamObj = r.object(obj.upstream, [...path, 'upstream'], Object.keys((obj.upstream as Obj | undefined) ?? {}));
+  const upstream: Record<string, string> = {};
+  for (const [env, value] of Object.entries(upstreamObj)) {
+    if (!ID_PATTERN.test(env)) r.problem([...path, 'upstream', env], 'environment names are lowercase letters, digits and dashes');
+    if (typeof value !== 'string') r.problem([...path, 'upstream', env], 'must be a URL');
+    else upstream[env] = r.url(value, [...path, 'upstream', env]);
+  }
+  if (Object.keys(upstream).length === 0) r.problem([...path, 'upstream'], 'needs at least one environment');
+  return {
+    id,
+    name: r.string(obj, 'name', path, id),
+    tier: r.string(obj, 'tier', path, 'standard'),
+    approvalRequired: r.scopes(obj, 'approval_required', path, []),
+    upstream,
+  };
+}
+
+function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
+  const obj = r.object(raw, path, ['url', 'secret_env']);
+  return { url: r.url(r.string(obj, 'url', path), [...path, 'url']), secretEnv: r.optionalString(obj, 'secret_env', path) };
+}
+
+function duplicates(r: Reader, values: string[], listKey: string, key: string): void {
+  values.forEach((value, i) => {
+    if (value && values.indexOf(value) !== i) r.problem([listKey, i, key], `duplicate ${key} "${value}"`);
+  });
+}

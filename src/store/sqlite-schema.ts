@@ -1,0 +1,51 @@
+/** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
+
+/** Ordered migrations; never edit a released one, append a new one. */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    actor TEXT,
+    tenant TEXT,
+    environment TEXT,
+    session TEXT,
+    ticket TEXT,
+    reason TEXT,
+    data TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE INDEX audit_events_tenant ON audit_events (tenant, seq);
+  CREATE INDEX audit_events_session ON audit_events (session, seq);
+  CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+  CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+
+  CREATE TABLE audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    jws TEXT NOT NULL
+  );
+  CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+  CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
+
+  CREATE TABLE logins (
+    id TEXT PRIMARY KEY,
+    iss TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    email TEXT,
+    auth_time INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    id_token_hash TEXT NOT NULL UNIQUE
+  );
+  CREATE INDEX logins_subject ON logins (iss, sub);
+  `,
+];

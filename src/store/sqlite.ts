@@ -1,0 +1,202 @@
+/**
+ * The embedded store: one SQLite file (WAL, synchronous=FULL so an acknowledged event survives a
+ * crash). better-sqlite3 is synchronous; an in-process queue runs one transaction at a time, which
+ * also serializes audit appends so the chain cannot fork.
+ */
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
+import type { Checkpoint } from '../core/audit/checkpoint.js';
+import { AuditUnavailableError, ImpError } from '../core/errors.js';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import type { AuditQuery, LoginRecord, Store, StoreTx } from './types.js';
+
+type Row = Record<string, unknown>;
+
+/** Opens (creating and migrating) a SQLite store. */
+export function openSqliteStore(file: string, options: { busyTimeoutMs?: number } = {}): Store {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+  return new SqliteStore(db);
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  for (let version = current; version < SQLITE_MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(SQLITE_MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+/** True for SQLite errors that mean "cannot write now" (read-only, locked, disk full, I/O). */
+function isWriteUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return /^SQLITE_(READONLY|BUSY|LOCKED|FULL|IOERR|CANTOPEN|PERM|CORRUPT|NOTADB)/.test(code);
+}
+
+class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly insertEvent: Database.Statement;
+  private readonly headStatement: Database.Statement;
+
+  constructor(private readonly db: Database.Database) {
+    this.insertEvent = db.prepare(
+      `INSERT INTO audit_events (seq, id, ts, type, actor, tenant, environment, session, ticket, reason, data, prev, hash)
+       VALUES (@seq, @id, @ts, @type, @actor, @tenant, @environment, @session, @ticket, @reason, @data, @prev, @hash)`,
+    );
+    this.headStatement = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+  }
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.runTransaction(fn));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+    }
+    try {
+      const result = await fn(this.tx());
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      if (error instanceof ImpError) throw error;
+      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+    }
+  }
+
+  private tx(): StoreTx {
+    const db = this.db;
+    return {
+      appendAudit: async (draft: AuditDraft, nowMs: number) => {
+        try {
+          const head = this.headStatement.get() as { seq: number; hash: string } | undefined;
+          const event = sealEvent(draft, {
+            seq: (head?.seq ?? 0) + 1,
+            id: randomUUID(),
+            ts: new Date(nowMs).toISOString(),
+            prev: head?.hash ?? GENESIS_PREV,
+          });
+          this.insertEvent.run(eventToRow(event));
+          return event;
+        } catch (error) {
+          throw new AuditUnavailableError(error);
+        }
+      },
+      insertLogin: async (login: LoginRecord) => {
+        db.prepare(
+          'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        ).run(login.id, login.iss, login.sub, login.email, login.authTime, login.createdAt, login.expiresAt, login.idTokenHash);
+      },
+      getLogin: async (id: string) => {
+        const row = db.prepare('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
+        return row ? rowToLogin(row) : null;
+      },
+      findLoginByTokenHash: async (hash: string) => {
+        const row = db.prepare('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as Row | undefined;
+        return row ? rowToLogin(row) : null;
+      },
+    };
+  }
+
+  async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    const { sql, params } = auditSelect(query);
+    return (this.db.prepare(sql).all(params) as Row[]).map(rowToEvent);
+  }
+
+  async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
+    const { sql, params } = auditSelect(query);
+    for (const row of this.db.prepare(sql).iterate(params) as IterableIterator<Row>) yield rowToEvent(row);
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | null> {
+    return (this.headStatement.get() as { seq: number; hash: string } | undefined) ?? null;
+  }
+
+  async insertCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    try {
+      this.db
+        .prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, ts, jws) VALUES (?, ?, ?, ?)')
+        .run(checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.jws);
+    } catch (error) {
+      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+    }
+  }
+
+  async listCheckpoints(): Promise<Checkpoint[]> {
+    return this.db.prepare('SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    this.db.close();
+  }
+}
+
+function auditSelect(query: AuditQuery): { sql: string; params: Row } {
+  const where: string[] = [];
+  const params: Row = {};
+  if (query.fromSeq !== undefined) (where.push('seq >= @fromSeq'), (params.fromSeq = query.fromSeq));
+  if (query.toSeq !== undefined) (where.push('seq <= @toSeq'), (params.toSeq = query.toSeq));
+  if (query.sinceTs !== undefined) (where.push('ts >= @sinceTs'), (params.sinceTs = query.sinceTs));
+  if (query.untilTs !== undefined) (where.push('ts <= @untilTs'), (params.untilTs = query.untilTs));
+  if (query.tenant !== undefined) (where.push('tenant = @tenant'), (params.tenant = query.tenant));
+  if (query.type !== undefined) (where.push('type = @type'), (params.type = query.type));
+  if (query.session !== undefined) (where.push('session = @session'), (params.session = query.session));
+  if (query.actorSub !== undefined) (where.push("json_extract(actor, '$.sub') = @actorSub"), (params.actorSub = query.actorSub));
+  const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+  return { sql: `SELECT * FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${limit}`, params };
+}
+
+/** Serialises an event for a row (JSON for actor and data). */
+export function eventToRow(event: AuditEvent): Row {
+  return { ...event, actor: event.actor === null ? null : JSON.stringify(event.actor), data: JSON.stringify(event.data) };
+}
+
+/** Rebuilds an event from a row exactly as it was hashed. */
+export function rowToEvent(row: Row): AuditEvent {
+  return {
+    seq: Number(row.seq),
+    id: String(row.id),
+    ts: String(row.ts),
+    type: String(row.type),
+    actor: row.actor === null || row.actor === undefined ? null : JSON.parse(String(row.actor)),
+    tenant: (row.tenant as string | null) ?? null,
+    environment: (row.environment as string | null) ?? null,
+    session: (row.session as string | null) ?? null,
+    ticket: (row.ticket as string | null) ?? null,
+    reason: (row.reason as string | null) ?? null,
+    data: JSON.parse(String(row.data)),
+    prev: String(row.prev),
+    hash: String(row.hash),
+  };
+}
+
+function rowToLogin(row: Row): LoginRecord {
+  return {
+    id: String(row.id),
+    iss: String(row.iss),
+    sub: String(row.sub),
+    email: (row.email as string | null) ?? null,
+    authTime: Number(row.auth_time),
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    idTokenHash: String(row.id_token_hash),
+  };
+}
