@@ -1,7 +1,7 @@
 /** The CLI's config file and where the broker URL comes from: flag > IMP_BROKER_URL > config.json. */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ConfigError, UsageError } from '../core/errors.js';
+import { AuthRequiredError, ConfigError, UsageError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/policy/validate.js';
 
 /** What config.json holds. */
@@ -40,7 +40,8 @@ export async function saveConfig(file: string, config: CliConfig): Promise<void>
 export function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv, config: CliConfig): string {
   const raw = flag ?? env.IMP_BROKER_URL ?? config.broker_url;
   if (!raw) {
-    throw new UsageError('No broker configured. Pass --broker URL (or set IMP_BROKER_URL); imp login remembers it.');
+    // Nothing configured means nobody logged in here yet: the fix is `imp login --broker`, hence "auth".
+    throw new AuthRequiredError('Not logged in: no broker configured. Run: imp login --broker <url> (or set IMP_BROKER_URL).');
   }
   return checkServiceUrl(raw, 'broker');
 }

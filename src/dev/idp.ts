@@ -157,13 +157,14 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       ctx.type = 'html';
       ctx.body = pages.errorPage({ ...out });
     },
+    // Seconds, all explicit: the browser session lasts a working day, codes and tokens minutes.
     ttl: {
       DeviceCode: options.deviceCodeTtlSeconds ?? 300,
       Interaction: 600,
-      Session: 8 * 3600,
-      Grant: 8 * 3600,
       AccessToken: 600,
       IdToken: 600,
+      Session: 8 * 3600,
+      Grant: 8 * 3600,
     },
   };
   const provider = await quietly(() => new oidcProvider.Provider(issuer, config));

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GNOME_KEYRING, requireComponents } from '../helpers/components.js';
-import { type KeyringSession, startKeyringSession } from '../helpers/keyring.js';
+import { type KeyringSession, runInKeyringSession, startKeyringSession } from '../helpers/keyring.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURE = join(ROOT, 'test/fixtures/keychain-roundtrip.mjs');
@@ -105,6 +105,20 @@ describe.skipIf(!requireComponents(GNOME_KEYRING))('KeychainCredentialStore agai
     // The whole temp HOME, gnome-keyring's own files included: login.keyring is encrypted.
     expect(await filesContaining(session.home, 'e2e-keychain-secret')).toEqual([]);
     expect(await store(['delete', ACCOUNT])).toEqual({ deleted: true });
+  });
+
+  it('runInKeyringSession gives a one-off command its own bus, keyring and HOME', async () => {
+    const script =
+      'printf "%s\\n" "$HOME" "$DBUS_SESSION_BUS_ADDRESS"; secret-tool search service imp; echo rc=$?';
+    const result = await runInKeyringSession('sh', ['-c', script]);
+    const [home, bus, ...rest] = result.stdout.trim().split('\n');
+    expect(result.code).toBe(0);
+    expect(home).toMatch(/imp-keyring-/);
+    expect(home).not.toBe(session.home);
+    expect(bus).toMatch(/^unix:/);
+    expect(bus).not.toBe(session.env.DBUS_SESSION_BUS_ADDRESS);
+    expect(rest).toEqual(['rc=0']); // an empty keyring: secret-tool finds nothing (and exits 0)
+    expect(existsSync(home!)).toBe(false); // cleaned up
   });
 
   it('mode keychain opens the keychain when one answers', async () => {

@@ -107,8 +107,10 @@ export async function completeDeviceLogin(opts: DeviceLoginOptions): Promise<Dev
         }
         const password =
           passwordsSent === 0 && opts.wrongPassword !== undefined ? opts.wrongPassword : opts.password;
-        await page.fill('input[name="login"]', opts.login);
-        await page.fill(LOGIN, password);
+        await step(page, 'fill login and password', async () => {
+          await page.fill('input[name="login"]', opts.login);
+          await page.fill(LOGIN, password);
+        });
         passwordsSent++;
         await submit(page, 'submit login', page.locator('form button[type="submit"]').first());
       } else if (state === 'noscript') {
@@ -123,7 +125,8 @@ export async function completeDeviceLogin(opts: DeviceLoginOptions): Promise<Dev
         if (codeEntered) throw new Error(`the user code was refused: ${await pageText(page)}`);
         if (!opts.userCode)
           throw new Error('the IdP asks for a user code but none was given (pass userCode)');
-        await page.fill(USER_CODE, opts.userCode);
+        const userCode = opts.userCode;
+        await step(page, 'fill user code', () => page.fill(USER_CODE, userCode));
         codeEntered = true;
         await submit(page, 'submit user code', page.locator('button[type="submit"]').first());
       } else {

@@ -83,8 +83,44 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */
 export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
-  const body = 'hash' in event ? { ...event, hash: undefined } : event;
-  return hash('sha256', event.prev + canonicalJson(body), 'hex');
+  return hash('sha256', event.prev + eventJson(event as unknown as Record<string, unknown>), 'hex');
+}
+
+// The hashed fields in RFC 8785 order, so the common case needs no key sort.
+const HASHED = [
+  'actor',
+  'data',
+  'environment',
+  'id',
+  'prev',
+  'reason',
+  'seq',
+  'session',
+  'tenant',
+  'ticket',
+  'ts',
+  'type',
+];
+const ACTOR = ['email', 'iss', 'roles', 'sub'];
+
+/** canonicalJson(event without hash), byte for byte, but several times faster for well-formed events. */
+function eventJson(event: Record<string, unknown>): string {
+  const own = Object.keys(event).length - (Object.hasOwn(event, 'hash') ? 1 : 0);
+  const fast = own === HASHED.length && fixedJson(event, HASHED);
+  return fast || canonicalJson(Object.hasOwn(event, 'hash') ? { ...event, hash: undefined } : event);
+}
+
+/** Canonical JSON of an object whose own keys are exactly `sorted`; '' if one is undefined (not exact). */
+function fixedJson(value: Record<string, unknown>, sorted: readonly string[]): string {
+  let out = '{';
+  for (const key of sorted) {
+    const item = value[key];
+    if (item === undefined) return '';
+    const json =
+      key === 'actor' && isRecord(item) && Object.keys(item).length === 4 ? fixedJson(item, ACTOR) : '';
+    out += (out.length === 1 ? '"' : ',"') + key + '":' + (json || canonicalJson(item));
+  }
+  return out + '}';
 }
 
 /** Turns a draft into a chained event; throws IMP_INTERNAL when the draft or position is not storable. */
