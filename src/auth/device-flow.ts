@@ -36,14 +36,21 @@ export interface DeviceLoginOptions {
 /** Runs the device flow to completion. Errors: UnreachableError (discovery), AuthFailedError (denied, expired). */
 export async function runDeviceLogin(options: DeviceLoginOptions): Promise<DeviceLoginResult> {
   const issuerUrl = new URL(options.issuer);
-  const execute = issuerUrl.protocol === 'http:' && isLoopbackHost(issuerUrl.hostname) ? [oidc.allowInsecureRequests] : [];
+  const execute =
+    issuerUrl.protocol === 'http:' && isLoopbackHost(issuerUrl.hostname) ? [oidc.allowInsecureRequests] : [];
   let config: oidc.Configuration;
   try {
-    config = await oidc.discovery(issuerUrl, options.clientId, { token_endpoint_auth_method: 'none' }, oidc.None(), {
-      execute,
-      timeout: 10,
-      ...(options.fetch ? { [oidc.customFetch]: adaptFetch(options.fetch) } : {}),
-    });
+    config = await oidc.discovery(
+      issuerUrl,
+      options.clientId,
+      { token_endpoint_auth_method: 'none' },
+      oidc.None(),
+      {
+        execute,
+        timeout: 10,
+        ...(options.fetch ? { [oidc.customFetch]: adaptFetch(options.fetch) } : {}),
+      },
+    );
   } catch (error) {
     throw new UnreachableError(
       `Cannot discover the identity provider at ${options.issuer} (${describe(error)}). Check that the IdP is up and the broker's identity.issuer is right.`,
@@ -58,7 +65,9 @@ export async function runDeviceLogin(options: DeviceLoginOptions): Promise<Devic
   try {
     authorization = await oidc.initiateDeviceAuthorization(config, parameters);
   } catch (error) {
-    throw new AuthFailedError(`The identity provider refused to start a device login: ${describe(error)}`, { cause: error });
+    throw new AuthFailedError(`The identity provider refused to start a device login: ${describe(error)}`, {
+      cause: error,
+    });
   }
   await options.onCode({
     verification_uri: authorization.verification_uri,
@@ -68,21 +77,34 @@ export async function runDeviceLogin(options: DeviceLoginOptions): Promise<Devic
   });
 
   try {
-    const tokens = await oidc.pollDeviceAuthorizationGrant(config, authorization, undefined, options.signal ? { signal: options.signal } : {});
+    const tokens = await oidc.pollDeviceAuthorizationGrant(
+      config,
+      authorization,
+      undefined,
+      options.signal ? { signal: options.signal } : {},
+    );
     const claims = tokens.claims();
     if (!tokens.id_token || !claims) throw new AuthFailedError('The identity provider returned no ID token.');
     if (options.maxAge !== undefined && typeof claims.auth_time !== 'number') {
-      throw new AuthFailedError('The identity provider did not report auth_time, which imp needs to prove a fresh login.');
+      throw new AuthFailedError(
+        'The identity provider did not report auth_time, which imp needs to prove a fresh login.',
+      );
     }
     return { idToken: tokens.id_token, claims: { ...claims } };
   } catch (error) {
     if (error instanceof ImpError) throw error;
     if (options.signal?.aborted) throw new InterruptedError('Login interrupted.');
     const code = (error as { error?: string }).error;
-    if (code === 'access_denied') throw new AuthFailedError('The login was denied in the browser.', { cause: error });
-    if (code === 'expired_token') throw new AuthFailedError('The login code expired before it was confirmed. Run the command again.', { cause: error });
+    if (code === 'access_denied')
+      throw new AuthFailedError('The login was denied in the browser.', { cause: error });
+    if (code === 'expired_token')
+      throw new AuthFailedError('The login code expired before it was confirmed. Run the command again.', {
+        cause: error,
+      });
     if ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError') {
-      throw new AuthFailedError('The login code expired before it was confirmed. Run the command again.', { cause: error });
+      throw new AuthFailedError('The login code expired before it was confirmed. Run the command again.', {
+        cause: error,
+      });
     }
     throw new AuthFailedError(`The login failed: ${describe(error)}`, { cause: error });
   }

@@ -3,12 +3,29 @@
  * never the email. Only asymmetric algorithms are accepted, keys come only from the IdP's own
  * jwks_uri (a token's `jku`/`x5u`/`kid` never makes us fetch anything else).
  */
-import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, type JWTPayload, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTPayload,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import type { Clock } from '../core/clock.js';
 import { AuthFailedError, UnreachableError } from '../core/errors.js';
 
 /** Algorithms an IdP may sign ID tokens with; never `none`, never HMAC (a public key is not a secret). */
-export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export const ID_TOKEN_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
 
 /** The claims the broker relies on, verified. */
 export interface VerifiedIdentity {
@@ -53,12 +70,20 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       metadata = (await response.json()) as typeof metadata;
     } catch (error) {
-      throw new UnreachableError(`Cannot read the identity provider's discovery document at ${url}: ${(error as Error).message}`, error);
+      throw new UnreachableError(
+        `Cannot read the identity provider's discovery document at ${url}: ${(error as Error).message}`,
+        error,
+      );
     }
     if (metadata.issuer !== options.issuer || typeof metadata.jwks_uri !== 'string') {
-      throw new UnreachableError(`The identity provider at ${options.issuer} published a discovery document for another issuer or without jwks_uri.`);
+      throw new UnreachableError(
+        `The identity provider at ${options.issuer} published a discovery document for another issuer or without jwks_uri.`,
+      );
     }
-    jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), {
+      timeoutDuration: 5000,
+      cooldownDuration: 30_000,
+    });
     return jwks;
   }
 
@@ -74,7 +99,9 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
     }
     // Access tokens (RFC 9068 at+jwt) and our own session tokens must never pass as ID tokens.
     if (header.typ !== undefined && header.typ.toLowerCase() !== 'jwt') {
-      throw new AuthFailedError(`A token of type "${header.typ}" is not an ID token.`, { details: { reason: 'wrong_type' } });
+      throw new AuthFailedError(`A token of type "${header.typ}" is not an ID token.`, {
+        details: { reason: 'wrong_type' },
+      });
     }
     let payload: JWTPayload;
     try {
@@ -88,15 +115,22 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       }));
     } catch (error) {
       if (error instanceof UnreachableError) throw error;
-      throw new AuthFailedError(`The ID token was refused: ${describeJoseError(error)}.`, { cause: error, details: { reason: joseReason(error) } });
+      throw new AuthFailedError(`The ID token was refused: ${describeJoseError(error)}.`, {
+        cause: error,
+        details: { reason: joseReason(error) },
+      });
     }
     if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp !== options.clientId) {
-      throw new AuthFailedError('The ID token was refused: it was issued to another party (azp).', { details: { reason: 'wrong_audience' } });
+      throw new AuthFailedError('The ID token was refused: it was issued to another party (azp).', {
+        details: { reason: 'wrong_audience' },
+      });
     }
     const nowSeconds = options.clock.now() / 1000;
     const authTime = payload.auth_time;
     if (typeof authTime !== 'number' || authTime > nowSeconds + options.leewaySeconds) {
-      throw new AuthFailedError('The ID token was refused: auth_time is missing or in the future.', { details: { reason: 'bad_auth_time' } });
+      throw new AuthFailedError('The ID token was refused: auth_time is missing or in the future.', {
+        details: { reason: 'bad_auth_time' },
+      });
     }
     const groups = payload[options.groupsClaim];
     return {
@@ -127,7 +161,8 @@ function describeJoseError(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'it has expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `the "${error.claim}" claim is wrong`;
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the signature does not verify';
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'it is not signed by a key of the identity provider';
+  if (error instanceof joseErrors.JWKSNoMatchingKey)
+    return 'it is not signed by a key of the identity provider';
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'its algorithm is not allowed';
   return 'it is not a valid token';
 }

@@ -1,8 +1,9 @@
 /** What a route handler receives and returns. */
+
+import type { IdTokenVerifier } from '../auth/id-token.js';
 import type { AuditActor } from '../core/audit/event.js';
 import type { Clock } from '../core/clock.js';
 import type { Policy, Role } from '../core/policy/types.js';
-import type { IdTokenVerifier } from '../auth/id-token.js';
 import type { Store } from '../store/types.js';
 import type { KeyRing } from './keys.js';
 
@@ -20,7 +21,11 @@ export interface Principal {
 }
 
 /** Logs broker internals (never tokens). */
-export type BrokerLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+export type BrokerLog = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 /** Everything the broker runs on; injected so tests control time, keys and storage. */
 export interface BrokerDeps {
@@ -61,5 +66,10 @@ export interface HandlerResult {
 
 /** The audit actor for a principal. */
 export function actorOf(principal: Principal): AuditActor {
-  return { iss: principal.iss, sub: principal.sub, email: principal.email, roles: principal.roles.map((role) => role.name) };
+  return {
+    iss: principal.iss,
+    sub: principal.sub,
+    email: principal.email,
+    roles: principal.roles.map((role) => role.name),
+  };
 }

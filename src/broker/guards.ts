@@ -10,13 +10,17 @@ import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from '.
 import { verifyLoginToken } from './login-tokens.js';
 
 /** Reads `Authorization: Bearer <broker token>` into a principal, or throws 401. */
-export async function authenticate(deps: BrokerDeps, authorization: string | string[] | undefined): Promise<Principal> {
+export async function authenticate(
+  deps: BrokerDeps,
+  authorization: string | string[] | undefined,
+): Promise<Principal> {
   const header = Array.isArray(authorization) ? authorization[0] : authorization;
   const match = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header) : null;
   if (!match) throw new AuthRequiredError('Not logged in: this request needs a broker token. Run: imp login');
   const claims = await verifyLoginToken(deps.keys, deps.issuer, match[1]!, deps.clock);
   const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
-  if (!login || login.sub !== claims.sub) throw new AuthRequiredError('This login is no longer valid. Run: imp login');
+  if (!login || login.sub !== claims.sub)
+    throw new AuthRequiredError('This login is no longer valid. Run: imp login');
   return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
 }
 
@@ -24,21 +28,39 @@ export async function authenticate(deps: BrokerDeps, authorization: string | str
 export type Capability = 'audit' | 'approve' | 'review' | 'revoke' | 'breakGlass' | 'breakGlassConfirm';
 
 /** Throws 403 (audited as access.denied) unless one of the principal's roles grants `capability`. */
-export async function requireCapability(ctx: HandlerContext, capability: Capability, action: string): Promise<Role[]> {
+export async function requireCapability(
+  ctx: HandlerContext,
+  capability: Capability,
+  action: string,
+): Promise<Role[]> {
   const principal = mustHavePrincipal(ctx);
   const granting = principal.roles.filter((role) => role[capability]);
   if (granting.length > 0) return granting;
   const rule = `role.${capability}`;
   await ctx.deps.store.transaction((tx) =>
-    tx.appendAudit({ type: 'access.denied', actor: actorOf(principal), data: { action, rule, request_id: ctx.requestId } }, ctx.deps.clock.now()),
+    tx.appendAudit(
+      { type: 'access.denied', actor: actorOf(principal), data: { action, rule, request_id: ctx.requestId } },
+      ctx.deps.clock.now(),
+    ),
   );
-  throw new ForbiddenError(`Denied by rule ${rule}: none of your roles (${principal.roles.map((r) => r.name).join(', ') || 'none'}) may ${action}.`, rule);
+  throw new ForbiddenError(
+    `Denied by rule ${rule}: none of your roles (${principal.roles.map((r) => r.name).join(', ') || 'none'}) may ${action}.`,
+    rule,
+  );
 }
 
 /** Throws RFC 9470 step-up when the login is older than maxAge seconds (with a small leeway for clock skew). */
-export function requireFreshLogin(deps: BrokerDeps, principal: Principal, maxAgeSeconds = deps.policy.reauth.maxAge): void {
+export function requireFreshLogin(
+  deps: BrokerDeps,
+  principal: Principal,
+  maxAgeSeconds = deps.policy.reauth.maxAge,
+): void {
   const ageSeconds = deps.clock.now() / 1000 - principal.authTime;
-  if (ageSeconds > maxAgeSeconds) throw new StepUpRequiredError(maxAgeSeconds, `Your login is ${Math.round(ageSeconds)} s old; this needs one from the last ${maxAgeSeconds} s. Log in again.`);
+  if (ageSeconds > maxAgeSeconds)
+    throw new StepUpRequiredError(
+      maxAgeSeconds,
+      `Your login is ${Math.round(ageSeconds)} s old; this needs one from the last ${maxAgeSeconds} s. Log in again.`,
+    );
 }
 
 /** The principal of an authenticated route. */

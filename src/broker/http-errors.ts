@@ -32,12 +32,16 @@ export function statusFor(code: ErrorCode): number {
 }
 
 /** Status, headers and body for an error; 5xx bodies are generic except the deliberate 503. */
-export function errorResponse(error: ImpError, requestId: string): { status: number; headers: Record<string, string>; body: ErrorBody } {
+export function errorResponse(
+  error: ImpError,
+  requestId: string,
+): { status: number; headers: Record<string, string>; body: ErrorBody } {
   const status = statusFor(error.code);
   const headers: Record<string, string> = {};
   if (error instanceof StepUpRequiredError) {
     // RFC 9470 §3: tells the client to authenticate again, recently enough.
-    headers['www-authenticate'] = `Bearer error="insufficient_user_authentication", error_description="A fresh login is required", max_age=${error.maxAge}`;
+    headers['www-authenticate'] =
+      `Bearer error="insufficient_user_authentication", error_description="A fresh login is required", max_age=${error.maxAge}`;
   } else if (status === 401) {
     headers['www-authenticate'] = 'Bearer';
   }
@@ -45,7 +49,11 @@ export function errorResponse(error: ImpError, requestId: string): { status: num
   const body: ErrorBody = {
     error: exposed
       ? { code: error.code, message: error.message, details: error.details, request_id: requestId }
-      : { code: 'IMP_INTERNAL', message: `Internal error (request ${requestId}); the broker log has the details.`, request_id: requestId },
+      : {
+          code: 'IMP_INTERNAL',
+          message: `Internal error (request ${requestId}); the broker log has the details.`,
+          request_id: requestId,
+        },
   };
   return { status, headers, body };
 }

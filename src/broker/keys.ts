@@ -50,7 +50,8 @@ export class KeyRing {
       try {
         stored = (JSON.parse(await readFile(file, 'utf8')) as { keys: StoredKey[] }).keys;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`Cannot read the broker keys at ${file}: ${(error as Error).message}`);
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+          throw new Error(`Cannot read the broker keys at ${file}: ${(error as Error).message}`);
       }
     }
     let changed = false;
@@ -75,18 +76,24 @@ export class KeyRing {
 
   /** Keys of a kind that may still verify (active or not yet retired). */
   verifying(kind: KeyKind, now: number): SigningKey[] {
-    return this.keys.filter((key) => key.kind === kind && (key.retireAfter === null || key.retireAfter > now));
+    return this.keys.filter(
+      (key) => key.kind === kind && (key.retireAfter === null || key.retireAfter > now),
+    );
   }
 
   /** The public JWKS: session and audit keys only. */
   jwks(now: number): { keys: JWK[] } {
-    return { keys: [...this.verifying('session', now), ...this.verifying('audit', now)].map((key) => key.publicJwk) };
+    return {
+      keys: [...this.verifying('session', now), ...this.verifying('audit', now)].map((key) => key.publicJwk),
+    };
   }
 
   /** Starts a new key of a kind; the old one keeps verifying for `overlapMs` (its tokens' lifetime). */
   async rotate(kind: KeyKind, now: number, overlapMs: number): Promise<SigningKey> {
-    for (const key of this.stored) if (key.kind === kind && key.retire_after === null) key.retire_after = now + overlapMs;
-    for (const key of this.keys) if (key.kind === kind && key.retireAfter === null) key.retireAfter = now + overlapMs;
+    for (const key of this.stored)
+      if (key.kind === kind && key.retire_after === null) key.retire_after = now + overlapMs;
+    for (const key of this.keys)
+      if (key.kind === kind && key.retireAfter === null) key.retireAfter = now + overlapMs;
     const fresh = await newKey(kind, now);
     this.stored.push(fresh);
     const signing = await toSigningKey(fresh);
@@ -107,10 +114,18 @@ export class KeyRing {
 async function newKey(kind: KeyKind, now: number): Promise<StoredKey> {
   const { privateKey } = await generateKeyPair(BROKER_ALG, { extractable: true });
   const jwk = await exportJWK(privateKey);
-  return { kind, kid: `${kind}-${randomUUID().slice(0, 8)}`, created_at: now, retire_after: null, private_jwk: jwk };
+  return {
+    kind,
+    kid: `${kind}-${randomUUID().slice(0, 8)}`,
+    created_at: now,
+    retire_after: null,
+    private_jwk: jwk,
+  };
 }
 
-async function toSigningKey(stored: StoredKey): Promise<SigningKey & { retireAfter: number | null; createdAt: number }> {
+async function toSigningKey(
+  stored: StoredKey,
+): Promise<SigningKey & { retireAfter: number | null; createdAt: number }> {
   const privateKey = (await importJWK({ ...stored.private_jwk, alg: BROKER_ALG }, BROKER_ALG)) as CryptoKey;
   const { d: _private, ...publicPart } = stored.private_jwk;
   const publicKey = (await importJWK({ ...publicPart, alg: BROKER_ALG }, BROKER_ALG)) as CryptoKey;

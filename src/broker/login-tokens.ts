@@ -26,7 +26,12 @@ export interface LoginClaims {
 }
 
 /** Signs a broker token. */
-export async function issueLoginToken(keys: KeyRing, brokerIssuer: string, claims: LoginClaims, nowMs: number): Promise<string> {
+export async function issueLoginToken(
+  keys: KeyRing,
+  brokerIssuer: string,
+  claims: LoginClaims,
+  nowMs: number,
+): Promise<string> {
   const key = keys.active('login');
   return new SignJWT({
     idp_iss: claims.iss,
@@ -46,7 +51,12 @@ export async function issueLoginToken(keys: KeyRing, brokerIssuer: string, claim
 }
 
 /** Verifies a broker token's signature, type, issuer, audience and expiry. */
-export async function verifyLoginToken(keys: KeyRing, brokerIssuer: string, token: string, clock: Clock): Promise<LoginClaims> {
+export async function verifyLoginToken(
+  keys: KeyRing,
+  brokerIssuer: string,
+  token: string,
+  clock: Clock,
+): Promise<LoginClaims> {
   const now = clock.now();
   const candidates = keys.verifying('login', now);
   try {
@@ -72,7 +82,9 @@ export async function verifyLoginToken(keys: KeyRing, brokerIssuer: string, toke
       sub: payload.sub!,
       email: typeof payload.email === 'string' ? payload.email : null,
       name: typeof payload.name === 'string' ? payload.name : null,
-      groups: Array.isArray(payload.groups) ? payload.groups.filter((g): g is string => typeof g === 'string') : [],
+      groups: Array.isArray(payload.groups)
+        ? payload.groups.filter((g): g is string => typeof g === 'string')
+        : [],
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
     };

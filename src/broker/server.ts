@@ -21,15 +21,36 @@ export interface Broker {
 
 /** Builds the broker; records `policy.loaded` before it serves anything (fail-closed). */
 export async function createBroker(deps: BrokerDeps): Promise<Broker> {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, genReqId: () => randomUUID(), return503OnClosing: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+  });
 
   await deps.store.transaction((tx) =>
-    tx.appendAudit({ type: 'policy.loaded', data: { source: deps.policySource, sha256: deps.policyHash, roles: deps.policy.roles.length, tenants: deps.policy.tenants.map((t) => t.id) } }, deps.clock.now()),
+    tx.appendAudit(
+      {
+        type: 'policy.loaded',
+        data: {
+          source: deps.policySource,
+          sha256: deps.policyHash,
+          roles: deps.policy.roles.length,
+          tenants: deps.policy.tenants.map((t) => t.id),
+        },
+      },
+      deps.clock.now(),
+    ),
   );
 
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
-    sendError(deps, request, reply, new ImpError('IMP_NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`)),
+    sendError(
+      deps,
+      request,
+      reply,
+      new ImpError('IMP_NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`),
+    ),
   );
 
   for (const route of ROUTES) {
@@ -74,10 +95,21 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   };
 }
 
-function sendError(deps: BrokerDeps, request: FastifyRequest, reply: FastifyReply, raw: unknown): FastifyReply {
+function sendError(
+  deps: BrokerDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  raw: unknown,
+): FastifyReply {
   const error = fromFastify(raw);
   const { status, headers, body } = errorResponse(error, request.id);
-  if (status >= 500) deps.log('error', 'request failed', { request_id: request.id, code: error.code, message: error.message, cause: String((error.cause as Error | undefined)?.message ?? '') });
+  if (status >= 500)
+    deps.log('error', 'request failed', {
+      request_id: request.id,
+      code: error.code,
+      message: error.message,
+      cause: String((error.cause as Error | undefined)?.message ?? ''),
+    });
   return reply.status(status).headers(headers).header('cache-control', 'no-store').send(body);
 }
 
@@ -85,9 +117,15 @@ function sendError(deps: BrokerDeps, request: FastifyRequest, reply: FastifyRepl
 function fromFastify(raw: unknown): ImpError {
   if (raw instanceof ImpError) return raw;
   const fastifyError = raw as { statusCode?: number; code?: string; message?: string };
-  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new InvalidInputError('The request body is too large.');
-    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new InvalidInputError('Send JSON (Content-Type: application/json).');
+  if (
+    typeof fastifyError.statusCode === 'number' &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return new InvalidInputError('The request body is too large.');
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      return new InvalidInputError('Send JSON (Content-Type: application/json).');
     return new InvalidInputError(`Bad request: ${fastifyError.message ?? 'invalid body'}`);
   }
   return toImpError(raw);

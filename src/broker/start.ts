@@ -2,10 +2,10 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createIdTokenVerifier } from '../auth/id-token.js';
 import type { Clock } from '../core/clock.js';
 import { parsePolicy } from '../core/policy/load.js';
 import type { Policy } from '../core/policy/types.js';
-import { createIdTokenVerifier } from '../auth/id-token.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import type { BrokerLog } from './context.js';
@@ -16,7 +16,9 @@ import { type Broker, createBroker } from './server.js';
 export const ID_TOKEN_LEEWAY_SECONDS = 120;
 
 /** Where the policy comes from: a file, or text with a name (the built-in dev policy). */
-export type PolicySource = { file: string } | { text: string; name: string; transform?: (policy: Policy) => Policy };
+export type PolicySource =
+  | { file: string }
+  | { text: string; name: string; transform?: (policy: Policy) => Policy };
 
 /** Options for {@link startBroker}. */
 export interface StartBrokerOptions {
@@ -87,5 +89,9 @@ async function readPolicy(source: PolicySource): Promise<{ policy: Policy; text:
     return { policy: parsePolicy(text, source.file), text, name: source.file };
   }
   const parsed = parsePolicy(source.text, source.name);
-  return { policy: source.transform ? source.transform(parsed) : parsed, text: source.text, name: source.name };
+  return {
+    policy: source.transform ? source.transform(parsed) : parsed,
+    text: source.text,
+    name: source.name,
+  };
 }

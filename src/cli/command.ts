@@ -88,7 +88,8 @@ export function parseArgv(spec: CommandSpec, argv: readonly string[]): ParsedArg
     const text = `${flag.short ? `-${flag.short}, ` : ''}${long}${flag.value ? ` ${flag.value}` : ''}`;
     const option = new Option(text, flag.description);
     if (flag.choices) option.choices(flag.choices);
-    if (flag.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    if (flag.repeatable)
+      option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     program.addOption(option);
   }
   for (const arg of spec.args ?? []) {
@@ -115,11 +116,14 @@ function toUsageError(error: unknown, spec: CommandSpec, argv: readonly string[]
   const usage = `Usage: ${spec.usage}`;
   if (error instanceof CommanderError) {
     if (error.code === 'commander.unknownOption') {
-      const bad = argv.find((word) => word.startsWith('-') && error.message.includes(`'${word.split('=')[0]}'`)) ?? '';
+      const bad =
+        argv.find((word) => word.startsWith('-') && error.message.includes(`'${word.split('=')[0]}'`)) ?? '';
       const flagName = bad.replace(/^-+/, '').split('=')[0] ?? '';
       const names = [...spec.flags, ...GLOBAL_FLAGS].map((flag) => flag.name);
       const guess = nearest(flagName, names);
-      return new UsageError(`Unknown flag ${bad || 'given'} for imp ${spec.name}.${guess ? ` Did you mean --${guess}?` : ''}\n${usage}`);
+      return new UsageError(
+        `Unknown flag ${bad || 'given'} for imp ${spec.name}.${guess ? ` Did you mean --${guess}?` : ''}\n${usage}`,
+      );
     }
     const message = error.message.replace(/^error: /, '');
     return new UsageError(`${capitalise(message)}.\n${usage}`);

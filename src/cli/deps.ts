@@ -2,10 +2,11 @@
  * The factory of everything a command may touch (gh's cmdutil.Factory). Heavy pieces (keychain,
  * prompts, OIDC, browser opener) are created on first use so `imp --help` loads none of them.
  */
-import type { Clock } from '../core/clock.js';
+
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
+import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
 import { type IO, systemIO } from './io.js';
 import type { Prompter } from './prompter.js';

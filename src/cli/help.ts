@@ -1,5 +1,11 @@
 /** Help text, built from the registry (root) and a command's spec (per command). */
-import { COMMAND_GROUPS, type CommandGroup, type CommandSpec, GLOBAL_FLAGS, type FlagSpec } from './command.js';
+import {
+  COMMAND_GROUPS,
+  type CommandGroup,
+  type CommandSpec,
+  type FlagSpec,
+  GLOBAL_FLAGS,
+} from './command.js';
 import type { CommandEntry } from './registry.js';
 
 const GROUP_TITLES: Record<CommandGroup, string> = {
@@ -22,9 +28,20 @@ export function rootHelp(commands: readonly CommandEntry[]): string {
     for (const c of inGroup) lines.push(`  ${c.name.padEnd(width)}${c.summary}`);
     lines.push('');
   }
-  lines.push('Flags:', ...flagLines([...GLOBAL_FLAGS, { name: 'version', description: 'Print the version' }]), '');
-  lines.push('Examples:', '  imp login', '  imp start --tenant acme --ticket SUP-123 --reason "Customer cannot see invoices"', '');
-  lines.push('Run "imp <command> --help" for a command\'s flags. Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 denied, 5 timeout, 6 session over, 130 interrupted.');
+  lines.push(
+    'Flags:',
+    ...flagLines([...GLOBAL_FLAGS, { name: 'version', description: 'Print the version' }]),
+    '',
+  );
+  lines.push(
+    'Examples:',
+    '  imp login',
+    '  imp start --tenant acme --ticket SUP-123 --reason "Customer cannot see invoices"',
+    '',
+  );
+  lines.push(
+    'Run "imp <command> --help" for a command\'s flags. Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 denied, 5 timeout, 6 session over, 130 interrupted.',
+  );
   return lines.join('\n');
 }
 

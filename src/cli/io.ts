@@ -89,7 +89,9 @@ export interface TestIO extends IO {
 }
 
 /** Creates a TestIO; TTY flags default to false (a script or pipe). */
-export function testIO(options: { tty?: boolean; stdinTTY?: boolean; color?: boolean; stdin?: NodeJS.ReadableStream } = {}): TestIO {
+export function testIO(
+  options: { tty?: boolean; stdinTTY?: boolean; color?: boolean; stdin?: NodeJS.ReadableStream } = {},
+): TestIO {
   const out: string[] = [];
   const errOut: string[] = [];
   const tty = options.tty ?? false;

@@ -3,12 +3,13 @@
  * exchange the ID token at the broker, store the broker token; on an RFC 9470 challenge log in again
  * with max_age and retry once. The broker decides what is fresh enough; this only helps.
  */
+
+import { BrokerClient } from '../client/broker-client.js';
+import { loadConfig, resolveBrokerUrl, saveConfig } from '../client/config.js';
+import { readLogin, type StoredLogin, saveLogin } from '../client/login-state.js';
 import type { LoginResponse } from '../core/api.js';
 import { AuthRequiredError, ImpError, StepUpRequiredError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
-import { BrokerClient } from '../client/broker-client.js';
-import { loadConfig, resolveBrokerUrl, saveConfig } from '../client/config.js';
-import { type StoredLogin, readLogin, saveLogin } from '../client/login-state.js';
 import type { Deps } from './deps.js';
 import { startSpinner } from './spinner.js';
 
@@ -19,7 +20,10 @@ export interface BrokerTarget {
 }
 
 /** Resolves the broker URL (flag > IMP_BROKER_URL > config.json). */
-export async function brokerTarget(deps: Pick<Deps, 'env' | 'paths' | 'fetch'>, flag: string | undefined): Promise<BrokerTarget> {
+export async function brokerTarget(
+  deps: Pick<Deps, 'env' | 'paths' | 'fetch'>,
+  flag: string | undefined,
+): Promise<BrokerTarget> {
   const url = resolveBrokerUrl(flag, deps.env, await loadConfig(deps.paths.configFile));
   return { url, client: new BrokerClient(url, deps.fetch) };
 }
@@ -34,7 +38,10 @@ export interface LoginUx {
 
 /** Runs the device flow against the broker's IdP and stores the broker token. */
 export async function performLogin(
-  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'credentials' | 'deviceLogin' | 'openUrl' | 'fetch' | 'interrupt'>,
+  deps: Pick<
+    Deps,
+    'io' | 'env' | 'paths' | 'credentials' | 'deviceLogin' | 'openUrl' | 'fetch' | 'interrupt'
+  >,
   target: BrokerTarget,
   ux: LoginUx,
   maxAge?: number,
@@ -52,11 +59,17 @@ export async function performLogin(
       const url = code.verification_uri_complete ?? code.verification_uri;
       if (ux.json) io.out(JSON.stringify({ event: 'device_authorization', ...code }));
       else {
-        io.err(`To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`);
-        io.err(`Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`);
+        io.err(
+          `To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`,
+        );
+        io.err(
+          `Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`,
+        );
       }
       if (!ux.noBrowser && canOpenBrowser(deps.env)) {
-        await deps.openUrl(url).catch(() => io.err('Could not open a browser; open the link above yourself.'));
+        await deps
+          .openUrl(url)
+          .catch(() => io.err('Could not open a browser; open the link above yourself.'));
       }
     },
   });
@@ -64,8 +77,14 @@ export async function performLogin(
   const login = await target.client.login(result.idToken);
   const store = await deps.credentials();
   await saveLogin(store, target.url, login);
-  await saveConfig(deps.paths.configFile, { ...(await loadConfig(deps.paths.configFile)), broker_url: target.url });
-  if (!spinnerless) io.err(`Logged in as ${escapeUntrusted(login.user.email ?? login.user.sub)} (roles: ${login.user.roles.map(escapeUntrusted).join(', ') || 'none'}).`);
+  await saveConfig(deps.paths.configFile, {
+    ...(await loadConfig(deps.paths.configFile)),
+    broker_url: target.url,
+  });
+  if (!spinnerless)
+    io.err(
+      `Logged in as ${escapeUntrusted(login.user.email ?? login.user.sub)} (roles: ${login.user.roles.map(escapeUntrusted).join(', ') || 'none'}).`,
+    );
   return login;
 }
 
@@ -105,7 +124,8 @@ export async function withLogin<T>(
 ): Promise<T> {
   const store = await deps.credentials();
   let stored: StoredLogin | null = await readLogin(store, target.url);
-  if (!stored) stored = await loginWithProgress(deps, target, { ...ux, reason: ux.reason ?? 'You are not logged in.' });
+  if (!stored)
+    stored = await loginWithProgress(deps, target, { ...ux, reason: ux.reason ?? 'You are not logged in.' });
   try {
     return await fn(stored.token);
   } catch (error) {
@@ -127,7 +147,10 @@ export async function withLogin<T>(
 }
 
 /** The stored login, or AuthRequiredError telling the user to log in. */
-export async function requireStoredLogin(deps: Pick<Deps, 'credentials'>, target: BrokerTarget): Promise<StoredLogin> {
+export async function requireStoredLogin(
+  deps: Pick<Deps, 'credentials'>,
+  target: BrokerTarget,
+): Promise<StoredLogin> {
   const stored = await readLogin(await deps.credentials(), target.url);
   if (!stored) throw new AuthRequiredError(`Not logged in to ${target.url}. Run: imp login`);
   return stored;

@@ -2,7 +2,7 @@
  * `main(argv, deps)`: find the command, parse, run, and map any error to an exit code in one place.
  * Commands never call process.exit; bin/imp.js sets process.exitCode from the returned number.
  */
-import { ImpError, UsageError, toImpError } from '../core/errors.js';
+import { ImpError, toImpError, UsageError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
 import { nearest } from '../core/suggest.js';
 import { parseArgv } from './command.js';
@@ -56,18 +56,28 @@ function unknownCommand(argv: readonly string[]): UsageError {
   const typed = words.slice(0, 2).join(' ');
   const names = COMMANDS.map((c) => c.name);
   const firstWords = [...new Set(names.map((n) => n.split(' ')[0]!))];
-  const guess = (words[0] && firstWords.includes(words[0]) ? nearest(typed, names) : undefined) ?? nearest(words[0] ?? '', firstWords);
+  const guess =
+    (words[0] && firstWords.includes(words[0]) ? nearest(typed, names) : undefined) ??
+    nearest(words[0] ?? '', firstWords);
   const shown = escapeUntrusted(words[0] ?? argv[0] ?? '');
-  return new UsageError(`Unknown command "${shown}".${guess ? ` Did you mean "imp ${guess}"?` : ''} Run "imp --help" for the list.`);
+  return new UsageError(
+    `Unknown command "${shown}".${guess ? ` Did you mean "imp ${guess}"?` : ''} Run "imp --help" for the list.`,
+  );
 }
 
 function report(error: unknown, deps: Deps, json: boolean): number {
   const impError = toImpError(error);
   const code = exitCodeFor(impError.code);
   if (json) {
-    deps.io.out(JSON.stringify({ event: 'error', error: { code: impError.code, message: impError.message, details: impError.details } }));
+    deps.io.out(
+      JSON.stringify({
+        event: 'error',
+        error: { code: impError.code, message: impError.message, details: impError.details },
+      }),
+    );
   }
-  const prefix = impError instanceof ImpError && impError.code !== 'IMP_INTERNAL' ? 'error' : 'unexpected error';
+  const prefix =
+    impError instanceof ImpError && impError.code !== 'IMP_INTERNAL' ? 'error' : 'unexpected error';
   deps.io.err(`${prefix}: ${escapeMultiline(impError.message)}`);
   if (impError.code === 'IMP_INTERNAL' && deps.env.IMP_DEBUG && impError.cause instanceof Error) {
     deps.io.err(escapeMultiline(impError.cause.stack ?? ''));

@@ -24,7 +24,14 @@ export async function systemPrompter(io: IO): Promise<Prompter> {
   const context = { input: io.stdin, output: io.stderr as NodeJS.WritableStream, clearPromptOnDone: false };
   return {
     input: (q) =>
-      prompts.input({ message: q.message, ...(q.default ? { default: q.default } : {}), ...(q.validate ? { validate: q.validate } : {}) }, context),
+      prompts.input(
+        {
+          message: q.message,
+          ...(q.default ? { default: q.default } : {}),
+          ...(q.validate ? { validate: q.validate } : {}),
+        },
+        context,
+      ),
     confirm: (q) => prompts.confirm({ message: q.message, default: q.default ?? false }, context),
     select: <T extends string>(q: { message: string; choices: { value: T; name: string }[] }) =>
       prompts.select<T>({ message: q.message, choices: q.choices }, context),
@@ -38,14 +45,17 @@ export interface ScriptedAnswer {
 }
 
 /** A prompter for tests: answers in order, fails on an unexpected prompt, `assertDone` fails on leftovers. */
-export function scriptedPrompter(answers: ScriptedAnswer[]): Prompter & { assertDone(): void; asked: string[] } {
+export function scriptedPrompter(
+  answers: ScriptedAnswer[],
+): Prompter & { assertDone(): void; asked: string[] } {
   const queue = [...answers];
   const asked: string[] = [];
   const next = (message: string): string | boolean => {
     asked.push(message);
     const answer = queue.shift();
     if (!answer) throw new Error(`Unexpected prompt: "${message}"`);
-    if (!message.includes(answer.match)) throw new Error(`Prompt "${message}" does not match scripted "${answer.match}"`);
+    if (!message.includes(answer.match))
+      throw new Error(`Prompt "${message}" does not match scripted "${answer.match}"`);
     return answer.answer;
   };
   return {
@@ -63,7 +73,8 @@ export function scriptedPrompter(answers: ScriptedAnswer[]): Prompter & { assert
       return String(next(q.message)) as T;
     },
     assertDone() {
-      if (queue.length > 0) throw new Error(`Scripted answers left unused: ${queue.map((a) => a.match).join(', ')}`);
+      if (queue.length > 0)
+        throw new Error(`Scripted answers left unused: ${queue.map((a) => a.match).join(', ')}`);
     },
   };
 }

@@ -13,7 +13,12 @@ export interface CommandEntry {
 }
 
 // `never`: each module has its own Options type; main only passes parse()'s result back to run().
-const entry = (name: string, group: CommandGroup, summary: string, load: () => Promise<unknown>): CommandEntry => ({
+const entry = (
+  name: string,
+  group: CommandGroup,
+  summary: string,
+  load: () => Promise<unknown>,
+): CommandEntry => ({
   name,
   group,
   summary,
@@ -22,11 +27,31 @@ const entry = (name: string, group: CommandGroup, summary: string, load: () => P
 
 /** Every command, in help order. */
 export const COMMANDS: readonly CommandEntry[] = [
-  entry('login', 'auth', 'Log in with your identity provider (device flow)', () => import('./commands/login.js')),
-  entry('whoami', 'auth', 'Show who is logged in, your roles and how old the login is', () => import('./commands/whoami.js')),
+  entry(
+    'login',
+    'auth',
+    'Log in with your identity provider (device flow)',
+    () => import('./commands/login.js'),
+  ),
+  entry(
+    'whoami',
+    'auth',
+    'Show who is logged in, your roles and how old the login is',
+    () => import('./commands/whoami.js'),
+  ),
   entry('logout', 'auth', 'Remove the stored login', () => import('./commands/logout.js')),
-  entry('dev', 'admin', 'Run the local stack: identity provider, broker and demo tenant API', () => import('../dev/commands/dev.js')),
-  entry('broker serve', 'admin', 'Run the broker against a real identity provider', () => import('../dev/commands/broker-serve.js')),
+  entry(
+    'dev',
+    'admin',
+    'Run the local stack: identity provider, broker and demo tenant API',
+    () => import('../dev/commands/dev.js'),
+  ),
+  entry(
+    'broker serve',
+    'admin',
+    'Run the broker against a real identity provider',
+    () => import('../dev/commands/broker-serve.js'),
+  ),
 ];
 
 /** Finds the longest command name that prefixes argv (`audit verify` before `audit`). */
@@ -34,7 +59,10 @@ export function findCommand(argv: readonly string[]): { entry: CommandEntry; res
   let best: { entry: CommandEntry; rest: string[] } | undefined;
   for (const candidate of COMMANDS) {
     const words = candidate.name.split(' ');
-    if (words.every((word, i) => argv[i] === word) && (!best || words.length > best.entry.name.split(' ').length)) {
+    if (
+      words.every((word, i) => argv[i] === word) &&
+      (!best || words.length > best.entry.name.split(' ').length)
+    ) {
       best = { entry: candidate, rest: argv.slice(words.length) };
     }
   }

@@ -3,7 +3,13 @@
  * RFC 9470 challenges into StepUpRequiredError so callers can log in again and retry once.
  */
 import type { BrokerConfig, ErrorBody, LoginResponse, WhoamiResponse } from '../core/api.js';
-import { AuthRequiredError, ImpError, StepUpRequiredError, UnreachableError, isErrorCode } from '../core/errors.js';
+import {
+  AuthRequiredError,
+  ImpError,
+  isErrorCode,
+  StepUpRequiredError,
+  UnreachableError,
+} from '../core/errors.js';
 
 /** Options for one request. */
 export interface RequestOptions {
@@ -37,7 +43,8 @@ export class BrokerClient {
   /** Sends a request; non-2xx answers become ImpErrors carrying the broker's code and message. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<BrokerResponse<T>> {
     const url = new URL(this.baseUrl + path);
-    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
+    for (const [key, value] of Object.entries(options.query ?? {}))
+      if (value !== undefined) url.searchParams.set(key, value);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -73,13 +80,18 @@ export class BrokerClient {
   private toError(response: Response, body: unknown): ImpError {
     const maxAge = parseStepUpChallenge(response.headers.get('www-authenticate'));
     const error = (body as Partial<ErrorBody> | null)?.error;
-    const message = typeof error?.message === 'string' ? error.message : `The broker answered HTTP ${response.status}.`;
+    const message =
+      typeof error?.message === 'string' ? error.message : `The broker answered HTTP ${response.status}.`;
     if (maxAge !== null) return new StepUpRequiredError(maxAge, message);
     if (error && isErrorCode(error.code)) {
-      return new ImpError(error.code, message, { details: { ...(error.details ?? {}), status: response.status } });
+      return new ImpError(error.code, message, {
+        details: { ...(error.details ?? {}), status: response.status },
+      });
     }
     if (response.status === 401) return new AuthRequiredError();
-    return new ImpError(response.status >= 500 ? 'IMP_INTERNAL' : 'IMP_UPSTREAM', message, { details: { status: response.status } });
+    return new ImpError(response.status >= 500 ? 'IMP_INTERNAL' : 'IMP_UPSTREAM', message, {
+      details: { status: response.status },
+    });
   }
 
   /** GET /v1/config. */

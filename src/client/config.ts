@@ -20,7 +20,8 @@ export async function loadConfig(file: string): Promise<CliConfig> {
   }
   try {
     const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object');
     const brokerUrl = (parsed as Record<string, unknown>).broker_url;
     return typeof brokerUrl === 'string' ? { broker_url: brokerUrl } : {};
   } catch {
@@ -37,11 +38,17 @@ export async function saveConfig(file: string, config: CliConfig): Promise<void>
 }
 
 /** Picks the broker URL by precedence and checks it: https, or http only on loopback. */
-export function resolveBrokerUrl(flag: string | undefined, env: NodeJS.ProcessEnv, config: CliConfig): string {
+export function resolveBrokerUrl(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  config: CliConfig,
+): string {
   const raw = flag ?? env.IMP_BROKER_URL ?? config.broker_url;
   if (!raw) {
     // Nothing configured means nobody logged in here yet: the fix is `imp login --broker`, hence "auth".
-    throw new AuthRequiredError('Not logged in: no broker configured. Run: imp login --broker <url> (or set IMP_BROKER_URL).');
+    throw new AuthRequiredError(
+      'Not logged in: no broker configured. Run: imp login --broker <url> (or set IMP_BROKER_URL).',
+    );
   }
   return checkServiceUrl(raw, 'broker');
 }
@@ -55,7 +62,9 @@ export function checkServiceUrl(raw: string, what: string): string {
     throw new UsageError(`The ${what} URL "${raw}" is not a valid URL.`);
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new UsageError(`The ${what} URL must use https (plain http is accepted only for loopback addresses): ${raw}`);
+    throw new UsageError(
+      `The ${what} URL must use https (plain http is accepted only for loopback addresses): ${raw}`,
+    );
   }
   if (url.username || url.password) throw new UsageError(`The ${what} URL must not contain credentials.`);
   return url.toString().replace(/\/+$/, '');

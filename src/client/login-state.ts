@@ -23,8 +23,17 @@ export async function readLogin(store: CredentialStore, brokerUrl: string): Prom
 }
 
 /** Saves the login from a broker answer. */
-export async function saveLogin(store: CredentialStore, brokerUrl: string, login: LoginResponse): Promise<StoredLogin> {
-  const stored: StoredLogin = { token: login.token, expires_at: login.expires_at, auth_time: login.auth_time, user: login.user };
+export async function saveLogin(
+  store: CredentialStore,
+  brokerUrl: string,
+  login: LoginResponse,
+): Promise<StoredLogin> {
+  const stored: StoredLogin = {
+    token: login.token,
+    expires_at: login.expires_at,
+    auth_time: login.auth_time,
+    user: login.user,
+  };
   await store.set(brokerUrl, JSON.stringify(stored));
   return stored;
 }

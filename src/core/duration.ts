@@ -9,11 +9,16 @@ export function parseDuration(text: string, what = 'duration'): number {
   const trimmed = text.trim();
   const match = DURATION_PATTERN.exec(trimmed);
   if (!trimmed || !match || match.slice(1).every((part) => part === undefined)) {
-    throw new InvalidInputError(`Invalid ${what} "${text}": use a number with a unit, such as 90s, 10m, 1h or 1h30m.`);
+    throw new InvalidInputError(
+      `Invalid ${what} "${text}": use a number with a unit, such as 90s, 10m, 1h or 1h30m.`,
+    );
   }
   const [, d, h, m, s] = match;
   const seconds =
-    Number(d ?? 0) * UNIT_SECONDS.d! + Number(h ?? 0) * UNIT_SECONDS.h! + Number(m ?? 0) * UNIT_SECONDS.m! + Number(s ?? 0);
+    Number(d ?? 0) * UNIT_SECONDS.d! +
+    Number(h ?? 0) * UNIT_SECONDS.h! +
+    Number(m ?? 0) * UNIT_SECONDS.m! +
+    Number(s ?? 0);
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new InvalidInputError(`Invalid ${what} "${text}": it must be longer than zero.`);
   }

@@ -42,7 +42,11 @@ export class ImpError extends Error {
   /** Extra machine-readable facts (the rule that denied, a max_age …); safe to show to the caller. */
   readonly details: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -66,7 +70,10 @@ export class InvalidInputError extends ImpError {
 
 /** No usable login. Exit 3 / HTTP 401. */
 export class AuthRequiredError extends ImpError {
-  constructor(message = 'Not logged in. Run: imp login', options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(
+    message = 'Not logged in. Run: imp login',
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
     super('IMP_AUTH_REQUIRED', message, options);
   }
 }
@@ -121,9 +128,13 @@ export class ConflictError extends ImpError {
 /** The audit log could not be written: the operation did not happen. HTTP 503. */
 export class AuditUnavailableError extends ImpError {
   constructor(cause?: unknown) {
-    super('IMP_AUDIT_UNAVAILABLE', 'The audit log cannot be written right now, so the operation was not performed. Try again later.', {
-      cause,
-    });
+    super(
+      'IMP_AUDIT_UNAVAILABLE',
+      'The audit log cannot be written right now, so the operation was not performed. Try again later.',
+      {
+        cause,
+      },
+    );
   }
 }
 

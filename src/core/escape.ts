@@ -13,7 +13,9 @@ export function escapeUntrusted(text: string): string {
     if (ch === '\n') return '\\n';
     if (ch === '\t') return '\\t';
     if (ch === '\r') return '\\r';
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
 

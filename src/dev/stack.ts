@@ -6,11 +6,11 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
-import type { Clock } from '../core/clock.js';
 import type { BrokerLog } from '../broker/context.js';
 import { startBroker } from '../broker/start.js';
-import { DEV_USERS, type DevUser, startDevIdp } from './idp.js';
+import type { Clock } from '../core/clock.js';
 import { devPolicyYaml } from './dev-policy.js';
+import { DEV_USERS, type DevUser, startDevIdp } from './idp.js';
 import { startTenantApi } from './tenant-api.js';
 
 /** Options for {@link startDevStack}. */
@@ -57,7 +57,14 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       log: options.log,
     });
     closers.push(() => broker.close());
-    return { issuer: idp.issuer, broker: broker.url, tenantApi: tenantApi.url, stateDir, users: DEV_USERS, close: closeAll };
+    return {
+      issuer: idp.issuer,
+      broker: broker.url,
+      tenantApi: tenantApi.url,
+      stateDir,
+      users: DEV_USERS,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll();
     throw error;
@@ -72,7 +79,8 @@ export function fillDevDefaults(text: string, issuer: string, tenantApi: string)
   const tenants = doc.get('tenants');
   if (isSeq(tenants)) {
     for (const tenant of tenants.items) {
-      if (isMap(tenant) && !tenant.has('upstream')) tenant.set('upstream', doc.createNode({ prod: tenantApi, staging: tenantApi }));
+      if (isMap(tenant) && !tenant.has('upstream'))
+        tenant.set('upstream', doc.createNode({ prod: tenantApi, staging: tenantApi }));
     }
   }
   return doc.toString();

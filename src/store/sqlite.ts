@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
+import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import type { AuditQuery, LoginRecord, Store, StoreTx } from './types.js';
@@ -98,7 +98,16 @@ class SqliteStore implements Store {
       insertLogin: async (login: LoginRecord) => {
         db.prepare(
           'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        ).run(login.id, login.iss, login.sub, login.email, login.authTime, login.createdAt, login.expiresAt, login.idTokenHash);
+        ).run(
+          login.id,
+          login.iss,
+          login.sub,
+          login.email,
+          login.authTime,
+          login.createdAt,
+          login.expiresAt,
+          login.idTokenHash,
+        );
       },
       getLogin: async (id: string) => {
         const row = db.prepare('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
@@ -136,7 +145,9 @@ class SqliteStore implements Store {
   }
 
   async listCheckpoints(): Promise<Checkpoint[]> {
-    return this.db.prepare('SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq').all() as Checkpoint[];
+    return this.db
+      .prepare('SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq')
+      .all() as Checkpoint[];
   }
 
   async ping(): Promise<void> {
@@ -150,23 +161,37 @@ class SqliteStore implements Store {
 }
 
 function auditSelect(query: AuditQuery): { sql: string; params: Row } {
+  const filters: [unknown, string, string][] = [
+    [query.fromSeq, 'fromSeq', 'seq >= @fromSeq'],
+    [query.toSeq, 'toSeq', 'seq <= @toSeq'],
+    [query.sinceTs, 'sinceTs', 'ts >= @sinceTs'],
+    [query.untilTs, 'untilTs', 'ts <= @untilTs'],
+    [query.tenant, 'tenant', 'tenant = @tenant'],
+    [query.type, 'type', 'type = @type'],
+    [query.session, 'session', 'session = @session'],
+    [query.actorSub, 'actorSub', "json_extract(actor, '$.sub') = @actorSub"],
+  ];
   const where: string[] = [];
   const params: Row = {};
-  if (query.fromSeq !== undefined) (where.push('seq >= @fromSeq'), (params.fromSeq = query.fromSeq));
-  if (query.toSeq !== undefined) (where.push('seq <= @toSeq'), (params.toSeq = query.toSeq));
-  if (query.sinceTs !== undefined) (where.push('ts >= @sinceTs'), (params.sinceTs = query.sinceTs));
-  if (query.untilTs !== undefined) (where.push('ts <= @untilTs'), (params.untilTs = query.untilTs));
-  if (query.tenant !== undefined) (where.push('tenant = @tenant'), (params.tenant = query.tenant));
-  if (query.type !== undefined) (where.push('type = @type'), (params.type = query.type));
-  if (query.session !== undefined) (where.push('session = @session'), (params.session = query.session));
-  if (query.actorSub !== undefined) (where.push("json_extract(actor, '$.sub') = @actorSub"), (params.actorSub = query.actorSub));
+  for (const [value, name, clause] of filters) {
+    if (value === undefined) continue;
+    where.push(clause);
+    params[name] = value;
+  }
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-  return { sql: `SELECT * FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${limit}`, params };
+  return {
+    sql: `SELECT * FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${limit}`,
+    params,
+  };
 }
 
 /** Serialises an event for a row (JSON for actor and data). */
 export function eventToRow(event: AuditEvent): Row {
-  return { ...event, actor: event.actor === null ? null : JSON.stringify(event.actor), data: JSON.stringify(event.data) };
+  return {
+    ...event,
+    actor: event.actor === null ? null : JSON.stringify(event.actor),
+    data: JSON.stringify(event.data),
+  };
 }
 
 /** Rebuilds an event from a row exactly as it was hashed. */

@@ -3,8 +3,9 @@
  * change and the audit event describing it are written in one `transaction`: if the event cannot be
  * appended, the change does not happen (fail-closed).
  */
-import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
+
 import type { Checkpoint } from '../core/audit/checkpoint.js';
+import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
 
 /** A login the broker accepted (one per successful `imp login`). */
 export interface LoginRecord {

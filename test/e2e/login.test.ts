@@ -25,11 +25,25 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     expect(await dev?.stop()).toBe(0);
   });
 
-  async function login(env: NodeJS.ProcessEnv, user: string, extra: string[] = [], action: 'approve' | 'deny' = 'approve') {
-    const imp = new ImpProcess(['login', '--broker', dev.info.broker, '--no-browser', '--json', ...extra], env);
+  async function login(
+    env: NodeJS.ProcessEnv,
+    user: string,
+    extra: string[] = [],
+    action: 'approve' | 'deny' = 'approve',
+  ) {
+    const imp = new ImpProcess(
+      ['login', '--broker', dev.info.broker, '--no-browser', '--json', ...extra],
+      env,
+    );
     const code = await imp.jsonLine((v) => v.event === 'device_authorization');
     expect(code.user_code).toMatch(/\S+/);
-    const browserResult = await completeDeviceLogin({ url: String(code.verification_uri_complete), login: user, password: user, browser, action });
+    const browserResult = await completeDeviceLogin({
+      url: String(code.verification_uri_complete),
+      login: user,
+      password: user,
+      browser,
+      action,
+    });
     const exitCode = await imp.exit();
     return { imp, exitCode, browserResult };
   }
@@ -39,7 +53,11 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     const { imp, exitCode } = await login(env, 'alice');
     expect(exitCode, imp.stderr).toBe(0);
     const loggedIn = await imp.jsonLine((v) => v.event === 'logged_in');
-    expect(loggedIn.user).toMatchObject({ email: 'alice@example.test', groups: ['support'], roles: ['support'] });
+    expect(loggedIn.user).toMatchObject({
+      email: 'alice@example.test',
+      groups: ['support'],
+      roles: ['support'],
+    });
     expect(typeof loggedIn.auth_time).toBe('number');
 
     const whoami = await runImp(['whoami', '--json'], env);
@@ -57,7 +75,8 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     expect(stored.token.split('.')).toHaveLength(3);
     expect(stored).not.toHaveProperty('id_token');
     expect(stored).not.toHaveProperty('refresh_token');
-    for (const output of [imp.stdout, imp.stderr, whoami.stdout, whoami.stderr]) expect(output).not.toContain(stored.token);
+    for (const output of [imp.stdout, imp.stderr, whoami.stdout, whoami.stderr])
+      expect(output).not.toContain(stored.token);
 
     const human = await runImp(['whoami'], env);
     expect(human.stdout).toContain('alice@example.test');
@@ -93,7 +112,9 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     const fresh = await login(env, 'carol', ['--fresh']);
     expect(fresh.exitCode, fresh.imp.stderr).toBe(0);
     expect(fresh.browserResult.askedForPassword).toBe(true);
-    expect(Number((await fresh.imp.jsonLine((v) => v.event === 'logged_in')).auth_time)).toBeGreaterThan(firstAuth);
+    expect(Number((await fresh.imp.jsonLine((v) => v.event === 'logged_in')).auth_time)).toBeGreaterThan(
+      firstAuth,
+    );
   });
 
   it('refuses a plain-http broker that is not on loopback, before any network call', async () => {

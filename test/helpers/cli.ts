@@ -42,7 +42,11 @@ export interface ImpResult {
 }
 
 /** Runs imp to completion. */
-export function runImp(args: string[], env: NodeJS.ProcessEnv, options: { input?: string; timeoutMs?: number } = {}): Promise<ImpResult> {
+export function runImp(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<ImpResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [IMP_BIN, ...args], { env, cwd: ROOT });
     let stdout = '';
@@ -73,11 +77,16 @@ export class ImpProcess {
     this.child = spawn(process.execPath, [IMP_BIN, ...args], { env, cwd: ROOT });
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolvePromise) => this.child.on('close', (code, signal) => resolvePromise(code ?? (signal ? 128 : 1))));
+    this.exited = new Promise((resolvePromise) =>
+      this.child.on('close', (code, signal) => resolvePromise(code ?? (signal ? 128 : 1))),
+    );
   }
 
   /** Resolves with the first JSON line on stdout that satisfies `match`. */
-  async jsonLine(match: (value: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+  async jsonLine(
+    match: (value: Record<string, unknown>) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       for (const line of this.stdout.split('\n')) {
@@ -99,7 +108,9 @@ export class ImpProcess {
   exit(timeoutMs = 20_000): Promise<number> {
     return Promise.race([
       this.exited,
-      new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`imp did not exit\nstderr: ${this.stderr}`)), timeoutMs)),
+      new Promise<number>((_, reject) =>
+        setTimeout(() => reject(new Error(`imp did not exit\nstderr: ${this.stderr}`)), timeoutMs),
+      ),
     ]);
   }
 
@@ -118,10 +129,15 @@ export interface DevStackInfo {
 }
 
 /** Starts `imp dev --port 0 --json` and waits for its ready line. */
-export async function startDev(extraArgs: string[] = []): Promise<{ info: DevStackInfo; process: ImpProcess; stop(): Promise<number> }> {
+export async function startDev(
+  extraArgs: string[] = [],
+): Promise<{ info: DevStackInfo; process: ImpProcess; stop(): Promise<number> }> {
   const { env } = makeUserEnv();
   const process = new ImpProcess(['dev', '--port', '0', '--json', ...extraArgs], env);
-  const info = (await process.jsonLine((v) => typeof v.broker === 'string', 30_000)) as unknown as DevStackInfo;
+  const info = (await process.jsonLine(
+    (v) => typeof v.broker === 'string',
+    30_000,
+  )) as unknown as DevStackInfo;
   return {
     info,
     process,

@@ -1,9 +1,9 @@
 /** Identity routes: what the CLI needs to log in, the login exchange itself, and whoami. */
 import { createHash, randomUUID } from 'node:crypto';
+import type { VerifiedIdentity } from '../../auth/id-token.js';
 import type { BrokerConfig, LoginResponse, WhoamiResponse } from '../../core/api.js';
 import { AuthFailedError, ImpError, InvalidInputError } from '../../core/errors.js';
 import { rolesForGroups } from '../../core/policy/roles.js';
-import type { VerifiedIdentity } from '../../auth/id-token.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
 import { issueLoginToken } from '../login-tokens.js';
@@ -26,7 +26,10 @@ export async function getConfig(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /.well-known/jwks.json — the public keys of session tokens and audit checkpoints. */
 export async function getJwks(ctx: HandlerContext): Promise<HandlerResult> {
-  return { body: ctx.deps.keys.jwks(ctx.deps.clock.now()), headers: { 'cache-control': 'public, max-age=300' } };
+  return {
+    body: ctx.deps.keys.jwks(ctx.deps.clock.now()),
+    headers: { 'cache-control': 'public, max-age=300' },
+  };
 }
 
 /** GET /healthz — the store answers. */
@@ -39,7 +42,8 @@ export async function getHealth(ctx: HandlerContext): Promise<HandlerResult> {
 export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
   const { deps } = ctx;
   const idToken = (ctx.body as { id_token?: unknown } | null)?.id_token;
-  if (typeof idToken !== 'string' || idToken === '') throw new InvalidInputError('Send {"id_token": "<the ID token from your identity provider>"}.');
+  if (typeof idToken !== 'string' || idToken === '')
+    throw new InvalidInputError('Send {"id_token": "<the ID token from your identity provider>"}.');
   const tokenHash = createHash('sha256').update(idToken).digest('hex');
   const now = deps.clock.now();
   let identity: VerifiedIdentity;
@@ -49,35 +53,98 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
   } catch (error) {
     const reason = error instanceof ImpError ? String(error.details.reason ?? error.code) : 'invalid';
     await deps.store.transaction((tx) =>
-      tx.appendAudit({ type: 'auth.login_refused', data: { reason, token_sha256: tokenHash, ip: ctx.ip, request_id: ctx.requestId } }, now),
+      tx.appendAudit(
+        {
+          type: 'auth.login_refused',
+          data: { reason, token_sha256: tokenHash, ip: ctx.ip, request_id: ctx.requestId },
+        },
+        now,
+      ),
     );
     throw error;
   }
   const roles = rolesForGroups(deps.policy, identity.groups);
   const loginId = randomUUID();
   const expiresAt = Math.floor(now / 1000) + deps.policy.login.tokenTtl;
-  const actor = { iss: identity.iss, sub: identity.sub, email: identity.email, roles: roles.map((r) => r.name) };
-  await deps.store.transaction(async (tx) => {
-    // A given ID token buys one broker token: a replayed one is refused (and the refusal audited).
-    if (await tx.findLoginByTokenHash(tokenHash)) {
-      await tx.appendAudit({ type: 'auth.login_refused', actor, data: { reason: 'replayed_id_token', ip: ctx.ip, request_id: ctx.requestId } }, now);
-      return 'replayed';
-    }
-    await tx.insertLogin({ id: loginId, iss: identity.iss, sub: identity.sub, email: identity.email, authTime: identity.authTime, createdAt: now, expiresAt: expiresAt * 1000, idTokenHash: tokenHash });
-    await tx.appendAudit(
-      { type: 'auth.login', actor, data: { login_id: loginId, auth_time: identity.authTime, amr: identity.amr, groups: identity.groups, ip: ctx.ip } },
-      now,
-    );
-    return 'ok';
-  }).then((outcome) => {
-    if (outcome === 'replayed') throw new AuthFailedError('This ID token was already exchanged; log in again.', { details: { reason: 'replayed_id_token' } });
-  });
-  const token = await issueLoginToken(deps.keys, deps.issuer, { loginId, iss: identity.iss, sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, authTime: identity.authTime, expiresAt }, now);
+  const actor = {
+    iss: identity.iss,
+    sub: identity.sub,
+    email: identity.email,
+    roles: roles.map((r) => r.name),
+  };
+  await deps.store
+    .transaction(async (tx) => {
+      // A given ID token buys one broker token: a replayed one is refused (and the refusal audited).
+      if (await tx.findLoginByTokenHash(tokenHash)) {
+        await tx.appendAudit(
+          {
+            type: 'auth.login_refused',
+            actor,
+            data: { reason: 'replayed_id_token', ip: ctx.ip, request_id: ctx.requestId },
+          },
+          now,
+        );
+        return 'replayed';
+      }
+      await tx.insertLogin({
+        id: loginId,
+        iss: identity.iss,
+        sub: identity.sub,
+        email: identity.email,
+        authTime: identity.authTime,
+        createdAt: now,
+        expiresAt: expiresAt * 1000,
+        idTokenHash: tokenHash,
+      });
+      await tx.appendAudit(
+        {
+          type: 'auth.login',
+          actor,
+          data: {
+            login_id: loginId,
+            auth_time: identity.authTime,
+            amr: identity.amr,
+            groups: identity.groups,
+            ip: ctx.ip,
+          },
+        },
+        now,
+      );
+      return 'ok';
+    })
+    .then((outcome) => {
+      if (outcome === 'replayed')
+        throw new AuthFailedError('This ID token was already exchanged; log in again.', {
+          details: { reason: 'replayed_id_token' },
+        });
+    });
+  const token = await issueLoginToken(
+    deps.keys,
+    deps.issuer,
+    {
+      loginId,
+      iss: identity.iss,
+      sub: identity.sub,
+      email: identity.email,
+      name: identity.name,
+      groups: identity.groups,
+      authTime: identity.authTime,
+      expiresAt,
+    },
+    now,
+  );
   const body: LoginResponse = {
     token,
     expires_at: new Date(expiresAt * 1000).toISOString(),
     auth_time: identity.authTime,
-    user: { iss: identity.iss, sub: identity.sub, email: identity.email, name: identity.name, groups: identity.groups, roles: roles.map((r) => r.name) },
+    user: {
+      iss: identity.iss,
+      sub: identity.sub,
+      email: identity.email,
+      name: identity.name,
+      groups: identity.groups,
+      roles: roles.map((r) => r.name),
+    },
   };
   return { status: 200, body };
 }
@@ -105,8 +172,13 @@ export async function getWhoami(ctx: HandlerContext): Promise<HandlerResult> {
 function checkAssurance(ctx: HandlerContext, identity: VerifiedIdentity): void {
   const { requireAmr, requireAcr } = ctx.deps.policy.identity;
   const missing = requireAmr.filter((method) => !identity.amr.includes(method));
-  if (missing.length > 0) throw new AuthFailedError(`The login did not use the required method(s): ${missing.join(', ')}.`, { details: { reason: 'amr' } });
+  if (missing.length > 0)
+    throw new AuthFailedError(`The login did not use the required method(s): ${missing.join(', ')}.`, {
+      details: { reason: 'amr' },
+    });
   if (requireAcr.length > 0 && (!identity.acr || !requireAcr.includes(identity.acr))) {
-    throw new AuthFailedError(`The login's assurance level (acr) is not one of: ${requireAcr.join(', ')}.`, { details: { reason: 'acr' } });
+    throw new AuthFailedError(`The login's assurance level (acr) is not one of: ${requireAcr.join(', ')}.`, {
+      details: { reason: 'acr' },
+    });
   }
 }

@@ -25,10 +25,16 @@ export function parse(parsed: ParsedArgs): LogoutOptions {
 }
 
 /** Deletes the stored credentials (idempotent). */
-export async function run(options: LogoutOptions, deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>): Promise<number> {
+export async function run(
+  options: LogoutOptions,
+  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>,
+): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
   const removed = await (await deps.credentials()).delete(target.url);
   if (options.json) deps.io.out(JSON.stringify({ logged_out: removed, broker: target.url }));
-  else deps.io.err(removed ? `Logged out of ${target.url}.` : `Not logged in to ${target.url}; nothing to remove.`);
+  else
+    deps.io.err(
+      removed ? `Logged out of ${target.url}.` : `Not logged in to ${target.url}; nothing to remove.`,
+    );
   return 0;
 }

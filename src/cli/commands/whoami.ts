@@ -27,7 +27,10 @@ export function parse(parsed: ParsedArgs): WhoamiOptions {
 }
 
 /** Asks the broker (so a revoked or expired login shows as such) and prints. */
-export async function run(options: WhoamiOptions, deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>): Promise<number> {
+export async function run(
+  options: WhoamiOptions,
+  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>,
+): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
   const stored = await requireStoredLogin(deps, target);
   const me = await target.client.whoami(stored.token);
@@ -40,7 +43,9 @@ export async function run(options: WhoamiOptions, deps: Pick<Deps, 'io' | 'env' 
   deps.io.out(`  subject:   ${escapeUntrusted(user.sub)} at ${escapeUntrusted(user.iss)}`);
   deps.io.out(`  groups:    ${user.groups.map(escapeUntrusted).join(', ') || 'none'}`);
   deps.io.out(`  roles:     ${user.roles.map(escapeUntrusted).join(', ') || 'none'}`);
-  deps.io.out(`  logged in: ${formatDuration(me.login_age_seconds)} ago (login valid until ${me.expires_at})`);
+  deps.io.out(
+    `  logged in: ${formatDuration(me.login_age_seconds)} ago (login valid until ${me.expires_at})`,
+  );
   deps.io.out(`  broker:    ${target.url}`);
   return 0;
 }

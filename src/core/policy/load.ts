@@ -1,8 +1,8 @@
 /** Reads policy YAML text into a validated Policy; errors name the file, line and key. */
-import { LineCounter, isMap, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { formatPolicyPath, type PolicyProblem, validatePolicy } from './validate.js';
 import type { Policy } from './types.js';
+import { formatPolicyPath, type PolicyProblem, validatePolicy } from './validate.js';
 
 /** Parses and validates; throws ConfigError (IMP_POLICY_INVALID) listing every problem as `file:line: key: message`. */
 export function parsePolicy(text: string, fileName: string): Policy {
@@ -11,11 +11,17 @@ export function parsePolicy(text: string, fileName: string): Policy {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = lineCounter.linePos(first.pos[0]).line;
-    throw new ConfigError(`${fileName}:${line}: invalid YAML: ${first.message.split('\n')[0]}`, 'IMP_POLICY_INVALID');
+    throw new ConfigError(
+      `${fileName}:${line}: invalid YAML: ${first.message.split('\n')[0]}`,
+      'IMP_POLICY_INVALID',
+    );
   }
   const { policy, problems } = validatePolicy(doc.toJS());
   if (problems.length > 0) {
-    const lines = problems.map((problem) => `${fileName}:${lineOf(doc.contents, problem, lineCounter)}: ${formatPolicyPath(problem.path)}: ${problem.message}`);
+    const lines = problems.map(
+      (problem) =>
+        `${fileName}:${lineOf(doc.contents, problem, lineCounter)}: ${formatPolicyPath(problem.path)}: ${problem.message}`,
+    );
     throw new ConfigError(`Invalid policy:\n  ${lines.join('\n  ')}`, 'IMP_POLICY_INVALID');
   }
   return policy;

@@ -13,7 +13,9 @@ export interface PolicyProblem {
 
 /** Formats `['roles', 2, 'max_ttl']` as `roles[2].max_ttl`. */
 export function formatPolicyPath(path: readonly (string | number)[]): string {
-  return path.map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`)).join('');
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : i === 0 ? part : `.${part}`))
+    .join('');
 }
 
 type Obj = Record<string, unknown>;
@@ -33,7 +35,8 @@ class Reader {
       return {};
     }
     for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.problem([...path, key], `unknown key (expected one of: ${allowed.join(', ')})`);
+      if (!allowed.includes(key))
+        this.problem([...path, key], `unknown key (expected one of: ${allowed.join(', ')})`);
     }
     return value as Obj;
   }
@@ -76,7 +79,12 @@ class Reader {
     const value = obj[key];
     if (value === undefined && fallback !== undefined) return fallback;
     if (typeof value !== 'string') {
-      this.problem([...path, key], value === undefined ? 'is required (a duration such as 30m)' : 'must be a duration such as 90s, 10m or 1h');
+      this.problem(
+        [...path, key],
+        value === undefined
+          ? 'is required (a duration such as 30m)'
+          : 'must be a duration such as 90s, 10m or 1h',
+      );
       return fallback ?? 0;
     }
     try {
@@ -129,11 +137,43 @@ class Reader {
 
 /** Loopback hosts, the only ones allowed over plain http. */
 export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    hostname === '::1' ||
+    /^127\.\d+\.\d+\.\d+$/.test(hostname)
+  );
 }
 
-const TOP_KEYS = ['identity', 'reauth', 'login', 'tickets', 'reason', 'sessions', 'approvals', 'break_glass', 'audit', 'proxy', 'roles', 'tenants', 'store'];
-const ROLE_KEYS = ['name', 'groups', 'tenants', 'environments', 'scopes', 'max_ttl', 'approve', 'break_glass', 'break_glass_confirm', 'audit', 'review', 'revoke'];
+const TOP_KEYS = [
+  'identity',
+  'reauth',
+  'login',
+  'tickets',
+  'reason',
+  'sessions',
+  'approvals',
+  'break_glass',
+  'audit',
+  'proxy',
+  'roles',
+  'tenants',
+  'store',
+];
+const ROLE_KEYS = [
+  'name',
+  'groups',
+  'tenants',
+  'environments',
+  'scopes',
+  'max_ttl',
+  'approve',
+  'break_glass',
+  'break_glass_confirm',
+  'audit',
+  'review',
+  'revoke',
+];
 const TENANT_KEYS = ['id', 'name', 'tier', 'approval_required', 'upstream'];
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -141,7 +181,11 @@ const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export function validatePolicy(doc: unknown): { policy: Policy; problems: PolicyProblem[] } {
   const r = new Reader();
   const top = r.object(doc, [], TOP_KEYS);
-  const identity = r.object(top.identity, ['identity'], ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr']);
+  const identity = r.object(
+    top.identity,
+    ['identity'],
+    ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr'],
+  );
   const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
   const login = r.object(top.login, ['login'], ['token_ttl']);
   const tickets = r.object(top.tickets, ['tickets'], ['pattern']);
@@ -161,11 +205,22 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
 
   const roles = r.list(top, 'roles', []).map((raw, i) => readRole(r, raw, ['roles', i]));
   const tenants = r.list(top, 'tenants', []).map((raw, i) => readTenant(r, raw, ['tenants', i]));
-  duplicates(r, roles.map((role) => role.name), 'roles', 'name');
-  duplicates(r, tenants.map((tenant) => tenant.id), 'tenants', 'id');
+  duplicates(
+    r,
+    roles.map((role) => role.name),
+    'roles',
+    'name',
+  );
+  duplicates(
+    r,
+    tenants.map((tenant) => tenant.id),
+    'tenants',
+    'id',
+  );
 
   const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
-  if (!['read', 'write', 'forbidden'].includes(exportScope)) r.problem(['proxy', 'export_scope'], 'must be read, write or forbidden');
+  if (!['read', 'write', 'forbidden'].includes(exportScope))
+    r.problem(['proxy', 'export_scope'], 'must be read, write or forbidden');
 
   const policy: Policy = {
     identity: {
@@ -190,7 +245,9 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     breakGlass: {
       confirmWindow: r.duration(breakGlass, 'confirm_window', ['break_glass'], 600),
       maxTtl: r.duration(breakGlass, 'max_ttl', ['break_glass'], 3600),
-      alerts: r.list(breakGlass, 'alerts', ['break_glass']).map((raw, i) => readAlert(r, raw, ['break_glass', 'alerts', i])),
+      alerts: r
+        .list(breakGlass, 'alerts', ['break_glass'])
+        .map((raw, i) => readAlert(r, raw, ['break_glass', 'alerts', i])),
     },
     audit: {
       sink: r.optionalString(audit, 'sink', ['audit']),
@@ -206,8 +263,10 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     roles,
     tenants,
   };
-  if (policy.login.tokenTtl > 24 * 3600) r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
-  if (policy.reason.maxLength < policy.reason.minLength) r.problem(['reason', 'max_length'], 'must be ≥ min_length');
+  if (policy.login.tokenTtl > 24 * 3600)
+    r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
+  if (policy.reason.maxLength < policy.reason.minLength)
+    r.problem(['reason', 'max_length'], 'must be ≥ min_length');
   return { policy, problems: r.problems };
 }
 
@@ -234,10 +293,15 @@ function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
   const obj = r.object(raw, path, TENANT_KEYS);
   const id = r.string(obj, 'id', path);
   if (id && !ID_PATTERN.test(id)) r.problem([...path, 'id'], 'must be lowercase letters, digits and dashes');
-  const upstreamObj = r.object(obj.upstream, [...path, 'upstream'], Object.keys((obj.upstream as Obj | undefined) ?? {}));
+  const upstreamObj = r.object(
+    obj.upstream,
+    [...path, 'upstream'],
+    Object.keys((obj.upstream as Obj | undefined) ?? {}),
+  );
   const upstream: Record<string, string> = {};
   for (const [env, value] of Object.entries(upstreamObj)) {
-    if (!ID_PATTERN.test(env)) r.problem([...path, 'upstream', env], 'environment names are lowercase letters, digits and dashes');
+    if (!ID_PATTERN.test(env))
+      r.problem([...path, 'upstream', env], 'environment names are lowercase letters, digits and dashes');
     if (typeof value !== 'string') r.problem([...path, 'upstream', env], 'must be a URL');
     else upstream[env] = r.url(value, [...path, 'upstream', env]);
   }
@@ -253,7 +317,10 @@ function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
   const obj = r.object(raw, path, ['url', 'secret_env']);
-  return { url: r.url(r.string(obj, 'url', path), [...path, 'url']), secretEnv: r.optionalString(obj, 'secret_env', path) };
+  return {
+    url: r.url(r.string(obj, 'url', path), [...path, 'url']),
+    secretEnv: r.optionalString(obj, 'secret_env', path),
+  };
 }
 
 function duplicates(r: Reader, values: string[], listKey: string, key: string): void {

@@ -1,9 +1,10 @@
 /** `imp dev`: the local stack, with a walkthrough that ends in a real device-flow login. */
-import { parseDuration } from '../../core/duration.js';
-import { UsageError } from '../../core/errors.js';
+
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../../cli/command.js';
 import type { Deps } from '../../cli/deps.js';
 import { brokerTarget, loginWithProgress } from '../../cli/login-flow.js';
+import { parseDuration } from '../../core/duration.js';
+import { UsageError } from '../../core/errors.js';
 import { startDevStack } from '../stack.js';
 
 /** Help, flags and examples. */
@@ -13,8 +14,16 @@ export const spec: CommandSpec = {
   summary: 'Run the local stack: a real OIDC provider, the broker and a demo tenant API on loopback',
   usage: 'imp dev [--port <n>] [--state-dir <dir>] [--policy <file>] [--login] [--json]',
   flags: [
-    { name: 'port', value: '<n>', description: 'Base port: broker n, IdP n+1, tenant API n+2 (default 7700; 0 = free ports)' },
-    { name: 'state-dir', value: '<dir>', description: 'Keep the SQLite file and keys here (default: a new temp dir)' },
+    {
+      name: 'port',
+      value: '<n>',
+      description: 'Base port: broker n, IdP n+1, tenant API n+2 (default 7700; 0 = free ports)',
+    },
+    {
+      name: 'state-dir',
+      value: '<dir>',
+      description: 'Keep the SQLite file and keys here (default: a new temp dir)',
+    },
     { name: 'policy', value: '<file>', description: 'Broker policy (default: the built-in dev policy)' },
     { name: 'login', description: 'After start, walk through imp login against the stack' },
     { name: 'for', value: '<duration>', description: 'Stop by itself after this long (for scripts)' },
@@ -36,7 +45,8 @@ export interface DevOptions {
 export function parse(parsed: ParsedArgs): DevOptions {
   const portText = stringFlag(parsed, 'port') ?? '7700';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65533) throw new UsageError(`--port must be a port number (0-65533), not "${portText}".`);
+  if (!/^\d+$/.test(portText) || port > 65533)
+    throw new UsageError(`--port must be a port number (0-65533), not "${portText}".`);
   const forText = stringFlag(parsed, 'for');
   return {
     port,
@@ -56,11 +66,14 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     stateDir: options.stateDir,
     policyFile: options.policyFile,
     clock: deps.clock,
-    log: (level, message, fields) => io.err(`[broker ${level}] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+    log: (level, message, fields) =>
+      io.err(`[broker ${level}] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
   });
   const users = stack.users.map((u) => ({ login: u.login, password: u.password, groups: u.groups }));
   if (options.json) {
-    io.out(JSON.stringify({ issuer: stack.issuer, broker: stack.broker, tenant_api: stack.tenantApi, users }));
+    io.out(
+      JSON.stringify({ issuer: stack.issuer, broker: stack.broker, tenant_api: stack.tenantApi, users }),
+    );
   } else {
     io.err('imp dev — local stack is up (loopback only, dev use only)');
     io.err(`  identity provider  ${stack.issuer}`);
@@ -68,7 +81,8 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     io.err(`  demo tenant API    ${stack.tenantApi}`);
     io.err(`  state              ${stack.stateDir}`);
     io.err('  dev users (password = login):');
-    for (const user of users) io.err(`    ${user.login.padEnd(8)} ${user.groups.join(', ') || '(no groups)'}`);
+    for (const user of users)
+      io.err(`    ${user.login.padEnd(8)} ${user.groups.join(', ') || '(no groups)'}`);
     io.err('');
     io.err(`In another terminal:  export IMP_BROKER_URL=${stack.broker}`);
     io.err('                      imp login            # log in as alice / alice in the browser');
@@ -77,7 +91,9 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
   }
   try {
     if (options.login && !options.json) {
-      io.err('\nLet us log in now: a browser opens (or open the link below); sign in as alice, password alice.');
+      io.err(
+        '\nLet us log in now: a browser opens (or open the link below); sign in as alice, password alice.',
+      );
       const target = await brokerTarget(deps, stack.broker);
       await loginWithProgress(deps, target, { json: false, noBrowser: false });
       io.err('Now try: imp whoami');
@@ -90,7 +106,10 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
   return 0;
 }
 
-async function waitForStop(deps: Pick<Deps, 'interrupt' | 'clock'>, forSeconds: number | undefined): Promise<void> {
+async function waitForStop(
+  deps: Pick<Deps, 'interrupt' | 'clock'>,
+  forSeconds: number | undefined,
+): Promise<void> {
   if (deps.interrupt.aborted) return;
   await new Promise<void>((resolve) => {
     deps.interrupt.addEventListener('abort', () => resolve(), { once: true });

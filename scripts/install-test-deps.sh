@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The Debian packages imp's test suite needs. Run as root (or with sudo) on Debian/Ubuntu.
+#   chromium            headless browser for the device-flow browser step (driven by playwright-core)
+#   gnome-keyring dbus  a real Secret Service for the keychain tests (under dbus-run-session)
+#   libsecret-tools     secret-tool, to look inside the keychain from tests
+#   tmux                the pseudo-terminal the terminal-UX tests read like a person would
+#   postgresql          the PostgreSQL store's tests (a throwaway cluster is started by the tests)
+#   zsh fish            shell-completion tests
+set -euo pipefail
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish)
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-test-deps: all present (${PACKAGES[*]})"
+  exit 0
+fi
+echo "install-test-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
