@@ -5,6 +5,7 @@
  */
 import {
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   type JWTPayload,
   errors as joseErrors,
@@ -83,6 +84,8 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
     jwks = createRemoteJWKSet(new URL(metadata.jwks_uri), {
       timeoutDuration: 5000,
       cooldownDuration: 30_000,
+      // Keys are fetched with the injected fetch too, like the discovery document.
+      [customFetch]: fetchImpl,
     });
     return jwks;
   }
@@ -98,8 +101,9 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       throw new AuthFailedError('The ID token is malformed.', { details: { reason: 'malformed' } });
     }
     // Access tokens (RFC 9068 at+jwt) and our own session tokens must never pass as ID tokens.
-    if (header.typ !== undefined && header.typ.toLowerCase() !== 'jwt') {
-      throw new AuthFailedError(`A token of type "${header.typ}" is not an ID token.`, {
+    // The header is the sender's JSON: a typ that is not a string is a refusal, not a TypeError (500).
+    if (header.typ !== undefined && (typeof header.typ !== 'string' || header.typ.toLowerCase() !== 'jwt')) {
+      throw new AuthFailedError(`A token of type ${JSON.stringify(header.typ)} is not an ID token.`, {
         details: { reason: 'wrong_type' },
       });
     }

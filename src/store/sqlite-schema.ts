@@ -44,8 +44,39 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     auth_time INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    id_token_hash TEXT NOT NULL UNIQUE
+    id_token_hash TEXT NOT NULL UNIQUE,
+    groups TEXT NOT NULL DEFAULT '[]'
   );
   CREATE INDEX logins_subject ON logins (iss, sub);
+  `,
+  `
+  CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    requester_iss TEXT NOT NULL,
+    requester_sub TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    ticket TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    ttl INTEGER NOT NULL,
+    login_id TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    request_expires_at INTEGER,
+    decided_by TEXT,
+    decided_at INTEGER,
+    decision_comment TEXT,
+    started_at INTEGER,
+    expires_at INTEGER,
+    ended_at INTEGER,
+    ended_by TEXT,
+    review_required INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX sessions_requester ON sessions (requester_iss, requester_sub, state);
+  CREATE INDEX sessions_state ON sessions (state, expires_at);
   `,
 ];

@@ -9,7 +9,8 @@ import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
-import type { AuditQuery, LoginRecord, Store, StoreTx } from './types.js';
+import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
+import type { AuditQuery, LoginRecord, SessionQuery, SessionRecord, SessionState, Store, StoreTx } from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -117,7 +118,65 @@ class SqliteStore implements Store {
         const row = db.prepare('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
+      findLatestLogin: async (who: string) => {
+        const row = db
+          .prepare("SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1")
+          .get({ who, prefix: `${who.replace(/[\\%_]/g, (c) => `\\${c}`)}@%` }) as Row | undefined;
+        return row ? rowToLogin(row) : null;
+      },
+      insertSession: async (session: SessionRecord) => {
+        const row = sessionToRow(session);
+        const columns = Object.keys(row);
+        db.prepare(`INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+      },
+      getSession: async (id: string) => this.getSession(id),
+      updateSession: async (id: string, expectedState: SessionState, changes: Partial<SessionRecord>) => {
+        const fields = Object.keys(changes) as (keyof SessionRecord)[];
+        const params: Row = { id, expectedState };
+        const sets = fields.map((field, i) => {
+          params[`v${i}`] = sessionValue(field, changes[field]);
+          return `${sessionColumn(field)} = @v${i}`;
+        });
+        const result = db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`).run(params);
+        return result.changes === 1;
+      },
+      listSessions: async (query: SessionQuery) => this.listSessions(query),
+      lastUsedAuthTime: async (iss: string, sub: string) => {
+        const row = db.prepare('SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?').get(iss, sub) as { t: number | null };
+        return row.t ?? null;
+      },
     };
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+    return row ? rowToSession(row) : null;
+  }
+
+  async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
+    const where: string[] = [];
+    const params: Row = {};
+    if (query.states?.length) {
+      where.push(`state IN (${query.states.map((_, i) => `@s${i}`).join(', ')})`);
+      query.states.forEach((state, i) => {
+        params[`s${i}`] = state;
+      });
+    }
+    if (query.requesterSub !== undefined) {
+      where.push('requester_sub = @sub');
+      params.sub = query.requesterSub;
+    }
+    if (query.requesterIss !== undefined) {
+      where.push('requester_iss = @iss');
+      params.iss = query.requesterIss;
+    }
+    if (query.tenant !== undefined) {
+      where.push('tenant = @tenant');
+      params.tenant = query.tenant;
+    }
+    const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
+    return (this.db.prepare(sql).all(params) as Row[]).map(rowToSession);
   }
 
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -223,5 +282,6 @@ function rowToLogin(row: Row): LoginRecord {
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     idTokenHash: String(row.id_token_hash),
+    groups: JSON.parse(String(row.groups ?? '[]')) as string[],
   };
 }

@@ -18,6 +18,47 @@ export interface LoginRecord {
   expiresAt: number;
   /** sha256 of the ID token it was made from: one ID token buys one login. */
   idTokenHash: string;
+  groups: string[];
+}
+
+/** Where a session is in its life. Pending ones await approval; the last five are final. */
+export type SessionState = 'pending' | 'active' | 'denied' | 'cancelled' | 'request_expired' | 'ended' | 'expired' | 'revoked';
+
+/** A session or a request for one (the same row moves from pending to active). */
+export interface SessionRecord {
+  id: string;
+  state: SessionState;
+  mode: 'standard' | 'break_glass';
+  requester: { iss: string; sub: string; email: string | null; roles: string[] };
+  tenant: string;
+  environment: string;
+  scope: 'read' | 'write';
+  ticket: string;
+  reason: string;
+  /** Seconds the session lasts once active. */
+  ttl: number;
+  loginId: string;
+  authTime: number;
+  createdAt: number;
+  /** Pending requests expire at this time (ms). */
+  requestExpiresAt: number | null;
+  decidedBy: { iss: string; sub: string; email: string | null } | null;
+  decidedAt: number | null;
+  decisionComment: string | null;
+  startedAt: number | null;
+  expiresAt: number | null;
+  endedAt: number | null;
+  endedBy: { iss: string; sub: string; email: string | null } | null;
+  reviewRequired: boolean;
+}
+
+/** Which sessions to list. */
+export interface SessionQuery {
+  states?: SessionState[];
+  requesterSub?: string;
+  requesterIss?: string;
+  tenant?: string;
+  limit?: number;
 }
 
 /** Which audit events to read. */
@@ -40,6 +81,16 @@ export interface StoreTx {
   insertLogin(login: LoginRecord): Promise<void>;
   getLogin(id: string): Promise<LoginRecord | null>;
   findLoginByTokenHash(idTokenHash: string): Promise<LoginRecord | null>;
+  /** The newest login of someone, found by sub, email, or the email's local part (policy explain). */
+  findLatestLogin(who: string): Promise<LoginRecord | null>;
+  insertSession(session: SessionRecord): Promise<void>;
+  /** Reads a session inside the transaction (the row is stable until commit). */
+  getSession(id: string): Promise<SessionRecord | null>;
+  /** Writes the changed fields of a session; only if its state is still `expectedState` (returns false otherwise). */
+  updateSession(id: string, expectedState: SessionState, changes: Partial<SessionRecord>): Promise<boolean>;
+  listSessions(query: SessionQuery): Promise<SessionRecord[]>;
+  /** The newest auth_time this person has already used to open a session or request (per-session login). */
+  lastUsedAuthTime(iss: string, sub: string): Promise<number | null>;
 }
 
 /** A store engine. */
@@ -53,6 +104,8 @@ export interface Store {
   iterateAudit(query?: AuditQuery): AsyncIterable<AuditEvent>;
   /** The newest event, or null on an empty log. */
   auditHead(): Promise<{ seq: number; hash: string } | null>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  listSessions(query: SessionQuery): Promise<SessionRecord[]>;
   insertCheckpoint(checkpoint: Checkpoint): Promise<void>;
   listCheckpoints(): Promise<Checkpoint[]>;
   /** Throws when the store cannot serve (health checks). */

@@ -44,7 +44,9 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
   const idToken = (ctx.body as { id_token?: unknown } | null)?.id_token;
   if (typeof idToken !== 'string' || idToken === '')
     throw new InvalidInputError('Send {"id_token": "<the ID token from your identity provider>"}.');
-  const tokenHash = createHash('sha256').update(idToken).digest('hex');
+  // Replays are keyed on the signed part (header.payload): decoders ignore base64url's spare bits and
+  // ECDSA accepts (r, n - s), so one ID token has several valid spellings of its signature.
+  const tokenHash = createHash('sha256').update(idToken.split('.').slice(0, 2).join('.')).digest('hex');
   const now = deps.clock.now();
   let identity: VerifiedIdentity;
   try {
@@ -95,6 +97,7 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
         createdAt: now,
         expiresAt: expiresAt * 1000,
         idTokenHash: tokenHash,
+        groups: identity.groups,
       });
       await tx.appendAudit(
         {

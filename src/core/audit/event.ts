@@ -86,6 +86,11 @@ export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
   return hash('sha256', event.prev + eventJson(event as unknown as Record<string, unknown>), 'hex');
 }
 
+/** hashEvent for a value auditEventProblem accepted: its keys are known, so the census is skipped. */
+export function hashWellFormedEvent(event: AuditEvent): string {
+  return hash('sha256', event.prev + fixedJson(event as unknown as Record<string, unknown>, HASHED), 'hex');
+}
+
 // The hashed fields in RFC 8785 order, so the common case needs no key sort.
 const HASHED = [
   'actor',

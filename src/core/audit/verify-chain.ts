@@ -20,7 +20,7 @@
 
 import { InvalidInputError } from '../errors.js';
 import { type Checkpoint, type CheckpointClaims, verifyCheckpoints } from './checkpoint.js';
-import { type AuditEvent, auditEventProblem, GENESIS_PREV, hashEvent } from './event.js';
+import { type AuditEvent, auditEventProblem, GENESIS_PREV, hashEvent, hashWellFormedEvent } from './event.js';
 
 /** How a chain is broken; `audit verify` prints it and scripts branch on it. */
 export type ChainProblemKind =
@@ -124,7 +124,7 @@ class ChainWalker {
     if (seq < expected) return this.failEvent('duplicate', seq, 'appears more than once');
     let actual: string;
     try {
-      actual = hashEvent(event);
+      actual = hashWellFormedEvent(event);
     } catch (error) {
       return this.failEvent('malformed', seq, `is malformed: ${(error as Error).message}`);
     }

@@ -51,7 +51,7 @@ export interface Policy {
   login: { tokenTtl: number };
   tickets: { pattern: string };
   reason: { minLength: number; maxLength: number };
-  sessions: { defaultTtl: number };
+  sessions: { defaultTtl: number; audience: string };
   approvals: { requestTtl: number };
   breakGlass: { confirmWindow: number; maxTtl: number; alerts: AlertWebhook[] };
   audit: { sink: string | null; checkpointEvery: number; checkpointInterval: number };

@@ -190,7 +190,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const login = r.object(top.login, ['login'], ['token_ttl']);
   const tickets = r.object(top.tickets, ['tickets'], ['pattern']);
   const reason = r.object(top.reason, ['reason'], ['min_length', 'max_length']);
-  const sessions = r.object(top.sessions, ['sessions'], ['default_ttl']);
+  const sessions = r.object(top.sessions, ['sessions'], ['default_ttl', 'audience']);
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
   const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
   const audit = r.object(top.audit, ['audit'], ['sink', 'checkpoint_every', 'checkpoint_interval']);
@@ -240,7 +240,10 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       minLength: r.int(reason, 'min_length', ['reason'], 10, 1),
       maxLength: r.int(reason, 'max_length', ['reason'], 500, 1),
     },
-    sessions: { defaultTtl: r.duration(sessions, 'default_ttl', ['sessions'], 30 * 60) },
+    sessions: {
+      defaultTtl: r.duration(sessions, 'default_ttl', ['sessions'], 30 * 60),
+      audience: r.string(sessions, 'audience', ['sessions'], 'imp-tenant-api'),
+    },
     approvals: { requestTtl: r.duration(approvals, 'request_ttl', ['approvals'], 3600) },
     breakGlass: {
       confirmWindow: r.duration(breakGlass, 'confirm_window', ['break_glass'], 600),

@@ -1,0 +1,14 @@
+import { SignJWT, generateKeyPair, jwtVerify, exportJWK, createLocalJWKSet, importJWK } from 'jose';
+import { createPublicKey, verify } from 'node:crypto';
+const { privateKey, publicKey } = await generateKeyPair('ES256', {extractable:true});
+const jwk = await exportJWK(publicKey); jwk.kid='k1'; jwk.alg='ES256';
+const tok = await new SignJWT({scope:'tenant:read'}).setProtectedHeader({alg:'ES256',kid:'k1',typ:'at+jwt'}).setIssuedAt().setExpirationTime('1h').sign(privateKey);
+const N=50000;
+const [h,p,s]=tok.split('.'); const data=Buffer.from(h+'.'+p); const sig=Buffer.from(s,'base64url');
+const ko=createPublicKey({key:jwk,format:'jwk'});
+let t=performance.now(); for(let i=0;i<N;i++) if(!verify('sha256',data,{key:ko,dsaEncoding:'ieee-p1363'},sig)) throw 1; let d=performance.now()-t; console.log('raw', N/d*1000);
+const set=createLocalJWKSet({keys:[jwk]});
+t=performance.now(); for(let i=0;i<N;i++) await jwtVerify(tok,set,{algorithms:['ES256']}); d=performance.now()-t; console.log('jose seq', N/d*1000);
+t=performance.now(); const ps=[]; for(let i=0;i<N;i++) ps.push(jwtVerify(tok,set,{algorithms:['ES256']})); await Promise.all(ps); d=performance.now()-t; console.log('jose par', N/d*1000);
+const k = await importJWK(jwk,'ES256');
+t=performance.now(); for(let i=0;i<N;i++) await jwtVerify(tok,k,{algorithms:['ES256']}); d=performance.now()-t; console.log('jose key seq', N/d*1000);
