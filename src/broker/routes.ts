@@ -4,7 +4,10 @@
  * so a request that would be refused anyway is refused without asking anyone to log in again.
  */
 import type { HandlerContext, HandlerResult } from './context.js';
+import { explainPolicy, getTokenStatus } from './handlers/admin.js';
+import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { getConfig, getHealth, getJwks, getWhoami, postLogin } from './handlers/identity.js';
+import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route. */
 export interface Route {
@@ -20,5 +23,16 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/.well-known/jwks.json', auth: false, handler: getJwks },
   { method: 'GET', path: '/v1/config', auth: false, handler: getConfig },
   { method: 'POST', path: '/v1/login', auth: false, handler: postLogin },
+  { method: 'GET', path: '/v1/token-status', auth: false, handler: getTokenStatus }, // the session token authenticates
   { method: 'GET', path: '/v1/whoami', auth: true, handler: getWhoami },
+  { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
+  { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
+  { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls
+  { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
+  { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke
+  { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, handler: getSummary },
+  { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
+  { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
+  { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self
+  { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
 ];

@@ -9,6 +9,7 @@ import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { ROUTES } from './routes.js';
+import { sweepExpired } from './sessions.js';
 
 /** A running (or ready to run) broker. */
 export interface Broker {
@@ -79,6 +80,15 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       },
     });
   }
+
+  // Expiry happens at `exp` even if nobody asks: the sweeper audits it within a second.
+  const sweeper = setInterval(() => {
+    sweepExpired(deps).catch((error: unknown) =>
+      deps.log('error', 'expiry sweep failed', { message: (error as Error).message }),
+    );
+  }, 1000);
+  sweeper.unref();
+  app.addHook('onClose', async () => clearInterval(sweeper));
 
   return {
     app,

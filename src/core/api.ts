@@ -48,3 +48,53 @@ export interface WhoamiResponse {
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown>; request_id?: string };
 }
+
+/** POST /v1/sessions body. */
+export interface SessionRequestBody {
+  tenant: string;
+  environment: string;
+  scope: 'read' | 'write';
+  ticket: string;
+  reason: string;
+  /** Seconds; the policy's default when absent. */
+  ttl?: number;
+}
+
+/** A session (or a request for one) as the API shows it. */
+export interface SessionView {
+  id: string;
+  state: 'pending' | 'active' | 'denied' | 'cancelled' | 'request_expired' | 'ended' | 'expired' | 'revoked';
+  mode: 'standard' | 'break_glass';
+  tenant: string;
+  environment: string;
+  scope: 'read' | 'write';
+  ticket: string;
+  reason: string;
+  ttl: number;
+  requester: { sub: string; email: string | null };
+  created_at: string;
+  request_expires_at: string | null;
+  decided_by: { sub: string; email: string | null } | null;
+  decision_comment: string | null;
+  started_at: string | null;
+  expires_at: string | null;
+  ended_at: string | null;
+  review_required: boolean;
+}
+
+/** GET /v1/sessions/:id/summary. */
+export interface SessionSummary {
+  session: SessionView;
+  duration_seconds: number;
+  actions: { read: number; write: number; export: number };
+  writes: number;
+  denials: number;
+  calls: {
+    ts: string;
+    method: string;
+    path: string;
+    status: number | null;
+    kind: string;
+    outcome: 'completed' | 'denied' | 'failed';
+  }[];
+}

@@ -45,12 +45,14 @@ export function sessionValue(field: keyof SessionRecord, value: unknown): unknow
 /** A whole record as a column → value map (plus the indexed requester columns). */
 export function sessionToRow(session: SessionRecord): Row {
   const row: Row = { requester_iss: session.requester.iss, requester_sub: session.requester.sub };
-  for (const field of Object.keys(COLUMN_OF) as (keyof SessionRecord)[]) row[COLUMN_OF[field]] = sessionValue(field, session[field]);
+  for (const field of Object.keys(COLUMN_OF) as (keyof SessionRecord)[])
+    row[COLUMN_OF[field]] = sessionValue(field, session[field]);
   return row;
 }
 
 const num = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
-const json = <T>(value: unknown): T | null => (value === null || value === undefined ? null : (JSON.parse(String(value)) as T));
+const json = <T>(value: unknown): T | null =>
+  value === null || value === undefined ? null : (JSON.parse(String(value)) as T);
 
 /** Rebuilds a record from a row. */
 export function rowToSession(row: Row): SessionRecord {

@@ -8,9 +8,17 @@ import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
-import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
-import type { AuditQuery, LoginRecord, SessionQuery, SessionRecord, SessionState, Store, StoreTx } from './types.js';
+import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import type {
+  AuditQuery,
+  LoginRecord,
+  SessionQuery,
+  SessionRecord,
+  SessionState,
+  Store,
+  StoreTx,
+} from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -120,14 +128,18 @@ class SqliteStore implements Store {
       },
       findLatestLogin: async (who: string) => {
         const row = db
-          .prepare("SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1")
+          .prepare(
+            "SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1",
+          )
           .get({ who, prefix: `${who.replace(/[\\%_]/g, (c) => `\\${c}`)}@%` }) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
       insertSession: async (session: SessionRecord) => {
         const row = sessionToRow(session);
         const columns = Object.keys(row);
-        db.prepare(`INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`).run(row);
+        db.prepare(
+          `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
+        ).run(row);
       },
       getSession: async (id: string) => this.getSession(id),
       updateSession: async (id: string, expectedState: SessionState, changes: Partial<SessionRecord>) => {
@@ -137,12 +149,16 @@ class SqliteStore implements Store {
           params[`v${i}`] = sessionValue(field, changes[field]);
           return `${sessionColumn(field)} = @v${i}`;
         });
-        const result = db.prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`).run(params);
+        const result = db
+          .prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`)
+          .run(params);
         return result.changes === 1;
       },
       listSessions: async (query: SessionQuery) => this.listSessions(query),
       lastUsedAuthTime: async (iss: string, sub: string) => {
-        const row = db.prepare('SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?').get(iss, sub) as { t: number | null };
+        const row = db
+          .prepare('SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?')
+          .get(iss, sub) as { t: number | null };
         return row.t ?? null;
       },
     };

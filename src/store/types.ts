@@ -22,7 +22,15 @@ export interface LoginRecord {
 }
 
 /** Where a session is in its life. Pending ones await approval; the last five are final. */
-export type SessionState = 'pending' | 'active' | 'denied' | 'cancelled' | 'request_expired' | 'ended' | 'expired' | 'revoked';
+export type SessionState =
+  | 'pending'
+  | 'active'
+  | 'denied'
+  | 'cancelled'
+  | 'request_expired'
+  | 'ended'
+  | 'expired'
+  | 'revoked';
 
 /** A session or a request for one (the same row moves from pending to active). */
 export interface SessionRecord {

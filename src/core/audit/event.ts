@@ -170,28 +170,18 @@ export function isAuditEvent(value: unknown): value is AuditEvent {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const ISO_UTC_MS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
-const NULLABLE_STRINGS = ['tenant', 'environment', 'session', 'ticket', 'reason'] as const;
-const FIELDS: ReadonlySet<string> = new Set([
-  'seq',
-  'id',
-  'ts',
-  'type',
-  'actor',
-  'data',
-  'prev',
-  'hash',
-  ...NULLABLE_STRINGS,
-]);
+const FIELDS: ReadonlySet<string> = new Set([...HASHED, 'hash']);
 
 /**
  * Names the first way `value` is not an AuditEvent, or null. Unknown fields are refused: the
- * verifier must not vouch for content it cannot interpret.
+ * verifier must not vouch for content it cannot interpret. `hexHashes: false` skips the format check
+ * of prev and hash, for callers that compare both with known-good digests anyway (a hot path).
  */
-export function auditEventProblem(value: unknown): string | null {
+export function auditEventProblem(value: unknown, options: { hexHashes?: boolean } = {}): string | null {
   if (!isRecord(value)) return 'it is not a JSON object';
   const keys = Object.keys(value);
   if (keys.length > FIELDS.size) return `it has an unknown field ${quote(keys.find((k) => !FIELDS.has(k)))}`;
-  const { seq, id, ts, type, actor, data, prev, hash } = value;
+  const { seq, id, ts, type, actor, tenant, environment, session, ticket, reason, data, prev, hash } = value;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
     return 'seq is not a positive integer';
   if (typeof id !== 'string' || id === '') return 'id is not a non-empty string';
@@ -202,14 +192,18 @@ export function auditEventProblem(value: unknown): string | null {
     const problem = actorProblem(actor);
     if (problem) return problem;
   }
-  for (const field of NULLABLE_STRINGS) {
-    const v = value[field];
-    if (v !== null && typeof v !== 'string') return `${field} is not a string or null`;
-  }
+  if (!isNullableString(tenant)) return 'tenant is not a string or null';
+  if (!isNullableString(environment)) return 'environment is not a string or null';
+  if (!isNullableString(session)) return 'session is not a string or null';
+  if (!isNullableString(ticket)) return 'ticket is not a string or null';
+  if (!isNullableString(reason)) return 'reason is not a string or null';
   if (!isRecord(data)) return 'data is not a JSON object';
-  if (typeof prev !== 'string' || !HEX64.test(prev)) return 'prev is not 64 lowercase hex digits';
-  if (typeof hash !== 'string' || !HEX64.test(hash)) return 'hash is not 64 lowercase hex digits';
-  // Every check above passed, so fewer keys can only mean an optional-looking field was omitted.
+  const hexHashes = options.hexHashes ?? true;
+  if (typeof prev !== 'string' || (hexHashes && !HEX64.test(prev)))
+    return 'prev is not 64 lowercase hex digits';
+  if (typeof hash !== 'string' || (hexHashes && !HEX64.test(hash)))
+    return 'hash is not 64 lowercase hex digits';
+  // Every field was type-checked above, so fewer keys can only mean one is inherited, not own.
   if (keys.length < FIELDS.size) return 'it is missing a field';
   return null;
 }
@@ -218,12 +212,16 @@ function actorProblem(actor: unknown): string | null {
   if (!isRecord(actor)) return 'actor is not an object or null';
   const { iss, sub, email, roles } = actor;
   if (Object.keys(actor).length !== 4) return 'actor does not have exactly iss, sub, email and roles';
-  if (iss !== null && typeof iss !== 'string') return 'actor.iss is not a string or null';
+  if (!isNullableString(iss)) return 'actor.iss is not a string or null';
   if (typeof sub !== 'string') return 'actor.sub is not a string';
-  if (email !== null && typeof email !== 'string') return 'actor.email is not a string or null';
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string'))
-    return 'actor.roles is not a list of strings';
+  if (!isNullableString(email)) return 'actor.email is not a string or null';
+  if (!Array.isArray(roles)) return 'actor.roles is not a list of strings';
+  for (const role of roles) if (typeof role !== 'string') return 'actor.roles is not a list of strings';
   return null;
+}
+
+function isNullableString(value: unknown): boolean {
+  return value === null || typeof value === 'string';
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

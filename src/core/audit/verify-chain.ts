@@ -112,7 +112,8 @@ class ChainWalker {
     if (this.gap) return this.scanGap(value);
     if (this.suspect) return this.blameSuspect(value);
     const expected = this.lastSeq + 1;
-    const problem = auditEventProblem(value);
+    // prev and hash are compared with known-good digests below; their format is checked only on failure.
+    const problem = auditEventProblem(value, { hexHashes: false });
     if (problem) return this.failEvent('malformed', seqOf(value) ?? expected, `is malformed: ${problem}`);
     const event = value as AuditEvent;
     const seq = event.seq;
@@ -128,16 +129,19 @@ class ChainWalker {
     } catch (error) {
       return this.failEvent('malformed', seq, `is malformed: ${(error as Error).message}`);
     }
+    if (actual === event.hash && event.prev === this.lastHash) return this.accept(event);
+    const hexProblem = auditEventProblem(event);
+    if (hexProblem) return this.failEvent('malformed', seq, `is malformed: ${hexProblem}`);
     const last = this.last;
+    const vouched = last?.seq === this.vouchedSeq;
     if (actual !== event.hash) {
-      if (last && last.seq !== this.vouchedSeq && event.prev === last.prev && isRenumbered(event)) {
+      if (last && !vouched && event.prev === last.prev && isRenumbered(event)) {
         this.forget(last);
         return this.failEvent('inserted', last.seq, 'was inserted: the events after it were renumbered');
       }
       return this.failEvent('edited', seq, 'was edited: its hash does not match its content');
     }
-    if (event.prev === this.lastHash) return this.accept(event);
-    if (!last || last.seq === this.vouchedSeq) return this.blame(event);
+    if (!last || vouched) return this.blame(event);
     this.suspect = event;
     return true;
   }

@@ -22,25 +22,46 @@ export type Decision =
   | { outcome: 'deny'; rule: string; message: string };
 
 /** Checks ticket and reason against the policy; returns the rule broken, or null. */
-export function checkTicketAndReason(policy: Policy, ticket: unknown, reason: unknown): { rule: string; message: string } | null {
-  if (typeof ticket !== 'string' || ticket.length === 0) return { rule: 'ticket.required', message: 'A ticket id is required.' };
-  if (ticket.length > 64 || hasControlCharacters(ticket) || !new RegExp(policy.tickets.pattern, 'u').test(ticket)) {
-    return { rule: 'ticket.pattern', message: `The ticket id does not match the required pattern ${policy.tickets.pattern}.` };
+export function checkTicketAndReason(
+  policy: Policy,
+  ticket: unknown,
+  reason: unknown,
+): { rule: string; message: string } | null {
+  if (typeof ticket !== 'string' || ticket.length === 0)
+    return { rule: 'ticket.required', message: 'A ticket id is required.' };
+  if (
+    ticket.length > 64 ||
+    hasControlCharacters(ticket) ||
+    !new RegExp(policy.tickets.pattern, 'u').test(ticket)
+  ) {
+    return {
+      rule: 'ticket.pattern',
+      message: `The ticket id does not match the required pattern ${policy.tickets.pattern}.`,
+    };
   }
   if (typeof reason !== 'string') return { rule: 'reason.required', message: 'A reason is required.' };
-  if (hasControlCharacters(reason)) return { rule: 'reason.control_characters', message: 'The reason must not contain control characters.' };
+  if (hasControlCharacters(reason))
+    return { rule: 'reason.control_characters', message: 'The reason must not contain control characters.' };
   const length = [...reason.trim()].length;
   if (length < policy.reason.minLength) {
-    return { rule: 'reason.min_length', message: `The reason must be at least ${policy.reason.minLength} characters (say what you will do and why).` };
+    return {
+      rule: 'reason.min_length',
+      message: `The reason must be at least ${policy.reason.minLength} characters (say what you will do and why).`,
+    };
   }
-  if (length > policy.reason.maxLength) return { rule: 'reason.max_length', message: `The reason must be at most ${policy.reason.maxLength} characters.` };
+  if (length > policy.reason.maxLength)
+    return {
+      rule: 'reason.max_length',
+      message: `The reason must be at most ${policy.reason.maxLength} characters.`,
+    };
   return null;
 }
 
 /** Decides a session request for someone holding `roles`. Deny wins; approval where the tenant demands it. */
 export function decideSession(policy: Policy, roles: readonly Role[], ask: SessionAsk): Decision {
   const tenant = policy.tenants.find((t) => t.id === ask.tenant);
-  if (!tenant) return { outcome: 'deny', rule: 'tenant.unknown', message: `There is no tenant "${ask.tenant}".` };
+  if (!tenant)
+    return { outcome: 'deny', rule: 'tenant.unknown', message: `There is no tenant "${ask.tenant}".` };
   if (!Object.hasOwn(tenant.upstream, ask.environment)) {
     return {
       outcome: 'deny',
@@ -48,25 +69,63 @@ export function decideSession(policy: Policy, roles: readonly Role[], ask: Sessi
       message: `Tenant ${tenant.id} has no environment "${ask.environment}" (it has: ${Object.keys(tenant.upstream).join(', ')}).`,
     };
   }
-  if (roles.length === 0) return { outcome: 'deny', rule: 'role.none', message: 'You hold no role in the policy, so you may not open sessions.' };
-  const forTenant = roles.filter((role) => role.tenants.some((p) => matchesPattern(p, ask.tenant)) && role.environments.some((p) => matchesPattern(p, ask.environment)));
+  if (roles.length === 0)
+    return {
+      outcome: 'deny',
+      rule: 'role.none',
+      message: 'You hold no role in the policy, so you may not open sessions.',
+    };
+  const forTenant = roles.filter(
+    (role) =>
+      role.tenants.some((p) => matchesPattern(p, ask.tenant)) &&
+      role.environments.some((p) => matchesPattern(p, ask.environment)),
+  );
   if (forTenant.length === 0) {
-    return { outcome: 'deny', rule: 'role.tenant', message: `None of your roles covers tenant ${ask.tenant} in ${ask.environment}.` };
+    return {
+      outcome: 'deny',
+      rule: 'role.tenant',
+      message: `None of your roles covers tenant ${ask.tenant} in ${ask.environment}.`,
+    };
   }
   const granting = forTenant.filter((role) => role.scopes.includes(ask.scope));
   if (granting.length === 0) {
-    return { outcome: 'deny', rule: 'role.scope', message: `None of your roles allows ${ask.scope} sessions on ${ask.tenant}/${ask.environment}.` };
+    return {
+      outcome: 'deny',
+      rule: 'role.scope',
+      message: `None of your roles allows ${ask.scope} sessions on ${ask.tenant}/${ask.environment}.`,
+    };
   }
   // The most generous granting role sets the ceiling; never more than any role that grants this.
   const maxTtl = Math.max(...granting.map((role) => role.maxTtl));
-  if (!Number.isInteger(ask.ttl) || ask.ttl <= 0) return { outcome: 'deny', rule: 'ttl.invalid', message: 'The time limit must be a positive number of seconds.' };
+  if (!Number.isInteger(ask.ttl) || ask.ttl <= 0)
+    return {
+      outcome: 'deny',
+      rule: 'ttl.invalid',
+      message: 'The time limit must be a positive number of seconds.',
+    };
   if (ask.ttl > maxTtl) {
-    return { outcome: 'deny', rule: 'ttl.max', message: `The time limit ${ask.ttl}s is over the maximum of ${maxTtl}s your roles allow.` };
+    return {
+      outcome: 'deny',
+      rule: 'ttl.max',
+      message: `The time limit ${ask.ttl}s is over the maximum of ${maxTtl}s your roles allow.`,
+    };
   }
   if (tenant.approvalRequired.includes(ask.scope)) {
-    return { outcome: 'approval', rule: 'tenant.approval_required', message: `${ask.scope} sessions on ${tenant.id} need a second person's approval.`, roles: granting, maxTtl };
+    return {
+      outcome: 'approval',
+      rule: 'tenant.approval_required',
+      message: `${ask.scope} sessions on ${tenant.id} need a second person's approval.`,
+      roles: granting,
+      maxTtl,
+    };
   }
-  return { outcome: 'allow', rule: `role.${granting[0]!.name}`, message: `Allowed by role ${granting[0]!.name}.`, roles: granting, maxTtl };
+  return {
+    outcome: 'allow',
+    rule: `role.${granting[0]!.name}`,
+    message: `Allowed by role ${granting[0]!.name}.`,
+    roles: granting,
+    maxTtl,
+  };
 }
 
 /** Who is asking, compared by (iss, sub), never by email. */
@@ -87,7 +146,12 @@ export function decideApproval(
   requester: Subject,
   ask: Omit<SessionAsk, 'ttl'>,
 ): { allowed: true; role: Role } | { allowed: false; rule: string; message: string } {
-  if (sameSubject(approver, requester)) return { allowed: false, rule: 'approval.self', message: 'You cannot approve your own request: a second person must.' };
+  if (sameSubject(approver, requester))
+    return {
+      allowed: false,
+      rule: 'approval.self',
+      message: 'You cannot approve your own request: a second person must.',
+    };
   const role = roles.find(
     (r) =>
       r.approve &&
@@ -96,7 +160,11 @@ export function decideApproval(
       r.scopes.includes(ask.scope),
   );
   if (!role) {
-    return { allowed: false, rule: 'role.approve', message: `None of your roles may approve ${ask.scope} sessions on ${ask.tenant}/${ask.environment}.` };
+    return {
+      allowed: false,
+      rule: 'role.approve',
+      message: `None of your roles may approve ${ask.scope} sessions on ${ask.tenant}/${ask.environment}.`,
+    };
   }
   return { allowed: true, role };
 }

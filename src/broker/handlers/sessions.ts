@@ -1,0 +1,390 @@
+/**
+ * Opening, watching and ending sessions. Order of checks in POST /v1/sessions: input → policy →
+ * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SessionSummary } from '../../core/api.js';
+import { parseDuration } from '../../core/duration.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  ImpError,
+  InvalidInputError,
+  NotFoundError,
+  PolicyDeniedError,
+  StepUpRequiredError,
+} from '../../core/errors.js';
+import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
+import type { SessionRecord } from '../../store/types.js';
+import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import { mustHavePrincipal } from '../guards.js';
+import { loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** POST /v1/sessions — 201 active, 202 pending approval, 403 naming the rule, 401 step-up last. */
+export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const { policy } = deps;
+  const body = (ctx.body ?? {}) as Record<string, unknown>;
+  const now = deps.clock.now();
+  const environment = body.environment ?? 'prod';
+  const scope = body.scope ?? 'read';
+  const ttl = body.ttl ?? policy.sessions.defaultTtl;
+  if (typeof body.tenant !== 'string' || !ID_PATTERN.test(body.tenant))
+    throw new InvalidInputError('tenant must be a tenant id (lowercase letters, digits, dashes).');
+  if (typeof environment !== 'string' || !ID_PATTERN.test(environment))
+    throw new InvalidInputError('environment must be an environment name such as prod.');
+  if (scope !== 'read' && scope !== 'write') throw new InvalidInputError('scope must be "read" or "write".');
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400)
+    throw new InvalidInputError('ttl must be a whole number of seconds.');
+  const ask = { tenant: body.tenant, environment, scope, ttl } as const;
+  const base = { tenant: ask.tenant, environment: ask.environment, actor: actorOf(principal) };
+
+  const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
+  if (inputProblem) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          ...base,
+          type: 'session.refused',
+          ticket: safeText(body.ticket),
+          reason: safeText(body.reason),
+          data: { rule: inputProblem.rule, scope },
+        },
+        now,
+      ),
+    );
+    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${inputProblem.message}`, {
+      rule: inputProblem.rule,
+    });
+  }
+  const ticket = body.ticket as string;
+  const reason = (body.reason as string).trim();
+  const audited = { ...base, ticket, reason };
+
+  const decision = decideSession(policy, principal.roles, ask);
+  if (decision.outcome === 'deny') {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit({ ...audited, type: 'session.refused', data: { rule: decision.rule, scope, ttl } }, now),
+    );
+    throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
+  }
+
+  const open = await deps.store.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: ask.tenant,
+    states: ['active', 'pending'],
+  });
+  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
+  if (conflicting) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          ...audited,
+          type: 'session.refused',
+          data: { rule: 'session.one_active', existing: conflicting.id },
+        },
+        now,
+      ),
+    );
+    throw new ConflictError(
+      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${ask.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      {
+        rule: 'session.one_active',
+        session: conflicting.id,
+      },
+    );
+  }
+
+  await requireSessionLogin(ctx, principal, audited);
+
+  const id = randomUUID();
+  const pending = decision.outcome === 'approval';
+  const session: SessionRecord = {
+    id,
+    state: pending ? 'pending' : 'active',
+    mode: 'standard',
+    requester: personOf(principal),
+    tenant: ask.tenant,
+    environment: ask.environment,
+    scope: ask.scope,
+    ticket,
+    reason,
+    ttl,
+    loginId: principal.loginId,
+    authTime: principal.authTime,
+    createdAt: now,
+    requestExpiresAt: pending ? now + policy.approvals.requestTtl * 1000 : null,
+    decidedBy: null,
+    decidedAt: null,
+    decisionComment: null,
+    startedAt: pending ? null : now,
+    expiresAt: pending ? null : now + ttl * 1000,
+    endedAt: null,
+    endedBy: null,
+    reviewRequired: false,
+  };
+  await deps.store.transaction(async (tx) => {
+    // Re-checked inside the transaction: two racing requests can't both pass.
+    const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
+    if (policy.reauth.perSession && lastUsed >= principal.authTime)
+      throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
+    const dupes = await tx.listSessions({
+      requesterIss: principal.iss,
+      requesterSub: principal.sub,
+      tenant: ask.tenant,
+      states: ['pending'],
+    });
+    if (dupes.length > 0) throw new ConflictError(`You already have a pending request on ${ask.tenant}.`);
+    await tx.insertSession(session);
+    await tx.appendAudit(sessionAudit(session, 'session.requested', { ttl, decision: decision.rule }), now);
+    if (!pending)
+      await tx.appendAudit(
+        sessionAudit(session, 'session.started', {
+          ttl,
+          expires_at: new Date(session.expiresAt!).toISOString(),
+          rule: decision.rule,
+        }),
+        now,
+      );
+  });
+  return {
+    status: pending ? 202 : 201,
+    body: { session: sessionView(session), rule: decision.rule, message: decision.message },
+  };
+}
+
+/** Fresh login demanded last: within reauth.max_age, and with per_session a login not used before. */
+async function requireSessionLogin(
+  ctx: HandlerContext,
+  principal: Principal,
+  audited: Record<string, unknown>,
+): Promise<void> {
+  const { deps } = ctx;
+  const now = deps.clock.now();
+  const maxAge = deps.policy.reauth.maxAge;
+  const age = now / 1000 - principal.authTime;
+  let why: string | null = null;
+  let challengeMaxAge = maxAge;
+  if (age > maxAge) why = 'stale';
+  else if (deps.policy.reauth.perSession) {
+    const lastUsed = await deps.store.transaction((tx) => tx.lastUsedAuthTime(principal.iss, principal.sub));
+    if (lastUsed !== null && lastUsed >= principal.authTime) {
+      why = 'login_already_used';
+      challengeMaxAge = 1; // the IdP must ask again now: the smallest max_age IdPs honour in the device flow
+    }
+  }
+  if (!why) return;
+  await deps.store.transaction((tx) =>
+    tx.appendAudit(
+      {
+        ...(audited as object),
+        type: 'stepup.required',
+        data: { why, login_age_seconds: Math.round(age), max_age: challengeMaxAge },
+      },
+      now,
+    ),
+  );
+  throw new StepUpRequiredError(
+    challengeMaxAge,
+    why === 'stale'
+      ? `Your login is ${Math.round(age)} s old; opening a session needs one from the last ${maxAge} s.`
+      : 'Each session needs a login of its own; log in again.',
+  );
+}
+
+/** GET /v1/sessions — my sessions (`?state=active,pending`); `?all=1` for audit/revoke roles. */
+export async function listSessions(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const states = parseStates(ctx.query.state);
+  const all = ctx.query.all === '1' && principal.roles.some((r) => r.audit || r.revoke);
+  const rows = await ctx.deps.store.listSessions({
+    ...(states ? { states } : {}),
+    ...(all ? {} : { requesterIss: principal.iss, requesterSub: principal.sub }),
+  });
+  const now = ctx.deps.clock.now();
+  const fresh = await Promise.all(
+    rows.map((row) => (isDueLater(row, now) ? loadSession(ctx.deps, row.id) : row)),
+  );
+  const visible = fresh.filter(
+    (s): s is SessionRecord => s !== null && (!states || states.includes(s.state)),
+  );
+  return { body: { sessions: visible.map(sessionView) } };
+}
+
+function isDueLater(session: SessionRecord, now: number): boolean {
+  return (
+    (session.state === 'active' && (session.expiresAt ?? 0) <= now) ||
+    (session.state === 'pending' && (session.requestExpiresAt ?? 0) <= now)
+  );
+}
+
+const STATES = new Set([
+  'pending',
+  'active',
+  'denied',
+  'cancelled',
+  'request_expired',
+  'ended',
+  'expired',
+  'revoked',
+]);
+function parseStates(value: string | undefined): SessionRecord['state'][] | undefined {
+  if (!value) return undefined;
+  const states = value.split(',');
+  if (states.some((s) => !STATES.has(s)))
+    throw new InvalidInputError(`state must be a comma-separated list of: ${[...STATES].join(', ')}.`);
+  return states as SessionRecord['state'][];
+}
+
+/** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
+export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
+  const principal = mustHavePrincipal(ctx);
+  const session = await loadSession(ctx.deps, id);
+  const isOwner = session !== null && sameSubject(session.requester, principal);
+  const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
+  if (!session || (!isOwner && !mayOversee))
+    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  return session;
+}
+
+/** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
+export async function getSession(ctx: HandlerContext): Promise<HandlerResult> {
+  let session = await visibleSession(ctx, ctx.params.id ?? '');
+  const waitSeconds = ctx.query.wait ? Math.min(parseWait(ctx.query.wait), 60) : 0;
+  const deadline = ctx.deps.clock.now() + waitSeconds * 1000;
+  while (session.state === 'pending' && ctx.deps.clock.now() < deadline && !ctx.signal.aborted) {
+    await waitForChange(ctx, session.id, Math.min(1000, deadline - ctx.deps.clock.now()));
+    session = await visibleSession(ctx, session.id);
+  }
+  return { body: { session: sessionView(session) } };
+}
+
+function parseWait(value: string): number {
+  try {
+    return /^\d+$/.test(value) ? Number(value) : parseDuration(value, 'wait');
+  } catch (error) {
+    throw error instanceof ImpError ? error : new InvalidInputError('wait must be a duration such as 25s.');
+  }
+}
+
+// Wakes on a change made by this broker, or after `ms` to poll for changes made by another replica.
+function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      sessionChanges.off(id, done);
+      ctx.signal.removeEventListener('abort', done);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(10, ms));
+    sessionChanges.on(id, done);
+    ctx.signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
+export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  if (!sameSubject(session.requester, principal))
+    throw new ForbiddenError(
+      'Only the person who opened a session can end it (security staff can revoke it).',
+      'session.owner',
+    );
+  const now = ctx.deps.clock.now();
+  const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
+  if (session.state !== 'active' && session.state !== 'pending') {
+    throw new ImpError(
+      session.state === 'expired' ? 'IMP_SESSION_EXPIRED' : 'IMP_SESSION_ENDED',
+      `Session ${session.id} is already ${session.state}.`,
+      { details: { state: session.state } },
+    );
+  }
+  await ctx.deps.store.transaction(async (tx) => {
+    if (
+      !(await tx.updateSession(session.id, session.state, {
+        state: nextState,
+        endedAt: now,
+        endedBy: personOf(principal),
+      }))
+    ) {
+      throw new ConflictError(`Session ${session.id} changed meanwhile; try again.`);
+    }
+    await tx.appendAudit(
+      sessionAudit(session, nextState === 'cancelled' ? 'session.cancelled' : 'session.ended', {
+        by: 'owner',
+      }),
+      now,
+    );
+  });
+  sessionChanges.emit(session.id);
+  return { body: { session: sessionView({ ...session, state: nextState, endedAt: now }) } };
+}
+
+/** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
+export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
+  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const events = await ctx.deps.store.readAudit({ session: session.id });
+  const actions = { read: 0, write: 0, export: 0 };
+  const calls: SessionSummary['calls'] = [];
+  let denials = 0;
+  for (const event of events) {
+    const data = event.data as {
+      method?: string;
+      path?: string;
+      status?: number;
+      kind?: keyof typeof actions;
+    };
+    if (event.type === 'action.completed' || event.type === 'action.failed') {
+      if (data.kind && data.kind in actions) actions[data.kind]++;
+      calls.push({
+        ts: event.ts,
+        method: String(data.method),
+        path: String(data.path),
+        status: data.status ?? null,
+        kind: String(data.kind),
+        outcome: event.type === 'action.failed' ? 'failed' : 'completed',
+      });
+    } else if (event.type === 'action.denied') {
+      denials++;
+      calls.push({
+        ts: event.ts,
+        method: String(data.method),
+        path: String(data.path),
+        status: data.status ?? null,
+        kind: String(data.kind ?? 'denied'),
+        outcome: 'denied',
+      });
+    }
+  }
+  const end =
+    session.endedAt ??
+    (session.state === 'active' ? ctx.deps.clock.now() : (session.startedAt ?? session.createdAt));
+  const summary: SessionSummary = {
+    session: sessionView(session),
+    duration_seconds: session.startedAt ? Math.max(0, Math.round((end - session.startedAt) / 1000)) : 0,
+    actions,
+    writes: actions.write,
+    denials,
+    calls,
+  };
+  return { body: summary };
+}
+
+/** The person (with roles) as a session record keeps them. */
+export function personOf(principal: Principal): SessionRecord['requester'] {
+  return {
+    iss: principal.iss,
+    sub: principal.sub,
+    email: principal.email,
+    roles: principal.roles.map((r) => r.name),
+  };
+}
+
+function safeText(value: unknown): string | null {
+  return typeof value === 'string' ? value.slice(0, 600) : null;
+}

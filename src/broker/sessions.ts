@@ -1,0 +1,125 @@
+/**
+ * Session lifecycle on the broker: load with expiry applied (an expired session is refused on
+ * every call, whether or not the sweeper ran), the sweeper, wake-ups for long-polls, and views.
+ */
+import { EventEmitter } from 'node:events';
+import type { SessionView } from '../core/api.js';
+import type { AuditDraft } from '../core/audit/event.js';
+import type { SessionRecord, StoreTx } from '../store/types.js';
+import type { BrokerDeps } from './context.js';
+
+/** Tells long-polls on this broker that a session changed (other replicas are found by polling). */
+export const sessionChanges = new EventEmitter().setMaxListeners(0);
+
+/** The audit fields every session event carries. */
+export function sessionAudit(
+  session: SessionRecord,
+  type: string,
+  data: Record<string, unknown> = {},
+  actor?: AuditDraft['actor'],
+): AuditDraft {
+  return {
+    type,
+    actor: actor === undefined ? { ...session.requester } : actor,
+    tenant: session.tenant,
+    environment: session.environment,
+    session: session.id,
+    ticket: session.ticket,
+    reason: session.reason,
+    data: { scope: session.scope, mode: session.mode, ...data },
+  };
+}
+
+/** Applies due expiry to one session inside a transaction; returns the session as it now is. */
+export async function applyExpiry(
+  tx: StoreTx,
+  session: SessionRecord,
+  nowMs: number,
+): Promise<SessionRecord> {
+  if (session.state === 'active' && session.expiresAt !== null && session.expiresAt <= nowMs) {
+    if (await tx.updateSession(session.id, 'active', { state: 'expired', endedAt: session.expiresAt })) {
+      await tx.appendAudit(
+        sessionAudit(
+          session,
+          'session.expired',
+          { expired_at: new Date(session.expiresAt).toISOString() },
+          null,
+        ),
+        nowMs,
+      );
+      sessionChanges.emit(session.id);
+    }
+    return { ...session, state: 'expired', endedAt: session.expiresAt };
+  }
+  if (session.state === 'pending' && session.requestExpiresAt !== null && session.requestExpiresAt <= nowMs) {
+    if (await tx.updateSession(session.id, 'pending', { state: 'request_expired', endedAt: nowMs })) {
+      await tx.appendAudit(sessionAudit(session, 'request.expired', {}, null), nowMs);
+      sessionChanges.emit(session.id);
+    }
+    return { ...session, state: 'request_expired', endedAt: nowMs };
+  }
+  return session;
+}
+
+/** Loads a session with due expiry applied (fail-closed: if the expiry can't be audited, the call fails). */
+export async function loadSession(deps: BrokerDeps, id: string): Promise<SessionRecord | null> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) return null;
+  const current = await deps.store.getSession(id);
+  if (!current || !isDue(current, deps.clock.now())) return current;
+  return deps.store.transaction(async (tx) => {
+    const fresh = await tx.getSession(id);
+    return fresh ? applyExpiry(tx, fresh, deps.clock.now()) : null;
+  });
+}
+
+function isDue(session: SessionRecord, nowMs: number): boolean {
+  return (
+    (session.state === 'active' && session.expiresAt !== null && session.expiresAt <= nowMs) ||
+    (session.state === 'pending' && session.requestExpiresAt !== null && session.requestExpiresAt <= nowMs)
+  );
+}
+
+/** Expires every due session and request once; the conditional update makes replicas agree on who audits. */
+export async function sweepExpired(deps: BrokerDeps): Promise<number> {
+  const now = deps.clock.now();
+  const candidates = (await deps.store.listSessions({ states: ['active', 'pending'] })).filter((s) =>
+    isDue(s, now),
+  );
+  let expired = 0;
+  for (const candidate of candidates) {
+    await deps.store.transaction(async (tx) => {
+      const fresh = await tx.getSession(candidate.id);
+      if (fresh && isDue(fresh, now)) {
+        await applyExpiry(tx, fresh, now);
+        expired++;
+      }
+    });
+  }
+  return expired;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** The API's view of a session. */
+export function sessionView(session: SessionRecord): SessionView {
+  return {
+    id: session.id,
+    state: session.state,
+    mode: session.mode,
+    tenant: session.tenant,
+    environment: session.environment,
+    scope: session.scope,
+    ticket: session.ticket,
+    reason: session.reason,
+    ttl: session.ttl,
+    requester: { sub: session.requester.sub, email: session.requester.email },
+    created_at: new Date(session.createdAt).toISOString(),
+    request_expires_at: iso(session.requestExpiresAt),
+    decided_by: session.decidedBy ? { sub: session.decidedBy.sub, email: session.decidedBy.email } : null,
+    decision_comment: session.decisionComment,
+    started_at: iso(session.startedAt),
+    expires_at: iso(session.expiresAt),
+    ended_at: iso(session.endedAt),
+    review_required: session.reviewRequired,
+  };
+}
