@@ -6,7 +6,7 @@
 import type { HandlerContext, HandlerResult } from './context.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
-import { getConfig, getHealth, getJwks, getWhoami, postLogin } from './handlers/identity.js';
+import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route. */
@@ -25,6 +25,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/login', auth: false, handler: postLogin },
   { method: 'GET', path: '/v1/token-status', auth: false, handler: getTokenStatus }, // the session token authenticates
   { method: 'GET', path: '/v1/whoami', auth: true, handler: getWhoami },
+  { method: 'GET', path: '/v1/tenants', auth: true, handler: getTenants },
   { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
   { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
   { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls

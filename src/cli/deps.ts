@@ -6,6 +6,7 @@
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
+import { spawn } from 'node:child_process';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
 import { type IO, systemIO } from './io.js';
@@ -22,8 +23,23 @@ export interface Deps {
   prompter(): Promise<Prompter>;
   openUrl(url: string): Promise<void>;
   deviceLogin(options: DeviceLoginOptions): Promise<DeviceLoginResult>;
-  /** Aborted when the user presses Ctrl-C (SIGINT) or the process gets SIGTERM. */
+  /** Aborted when the user presses Ctrl-C (SIGINT) or the process gets SIGTERM or SIGHUP. */
   interrupt: AbortSignal;
+  /** Subscribes to termination signals (for phases that must not die on Ctrl-C, like a running subshell). */
+  onSignal(handler: (signal: TermSignal) => void): () => void;
+  /** Starts a child process with inherited stdio (the session subshell, imp exec's command). */
+  runChild(command: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle;
+}
+
+/** Signals that end or interrupt imp. */
+export type TermSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/** A running child process. */
+export interface ChildHandle {
+  readonly pid: number | undefined;
+  /** Resolves when it exits: its code, or the signal that ended it. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
 }
 
 /** The real dependencies for the `imp` process. */
@@ -32,10 +48,11 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
   const paths = resolvePaths(env);
   let credentials: Promise<CredentialStore> | undefined;
   const controller = new AbortController();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  const listeners = new Set<(signal: TermSignal) => void>();
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
-      if (controller.signal.aborted) process.exit(130);
-      controller.abort(new Error(signal));
+      for (const listener of listeners) listener(signal);
+      if (!controller.signal.aborted) controller.abort(new Error(signal));
     });
   }
   return {
@@ -45,6 +62,18 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
     fetch: globalThis.fetch,
     paths,
     interrupt: controller.signal,
+    onSignal(handler) {
+      listeners.add(handler);
+      return () => listeners.delete(handler);
+    },
+    runChild(command, args, childEnv) {
+      const child = spawn(command, args, { env: childEnv, stdio: 'inherit' });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        child.once('error', () => resolve({ code: 127, signal: null }));
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+      return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
+    },
     credentials() {
       credentials ??= import('../client/credentials.js').then((m) =>
         m.openCredentialStore({

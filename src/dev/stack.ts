@@ -44,7 +44,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   try {
     const idp = await startDevIdp({ port: port(1) });
     closers.push(() => idp.close());
-    const tenantApi = await startTenantApi({ port: port(2) });
+    const tenantApi = await startTenantApi({ port: port(2), now: () => options.clock.now() });
     closers.push(() => tenantApi.close());
     const policyText = options.policyFile
       ? fillDevDefaults(await readFile(options.policyFile, 'utf8'), idp.issuer, tenantApi.url)
@@ -57,6 +57,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       log: options.log,
     });
     closers.push(() => broker.close());
+    // The tenant API learns the broker's URL (its token issuer) only now that the broker listens.
+    tenantApi.configure({ issuer: broker.url, audience: broker.deps.policy.sessions.audience });
     return {
       issuer: idp.issuer,
       broker: broker.url,

@@ -159,14 +159,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const parts = token.split('.');
     if (parts.length !== 3) throw invalid('the token is not a compact JWS');
     const [encodedHeader, encodedPayload, encodedSignature] = parts as [string, string, string];
-    if (
-      !BASE64URL.test(encodedHeader) ||
-      !BASE64URL.test(encodedPayload) ||
-      !BASE64URL.test(encodedSignature)
-    ) {
-      throw invalid('the token is not base64url');
-    }
-
     const header = decodeJson(encodedHeader, 'header');
     const alg = header.alg;
     if (typeof alg !== 'string' || !(ALLOWED_ALGORITHMS as readonly string[]).includes(alg)) {
@@ -181,6 +173,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // RFC 7515 §4.1.11: an extension we do not understand listed as critical must be refused.
     if (header.crit !== undefined) throw invalid('the token lists critical header extensions');
     if (typeof header.kid !== 'string' || header.kid === '') throw invalid('the token names no key (kid)');
+    if (!BASE64URL.test(encodedPayload) || !BASE64URL.test(encodedSignature)) {
+      throw invalid('the token is not base64url');
+    }
 
     const key = await resolveKey(keySource, { alg, kid: header.kid }, alg as Algorithm);
     const signature = Buffer.from(encodedSignature, 'base64url');
@@ -257,6 +252,8 @@ function invalid(reason: string, cause?: unknown): ImpersonationError {
 }
 
 function decodeJson(part: string, what: string): Record<string, unknown> {
+  // Buffer's decoder skips characters outside the alphabet; a token must not carry any.
+  if (!BASE64URL.test(part)) throw invalid(`the ${what} is not base64url`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));

@@ -16,13 +16,13 @@
 
 /** Serialises a JSON value canonically (RFC 8785); throws a TypeError for anything JSON cannot carry. */
 export function canonicalJson(value: unknown): string {
-  return write(value, []);
+  return write(value, null);
 }
 
 // Characters JSON must escape, plus surrogates (paired or not) which JSON.stringify sorts out.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
-function write(value: unknown, ancestors: object[]): string {
+function write(value: unknown, ancestors: object[] | null): string {
   switch (typeof value) {
     case 'string':
       // Skipping JSON.stringify for plain strings is what makes verifying a million events fast.
@@ -34,7 +34,8 @@ function write(value: unknown, ancestors: object[]): string {
     case 'boolean':
       return value ? 'true' : 'false';
     case 'object':
-      return value === null ? 'null' : writeObject(value, ancestors);
+      // The ancestor list exists only once there is an object: most calls serialise a lone string.
+      return value === null ? 'null' : writeObject(value, ancestors ?? []);
     default:
       throw new TypeError(`canonical JSON cannot represent a value of type ${typeof value}`);
   }

@@ -1,0 +1,35 @@
+/**
+ * `imp prompt`: a short segment for PS1 or starship — `[imp acme/prod RO 29m]` inside a session,
+ * nothing outside. Reads only the environment: no network, no heavy imports, fast.
+ */
+import type { CommandSpec, ParsedArgs } from '../command.js';
+import type { Deps } from '../deps.js';
+
+/** Help, flags and examples. */
+export const spec: CommandSpec = {
+  name: 'prompt',
+  group: 'session',
+  summary: 'Print a short session segment for your shell prompt (nothing outside a session)',
+  usage: 'imp prompt',
+  flags: [],
+  examples: ["PS1='$(imp prompt)'$PS1", '# starship: [custom.imp] command = "imp prompt", when = "test -n \\"$IMP_SESSION_ID\\""'],
+};
+
+/** No options. */
+export type PromptOptions = Record<string, never>;
+
+/** argv → options. */
+export function parse(_parsed: ParsedArgs): PromptOptions {
+  return {};
+}
+
+/** Prints the segment. */
+export async function run(_options: PromptOptions, deps: Pick<Deps, 'io' | 'env' | 'clock'>): Promise<number> {
+  const { IMP_SESSION_ID, IMP_TENANT, IMP_ENV, IMP_SCOPE, IMP_EXPIRES_AT } = deps.env;
+  if (!IMP_SESSION_ID || !IMP_TENANT || !IMP_EXPIRES_AT) return 0;
+  const safe = (text: string | undefined) => (text ?? '').replace(/[^a-z0-9-]/gi, '');
+  const left = Math.max(0, Math.floor((Date.parse(IMP_EXPIRES_AT) - deps.clock.now()) / 1000));
+  const time = Number.isNaN(left) ? '?' : left < 60 ? `${left}s` : `${Math.floor(left / 60)}m`;
+  deps.io.out(`[imp ${safe(IMP_TENANT)}/${safe(IMP_ENV)} ${IMP_SCOPE === 'write' ? 'RW' : 'RO'} ${time}]`);
+  return 0;
+}
