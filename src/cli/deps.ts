@@ -3,10 +3,10 @@
  * prompts, OIDC, browser opener) are created on first use so `imp --help` loads none of them.
  */
 
+import { spawn } from 'node:child_process';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
-import { spawn } from 'node:child_process';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
 import { type IO, systemIO } from './io.js';

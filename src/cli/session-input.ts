@@ -39,8 +39,10 @@ export function ticketProblem(config: BrokerConfig, ticket: string): string | nu
 export function reasonProblem(config: BrokerConfig, reason: string): string | null {
   if (hasControlCharacters(reason)) return 'The reason must not contain control characters.';
   const length = [...reason.trim()].length;
-  if (length < config.reason_min_length) return `The reason must be at least ${config.reason_min_length} characters: say what you will do and why.`;
-  if (length > config.reason_max_length) return `The reason must be at most ${config.reason_max_length} characters.`;
+  if (length < config.reason_min_length)
+    return `The reason must be at least ${config.reason_min_length} characters: say what you will do and why.`;
+  if (length > config.reason_max_length)
+    return `The reason must be at most ${config.reason_max_length} characters.`;
   return null;
 }
 
@@ -60,9 +62,15 @@ export async function collectSessionInput(
     const problem = reasonProblem(config, flags.reason);
     if (problem) throw new InvalidInputError(problem);
   }
-  const missing = [flags.env === undefined && '--env', flags.ticket === undefined && '--ticket', flags.reason === undefined && '--reason'].filter(Boolean);
+  const missing = [
+    flags.env === undefined && '--env',
+    flags.ticket === undefined && '--ticket',
+    flags.reason === undefined && '--reason',
+  ].filter(Boolean);
   if (missing.length > 0 && !deps.io.canPrompt()) {
-    throw new UsageError(`Missing ${missing.join(', ')} (imp does not prompt with --no-input or without a terminal).`);
+    throw new UsageError(
+      `Missing ${missing.join(', ')} (imp does not prompt with --no-input or without a terminal).`,
+    );
   }
   let environment = flags.env;
   if (environment === undefined) {
@@ -71,18 +79,33 @@ export async function collectSessionInput(
     environment =
       choices.length === 1
         ? choices[0]!
-        : await prompter.select({ message: `Environment of ${flags.tenant}`, choices: choices.map((env) => ({ value: env, name: env })) });
+        : await prompter.select({
+            message: `Environment of ${flags.tenant}`,
+            choices: choices.map((env) => ({ value: env, name: env })),
+          });
   }
   let ticket = flags.ticket;
   if (ticket === undefined) {
     const prompter = await deps.prompter();
-    ticket = await prompter.input({ message: 'Ticket id', validate: (value) => ticketProblem(config, value.trim()) ?? true });
+    ticket = await prompter.input({
+      message: 'Ticket id',
+      validate: (value) => ticketProblem(config, value.trim()) ?? true,
+    });
     ticket = ticket.trim();
   }
   let reason = flags.reason;
   if (reason === undefined) {
     const prompter = await deps.prompter();
-    reason = await prompter.input({ message: 'Reason (what you will do and why)', validate: (value) => reasonProblem(config, value) ?? true });
+    reason = await prompter.input({
+      message: 'Reason (what you will do and why)',
+      validate: (value) => reasonProblem(config, value) ?? true,
+    });
   }
-  return { tenant: flags.tenant, environment: environment ?? 'prod', ticket, reason: reason.trim(), ttlSeconds };
+  return {
+    tenant: flags.tenant,
+    environment: environment ?? 'prod',
+    ticket,
+    reason: reason.trim(),
+    ttlSeconds,
+  };
 }

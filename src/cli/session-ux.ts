@@ -7,9 +7,9 @@ import type { SessionView } from '../core/api.js';
 import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
-import type { BrokerTarget } from './login-flow.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './exit-codes.js';
+import type { BrokerTarget } from './login-flow.js';
 import { startSpinner } from './spinner.js';
 import { prepareShell, sessionEnv, sessionLabel } from './subshell.js';
 import { formatSummary } from './summary-format.js';
@@ -20,14 +20,22 @@ const FORCED_LOGOUT_GRACE_MS = 3000;
 const STATUS_POLL_MS = 5000;
 
 /** Waits while a request is pending; Ctrl-C withdraws it. Returns the decided session. */
-export async function waitForApproval(deps: Pick<Deps, 'io' | 'interrupt'>, target: BrokerTarget, token: string, session: SessionView, json: boolean): Promise<SessionView> {
+export async function waitForApproval(
+  deps: Pick<Deps, 'io' | 'interrupt'>,
+  target: BrokerTarget,
+  token: string,
+  session: SessionView,
+  json: boolean,
+): Promise<SessionView> {
   const { io } = deps;
   if (json) io.out(JSON.stringify({ event: 'approval_pending', request: session }));
   else {
     io.err(`Request ${session.id} needs approval by a second person. They run:`);
     io.err(`  imp approve ${session.id}`);
   }
-  const spinner = json ? null : await startSpinner(io, 'Waiting for approval… (Ctrl-C withdraws the request)');
+  const spinner = json
+    ? null
+    : await startSpinner(io, 'Waiting for approval… (Ctrl-C withdraws the request)');
   try {
     let current = session;
     while (current.state === 'pending') {
@@ -49,9 +57,13 @@ export async function waitForApproval(deps: Pick<Deps, 'io' | 'interrupt'>, targ
 export function requireActive(session: SessionView): SessionView {
   if (session.state === 'active') return session;
   if (session.state === 'denied') {
-    throw new ImpError('IMP_APPROVAL_DENIED', `Request denied by ${escapeUntrusted(session.decided_by?.email ?? 'an approver')}: ${escapeUntrusted(session.decision_comment ?? 'no reason given')}`);
+    throw new ImpError(
+      'IMP_APPROVAL_DENIED',
+      `Request denied by ${escapeUntrusted(session.decided_by?.email ?? 'an approver')}: ${escapeUntrusted(session.decision_comment ?? 'no reason given')}`,
+    );
   }
-  if (session.state === 'request_expired') throw new TimeoutError(`Nobody approved request ${session.id} in time; it expired.`);
+  if (session.state === 'request_expired')
+    throw new TimeoutError(`Nobody approved request ${session.id} in time; it expired.`);
   throw new ImpError('IMP_SESSION_ENDED', `Request ${session.id} is ${session.state}.`);
 }
 
@@ -64,12 +76,21 @@ export interface ActiveSessionOptions {
 type EndReason = 'ended' | 'expired' | 'revoked';
 
 /** Runs the active session until the user leaves, it expires or is revoked; prints the summary. */
-export async function runActiveSession(deps: Deps, target: BrokerTarget, token: string, session: SessionView, options: ActiveSessionOptions): Promise<number> {
+export async function runActiveSession(
+  deps: Deps,
+  target: BrokerTarget,
+  token: string,
+  session: SessionView,
+  options: ActiveSessionOptions,
+): Promise<number> {
   const { io } = deps;
   const expiresAt = Date.parse(session.expires_at ?? '');
   const label = sessionLabel(session);
   if (options.json) io.out(JSON.stringify({ event: 'session_started', session }));
-  else io.err(`Session ${session.id} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).`);
+  else
+    io.err(
+      `Session ${session.id} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).`,
+    );
 
   const stop = new AbortController();
   let reason: EndReason | null = null;
@@ -80,13 +101,17 @@ export async function runActiveSession(deps: Deps, target: BrokerTarget, token: 
   const warned = new Set<number>();
   const tick = () => {
     const left = Math.max(0, Math.round((expiresAt - deps.clock.now()) / 1000));
-    if (io.stderrIsTTY && !options.json) io.stderr.write(`\u001b]0;imp ${label} — ${formatDuration(left)} left\u0007`);
+    if (io.stderrIsTTY && !options.json)
+      io.stderr.write(`\u001b]0;imp ${label} — ${formatDuration(left)} left\u0007`);
     for (const threshold of [300, 60]) {
       if (left <= threshold && !warned.has(threshold) && left > 0) {
         warned.add(threshold);
         for (const t of [300, 60]) if (t >= threshold) warned.add(t);
         if (options.json) io.out(JSON.stringify({ event: 'session_warning', seconds_left: left }));
-        else io.err(`\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`);
+        else
+          io.err(
+            `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
+          );
       }
     }
     if (left <= 0) finish('expired');
@@ -117,8 +142,12 @@ export async function runActiveSession(deps: Deps, target: BrokerTarget, token: 
   }
 
   const why = reason ?? 'ended';
-  if (why === 'ended') await target.client.endSession(token, session.id).catch((error: unknown) => ignoreAlreadyOver(error));
-  else if (!options.json) io.err(`\r\nimp: session ${why === 'expired' ? 'expired' : 'was revoked'} — you have been logged out of ${label}.`);
+  if (why === 'ended')
+    await target.client.endSession(token, session.id).catch((error: unknown) => ignoreAlreadyOver(error));
+  else if (!options.json)
+    io.err(
+      `\r\nimp: session ${why === 'expired' ? 'expired' : 'was revoked'} — you have been logged out of ${label}.`,
+    );
   const summary = await target.client.summary(token, session.id).catch(() => null);
   if (options.json) io.out(JSON.stringify({ event: 'session_ended', reason: why, summary }));
   else if (summary) io.err(formatSummary(summary, 'text'));
@@ -126,11 +155,21 @@ export async function runActiveSession(deps: Deps, target: BrokerTarget, token: 
 }
 
 function ignoreAlreadyOver(error: unknown): void {
-  if (error instanceof ImpError && (error.code === 'IMP_SESSION_ENDED' || error.code === 'IMP_SESSION_EXPIRED')) return;
+  if (
+    error instanceof ImpError &&
+    (error.code === 'IMP_SESSION_ENDED' || error.code === 'IMP_SESSION_EXPIRED')
+  )
+    return;
   throw error;
 }
 
-async function runSubshell(deps: Deps, target: BrokerTarget, session: SessionView, stop: AbortSignal, onExit: () => void): Promise<void> {
+async function runSubshell(
+  deps: Deps,
+  target: BrokerTarget,
+  session: SessionView,
+  stop: AbortSignal,
+  onExit: () => void,
+): Promise<void> {
   const { io } = deps;
   const launch = prepareShell(sessionEnv(deps.env, session, target.url), session);
   io.err(`Starting ${launch.command} in the session. Leave it (exit or Ctrl-D) to end the session.`);
@@ -140,7 +179,9 @@ async function runSubshell(deps: Deps, target: BrokerTarget, session: SessionVie
     if (signal !== 'SIGINT') onExit();
   });
   try {
-    const stopped = new Promise<'stop'>((resolve) => stop.addEventListener('abort', () => resolve('stop'), { once: true }));
+    const stopped = new Promise<'stop'>((resolve) =>
+      stop.addEventListener('abort', () => resolve('stop'), { once: true }),
+    );
     const first = await Promise.race([child.exited.then(() => 'exited' as const), stopped]);
     if (first === 'exited') {
       onExit();
@@ -156,9 +197,18 @@ async function runSubshell(deps: Deps, target: BrokerTarget, session: SessionVie
   }
 }
 
-async function runForeground(deps: Deps, label: string, tick: () => number, stop: AbortSignal, onInterrupt: () => void): Promise<void> {
+async function runForeground(
+  deps: Deps,
+  label: string,
+  tick: () => number,
+  stop: AbortSignal,
+  onInterrupt: () => void,
+): Promise<void> {
   const spinner = await startSpinner(deps.io, `Session ${label} active — Ctrl-C ends it`);
-  const refresh = setInterval(() => spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`), 1000);
+  const refresh = setInterval(
+    () => spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`),
+    1000,
+  );
   try {
     await new Promise<void>((resolve) => {
       if (stop.aborted || deps.interrupt.aborted) return resolve();

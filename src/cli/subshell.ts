@@ -17,12 +17,18 @@ export interface ShellLaunch {
 }
 
 /** The short label of a session: `acme/prod RO` or `acme/prod RW`. */
-export function sessionLabel(session: Pick<SessionView, 'tenant' | 'environment' | 'scope' | 'mode'>): string {
+export function sessionLabel(
+  session: Pick<SessionView, 'tenant' | 'environment' | 'scope' | 'mode'>,
+): string {
   return `${session.tenant}/${session.environment} ${session.scope === 'write' ? 'RW' : 'RO'}${session.mode === 'break_glass' ? ' BREAK-GLASS' : ''}`;
 }
 
 /** The environment every process inside a session sees. */
-export function sessionEnv(base: NodeJS.ProcessEnv, session: SessionView, brokerUrl: string): NodeJS.ProcessEnv {
+export function sessionEnv(
+  base: NodeJS.ProcessEnv,
+  session: SessionView,
+  brokerUrl: string,
+): NodeJS.ProcessEnv {
   return {
     ...base,
     IMP_SESSION_ID: session.id,
@@ -39,7 +45,7 @@ const LEFT_FUNCTION = `__imp_left() { __l=$(( IMP_EXPIRES_EPOCH - $(date +%s) ))
 
 /** Prepares the user's shell ($SHELL, else /bin/sh) for a session. */
 export function prepareShell(env: NodeJS.ProcessEnv, session: SessionView): ShellLaunch {
-  const shell = env.SHELL && env.SHELL.startsWith('/') ? env.SHELL : '/bin/sh';
+  const shell = env.SHELL?.startsWith('/') ? env.SHELL : '/bin/sh';
   const label = sessionLabel(session);
   const expiresEpoch = String(Math.floor(Date.parse(session.expires_at ?? '') / 1000));
   const shellEnv: NodeJS.ProcessEnv = { ...env, IMP_EXPIRES_EPOCH: expiresEpoch };
@@ -49,15 +55,35 @@ export function prepareShell(env: NodeJS.ProcessEnv, session: SessionView): Shel
     const cleanup = () => rmSync(dir, { recursive: true, force: true });
     if (name === 'bash') {
       const rc = join(dir, 'bashrc');
-      writeFileSync(rc, [`[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"`, LEFT_FUNCTION, `PS1="[imp ${label} \\$(__imp_left)] \${PS1:-\\\\s-\\\\v\\\\$ }"`, ''].join('\n'), { mode: 0o600 });
+      writeFileSync(
+        rc,
+        [
+          `[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"`,
+          LEFT_FUNCTION,
+          `PS1="[imp ${label} \\$(__imp_left)] \${PS1:-\\\\s-\\\\v\\\\$ }"`,
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
       return { command: shell, args: ['--rcfile', rc, '-i'], env: shellEnv, cleanup };
     }
     writeFileSync(
       join(dir, '.zshrc'),
-      [`[ -f "$HOME/.zshrc" ] && ZDOTDIR="$HOME" . "$HOME/.zshrc"`, 'setopt PROMPT_SUBST', LEFT_FUNCTION, `PROMPT="[imp ${label} \\$(__imp_left)] \${PROMPT:-%# }"`, ''].join('\n'),
+      [
+        `[ -f "$HOME/.zshrc" ] && ZDOTDIR="$HOME" . "$HOME/.zshrc"`,
+        'setopt PROMPT_SUBST',
+        LEFT_FUNCTION,
+        `PROMPT="[imp ${label} \\$(__imp_left)] \${PROMPT:-%# }"`,
+        '',
+      ].join('\n'),
       { mode: 0o600 },
     );
     return { command: shell, args: ['-i'], env: { ...shellEnv, ZDOTDIR: dir }, cleanup };
   }
-  return { command: shell, args: ['-i'], env: { ...shellEnv, PS1: `[imp ${label}] ${env.PS1 ?? '$ '}` }, cleanup: () => {} };
+  return {
+    command: shell,
+    args: ['-i'],
+    env: { ...shellEnv, PS1: `[imp ${label}] ${env.PS1 ?? '$ '}` },
+    cleanup: () => {},
+  };
 }

@@ -11,7 +11,10 @@ export function formatSummary(summary: SessionSummary, format: SummaryFormat): s
   if (format === 'json') return JSON.stringify(summary);
   const s = summary.session;
   const who = escapeUntrusted(s.requester.email ?? s.requester.sub);
-  const calls = summary.calls.map((c) => `${c.ts.slice(11, 19)} ${c.method} ${escapeUntrusted(c.path)} → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`);
+  const calls = summary.calls.map(
+    (c) =>
+      `${c.ts.slice(11, 19)} ${c.method} ${escapeUntrusted(c.path)} → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`,
+  );
   if (format === 'markdown') {
     // Cells are escaped for Markdown too: a reason must not be able to inject links or tables.
     const md = (text: string) => escapeUntrusted(text).replace(/([\\`*_[\]|<>#])/g, '\\$1');
@@ -32,7 +35,16 @@ export function formatSummary(summary: SessionSummary, format: SummaryFormat): s
       `| Denied | ${summary.denials} |`,
       ...(s.decided_by ? [`| Approved by | ${md(s.decided_by.email ?? s.decided_by.sub)} |`] : []),
       '',
-      ...(calls.length ? ['Calls:', '', ...summary.calls.map((c) => `- \`${c.ts}\` ${c.method} \`${md(c.path)}\` → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`)] : ['No calls were made.']),
+      ...(calls.length
+        ? [
+            'Calls:',
+            '',
+            ...summary.calls.map(
+              (c) =>
+                `- \`${c.ts}\` ${c.method} \`${md(c.path)}\` → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`,
+            ),
+          ]
+        : ['No calls were made.']),
     ].join('\n');
   }
   return [

@@ -33,14 +33,28 @@ export interface ApproveOptions {
 export function parse(parsed: ParsedArgs): ApproveOptions {
   const id = parsed.args[0];
   if (!id) throw new UsageError(`Which request? Usage: ${spec.usage}`);
-  return { id, comment: stringFlag(parsed, 'comment'), broker: stringFlag(parsed, 'broker'), noBrowser: boolFlag(parsed, 'no-browser'), json: boolFlag(parsed, 'json') };
+  return {
+    id,
+    comment: stringFlag(parsed, 'comment'),
+    broker: stringFlag(parsed, 'broker'),
+    noBrowser: boolFlag(parsed, 'no-browser'),
+    json: boolFlag(parsed, 'json'),
+  };
 }
 
 /** Approves; a step-up challenge runs the device flow and retries once. */
 export async function run(options: ApproveOptions, deps: Deps): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
-  const session = await withLogin(deps, target, { json: options.json, noBrowser: options.noBrowser }, (token) => target.client.approve(token, options.id, options.comment));
+  const session = await withLogin(
+    deps,
+    target,
+    { json: options.json, noBrowser: options.noBrowser },
+    (token) => target.client.approve(token, options.id, options.comment),
+  );
   if (options.json) deps.io.out(JSON.stringify({ event: 'approved', session }));
-  else deps.io.err(`Approved: ${escapeUntrusted(session.requester.email ?? session.requester.sub)} now has ${session.scope} access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)} until ${session.expires_at}.`);
+  else
+    deps.io.err(
+      `Approved: ${escapeUntrusted(session.requester.email ?? session.requester.sub)} now has ${session.scope} access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)} until ${session.expires_at}.`,
+    );
   return 0;
 }

@@ -33,13 +33,24 @@ export function parse(parsed: ParsedArgs): DenyOptions {
   const id = parsed.args[0];
   const reason = stringFlag(parsed, 'reason');
   if (!id || !reason) throw new UsageError(`Usage: ${spec.usage}`);
-  return { id, reason, broker: stringFlag(parsed, 'broker'), noBrowser: boolFlag(parsed, 'no-browser'), json: boolFlag(parsed, 'json') };
+  return {
+    id,
+    reason,
+    broker: stringFlag(parsed, 'broker'),
+    noBrowser: boolFlag(parsed, 'no-browser'),
+    json: boolFlag(parsed, 'json'),
+  };
 }
 
 /** Denies. */
 export async function run(options: DenyOptions, deps: Deps): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
-  const session = await withLogin(deps, target, { json: options.json, noBrowser: options.noBrowser }, (token) => target.client.deny(token, options.id, options.reason));
+  const session = await withLogin(
+    deps,
+    target,
+    { json: options.json, noBrowser: options.noBrowser },
+    (token) => target.client.deny(token, options.id, options.reason),
+  );
   if (options.json) deps.io.out(JSON.stringify({ event: 'denied', session }));
   else deps.io.err(`Denied request ${session.id}.`);
   return 0;

@@ -11,9 +11,20 @@ export const spec: CommandSpec = {
   group: 'session',
   summary: 'End a session and print its summary',
   usage: 'imp end [<id>] [--format text|markdown|json]',
-  args: [{ name: 'id', required: false, description: 'Session id (default: $IMP_SESSION_ID, else your only active session)' }],
+  args: [
+    {
+      name: 'id',
+      required: false,
+      description: 'Session id (default: $IMP_SESSION_ID, else your only active session)',
+    },
+  ],
   flags: [
-    { name: 'format', value: '<format>', description: 'Summary format: text, markdown or json', choices: ['text', 'markdown', 'json'] },
+    {
+      name: 'format',
+      value: '<format>',
+      description: 'Summary format: text, markdown or json',
+      choices: ['text', 'markdown', 'json'],
+    },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],
   examples: ['imp end', 'imp end 3f2c… --format markdown | pbcopy'],
@@ -28,24 +39,39 @@ export interface EndOptions {
 
 /** argv → options. */
 export function parse(parsed: ParsedArgs): EndOptions {
-  const format = (stringFlag(parsed, 'format') ?? (boolFlag(parsed, 'json') ? 'json' : 'text')) as SummaryFormat;
+  const format = (stringFlag(parsed, 'format') ??
+    (boolFlag(parsed, 'json') ? 'json' : 'text')) as SummaryFormat;
   return { id: parsed.args[0], format, broker: stringFlag(parsed, 'broker') };
 }
 
 /** Ends the session (already-ended is fine: the summary still prints) and prints the summary to stdout. */
-export async function run(options: EndOptions, deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>): Promise<number> {
+export async function run(
+  options: EndOptions,
+  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials'>,
+): Promise<number> {
   const target = await brokerTarget(deps, options.broker ?? deps.env.IMP_BROKER_URL);
   const stored = await requireStoredLogin(deps, target);
   let id = options.id ?? deps.env.IMP_SESSION_ID;
   if (!id) {
     const active = await target.client.listSessions(stored.token, ['active', 'pending']);
-    if (active.length !== 1) throw new UsageError(active.length === 0 ? 'You have no active session.' : 'You have several sessions: say which (imp status lists them).');
+    if (active.length !== 1)
+      throw new UsageError(
+        active.length === 0
+          ? 'You have no active session.'
+          : 'You have several sessions: say which (imp status lists them).',
+      );
     id = active[0]!.id;
   }
   try {
     await target.client.endSession(stored.token, id);
   } catch (error) {
-    if (!(error instanceof ImpError && (error.code === 'IMP_SESSION_ENDED' || error.code === 'IMP_SESSION_EXPIRED'))) throw error;
+    if (
+      !(
+        error instanceof ImpError &&
+        (error.code === 'IMP_SESSION_ENDED' || error.code === 'IMP_SESSION_EXPIRED')
+      )
+    )
+      throw error;
   }
   deps.io.out(formatSummary(await target.client.summary(stored.token, id), options.format));
   return 0;

@@ -28,7 +28,12 @@ export const explainSpec: CommandSpec = {
     { name: 'user', value: '<login>', description: 'Login, email or subject of someone who has logged in' },
     { name: 'tenant', value: '<id>', description: 'Tenant' },
     { name: 'env', value: '<env>', description: 'Environment (default prod)' },
-    { name: 'scope', value: '<scope>', description: 'read or write (default read)', choices: ['read', 'write'] },
+    {
+      name: 'scope',
+      value: '<scope>',
+      description: 'read or write (default read)',
+      choices: ['read', 'write'],
+    },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],
   examples: ['imp policy explain --user alice --tenant acme --env prod --scope write'],
@@ -40,26 +45,52 @@ export async function runCheck(file: string, json: boolean, deps: Pick<Deps, 'io
     throw new UsageError(`Cannot read ${file}: ${error.message}`);
   });
   const policy = parsePolicy(text, file);
-  if (json) deps.io.out(JSON.stringify({ valid: true, roles: policy.roles.length, tenants: policy.tenants.map((t) => t.id) }));
+  if (json)
+    deps.io.out(
+      JSON.stringify({ valid: true, roles: policy.roles.length, tenants: policy.tenants.map((t) => t.id) }),
+    );
   else deps.io.out(`${file}: valid (${policy.roles.length} roles, ${policy.tenants.length} tenants)`);
   return 0;
 }
 
 /** Asks the broker to explain a decision. */
-export async function runExplain(options: { user: string; tenant: string; env: string; scope: string; broker: string | undefined; json: boolean }, deps: Deps): Promise<number> {
+export async function runExplain(
+  options: {
+    user: string;
+    tenant: string;
+    env: string;
+    scope: string;
+    broker: string | undefined;
+    json: boolean;
+  },
+  deps: Deps,
+): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
-  const answer = await withLogin(deps, target, { json: options.json, noBrowser: true }, async (token) =>
-    (
-      await target.client.request<{ user: string; roles: string[]; decision: string; rule: string; message: string }>('GET', '/v1/policy/explain', {
-        token,
-        query: { user: options.user, tenant: options.tenant, env: options.env, scope: options.scope },
-      })
-    ).body,
+  const answer = await withLogin(
+    deps,
+    target,
+    { json: options.json, noBrowser: true },
+    async (token) =>
+      (
+        await target.client.request<{
+          user: string;
+          roles: string[];
+          decision: string;
+          rule: string;
+          message: string;
+        }>('GET', '/v1/policy/explain', {
+          token,
+          query: { user: options.user, tenant: options.tenant, env: options.env, scope: options.scope },
+        })
+      ).body,
   );
   if (options.json) deps.io.out(JSON.stringify(answer));
   else {
-    const verdict = answer.decision === 'allow' ? 'ALLOW' : answer.decision === 'approval' ? 'NEEDS APPROVAL' : 'DENY';
-    deps.io.out(`${verdict}: ${escapeUntrusted(answer.user)} (roles: ${answer.roles.join(', ') || 'none'}) ${options.scope} on ${options.tenant}/${options.env}`);
+    const verdict =
+      answer.decision === 'allow' ? 'ALLOW' : answer.decision === 'approval' ? 'NEEDS APPROVAL' : 'DENY';
+    deps.io.out(
+      `${verdict}: ${escapeUntrusted(answer.user)} (roles: ${answer.roles.join(', ') || 'none'}) ${options.scope} on ${options.tenant}/${options.env}`,
+    );
     deps.io.out(`  rule ${escapeUntrusted(answer.rule)}: ${escapeUntrusted(answer.message)}`);
   }
   return answer.decision === 'deny' ? 4 : 0;
@@ -70,5 +101,12 @@ export function parseExplain(parsed: ParsedArgs) {
   const user = stringFlag(parsed, 'user');
   const tenant = stringFlag(parsed, 'tenant');
   if (!user || !tenant) throw new UsageError(`Usage: ${explainSpec.usage}`);
-  return { user, tenant, env: stringFlag(parsed, 'env') ?? 'prod', scope: stringFlag(parsed, 'scope') ?? 'read', broker: stringFlag(parsed, 'broker'), json: boolFlag(parsed, 'json') };
+  return {
+    user,
+    tenant,
+    env: stringFlag(parsed, 'env') ?? 'prod',
+    scope: stringFlag(parsed, 'scope') ?? 'read',
+    broker: stringFlag(parsed, 'broker'),
+    json: boolFlag(parsed, 'json'),
+  };
 }

@@ -12,7 +12,10 @@ export const spec: CommandSpec = {
   summary: 'Print a short session segment for your shell prompt (nothing outside a session)',
   usage: 'imp prompt',
   flags: [],
-  examples: ["PS1='$(imp prompt)'$PS1", '# starship: [custom.imp] command = "imp prompt", when = "test -n \\"$IMP_SESSION_ID\\""'],
+  examples: [
+    "PS1='$(imp prompt)'$PS1",
+    '# starship: [custom.imp] command = "imp prompt", when = "test -n \\"$IMP_SESSION_ID\\""',
+  ],
 };
 
 /** No options. */
@@ -24,7 +27,10 @@ export function parse(_parsed: ParsedArgs): PromptOptions {
 }
 
 /** Prints the segment. */
-export async function run(_options: PromptOptions, deps: Pick<Deps, 'io' | 'env' | 'clock'>): Promise<number> {
+export async function run(
+  _options: PromptOptions,
+  deps: Pick<Deps, 'io' | 'env' | 'clock'>,
+): Promise<number> {
   const { IMP_SESSION_ID, IMP_TENANT, IMP_ENV, IMP_SCOPE, IMP_EXPIRES_AT } = deps.env;
   if (!IMP_SESSION_ID || !IMP_TENANT || !IMP_EXPIRES_AT) return 0;
   const safe = (text: string | undefined) => (text ?? '').replace(/[^a-z0-9-]/gi, '');

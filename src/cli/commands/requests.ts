@@ -28,7 +28,9 @@ export function parse(parsed: ParsedArgs): RequestsOptions {
 /** Lists. */
 export async function run(options: RequestsOptions, deps: Deps): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
-  const requests = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) => target.client.listRequests(token));
+  const requests = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) =>
+    target.client.listRequests(token),
+  );
   if (options.json) {
     deps.io.out(JSON.stringify(requests));
     return 0;
@@ -38,7 +40,9 @@ export async function run(options: RequestsOptions, deps: Deps): Promise<number>
     return 0;
   }
   for (const r of requests) {
-    deps.io.out(`${r.id}  ${escapeUntrusted(r.requester.email ?? r.requester.sub)}  ${r.scope} ${escapeUntrusted(r.tenant)}/${escapeUntrusted(r.environment)}  ${escapeUntrusted(r.ticket)}  "${escapeUntrusted(r.reason)}"  (expires ${r.request_expires_at})`);
+    deps.io.out(
+      `${r.id}  ${escapeUntrusted(r.requester.email ?? r.requester.sub)}  ${r.scope} ${escapeUntrusted(r.tenant)}/${escapeUntrusted(r.environment)}  ${escapeUntrusted(r.ticket)}  "${escapeUntrusted(r.reason)}"  (expires ${r.request_expires_at})`,
+    );
   }
   return 0;
 }

@@ -31,14 +31,24 @@ export interface RevokeOptions {
 export function parse(parsed: ParsedArgs): RevokeOptions {
   const id = parsed.args[0];
   if (!id) throw new UsageError(`Which session? Usage: ${spec.usage}`);
-  return { id, reason: stringFlag(parsed, 'reason'), broker: stringFlag(parsed, 'broker'), json: boolFlag(parsed, 'json') };
+  return {
+    id,
+    reason: stringFlag(parsed, 'reason'),
+    broker: stringFlag(parsed, 'broker'),
+    json: boolFlag(parsed, 'json'),
+  };
 }
 
 /** Revokes. */
 export async function run(options: RevokeOptions, deps: Deps): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
-  const session = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) => target.client.revokeSession(token, options.id, options.reason));
+  const session = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) =>
+    target.client.revokeSession(token, options.id, options.reason),
+  );
   if (options.json) deps.io.out(JSON.stringify({ event: 'revoked', session }));
-  else deps.io.err(`Revoked session ${session.id} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.`);
+  else
+    deps.io.err(
+      `Revoked session ${session.id} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.`,
+    );
   return 0;
 }

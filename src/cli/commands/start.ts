@@ -13,16 +13,25 @@ export const spec: CommandSpec = {
   name: 'start',
   group: 'session',
   summary: 'Open a session on a tenant (read-only unless --write) and work in it',
-  usage: 'imp start --tenant <id> [--env <env>] [--write] [--ticket <id>] [--reason <text>] [--ttl <duration>] [--no-shell] [--confirm <tenant>] [--json] [--no-input]',
+  usage:
+    'imp start --tenant <id> [--env <env>] [--write] [--ticket <id>] [--reason <text>] [--ttl <duration>] [--no-shell] [--confirm <tenant>] [--json] [--no-input]',
   flags: [
     { name: 'tenant', value: '<id>', description: 'Tenant to act as' },
     { name: 'env', value: '<env>', description: 'Environment (asked when missing; e.g. prod, staging)' },
     { name: 'write', description: 'Ask for write access (may need a second person’s approval)' },
     { name: 'ticket', value: '<id>', description: 'Ticket this work belongs to, e.g. SUP-123' },
     { name: 'reason', value: '<text>', description: 'What you will do and why' },
-    { name: 'ttl', value: '<duration>', description: 'Time limit, e.g. 90s, 10m, 1h (default: the policy’s)' },
+    {
+      name: 'ttl',
+      value: '<duration>',
+      description: 'Time limit, e.g. 90s, 10m, 1h (default: the policy’s)',
+    },
     { name: 'no-shell', description: 'Show a countdown in the foreground instead of starting a subshell' },
-    { name: 'confirm', value: '<tenant>', description: 'Type-to-confirm answer for write sessions on prod (for --no-input)' },
+    {
+      name: 'confirm',
+      value: '<tenant>',
+      description: 'Type-to-confirm answer for write sessions on prod (for --no-input)',
+    },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
     { name: 'no-browser', description: 'Do not open a browser if a login is needed' },
   ],
@@ -68,26 +77,47 @@ export function parse(parsed: ParsedArgs): StartOptions {
 
 /** Validates locally, shows the banner, logs in if needed, opens (or waits for) the session, runs it. */
 export async function run(options: StartOptions, deps: Deps): Promise<number> {
-  const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
   const config = await target.client.config();
   const scope = options.write ? 'write' : 'read';
   const ux = { json: options.json, noBrowser: options.noBrowser };
   // The environment list needs a login; only fetch it when we must ask.
-  const environments = () => withLogin(deps, target, ux, async (token) => (await target.client.tenants(token)).find((t) => t.id === options.tenant)?.environments ?? ['prod']);
+  const environments = () =>
+    withLogin(
+      deps,
+      target,
+      ux,
+      async (token) =>
+        (await target.client.tenants(token)).find((t) => t.id === options.tenant)?.environments ?? ['prod'],
+    );
   const input = await collectSessionInput(deps, config, options, environments);
 
-  if (!options.json) banner(deps, input.tenant, input.environment, scope, input.ttlSeconds ?? config.default_ttl);
-  if (scope === 'write' && input.environment === 'prod') await confirmTenant(deps, input.tenant, options.confirm);
+  if (!options.json)
+    banner(deps, input.tenant, input.environment, scope, input.ttlSeconds ?? config.default_ttl);
+  if (scope === 'write' && input.environment === 'prod')
+    await confirmTenant(deps, input.tenant, options.confirm);
 
-  const body = { tenant: input.tenant, environment: input.environment, scope, ticket: input.ticket, reason: input.reason, ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}) } as const;
+  const body = {
+    tenant: input.tenant,
+    environment: input.environment,
+    scope,
+    ticket: input.ticket,
+    reason: input.reason,
+    ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
+  } as const;
   let token = '';
   const opened = await withLogin(deps, target, ux, async (fresh) => {
     token = fresh;
     return target.client.openSession(fresh, body);
   });
-  const decided = opened.session.state === 'pending' ? await waitForApproval(deps, target, token, opened.session, options.json) : opened.session;
-  return runActiveSession(deps, target, token, requireActive(decided), { json: options.json, noShell: options.noShell });
+  const decided =
+    opened.session.state === 'pending'
+      ? await waitForApproval(deps, target, token, opened.session, options.json)
+      : opened.session;
+  return runActiveSession(deps, target, token, requireActive(decided), {
+    json: options.json,
+    noShell: options.noShell,
+  });
 }
 
 function banner(deps: Pick<Deps, 'io'>, tenant: string, env: string, scope: string, ttl: number): void {
@@ -95,19 +125,26 @@ function banner(deps: Pick<Deps, 'io'>, tenant: string, env: string, scope: stri
   const line = `You are about to act as tenant ${escapeUntrusted(tenant)} in ${escapeUntrusted(env)} with ${scope === 'write' ? 'WRITE' : 'read-only'} access for up to ${formatDuration(ttl)}.`;
   const note = 'Everything you do is recorded in the audit log.';
   const width = Math.max(line.length, note.length) + 4;
-  const paint = (text: string) => (io.color ? `\u001b[1;${scope === 'write' ? '41' : '43'};97m${text}\u001b[0m` : text);
+  const paint = (text: string) =>
+    io.color ? `\u001b[1;${scope === 'write' ? '41' : '43'};97m${text}\u001b[0m` : text;
   io.err(paint('!'.repeat(width)));
   io.err(paint(`! ${line.padEnd(width - 4)} !`));
   io.err(paint(`! ${note.padEnd(width - 4)} !`));
   io.err(paint('!'.repeat(width)));
 }
 
-async function confirmTenant(deps: Pick<Deps, 'io' | 'prompter'>, tenant: string, confirm: string | undefined): Promise<void> {
+async function confirmTenant(
+  deps: Pick<Deps, 'io' | 'prompter'>,
+  tenant: string,
+  confirm: string | undefined,
+): Promise<void> {
   if (confirm !== undefined) {
-    if (confirm !== tenant) throw new InvalidInputError(`--confirm must be exactly the tenant id "${tenant}".`);
+    if (confirm !== tenant)
+      throw new InvalidInputError(`--confirm must be exactly the tenant id "${tenant}".`);
     return;
   }
-  if (!deps.io.canPrompt()) throw new UsageError(`A write session on prod needs confirmation: pass --confirm ${tenant}.`);
+  if (!deps.io.canPrompt())
+    throw new UsageError(`A write session on prod needs confirmation: pass --confirm ${tenant}.`);
   const prompter = await deps.prompter();
   await prompter.input({
     message: `Type the tenant id (${tenant}) to confirm write access to production`,

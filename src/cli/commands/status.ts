@@ -28,11 +28,18 @@ export interface StatusOptions {
 
 /** argv → options. */
 export function parse(parsed: ParsedArgs): StatusOptions {
-  return { watch: boolFlag(parsed, 'watch'), broker: stringFlag(parsed, 'broker'), json: boolFlag(parsed, 'json') };
+  return {
+    watch: boolFlag(parsed, 'watch'),
+    broker: stringFlag(parsed, 'broker'),
+    json: boolFlag(parsed, 'json'),
+  };
 }
 
 /** Prints sessions (plain lines when piped). */
-export async function run(options: StatusOptions, deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials' | 'clock' | 'interrupt'>): Promise<number> {
+export async function run(
+  options: StatusOptions,
+  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials' | 'clock' | 'interrupt'>,
+): Promise<number> {
   const target = await brokerTarget(deps, options.broker);
   const stored = await requireStoredLogin(deps, target);
   do {
@@ -41,8 +48,12 @@ export async function run(options: StatusOptions, deps: Pick<Deps, 'io' | 'env' 
     else if (sessions.length === 0) deps.io.out('No active sessions.');
     else
       for (const s of sessions) {
-        const left = s.expires_at ? formatDuration((Date.parse(s.expires_at) - deps.clock.now()) / 1000) : '-';
-        deps.io.out(`${s.id}  ${s.state.padEnd(7)}  ${sessionLabel(s)}  ${escapeUntrusted(s.ticket)}  ${s.state === 'active' ? `${left} left` : 'awaiting approval'}`);
+        const left = s.expires_at
+          ? formatDuration((Date.parse(s.expires_at) - deps.clock.now()) / 1000)
+          : '-';
+        deps.io.out(
+          `${s.id}  ${s.state.padEnd(7)}  ${sessionLabel(s)}  ${escapeUntrusted(s.ticket)}  ${s.state === 'active' ? `${left} left` : 'awaiting approval'}`,
+        );
       }
     if (!options.watch) break;
     await deps.clock.sleep(2000, deps.interrupt).catch(() => {});

@@ -1,0 +1,100 @@
+/** Deps for running commands in-process: test IO, scripted prompter, memory credentials, a stub broker. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DeviceLoginOptions, DeviceLoginResult } from '../../src/auth/device-flow.js';
+import type { Deps } from '../../src/cli/deps.js';
+import { type TestIO, testIO } from '../../src/cli/io.js';
+import { type ScriptedAnswer, scriptedPrompter } from '../../src/cli/prompter.js';
+import { MemoryCredentialStore } from '../../src/client/credentials.js';
+import { resolvePaths } from '../../src/client/paths.js';
+import { FakeClock } from '../../src/core/clock.js';
+
+/** One expected broker call and its answer. */
+export interface StubCall {
+  method: string;
+  path: string;
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Checks the request (e.g. the bearer token). */
+  check?: (request: { headers: Headers; body: unknown }) => void;
+}
+
+/** A fetch that answers the scripted calls in order and fails on anything else. */
+export function stubBroker(calls: StubCall[]): typeof fetch & { remaining(): StubCall[] } {
+  const queue = [...calls];
+  const stub = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const method = init?.method ?? 'GET';
+    const next = queue.shift();
+    if (!next || next.method !== method || next.path !== url.pathname) {
+      throw new Error(
+        `unexpected broker call ${method} ${url.pathname}; expected ${next ? `${next.method} ${next.path}` : 'none'}`,
+      );
+    }
+    next.check?.({
+      headers: new Headers(init?.headers),
+      body: init?.body ? JSON.parse(String(init.body)) : null,
+    });
+    return new Response(next.body === undefined ? '' : JSON.stringify(next.body), {
+      status: next.status,
+      headers: next.headers ?? {},
+    });
+  }) as typeof fetch & { remaining(): StubCall[] };
+  stub.remaining = () => queue;
+  return stub;
+}
+
+/** Deps wired for tests; `logins` records every device flow the command ran. */
+export function makeTestDeps(
+  options: {
+    fetch?: typeof fetch;
+    answers?: ScriptedAnswer[];
+    tty?: boolean;
+    env?: NodeJS.ProcessEnv;
+    deviceLogin?: (o: DeviceLoginOptions) => Promise<DeviceLoginResult>;
+  } = {},
+) {
+  const io: TestIO = testIO({ tty: options.tty ?? false });
+  const home = mkdtempSync(join(tmpdir(), 'imp-cli-test-'));
+  const env = {
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_STATE_HOME: join(home, 'state'),
+    ...options.env,
+  };
+  const prompter = scriptedPrompter(options.answers ?? []);
+  const credentials = new MemoryCredentialStore();
+  const logins: DeviceLoginOptions[] = [];
+  const controller = new AbortController();
+  const deps: Deps = {
+    io,
+    env,
+    clock: new FakeClock(),
+    fetch: options.fetch ?? stubBroker([]),
+    paths: resolvePaths(env, home),
+    credentials: async () => credentials,
+    prompter: async () => prompter,
+    openUrl: async () => {
+      throw new Error('tests never open a browser');
+    },
+    deviceLogin: async (o) => {
+      logins.push(o);
+      await o.onCode({
+        verification_uri: 'http://127.0.0.1:1/device',
+        verification_uri_complete: null,
+        user_code: 'ABCD-EFGH',
+        expires_in: 300,
+      });
+      if (options.deviceLogin) return options.deviceLogin(o);
+      return { idToken: `id-token-${logins.length}`, claims: {} };
+    },
+    interrupt: controller.signal,
+    onSignal: () => () => {},
+    runChild: () => {
+      throw new Error('tests never spawn');
+    },
+  };
+  return { deps, io, prompter, credentials, logins, interrupt: controller };
+}
