@@ -17,6 +17,12 @@ export interface Route {
   handler: (ctx: HandlerContext) => Promise<HandlerResult>;
 }
 
+/**
+ * The audited proxy, registered apart because it streams raw bodies:
+ *   ANY /v1/sessions/:id/proxy/*   auth: broker token; owner only; scope, path, audit-before-forward (src/broker/proxy.ts)
+ */
+export const PROXY_PATH = '/v1/sessions/:id/proxy/*';
+
 /** Every route of the broker API. */
 export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/healthz', auth: false, handler: getHealth },

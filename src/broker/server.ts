@@ -8,7 +8,8 @@ import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
-import { ROUTES } from './routes.js';
+import { PROXY_METHODS, proxyHandler } from './proxy.js';
+import { PROXY_PATH, ROUTES } from './routes.js';
 import { sweepExpired } from './sessions.js';
 
 /** A running (or ready to run) broker. */
@@ -89,6 +90,14 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   }, 1000);
   sweeper.unref();
   app.addHook('onClose', async () => clearInterval(sweeper));
+
+  // The proxy streams bodies untouched: its own scope, with a pass-through body parser.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    scope.route({ method: [...PROXY_METHODS], url: PROXY_PATH, handler: (request, reply) => proxyHandler(deps, request, reply) });
+    scope.route({ method: [...PROXY_METHODS], url: PROXY_PATH.slice(0, -2), handler: (request, reply) => proxyHandler(deps, request, reply) });
+  });
 
   return {
     app,

@@ -2,7 +2,15 @@
  * The CLI's side of the broker API. Turns HTTP answers into typed results or coded ImpErrors, and
  * RFC 9470 challenges into StepUpRequiredError so callers can log in again and retry once.
  */
-import type { BrokerConfig, ErrorBody, LoginResponse, SessionRequestBody, SessionSummary, SessionView, WhoamiResponse } from '../core/api.js';
+import type {
+  BrokerConfig,
+  ErrorBody,
+  LoginResponse,
+  SessionRequestBody,
+  SessionSummary,
+  SessionView,
+  WhoamiResponse,
+} from '../core/api.js';
 import {
   AuthRequiredError,
   ImpError,
@@ -110,54 +118,108 @@ export class BrokerClient {
   }
 
   /** POST /v1/sessions: 201 active or 202 pending. */
-  async openSession(token: string, body: SessionRequestBody): Promise<{ status: number; session: SessionView; message: string }> {
-    const answer = await this.request<{ session: SessionView; message: string }>('POST', '/v1/sessions', { token, body });
+  async openSession(
+    token: string,
+    body: SessionRequestBody,
+  ): Promise<{ status: number; session: SessionView; message: string }> {
+    const answer = await this.request<{ session: SessionView; message: string }>('POST', '/v1/sessions', {
+      token,
+      body,
+    });
     return { status: answer.status, session: answer.body.session, message: answer.body.message };
   }
 
   /** GET /v1/sessions/:id, long-polling while pending when `waitSeconds` is given. */
-  async getSession(token: string, id: string, waitSeconds?: number, signal?: AbortSignal): Promise<SessionView> {
+  async getSession(
+    token: string,
+    id: string,
+    waitSeconds?: number,
+    signal?: AbortSignal,
+  ): Promise<SessionView> {
     const query = waitSeconds ? { wait: `${waitSeconds}s` } : {};
-    return (await this.request<{ session: SessionView }>('GET', `/v1/sessions/${encodeURIComponent(id)}`, { token, query, ...(signal ? { signal } : {}) })).body.session;
+    return (
+      await this.request<{ session: SessionView }>('GET', `/v1/sessions/${encodeURIComponent(id)}`, {
+        token,
+        query,
+        ...(signal ? { signal } : {}),
+      })
+    ).body.session;
   }
 
   /** GET /v1/sessions?state=… (mine). */
   async listSessions(token: string, states?: string[]): Promise<SessionView[]> {
-    return (await this.request<{ sessions: SessionView[] }>('GET', '/v1/sessions', { token, query: { state: states?.join(',') } })).body.sessions;
+    return (
+      await this.request<{ sessions: SessionView[] }>('GET', '/v1/sessions', {
+        token,
+        query: { state: states?.join(',') },
+      })
+    ).body.sessions;
   }
 
   /** POST /v1/sessions/:id/end (also withdraws a pending request). */
   async endSession(token: string, id: string): Promise<SessionView> {
-    return (await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/end`, { token })).body.session;
+    return (
+      await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/end`, {
+        token,
+      })
+    ).body.session;
   }
 
   /** POST /v1/sessions/:id/revoke. */
   async revokeSession(token: string, id: string, reason?: string): Promise<SessionView> {
-    return (await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/revoke`, { token, body: { reason } })).body.session;
+    return (
+      await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/revoke`, {
+        token,
+        body: { reason },
+      })
+    ).body.session;
   }
 
   /** GET /v1/sessions/:id/summary. */
   async summary(token: string, id: string): Promise<SessionSummary> {
-    return (await this.request<SessionSummary>('GET', `/v1/sessions/${encodeURIComponent(id)}/summary`, { token })).body;
+    return (
+      await this.request<SessionSummary>('GET', `/v1/sessions/${encodeURIComponent(id)}/summary`, { token })
+    ).body;
   }
 
   /** GET /v1/requests?state=pending: what I may approve. */
   async listRequests(token: string): Promise<SessionView[]> {
-    return (await this.request<{ requests: SessionView[] }>('GET', '/v1/requests', { token, query: { state: 'pending' } })).body.requests;
+    return (
+      await this.request<{ requests: SessionView[] }>('GET', '/v1/requests', {
+        token,
+        query: { state: 'pending' },
+      })
+    ).body.requests;
   }
 
   /** POST /v1/requests/:id/approve. */
   async approve(token: string, id: string, comment?: string): Promise<SessionView> {
-    return (await this.request<{ session: SessionView }>('POST', `/v1/requests/${encodeURIComponent(id)}/approve`, { token, body: { comment } })).body.session;
+    return (
+      await this.request<{ session: SessionView }>('POST', `/v1/requests/${encodeURIComponent(id)}/approve`, {
+        token,
+        body: { comment },
+      })
+    ).body.session;
   }
 
   /** POST /v1/requests/:id/deny. */
   async deny(token: string, id: string, reason: string): Promise<SessionView> {
-    return (await this.request<{ session: SessionView }>('POST', `/v1/requests/${encodeURIComponent(id)}/deny`, { token, body: { reason } })).body.session;
+    return (
+      await this.request<{ session: SessionView }>('POST', `/v1/requests/${encodeURIComponent(id)}/deny`, {
+        token,
+        body: { reason },
+      })
+    ).body.session;
   }
 
   /** GET /v1/tenants: ids, names and environments (for prompts and completion). */
   async tenants(token: string): Promise<{ id: string; name: string; environments: string[] }[]> {
-    return (await this.request<{ tenants: { id: string; name: string; environments: string[] }[] }>('GET', '/v1/tenants', { token })).body.tenants;
+    return (
+      await this.request<{ tenants: { id: string; name: string; environments: string[] }[] }>(
+        'GET',
+        '/v1/tenants',
+        { token },
+      )
+    ).body.tenants;
   }
 }

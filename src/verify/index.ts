@@ -5,6 +5,7 @@ export {
   type AccessRequirement,
   authorizeRequest,
   checkAccess,
+  type FastifyImpersonationOptions,
   type FastifyLikeReply,
   type FastifyLikeRequest,
   fastifyImpersonation,

@@ -118,6 +118,8 @@ export function requireImpersonation<Req extends IncomingMessage = IncomingMessa
 /** The parts of a Fastify request the hook uses (structural, so verify does not depend on fastify). */
 export interface FastifyLikeRequest extends ImpersonatedRequest {
   headers: { authorization?: string | undefined };
+  /** Route parameters, for a `tenant` reader such as `(r) => r.params.tenant`. */
+  params?: unknown;
 }
 
 /** The parts of a Fastify reply the hook uses. */
@@ -127,11 +129,18 @@ export interface FastifyLikeReply {
   send(payload?: unknown): FastifyLikeReply;
 }
 
+/** Options of {@link fastifyImpersonation}. */
+export interface FastifyImpersonationOptions {
+  scope?: 'read' | 'write';
+  /** Reads the tenant the request is about; undefined means the route names none. */
+  tenant?: (request: FastifyLikeRequest) => string | undefined;
+}
+
 /** A Fastify `preHandler` hook: sets `request.impersonation` or answers the refusal. */
-export function fastifyImpersonation<Req extends FastifyLikeRequest = FastifyLikeRequest>(
+export function fastifyImpersonation(
   verifier: Verifier,
-  options: RequireImpersonationOptions<Req> = {},
-): (request: Req, reply: FastifyLikeReply) => Promise<FastifyLikeReply | undefined> {
+  options: FastifyImpersonationOptions = {},
+): (request: FastifyLikeRequest, reply: FastifyLikeReply) => Promise<FastifyLikeReply | undefined> {
   return async (request, reply) => {
     try {
       request.impersonation = await authorizeRequest(verifier, request.headers.authorization, {

@@ -11,7 +11,9 @@ describe('durations', () => {
     ['1h30m', 5400],
     ['2d', 172800],
   ])('parses %s', (text, seconds) => expect(parseDuration(text)).toBe(seconds));
-  it.each(['', '10', 'm', '-5m', '0s', '1.5h', '10 m', '1x'])('refuses %j', (text) => expect(() => parseDuration(text)).toThrow(/Invalid duration/));
+  it.each(['', '10', 'm', '-5m', '0s', '1.5h', '10 m', '1x'])('refuses %j', (text) =>
+    expect(() => parseDuration(text)).toThrow(/Invalid duration/),
+  );
   it.each([
     [45, '45s'],
     [90, '1m30s'],

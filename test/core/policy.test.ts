@@ -18,14 +18,42 @@ describe('policy file', () => {
   });
 
   it.each([
-    ['an unknown key', 'identity: { issuer: https://idp.example.com }\nbogus: 1\n', 'broker.yaml:2: bogus: unknown key'],
-    ['a bad duration', 'identity: { issuer: https://idp.example.com }\nreauth:\n  max_age: soon\n', 'broker.yaml:3: reauth.max_age: "soon" is not a duration'],
-    ['plain http to a remote IdP', 'identity:\n  issuer: http://idp.example.com\n', 'broker.yaml:2: identity.issuer: must be https'],
-    ['a bad scope in a role', 'identity: { issuer: https://idp.example.com }\nroles:\n  - name: x\n    scopes: [admin]\n', 'broker.yaml:4: roles[0].scopes: unknown scope "admin"'],
-    ['a duplicate tenant', 'identity: { issuer: https://idp.example.com }\ntenants:\n  - { id: a, upstream: { prod: https://a.example.com } }\n  - { id: a, upstream: { prod: https://a.example.com } }\n', 'broker.yaml:4: tenants[1].id: duplicate id "a"'],
+    [
+      'an unknown key',
+      'identity: { issuer: https://idp.example.com }\nbogus: 1\n',
+      'broker.yaml:2: bogus: unknown key',
+    ],
+    [
+      'a bad duration',
+      'identity: { issuer: https://idp.example.com }\nreauth:\n  max_age: soon\n',
+      'broker.yaml:3: reauth.max_age: "soon" is not a duration',
+    ],
+    [
+      'plain http to a remote IdP',
+      'identity:\n  issuer: http://idp.example.com\n',
+      'broker.yaml:2: identity.issuer: must be https',
+    ],
+    [
+      'a bad scope in a role',
+      'identity: { issuer: https://idp.example.com }\nroles:\n  - name: x\n    scopes: [admin]\n',
+      'broker.yaml:4: roles[0].scopes: unknown scope "admin"',
+    ],
+    [
+      'a duplicate tenant',
+      'identity: { issuer: https://idp.example.com }\ntenants:\n  - { id: a, upstream: { prod: https://a.example.com } }\n  - { id: a, upstream: { prod: https://a.example.com } }\n',
+      'broker.yaml:4: tenants[1].id: duplicate id "a"',
+    ],
     ['invalid YAML', 'identity: [\n', 'broker.yaml:'],
-    ['a broken ticket regex', 'identity: { issuer: https://idp.example.com }\ntickets: { pattern: "([" }\n', 'tickets.pattern: is not a valid regular expression'],
-    ['a token ttl over 24h', 'identity: { issuer: https://idp.example.com }\nlogin: { token_ttl: 48h }\n', 'login.token_ttl: must be at most 24h'],
+    [
+      'a broken ticket regex',
+      'identity: { issuer: https://idp.example.com }\ntickets: { pattern: "([" }\n',
+      'tickets.pattern: is not a valid regular expression',
+    ],
+    [
+      'a token ttl over 24h',
+      'identity: { issuer: https://idp.example.com }\nlogin: { token_ttl: 48h }\n',
+      'login.token_ttl: must be at most 24h',
+    ],
   ])('refuses %s naming file, line and key', (_name, yaml, expected) => {
     expect(() => parsePolicy(yaml, 'broker.yaml')).toThrow(expected);
   });
@@ -35,8 +63,20 @@ describe('session decisions', () => {
   const ask = { tenant: 'acme', environment: 'prod', scope: 'read' as const, ttl: 1800 };
   it.each([
     ['support reads acme', ['support'], ask, 'allow', 'role.support'],
-    ['support writes acme: approval', ['support'], { ...ask, scope: 'write' as const }, 'approval', 'tenant.approval_required'],
-    ['support writes globex: allowed', ['support'], { ...ask, tenant: 'globex', scope: 'write' as const }, 'allow', 'role.support'],
+    [
+      'support writes acme: approval',
+      ['support'],
+      { ...ask, scope: 'write' as const },
+      'approval',
+      'tenant.approval_required',
+    ],
+    [
+      'support writes globex: allowed',
+      ['support'],
+      { ...ask, tenant: 'globex', scope: 'write' as const },
+      'allow',
+      'role.support',
+    ],
     ['oncall writes: deny', ['sre-oncall'], { ...ask, scope: 'write' as const }, 'deny', 'role.scope'],
     ['no role', [], ask, 'deny', 'role.none'],
     ['security has no tenants for sessions', ['security'], ask, 'deny', 'role.tenant'],
@@ -53,11 +93,22 @@ describe('session decisions', () => {
   it('approval: never self, needs approve for that tenant and scope', () => {
     const request = { tenant: 'acme', environment: 'prod', scope: 'write' as const };
     expect(decideApproval(roles('support-leads'), bob, alice, request)).toMatchObject({ allowed: true });
-    expect(decideApproval(roles('support-leads'), bob, bob, request)).toMatchObject({ allowed: false, rule: 'approval.self' });
+    expect(decideApproval(roles('support-leads'), bob, bob, request)).toMatchObject({
+      allowed: false,
+      rule: 'approval.self',
+    });
     // same sub from another issuer is another person
-    expect(decideApproval(roles('support-leads'), { iss: 'other', sub: 'user-alice' }, alice, request)).toMatchObject({ allowed: true });
-    expect(decideApproval(roles('support'), bob, alice, request)).toMatchObject({ allowed: false, rule: 'role.approve' });
-    expect(decideApproval(roles('security'), bob, alice, request)).toMatchObject({ allowed: false, rule: 'role.approve' });
+    expect(
+      decideApproval(roles('support-leads'), { iss: 'other', sub: 'user-alice' }, alice, request),
+    ).toMatchObject({ allowed: true });
+    expect(decideApproval(roles('support'), bob, alice, request)).toMatchObject({
+      allowed: false,
+      rule: 'role.approve',
+    });
+    expect(decideApproval(roles('security'), bob, alice, request)).toMatchObject({
+      allowed: false,
+      rule: 'role.approve',
+    });
   });
 
   it.each([

@@ -24,7 +24,23 @@ describe.skipIf(!run)('sessions end to end (imp dev, real IdP, headless Chromium
     await cliLogin(alice.env, dev.info.broker, 'alice');
 
     const start = new ImpProcess(
-      ['start', '--tenant', 'acme', '--env', 'prod', '--write', '--confirm', 'acme', '--ticket', 'SUP-42', '--reason', 'Reset MFA for the locked-out admin', '--ttl', '10m', '--json'],
+      [
+        'start',
+        '--tenant',
+        'acme',
+        '--env',
+        'prod',
+        '--write',
+        '--confirm',
+        'acme',
+        '--ticket',
+        'SUP-42',
+        '--reason',
+        'Reset MFA for the locked-out admin',
+        '--ttl',
+        '10m',
+        '--json',
+      ],
       alice.env,
     );
     const pending = await start.jsonLine((v) => v.event === 'approval_pending');
@@ -60,9 +76,39 @@ describe.skipIf(!run)('sessions end to end (imp dev, real IdP, headless Chromium
   it('a second session with the same login needs a fresh login: the device flow runs again, then it opens', async () => {
     const carol = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(carol.env, dev.info.broker, 'carol');
-    const first = await runImp(['start', '--tenant', 'globex', '--env', 'prod', '--ticket', 'INC-7', '--reason', 'Look at the failing queue', '--no-shell', '--json'], carol.env, { timeoutMs: 3000 }).catch(() => null);
+    const first = await runImp(
+      [
+        'start',
+        '--tenant',
+        'globex',
+        '--env',
+        'prod',
+        '--ticket',
+        'INC-7',
+        '--reason',
+        'Look at the failing queue',
+        '--no-shell',
+        '--json',
+      ],
+      carol.env,
+      { timeoutMs: 3000 },
+    ).catch(() => null);
     expect(first).toBeNull(); // still running its countdown: it opened without a second login
-    const second = new ImpProcess(['start', '--tenant', 'initech', '--env', 'prod', '--ticket', 'INC-7', '--reason', 'Compare with the other tenant', '--json'], carol.env);
+    const second = new ImpProcess(
+      [
+        'start',
+        '--tenant',
+        'initech',
+        '--env',
+        'prod',
+        '--ticket',
+        'INC-7',
+        '--reason',
+        'Compare with the other tenant',
+        '--json',
+      ],
+      carol.env,
+    );
     await new Promise((r) => setTimeout(r, 1100)); // max_age=1: the IdP must see an older login
     await completeBrowserStep(second, 'carol');
     const started = await second.jsonLine((v) => v.event === 'session_started', 20_000);
@@ -73,17 +119,65 @@ describe.skipIf(!run)('sessions end to end (imp dev, real IdP, headless Chromium
 
   it('bad input exits 2 at once, before any login', async () => {
     const nobody = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
-    const badTicket = await runImp(['start', '--tenant', 'acme', '--env', 'prod', '--ticket', 'nope', '--reason', 'A perfectly fine reason', '--no-input'], nobody.env);
+    const badTicket = await runImp(
+      [
+        'start',
+        '--tenant',
+        'acme',
+        '--env',
+        'prod',
+        '--ticket',
+        'nope',
+        '--reason',
+        'A perfectly fine reason',
+        '--no-input',
+      ],
+      nobody.env,
+    );
     expect(badTicket.code).toBe(2);
     expect(badTicket.stderr).toContain('ticket id must match');
-    const shortReason = await runImp(['start', '--tenant', 'acme', '--env', 'prod', '--ticket', 'SUP-1', '--reason', 'short', '--no-input'], nobody.env);
+    const shortReason = await runImp(
+      ['start', '--tenant', 'acme', '--env', 'prod', '--ticket', 'SUP-1', '--reason', 'short', '--no-input'],
+      nobody.env,
+    );
     expect(shortReason.code).toBe(2);
     const missing = await runImp(['start', '--tenant', 'acme', '--no-input'], nobody.env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('Missing --env, --ticket, --reason');
-    const badTtl = await runImp(['start', '--tenant', 'acme', '--env', 'prod', '--ticket', 'SUP-1', '--reason', 'A perfectly fine reason', '--ttl', '5 minutes', '--no-input'], nobody.env);
+    const badTtl = await runImp(
+      [
+        'start',
+        '--tenant',
+        'acme',
+        '--env',
+        'prod',
+        '--ticket',
+        'SUP-1',
+        '--reason',
+        'A perfectly fine reason',
+        '--ttl',
+        '5 minutes',
+        '--no-input',
+      ],
+      nobody.env,
+    );
     expect(badTtl.code).toBe(2);
-    const noConfirm = await runImp(['start', '--tenant', 'acme', '--env', 'prod', '--write', '--ticket', 'SUP-1', '--reason', 'A perfectly fine reason', '--no-input'], nobody.env);
+    const noConfirm = await runImp(
+      [
+        'start',
+        '--tenant',
+        'acme',
+        '--env',
+        'prod',
+        '--write',
+        '--ticket',
+        'SUP-1',
+        '--reason',
+        'A perfectly fine reason',
+        '--no-input',
+      ],
+      nobody.env,
+    );
     expect(noConfirm.code).toBe(2);
     expect(noConfirm.stderr).toContain('--confirm acme');
   });
@@ -91,7 +185,21 @@ describe.skipIf(!run)('sessions end to end (imp dev, real IdP, headless Chromium
   it('mallory is denied with exit 4 naming the rule', async () => {
     const mallory = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(mallory.env, dev.info.broker, 'mallory');
-    const result = await runImp(['start', '--tenant', 'globex', '--env', 'prod', '--ticket', 'SUP-9', '--reason', 'Just looking around here', '--json'], mallory.env);
+    const result = await runImp(
+      [
+        'start',
+        '--tenant',
+        'globex',
+        '--env',
+        'prod',
+        '--ticket',
+        'SUP-9',
+        '--reason',
+        'Just looking around here',
+        '--json',
+      ],
+      mallory.env,
+    );
     expect(result.code).toBe(4);
     expect(result.stderr).toContain('role.none');
   });

@@ -26,7 +26,11 @@ describe.skipIf(!run)('the session in a real terminal', () => {
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker, SHELL: '/bin/bash', TERM: 'xterm-256color' });
     delete user.env.NO_COLOR;
     await cliLogin(user.env, dev.info.broker, 'alice');
-    const term = new TmuxSession(`node ${IMP_BIN} start --tenant globex --env prod --ttl 12s; echo "IMP-EXIT=$?"`, user.env, { cwd: ROOT });
+    const term = new TmuxSession(
+      `node ${IMP_BIN} start --tenant globex --env prod --ttl 12s; echo "IMP-EXIT=$?"`,
+      user.env,
+      { cwd: ROOT },
+    );
     terminals.push(term);
 
     await term.waitFor('Ticket id');
@@ -56,7 +60,11 @@ describe.skipIf(!run)('the session in a real terminal', () => {
   it('leaving the subshell ends the session (exit 0) and prints the summary', async () => {
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker, SHELL: '/bin/bash', TERM: 'xterm-256color' });
     await cliLogin(user.env, dev.info.broker, 'dave');
-    const term = new TmuxSession(`node ${IMP_BIN} start --tenant initech --env staging --ticket INC-5 --reason "Inspect the staging queue" ; echo "IMP-EXIT=$?"`, user.env, { cwd: ROOT });
+    const term = new TmuxSession(
+      `node ${IMP_BIN} start --tenant initech --env staging --ticket INC-5 --reason "Inspect the staging queue" ; echo "IMP-EXIT=$?"`,
+      user.env,
+      { cwd: ROOT },
+    );
     terminals.push(term);
     await term.waitFor(/\[imp initech\/staging RO \d+m\]/);
     term.type('exit');

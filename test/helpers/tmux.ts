@@ -10,17 +10,47 @@ export class TmuxSession {
   private readonly socket = `imp-test-${randomUUID().slice(0, 8)}`;
   private readonly name = 'imp';
 
-  constructor(command: string, env: NodeJS.ProcessEnv, options: { width?: number; height?: number; cwd?: string } = {}) {
-    const envArgs = Object.entries(env).flatMap(([key, value]) => (value === undefined ? [] : ['-e', `${key}=${value}`]));
-    execFileSync('tmux', ['-L', this.socket, '-f', '/dev/null', 'new-session', '-d', '-s', this.name, '-x', String(options.width ?? 160), '-y', String(options.height ?? 50), ...(options.cwd ? ['-c', options.cwd] : []), ...envArgs, command], {
-      env: { PATH: process.env.PATH, HOME: env.HOME, TERM: 'xterm-256color' },
-    });
+  constructor(
+    command: string,
+    env: NodeJS.ProcessEnv,
+    options: { width?: number; height?: number; cwd?: string } = {},
+  ) {
+    const envArgs = Object.entries(env).flatMap(([key, value]) =>
+      value === undefined ? [] : ['-e', `${key}=${value}`],
+    );
+    execFileSync(
+      'tmux',
+      [
+        '-L',
+        this.socket,
+        '-f',
+        '/dev/null',
+        'new-session',
+        '-d',
+        '-s',
+        this.name,
+        '-x',
+        String(options.width ?? 160),
+        '-y',
+        String(options.height ?? 50),
+        ...(options.cwd ? ['-c', options.cwd] : []),
+        ...envArgs,
+        command,
+      ],
+      {
+        env: { PATH: process.env.PATH, HOME: env.HOME, TERM: 'xterm-256color' },
+      },
+    );
     execFileSync('tmux', ['-L', this.socket, 'set-option', '-t', this.name, 'remain-on-exit', 'on']);
   }
 
   /** The whole screen plus scrollback, as plain text. */
   screen(): string {
-    return execFileSync('tmux', ['-L', this.socket, 'capture-pane', '-p', '-J', '-S', '-2000', '-t', this.name], { encoding: 'utf8' });
+    return execFileSync(
+      'tmux',
+      ['-L', this.socket, 'capture-pane', '-p', '-J', '-S', '-2000', '-t', this.name],
+      { encoding: 'utf8' },
+    );
   }
 
   /** Types text (literally) and optionally presses Enter. */

@@ -46,10 +46,10 @@ export function claimsFor(issuer: string, overrides: Partial<SessionTokenClaims>
 /** Signs claims (keys listed in `omit` removed) with a test key; header fields can be overridden. */
 export async function sign(
   key: TestKey,
-  claims: Record<string, unknown>,
+  claims: object,
   options: { omit?: string[]; header?: Record<string, unknown> } = {},
 ): Promise<string> {
-  const payload = { ...claims };
+  const payload: Record<string, unknown> = { ...claims };
   for (const name of options.omit ?? []) delete payload[name];
   return new SignJWT(payload)
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt', ...options.header })
@@ -57,11 +57,7 @@ export async function sign(
 }
 
 /** Signs any header with node:crypto (jose refuses to produce some of the tokens we must refuse). */
-export function signRaw(
-  key: TestKey,
-  header: Record<string, unknown>,
-  claims: Record<string, unknown>,
-): string {
+export function signRaw(key: TestKey, header: Record<string, unknown>, claims: object): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const input = `${part(header)}.${part(claims)}`;
   const privateKey = KeyObject.from(key.privateKey);
@@ -73,18 +69,14 @@ export function signRaw(
 }
 
 /** An unsecured token (`alg: none`), as an attacker would send it. */
-export function unsignedToken(claims: Record<string, unknown>, kid = 'session-test'): string {
+export function unsignedToken(claims: object, kid = 'session-test'): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${part({ alg: 'none', typ: 'at+jwt', kid })}.${part(claims)}.`;
 }
 
 /** An HS256 token whose HMAC secret is public material (the key-confusion attack). */
-export async function hmacToken(
-  secret: string,
-  claims: Record<string, unknown>,
-  kid = 'session-test',
-): Promise<string> {
-  return new SignJWT(claims)
+export async function hmacToken(secret: string, claims: object, kid = 'session-test'): Promise<string> {
+  return new SignJWT({ ...claims })
     .setProtectedHeader({ alg: 'HS256', kid, typ: 'at+jwt' })
     .sign(new TextEncoder().encode(secret));
 }

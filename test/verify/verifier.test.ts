@@ -296,13 +296,11 @@ describe('middleware', () => {
         // Express calls the guard with next; the route then reads req.impersonation.
         void writeGuard(req, res, (error?: unknown) => {
           if (error) return res.writeHead(500).end();
-          res
-            .writeHead(200)
-            .end(
-              JSON.stringify({
-                tenant: (req as { impersonation?: ImpersonationContext }).impersonation?.tenant,
-              }),
-            );
+          res.writeHead(200).end(
+            JSON.stringify({
+              tenant: (req as { impersonation?: ImpersonationContext }).impersonation?.tenant,
+            }),
+          );
         });
         return;
       }
@@ -369,6 +367,15 @@ describe('middleware', () => {
     app.post('/v1/things', { preHandler: fastifyImpersonation(verifier, { scope: 'write' }) }, async () => ({
       ok: true,
     }));
+    app.get(
+      '/v1/tenants/:tenant/things',
+      {
+        preHandler: fastifyImpersonation(verifier, {
+          tenant: (r) => (r.params as { tenant?: string }).tenant,
+        }),
+      },
+      async () => ({ ok: true }),
+    );
     const read = await sign(key, claimsFor(broker.url));
     const auth = { authorization: `Bearer ${read}` };
     expect((await app.inject({ method: 'GET', url: '/v1/things', headers: auth })).json()).toEqual({
@@ -378,6 +385,11 @@ describe('middleware', () => {
     expect([denied.statusCode, denied.json().error]).toEqual([403, 'insufficient_scope']);
     const anonymous = await app.inject({ method: 'GET', url: '/v1/things' });
     expect([anonymous.statusCode, anonymous.headers['www-authenticate']]).toEqual([401, 'Bearer']);
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/tenants/acme/things', headers: auth })).statusCode,
+    ).toBe(200);
+    const other = await app.inject({ method: 'GET', url: '/v1/tenants/globex/things', headers: auth });
+    expect([other.statusCode, other.json().error]).toEqual([403, 'wrong_tenant']);
     await app.close();
   });
 });

@@ -189,5 +189,13 @@ function checkAssurance(ctx: HandlerContext, identity: VerifiedIdentity): void {
 /** GET /v1/tenants — ids, names and environments, for prompts and shell completion. */
 export async function getTenants(ctx: HandlerContext): Promise<HandlerResult> {
   mustHavePrincipal(ctx);
-  return { body: { tenants: ctx.deps.policy.tenants.map((t) => ({ id: t.id, name: t.name, environments: Object.keys(t.upstream) })) } };
+  return {
+    body: {
+      tenants: ctx.deps.policy.tenants.map((t) => ({
+        id: t.id,
+        name: t.name,
+        environments: Object.keys(t.upstream),
+      })),
+    },
+  };
 }
