@@ -11,8 +11,8 @@ import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as upstreamRequest } from 'undici';
 import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
-import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
 import { sameSubject } from '../core/policy/decide.js';
+import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
 import type { SessionRecord } from '../store/types.js';
 import type { BrokerDeps, Principal } from './context.js';
 import { authenticate } from './guards.js';
@@ -22,72 +22,175 @@ import { loadSession, sessionAudit } from './sessions.js';
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+]);
 // Never forwarded upstream: the engineer's credentials, and headers that could smuggle a method.
-const NEVER_FORWARD = new Set(['authorization', 'cookie', 'x-http-method-override', 'x-method-override', 'x-http-method', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+const NEVER_FORWARD = new Set([
+  'authorization',
+  'cookie',
+  'x-http-method-override',
+  'x-method-override',
+  'x-http-method',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+]);
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-method-override', 'x-http-method'];
 
 /** What kind of action a call is, for policy and the summary. */
 export type ActionKind = 'read' | 'write' | 'export';
 
 /** Handles one proxied call. */
-export async function proxyHandler(deps: BrokerDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function proxyHandler(
+  deps: BrokerDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const started = deps.clock.now();
   const requestId = request.id;
   const principal = await authenticate(deps, request.headers.authorization);
   const id = (request.params as { id?: string }).id ?? '';
   const session = await loadSession(deps, id);
-  if (!session || !sameSubject(session.requester, principal)) throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
+  if (!session || !sameSubject(session.requester, principal))
+    throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
   const deny = async (rule: string, error: ImpError, kind: ActionKind | null = null): Promise<never> => {
     await deps.store.transaction((tx) =>
-      tx.appendAudit(sessionAudit(session, 'action.denied', { method, path: rawPath.slice(0, 512), kind, rule, request_id: requestId }, actorFor(principal)), deps.clock.now()),
+      tx.appendAudit(
+        sessionAudit(
+          session,
+          'action.denied',
+          { method, path: rawPath.slice(0, 512), kind, rule, request_id: requestId },
+          actorFor(principal),
+        ),
+        deps.clock.now(),
+      ),
     );
     throw error;
   };
 
   if (session.state !== 'active') {
     const code = session.state === 'expired' ? 'IMP_SESSION_EXPIRED' : 'IMP_SESSION_ENDED';
-    return deny(`session.${session.state}`, new ImpError(code, `Session ${session.id} is ${session.state}; start a new one.`, { details: { state: session.state } }));
+    return deny(
+      `session.${session.state}`,
+      new ImpError(code, `Session ${session.id} is ${session.state}; start a new one.`, {
+        details: { state: session.state },
+      }),
+    );
   }
   if (!isReadMethod(method) && session.scope !== 'write') {
-    return deny('scope.read_only', new ForbiddenError(`Denied by rule scope.read_only: ${method} needs a write session; this one is read-only.`, 'scope.read_only'), 'write');
+    return deny(
+      'scope.read_only',
+      new ForbiddenError(
+        `Denied by rule scope.read_only: ${method} needs a write session; this one is read-only.`,
+        'scope.read_only',
+      ),
+      'write',
+    );
   }
   if (session.scope !== 'write' && METHOD_OVERRIDES.some((h) => request.headers[h] !== undefined)) {
-    return deny('scope.method_override', new ForbiddenError('Denied by rule scope.method_override: method-override headers are refused in read-only sessions.', 'scope.method_override'));
+    return deny(
+      'scope.method_override',
+      new ForbiddenError(
+        'Denied by rule scope.method_override: method-override headers are refused in read-only sessions.',
+        'scope.method_override',
+      ),
+    );
   }
   const base = deps.policy.tenants.find((t) => t.id === session.tenant)?.upstream[session.environment];
-  if (!base) return deny('tenant.environment', new ForbiddenError(`Tenant ${session.tenant} has no upstream for ${session.environment} any more.`, 'tenant.environment'));
+  if (!base)
+    return deny(
+      'tenant.environment',
+      new ForbiddenError(
+        `Tenant ${session.tenant} has no upstream for ${session.environment} any more.`,
+        'tenant.environment',
+      ),
+    );
   const target = resolveProxyTarget(base, rawPath);
-  if (!target.ok) return deny('path.escape', new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }));
+  if (!target.ok)
+    return deny(
+      'path.escape',
+      new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }),
+    );
   const kind = classify(deps, method, target.path);
   if (kind === 'export') {
     const exportScope = deps.policy.proxy.exportScope;
-    if (exportScope === 'forbidden') return deny('export.forbidden', new ForbiddenError('Denied by rule export.forbidden: exports are not allowed through imp.', 'export.forbidden'), kind);
+    if (exportScope === 'forbidden')
+      return deny(
+        'export.forbidden',
+        new ForbiddenError(
+          'Denied by rule export.forbidden: exports are not allowed through imp.',
+          'export.forbidden',
+        ),
+        kind,
+      );
     if (exportScope === 'write' && session.scope !== 'write') {
-      return deny('export.write_scope', new ForbiddenError('Denied by rule export.write_scope: exports need a write session.', 'export.write_scope'), kind);
+      return deny(
+        'export.write_scope',
+        new ForbiddenError(
+          'Denied by rule export.write_scope: exports need a write session.',
+          'export.write_scope',
+        ),
+        kind,
+      );
     }
   }
   const declaredLength = Number(request.headers['content-length'] ?? 0);
   if (declaredLength > deps.policy.proxy.maxBodyBytes) {
-    return deny('proxy.max_body', new InvalidInputError(`Refused by rule proxy.max_body: the body is over ${deps.policy.proxy.maxBodyBytes} bytes.`, { rule: 'proxy.max_body' }), kind);
+    return deny(
+      'proxy.max_body',
+      new InvalidInputError(
+        `Refused by rule proxy.max_body: the body is over ${deps.policy.proxy.maxBodyBytes} bytes.`,
+        { rule: 'proxy.max_body' },
+      ),
+      kind,
+    );
   }
 
   const actionId = randomUUID();
   const details = { action_id: actionId, method, path: target.path, kind, request_id: requestId };
   // Fail-closed: if this cannot be written, the call is not made (the store throws 503).
-  await deps.store.transaction((tx) => tx.appendAudit(sessionAudit(session, 'action.requested', details, actorFor(principal)), deps.clock.now()));
+  await deps.store.transaction((tx) =>
+    tx.appendAudit(sessionAudit(session, 'action.requested', details, actorFor(principal)), deps.clock.now()),
+  );
 
   const token = await mintSessionToken(deps, session);
   const outcome = async (type: 'action.completed' | 'action.failed', data: Record<string, unknown>) => {
     try {
-      await deps.store.transaction((tx) => tx.appendAudit(sessionAudit(session, type, { ...details, ...data, duration_ms: deps.clock.now() - started }, actorFor(principal)), deps.clock.now()));
+      await deps.store.transaction((tx) =>
+        tx.appendAudit(
+          sessionAudit(
+            session,
+            type,
+            { ...details, ...data, duration_ms: deps.clock.now() - started },
+            actorFor(principal),
+          ),
+          deps.clock.now(),
+        ),
+      );
     } catch (error) {
-      deps.log('error', 'could not audit the outcome of a proxied call', { action_id: actionId, message: (error as Error).message });
+      deps.log('error', 'could not audit the outcome of a proxied call', {
+        action_id: actionId,
+        message: (error as Error).message,
+      });
     }
   };
-  const body = method === 'GET' || method === 'HEAD' ? undefined : limitBody(request.raw, deps.policy.proxy.maxBodyBytes);
+  const body =
+    method === 'GET' || method === 'HEAD'
+      ? undefined
+      : limitBody(request.raw, deps.policy.proxy.maxBodyBytes);
   let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
   try {
     upstream = await upstreamRequest(target.url, {
@@ -100,11 +203,23 @@ export async function proxyHandler(deps: BrokerDeps, request: FastifyRequest, re
   } catch (error) {
     const timedOut = /timeout/i.test((error as Error).name + (error as Error).message);
     const tooLarge = (error as Error).message.includes('proxy.max_body');
-    await outcome('action.failed', { error: tooLarge ? 'body_too_large' : timedOut ? 'timeout' : 'unreachable' });
-    if (tooLarge) throw new InvalidInputError(`Refused by rule proxy.max_body: the body is over ${deps.policy.proxy.maxBodyBytes} bytes.`, { rule: 'proxy.max_body' });
-    throw new ImpError(timedOut ? 'IMP_TIMEOUT' : 'IMP_UPSTREAM', timedOut ? `The tenant API did not answer within ${deps.policy.proxy.timeout}s.` : 'The tenant API cannot be reached.', {
-      cause: error,
+    await outcome('action.failed', {
+      error: tooLarge ? 'body_too_large' : timedOut ? 'timeout' : 'unreachable',
     });
+    if (tooLarge)
+      throw new InvalidInputError(
+        `Refused by rule proxy.max_body: the body is over ${deps.policy.proxy.maxBodyBytes} bytes.`,
+        { rule: 'proxy.max_body' },
+      );
+    throw new ImpError(
+      timedOut ? 'IMP_TIMEOUT' : 'IMP_UPSTREAM',
+      timedOut
+        ? `The tenant API did not answer within ${deps.policy.proxy.timeout}s.`
+        : 'The tenant API cannot be reached.',
+      {
+        cause: error,
+      },
+    );
   }
 
   let bytes = 0;
@@ -119,7 +234,11 @@ export async function proxyHandler(deps: BrokerDeps, request: FastifyRequest, re
   const complete = (aborted: boolean) => {
     if (finished) return;
     finished = true;
-    void outcome('action.completed', { status: upstream.statusCode, bytes, ...(aborted ? { aborted: true } : {}) });
+    void outcome('action.completed', {
+      status: upstream.statusCode,
+      bytes,
+      ...(aborted ? { aborted: true } : {}),
+    });
   };
   counter.on('end', () => complete(false));
   counter.on('error', () => complete(true));
@@ -138,10 +257,16 @@ function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
   return isReadMethod(method) ? 'read' : 'write';
 }
 
-function forwardHeaders(headers: IncomingHttpHeaders, token: string, session: SessionRecord, requestId: string): Record<string, string> {
+function forwardHeaders(
+  headers: IncomingHttpHeaders,
+  token: string,
+  session: SessionRecord,
+  requestId: string,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || NEVER_FORWARD.has(name) || name.startsWith('x-imp-')) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || NEVER_FORWARD.has(name) || name.startsWith('x-imp-'))
+      continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   out.authorization = `Bearer ${token}`;
@@ -164,5 +289,10 @@ function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
 }
 
 function actorFor(principal: Principal) {
-  return { iss: principal.iss, sub: principal.sub, email: principal.email, roles: principal.roles.map((r) => r.name) };
+  return {
+    iss: principal.iss,
+    sub: principal.sub,
+    email: principal.email,
+    roles: principal.roles.map((r) => r.name),
+  };
 }

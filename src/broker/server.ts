@@ -95,8 +95,16 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-    scope.route({ method: [...PROXY_METHODS], url: PROXY_PATH, handler: (request, reply) => proxyHandler(deps, request, reply) });
-    scope.route({ method: [...PROXY_METHODS], url: PROXY_PATH.slice(0, -2), handler: (request, reply) => proxyHandler(deps, request, reply) });
+    scope.route({
+      method: [...PROXY_METHODS],
+      url: PROXY_PATH,
+      handler: (request, reply) => proxyHandler(deps, request, reply),
+    });
+    scope.route({
+      method: [...PROXY_METHODS],
+      url: PROXY_PATH.slice(0, -2),
+      handler: (request, reply) => proxyHandler(deps, request, reply),
+    });
   });
 
   return {

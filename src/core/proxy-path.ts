@@ -22,7 +22,8 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
   const query = queryAt >= 0 ? rawPath.slice(queryAt) : '';
   if (!path.startsWith('/')) return { ok: false, reason: 'the path must start with /' };
   if (path.startsWith('//')) return { ok: false, reason: 'protocol-relative paths are not allowed' };
-  if (/[\u0000-\u001f\u007f\s\\]/.test(rawPath)) return { ok: false, reason: 'control characters, spaces or backslashes are not allowed' };
+  if (/[\u0000-\u001f\u007f\s\\]/.test(rawPath))
+    return { ok: false, reason: 'control characters, spaces or backslashes are not allowed' };
   if (/%(2f|5c|00)/i.test(path)) return { ok: false, reason: 'encoded slashes or NUL are not allowed' };
   let decoded: string;
   try {
@@ -30,7 +31,8 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
   } catch {
     return { ok: false, reason: 'the path has invalid percent-encoding' };
   }
-  if (decoded.split('/').some((segment) => segment === '.' || segment === '..')) return { ok: false, reason: 'dot segments (..) are not allowed' };
+  if (decoded.split('/').some((segment) => segment === '.' || segment === '..'))
+    return { ok: false, reason: 'dot segments (..) are not allowed' };
   if (/^\/[a-z][a-z0-9+.-]*:/i.test(decoded)) return { ok: false, reason: 'absolute URLs are not allowed' };
   let baseUrl: URL;
   let target: URL;
@@ -50,7 +52,12 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
 export function matchesPathGlob(glob: string, path: string): boolean {
   const pattern = glob
     .split('**')
-    .map((part) => part.split('*').map((piece) => piece.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .map((part) =>
+      part
+        .split('*')
+        .map((piece) => piece.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]*'),
+    )
     .join('.*');
   return new RegExp(`^${pattern}$`).test(path.split('?')[0] ?? path);
 }
