@@ -41,6 +41,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   ),
   entry('logout', 'auth', 'Remove the stored login', () => import('./commands/logout.js')),
   entry('start', 'session', 'Open a session on a tenant and work in it', () => import('./commands/start.js')),
+  entry('api', 'session', 'Call the tenant API through the audited proxy', () => import('./commands/api.js')),
+  entry('exec', 'session', 'Run a command inside a read-only session', () => import('./commands/exec.js')),
   entry('status', 'session', 'Show your active and pending sessions', () => import('./commands/status.js')),
   entry('end', 'session', 'End a session and print its summary', () => import('./commands/end.js')),
   entry('prompt', 'session', 'Print a session segment for your prompt', () => import('./commands/prompt.js')),

@@ -1,0 +1,129 @@
+/**
+ * Acting on the tenant from the command line: `imp api` through the audited proxy and `imp exec`
+ * for runbooks, against `imp dev` (real IdP, broker, demo tenant API that verifies tokens).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IMP_BIN, ImpProcess, makeUserEnv, runImp, startDev } from '../helpers/cli.js';
+import { CHROMIUM, requireComponents } from '../helpers/components.js';
+import { cliLogin } from '../helpers/login.js';
+
+const run = requireComponents(CHROMIUM);
+const imp = `${process.execPath} ${IMP_BIN}`;
+
+describe.skipIf(!run)('imp api and imp exec', () => {
+  let dev: Awaited<ReturnType<typeof startDev>>;
+  beforeAll(async () => {
+    dev = await startDev();
+  });
+  afterAll(async () => {
+    await dev?.stop();
+  });
+
+  it('exec runs the command in a read-only session: api reads work, writes exit 4, the exit code passes through, the summary lists the calls', async () => {
+    const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
+    await cliLogin(user.env, dev.info.broker, 'carol');
+    const script = `${imp} api GET /v1/users > users.json && test -s users.json; ${imp} api POST /v1/users/u-1/reset-mfa; echo "post-exit=$?"; exit 3`;
+    const result = await runImp(
+      [
+        'exec',
+        '--tenant',
+        'globex',
+        '--ticket',
+        'INC-9',
+        '--reason',
+        'Nightly queue diagnostics',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ],
+      user.env,
+      { timeoutMs: 30_000 },
+    );
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stdout).toContain('post-exit=4');
+    const ended = result.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((e) => e.event === 'session_ended');
+    expect(ended.reason).toBe('ended');
+    expect(ended.summary.session.state).toBe('ended');
+    expect(ended.summary.actions.read).toBe(1);
+    expect(ended.summary.denials).toBe(1);
+    expect(
+      ended.summary.calls.map(
+        (c: { method: string; path: string; outcome: string }) => `${c.method} ${c.path} ${c.outcome}`,
+      ),
+    ).toEqual(['GET /v1/users completed', 'POST /v1/users/u-1/reset-mfa denied']);
+  });
+
+  it('exec ends the session when it is told to stop (SIGTERM)', async () => {
+    const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
+    await cliLogin(user.env, dev.info.broker, 'dave');
+    const exec = new ImpProcess(
+      [
+        'exec',
+        '--tenant',
+        'initech',
+        '--ticket',
+        'INC-10',
+        '--reason',
+        'Long running check',
+        '--json',
+        '--',
+        'sleep',
+        '30',
+      ],
+      user.env,
+    );
+    const deadline = Date.now() + 10_000;
+    while (!exec.stderr.includes('session_started') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    const started = JSON.parse(exec.stderr.split('\n').find((l) => l.includes('session_started'))!);
+    exec.signal('SIGTERM');
+    const code = await exec.exit();
+    expect(code).toBe(143);
+    const status = await runImp(['status', '--json'], user.env);
+    expect(JSON.parse(status.stdout).map((s: { id: string }) => s.id)).not.toContain(started.session.id);
+  });
+
+  it('imp api inside a write session: PATCH works; outside a session it says so (exit 6)', async () => {
+    const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
+    await cliLogin(user.env, dev.info.broker, 'alice');
+    const none = await runImp(['api', 'GET', '/v1/users'], user.env);
+    expect(none.code).toBe(6);
+    expect(none.stderr).toContain('no active session');
+    const start = new ImpProcess(
+      [
+        'start',
+        '--tenant',
+        'globex',
+        '--env',
+        'prod',
+        '--write',
+        '--confirm',
+        'globex',
+        '--ticket',
+        'SUP-3',
+        '--reason',
+        'Change settings for the customer',
+        '--json',
+      ],
+      user.env,
+    );
+    const started = await start.jsonLine((v) => v.event === 'session_started');
+    const id = (started.session as { id: string }).id;
+    const patch = await runImp(['api', 'PATCH', '/v1/settings', '--data', '{"locale":"de-DE"}', '--json'], {
+      ...user.env,
+      IMP_SESSION_ID: id,
+    });
+    expect(patch.code, patch.stderr).toBe(0);
+    expect(JSON.parse(patch.stdout)).toMatchObject({ status: 200 });
+    start.signal('SIGINT');
+    expect(await start.exit()).toBe(0);
+    const after = await runImp(['api', 'GET', '/v1/users', '--session', id], user.env);
+    expect(after.code).toBe(6);
+  });
+});
