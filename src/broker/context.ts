@@ -41,6 +41,8 @@ export interface BrokerDeps {
   issuer: string;
   fetch: typeof fetch;
   log: BrokerLog;
+  /** Signs a checkpoint of the current head now (set by createBroker). */
+  checkpoint: () => Promise<void>;
 }
 
 /** A request, typed for handlers. */

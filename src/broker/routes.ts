@@ -6,6 +6,7 @@
 import type { HandlerContext, HandlerResult } from './context.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
+import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
@@ -41,5 +42,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
   { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self
+  { method: 'GET', path: '/v1/audit/events', auth: true, handler: listAudit }, // role: audit; audited as audit.read
+  { method: 'GET', path: '/v1/audit/events/:ref', auth: true, handler: showAudit }, // role: audit
+  { method: 'GET', path: '/v1/audit/export', auth: true, handler: exportAudit }, // role: audit; audited as audit.export
+  { method: 'POST', path: '/v1/audit/checkpoint', auth: true, handler: checkpointNow }, // role: audit
   { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
 ];

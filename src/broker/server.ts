@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
+import { startAuditSink } from './audit-sink.js';
+import { Checkpointer } from './checkpoints.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
@@ -29,21 +31,6 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
   });
-
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(
-      {
-        type: 'policy.loaded',
-        data: {
-          source: deps.policySource,
-          sha256: deps.policyHash,
-          roles: deps.policy.roles.length,
-          tenants: deps.policy.tenants.map((t) => t.id),
-        },
-      },
-      deps.clock.now(),
-    ),
-  );
 
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
@@ -81,6 +68,30 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       },
     });
   }
+
+  const checkpointer = new Checkpointer(deps);
+  await checkpointer.init();
+  deps.checkpoint = () => checkpointer.request();
+  const stopSink = startAuditSink(deps);
+  app.addHook('onClose', async () => {
+    stopSink();
+    await checkpointer.close();
+  });
+
+  await deps.store.transaction((tx) =>
+    tx.appendAudit(
+      {
+        type: 'policy.loaded',
+        data: {
+          source: deps.policySource,
+          sha256: deps.policyHash,
+          roles: deps.policy.roles.length,
+          tenants: deps.policy.tenants.map((t) => t.id),
+        },
+      },
+      deps.clock.now(),
+    ),
+  );
 
   // Expiry happens at `exp` even if nobody asks: the sweeper audits it within a second.
   const sweeper = setInterval(() => {

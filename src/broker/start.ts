@@ -61,6 +61,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     issuer: issuer ?? `http://${host}:${options.port}`,
     fetch: options.fetch ?? globalThis.fetch,
     log: options.log,
+    checkpoint: async () => {},
   };
   const broker = await createBroker(deps);
   try {

@@ -50,6 +50,28 @@ export class BrokerClient {
 
   /** Sends a request; non-2xx answers become ImpErrors carrying the broker's code and message. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<BrokerResponse<T>> {
+    const { status, text } = await this.send(method, path, options);
+    let body: unknown = null;
+    if (text) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+    }
+    return { status, body: body as T };
+  }
+
+  /** Like request, for answers that are not JSON (the audit export). */
+  async requestText(method: string, path: string, options: RequestOptions = {}): Promise<string> {
+    return (await this.send(method, path, options)).text;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ status: number; text: string }> {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(options.query ?? {}))
       if (value !== undefined) url.searchParams.set(key, value);
@@ -73,15 +95,13 @@ export class BrokerClient {
       );
     }
     const text = await response.text();
+    if (response.ok) return { status: response.status, text };
     let body: unknown = null;
-    if (text) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = null;
-      }
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
     }
-    if (response.ok) return { status: response.status, body: body as T };
     throw this.toError(response, body);
   }
 

@@ -52,6 +52,8 @@ function isWriteUnavailable(error: unknown): boolean {
 class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
+  private appendedInTx: AuditEvent[] = [];
   private readonly insertEvent: Database.Statement;
   private readonly headStatement: Database.Statement;
 
@@ -75,11 +77,16 @@ class SqliteStore implements Store {
     } catch (error) {
       throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
     }
+    this.appendedInTx = [];
     try {
       const result = await fn(this.tx());
       this.db.exec('COMMIT');
+      const appended = this.appendedInTx;
+      this.appendedInTx = [];
+      if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
       return result;
     } catch (error) {
+      this.appendedInTx = [];
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       if (error instanceof ImpError) throw error;
       throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
@@ -99,6 +106,7 @@ class SqliteStore implements Store {
             prev: head?.hash ?? GENESIS_PREV,
           });
           this.insertEvent.run(eventToRow(event));
+          this.appendedInTx.push(event);
           return event;
         } catch (error) {
           throw new AuditUnavailableError(error);
@@ -225,6 +233,11 @@ class SqliteStore implements Store {
       .all() as Checkpoint[];
   }
 
+  onAppended(listener: (events: AuditEvent[]) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
@@ -244,7 +257,11 @@ function auditSelect(query: AuditQuery): { sql: string; params: Row } {
     [query.tenant, 'tenant', 'tenant = @tenant'],
     [query.type, 'type', 'type = @type'],
     [query.session, 'session', 'session = @session'],
-    [query.actorSub, 'actorSub', "json_extract(actor, '$.sub') = @actorSub"],
+    [
+      query.actor,
+      'actor',
+      "(json_extract(actor, '$.sub') = @actor OR json_extract(actor, '$.email') = @actor OR json_extract(actor, '$.email') LIKE @actor || '@%')",
+    ],
   ];
   const where: string[] = [];
   const params: Row = {};
@@ -254,10 +271,11 @@ function auditSelect(query: AuditQuery): { sql: string; params: Row } {
     params[name] = value;
   }
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-  return {
-    sql: `SELECT * FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${limit}`,
-    params,
-  };
+  const base = `SELECT * FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const sql = query.newest
+    ? `SELECT * FROM (${base} ORDER BY seq DESC${limit}) ORDER BY seq`
+    : `${base} ORDER BY seq${limit}`;
+  return { sql, params };
 }
 
 /** Serialises an event for a row (JSON for actor and data). */

@@ -76,10 +76,13 @@ export interface AuditQuery {
   sinceTs?: string;
   untilTs?: string;
   tenant?: string;
-  actorSub?: string;
+  /** Matches the actor's sub, email, or the email's local part. */
+  actor?: string;
   type?: string;
   session?: string;
   limit?: number;
+  /** With a limit: `newest` keeps the last `limit` matches (still returned oldest first). */
+  newest?: boolean;
 }
 
 /** What one transaction may do. */
@@ -116,6 +119,8 @@ export interface Store {
   listSessions(query: SessionQuery): Promise<SessionRecord[]>;
   insertCheckpoint(checkpoint: Checkpoint): Promise<void>;
   listCheckpoints(): Promise<Checkpoint[]>;
+  /** Calls `listener` after each commit that appended audit events, with those events in order. */
+  onAppended(listener: (events: AuditEvent[]) => void): () => void;
   /** Throws when the store cannot serve (health checks). */
   ping(): Promise<void>;
   close(): Promise<void>;

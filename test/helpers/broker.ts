@@ -75,7 +75,11 @@ export async function startTestBroker(
     stateDir,
     port: 0,
     clock,
-    log: () => {},
+    // IMP_TEST_LOG=1 shows the broker's own error log (5xx causes) while debugging a test.
+    log: process.env.IMP_TEST_LOG
+      ? (level, message, fields) =>
+          process.stderr.write(`[broker ${level}] ${message} ${JSON.stringify(fields ?? {})}\n`)
+      : () => {},
     ...(options.store ? { store: options.store } : {}),
   });
   const signing = idp.signingKeys[0]!;

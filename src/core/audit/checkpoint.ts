@@ -53,9 +53,10 @@ export async function verifyCheckpoints(
   checkpoints: readonly Checkpoint[],
   verify: CheckpointSignatureVerifier,
 ): Promise<Checkpoint[] | ChainProblem> {
-  const broken: unknown = checkpoints.find((cp) => !isCheckpoint(cp));
-  if (broken !== undefined) {
-    const seq = (broken as { seq?: unknown }).seq;
+  const index = checkpoints.findIndex((cp) => !isCheckpoint(cp));
+  if (index >= 0) {
+    const broken: unknown = checkpoints[index];
+    const seq = typeof broken === 'object' && broken !== null ? (broken as { seq?: unknown }).seq : undefined;
     const at = typeof seq === 'number' && Number.isSafeInteger(seq) ? seq : 0;
     return {
       seq: at,
@@ -67,13 +68,13 @@ export async function verifyCheckpoints(
   const results = await Promise.allSettled(sorted.map((cp) => Promise.resolve().then(() => verify(cp))));
   for (const [i, cp] of sorted.entries()) {
     const result = results[i]!;
-    const reason: unknown = result.status === 'rejected' ? result.reason : null;
-    const why =
-      result.status === 'rejected'
-        ? `has a bad signature: ${reason instanceof Error ? reason.message : String(reason)}`
-        : sameClaims(result.value, cp)
-          ? null
-          : 'differs from what was signed';
+    let why: string | null = null;
+    if (result.status === 'rejected') {
+      const reason: unknown = result.reason;
+      why = `has a bad signature: ${reason instanceof Error ? reason.message : String(reason)}`;
+    } else if (!sameClaims(result.value, cp)) {
+      why = 'differs from what was signed';
+    }
     if (why) return { seq: cp.seq, kind: 'bad_signature', message: `checkpoint ${cp.seq} ${why}` };
   }
   return sorted;

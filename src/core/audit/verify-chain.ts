@@ -1,8 +1,9 @@
 /**
  * Verifies an audit chain against signed checkpoints and names the first broken link.
  *
- * Checkpoint signatures are checked first (they are the trust anchors), then events are read once,
- * in the given order; the first problem wins. Per event:
+ * Checkpoints are checked first, as they are the trust anchors: a malformed one → malformed, a bad
+ * signature or clear fields that differ from the signed payload → bad_signature (lowest seq first).
+ * Then events are read once, in the given order, and the first problem wins. Per event:
  *  1. not an AuditEvent → malformed.
  *  2. seq below the expected m → duplicate (reordered if below fromSeq). Above m (a jump): the rest of
  *     the log is scanned for m → reordered at m if it turns up later, else missing at m.
@@ -14,8 +15,9 @@
  *     inserted at P's seq; otherwise, or at the end of the log → inserted at this seq. A row vouched
  *     for by a checkpoint is never the one blamed.
  *  5. a checkpoint at this seq with another hash → checkpoint_mismatch.
- * Then a checkpoint beyond the last event → truncated (naming the newest one). Deleting newest events
- * no checkpoint covers leaves a valid, shorter chain: only a later checkpoint can show it.
+ * Then a checkpoint beyond the last event → truncated, at the newest such checkpoint's seq (it shows
+ * how far the log reached). Deleting newest events that no checkpoint covers leaves a valid, shorter
+ * chain: only a later checkpoint can show it.
  */
 
 import { InvalidInputError } from '../errors.js';
@@ -23,16 +25,9 @@ import { type Checkpoint, type CheckpointClaims, verifyCheckpoints } from './che
 import { type AuditEvent, auditEventProblem, GENESIS_PREV, hashEvent, hashWellFormedEvent } from './event.js';
 
 /** How a chain is broken; `audit verify` prints it and scripts branch on it. */
-export type ChainProblemKind =
-  | 'edited'
-  | 'missing'
-  | 'reordered'
-  | 'inserted'
-  | 'duplicate'
-  | 'truncated'
-  | 'bad_signature'
-  | 'checkpoint_mismatch'
-  | 'malformed';
+// biome-ignore format: the list reads better on two lines
+export type ChainProblemKind = 'edited' | 'missing' | 'reordered' | 'inserted' | 'duplicate' | 'truncated'
+  | 'bad_signature' | 'checkpoint_mismatch' | 'malformed';
 
 /** The first broken link, with a sentence naming its seq. */
 export interface ChainProblem {
@@ -155,7 +150,7 @@ class ChainWalker {
     } else if (this.next < pending.length) {
       const [x, n] = [this.lastSeq, pending[pending.length - 1]!.seq];
       const message = `the log ends at seq ${x} but checkpoint ${n} covers seq ${n}: events after ${x} were deleted`;
-      this.fail('truncated', x + 1, message);
+      this.fail('truncated', n, message);
     }
     const { events, checkpoints, lastSeq, lastHash, problem } = this;
     return { ok: problem === null, events, checkpoints, lastSeq, lastHash, problem };
@@ -199,7 +194,7 @@ class ChainWalker {
   }
 
   private blame(event: AuditEvent): boolean {
-    const before = event.seq === this.fromSeq ? 'the start of the log' : `event ${event.seq - 1}`;
+    const before = event.seq === 1 ? 'the start of the log' : `event ${event.seq - 1}`;
     return this.failEvent('inserted', event.seq, `was inserted or replaced: it does not link to ${before}`);
   }
 
