@@ -22,7 +22,7 @@ describe.skipIf(!run)('imp api and imp exec', () => {
   it('exec runs the command in a read-only session: api reads work, writes exit 4, the exit code passes through, the summary lists the calls', async () => {
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(user.env, dev.info.broker, 'carol');
-    const script = `${imp} api GET /v1/users > users.json && test -s users.json; ${imp} api POST /v1/users/u-1/reset-mfa; echo "post-exit=$?"; exit 3`;
+    const script = `f=$(mktemp) && ${imp} api GET /v1/users > "$f" && test -s "$f"; ${imp} api POST /v1/users/u-1/reset-mfa; echo "post-exit=$?"; exit 3`;
     const result = await runImp(
       [
         'exec',
