@@ -25,7 +25,12 @@ export interface FlagSpec {
   repeatable?: boolean;
   /** Fixed set of values, offered by completions and checked by parse. */
   choices?: readonly string[];
+  /** Where shell completion finds values for this flag. */
+  complete?: CompletionSource;
 }
+
+/** Dynamic completion sources (`imp __complete <source>`), or file names. */
+export type CompletionSource = 'tenants' | 'environments' | 'sessions' | 'requests' | 'files';
 
 /** A positional argument. */
 export interface ArgSpec {
@@ -33,6 +38,7 @@ export interface ArgSpec {
   required: boolean;
   variadic?: boolean;
   description?: string;
+  complete?: CompletionSource;
 }
 
 /** Everything help and completions need to know about a command, without running it. */

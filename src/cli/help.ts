@@ -22,7 +22,7 @@ export function rootHelp(commands: readonly CommandEntry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   const lines = ['imp — act as a customer tenant, under control', '', 'Usage: imp <command> [flags]', ''];
   for (const group of COMMAND_GROUPS) {
-    const inGroup = commands.filter((c) => c.group === group);
+    const inGroup = commands.filter((c) => c.group === group && !c.hidden);
     if (inGroup.length === 0) continue;
     lines.push(`${GROUP_TITLES[group]}:`);
     for (const c of inGroup) lines.push(`  ${c.name.padEnd(width)}${c.summary}`);

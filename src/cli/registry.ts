@@ -10,6 +10,8 @@ export interface CommandEntry {
   group: CommandGroup;
   summary: string;
   load: () => Promise<CommandModule<never>>;
+  /** Left out of help and completion (plumbing such as `__complete`). */
+  hidden?: boolean;
 }
 
 // `never`: each module has its own Options type; main only passes parse()'s result back to run().
@@ -27,6 +29,18 @@ const entry = (
 
 /** Every command, in help order. */
 export const COMMANDS: readonly CommandEntry[] = [
+  {
+    ...entry(
+      'completion',
+      'admin',
+      'Print the shell completion script (bash, zsh, fish)',
+      () => import('./commands/completion.js'),
+    ),
+  },
+  {
+    ...entry('__complete', 'admin', 'Values for shell completion', () => import('./commands/complete.js')),
+    hidden: true,
+  },
   entry(
     'login',
     'auth',

@@ -18,6 +18,8 @@ export class TmuxSession {
     const envArgs = Object.entries(env).flatMap(([key, value]) =>
       value === undefined ? [] : ['-e', `${key}=${value}`],
     );
+    // tmux starts the command through a login shell whose profile resets PATH: set it again inside.
+    if (env.PATH) command = `export PATH='${env.PATH.replace(/'/g, "'\\''")}'; ${command}`;
     execFileSync(
       'tmux',
       [

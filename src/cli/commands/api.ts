@@ -38,6 +38,7 @@ export const spec: CommandSpec = {
       name: 'session',
       value: '<id>',
       description: 'Session (default $IMP_SESSION_ID, else your only active one)',
+      complete: 'sessions',
     },
     { name: 'include', short: 'i', description: 'Print the status line and headers before the body' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },

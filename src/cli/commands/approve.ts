@@ -11,7 +11,7 @@ export const spec: CommandSpec = {
   group: 'approvals',
   summary: 'Approve a pending session request (needs a fresh login; never your own)',
   usage: 'imp approve <id> [--comment <text>] [--json]',
-  args: [{ name: 'id', required: true, description: 'Request id (see imp requests)' }],
+  args: [{ name: 'id', required: true, description: 'Request id (see imp requests)', complete: 'requests' }],
   flags: [
     { name: 'comment', value: '<text>', description: 'Note recorded with the approval' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },

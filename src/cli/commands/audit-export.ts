@@ -28,6 +28,7 @@ export const spec: CommandSpec = {
       short: 'o',
       value: '<file>',
       description: 'Write to a file (mode 0600) instead of stdout',
+      complete: 'files',
     },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],

@@ -15,7 +15,7 @@ export const spec: CommandSpec = {
   usage:
     'imp audit list [--tenant <id>] [--actor <who>] [--type <type>] [--since <duration>] [--session <id>] [--limit <n>] [--json]',
   flags: [
-    { name: 'tenant', value: '<id>', description: 'Only this tenant' },
+    { name: 'tenant', value: '<id>', description: 'Only this tenant', complete: 'tenants' },
     { name: 'actor', value: '<who>', description: 'Only this person (login, email or subject)' },
     { name: 'type', value: '<type>', description: 'Only this event type, e.g. session.started' },
     { name: 'since', value: '<duration>', description: 'Only the last …, e.g. 24h, 7d' },

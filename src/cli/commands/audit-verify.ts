@@ -23,11 +23,12 @@ export const spec: CommandSpec = {
   summary: 'Verify the audit chain and its signed checkpoints (online or offline)',
   usage: 'imp audit verify [--file <export.jsonl>] [--jwks <file|url>] [--json]',
   flags: [
-    { name: 'file', value: '<export>', description: 'Verify this export file offline' },
+    { name: 'file', value: '<export>', description: 'Verify this export file offline', complete: 'files' },
     {
       name: 'jwks',
       value: '<file|url>',
       description: "The broker's public keys (default: fetched from the broker)",
+      complete: 'files',
     },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],

@@ -10,7 +10,7 @@ export const spec: CommandSpec = {
   group: 'approvals',
   summary: 'Deny a pending session request',
   usage: 'imp deny <id> --reason <text> [--json]',
-  args: [{ name: 'id', required: true, description: 'Request id (see imp requests)' }],
+  args: [{ name: 'id', required: true, description: 'Request id (see imp requests)', complete: 'requests' }],
   flags: [
     { name: 'reason', value: '<text>', description: 'Why (shown to the requester)' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },

@@ -16,6 +16,7 @@ export const spec: CommandSpec = {
       name: 'id',
       required: false,
       description: 'Session id (default: $IMP_SESSION_ID, else your only active session)',
+      complete: 'sessions',
     },
   ],
   flags: [

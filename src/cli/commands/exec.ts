@@ -21,8 +21,8 @@ export const spec: CommandSpec = {
     'imp exec --tenant <id> [--env <env>] --ticket <id> --reason <text> [--ttl <duration>] [--json] -- <command> [args...]',
   passThrough: true,
   flags: [
-    { name: 'tenant', value: '<id>', description: 'Tenant to act as' },
-    { name: 'env', value: '<env>', description: 'Environment (default prod)' },
+    { name: 'tenant', value: '<id>', description: 'Tenant to act as', complete: 'tenants' },
+    { name: 'env', value: '<env>', description: 'Environment (default prod)', complete: 'environments' },
     { name: 'ticket', value: '<id>', description: 'Ticket this run belongs to' },
     { name: 'reason', value: '<text>', description: 'Why this runs' },
     { name: 'ttl', value: '<duration>', description: 'Time limit (default 10m)' },

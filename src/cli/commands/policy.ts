@@ -13,7 +13,7 @@ export const checkSpec: CommandSpec = {
   group: 'admin',
   summary: 'Validate a policy file (errors name file, line and key)',
   usage: 'imp policy check <file> [--json]',
-  args: [{ name: 'file', required: true, description: 'Policy YAML' }],
+  args: [{ name: 'file', required: true, description: 'Policy YAML', complete: 'files' }],
   flags: [],
   examples: ['imp policy check broker.yaml'],
 };
@@ -26,8 +26,8 @@ export const explainSpec: CommandSpec = {
   usage: 'imp policy explain --user <login> --tenant <id> [--env <env>] [--scope read|write] [--json]',
   flags: [
     { name: 'user', value: '<login>', description: 'Login, email or subject of someone who has logged in' },
-    { name: 'tenant', value: '<id>', description: 'Tenant' },
-    { name: 'env', value: '<env>', description: 'Environment (default prod)' },
+    { name: 'tenant', value: '<id>', description: 'Tenant', complete: 'tenants' },
+    { name: 'env', value: '<env>', description: 'Environment (default prod)', complete: 'environments' },
     {
       name: 'scope',
       value: '<scope>',

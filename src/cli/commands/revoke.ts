@@ -11,7 +11,7 @@ export const spec: CommandSpec = {
   group: 'admin',
   summary: "Revoke someone's session at once (role with revoke)",
   usage: 'imp revoke <id> [--reason <text>] [--json]',
-  args: [{ name: 'id', required: true, description: 'Session id' }],
+  args: [{ name: 'id', required: true, description: 'Session id', complete: 'sessions' }],
   flags: [
     { name: 'reason', value: '<text>', description: 'Why (recorded in the audit log)' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },

@@ -16,8 +16,13 @@ export const spec: CommandSpec = {
   usage:
     'imp start --tenant <id> [--env <env>] [--write] [--ticket <id>] [--reason <text>] [--ttl <duration>] [--no-shell] [--confirm <tenant>] [--json] [--no-input]',
   flags: [
-    { name: 'tenant', value: '<id>', description: 'Tenant to act as' },
-    { name: 'env', value: '<env>', description: 'Environment (asked when missing; e.g. prod, staging)' },
+    { name: 'tenant', value: '<id>', description: 'Tenant to act as', complete: 'tenants' },
+    {
+      name: 'env',
+      value: '<env>',
+      description: 'Environment (asked when missing; e.g. prod, staging)',
+      complete: 'environments',
+    },
     { name: 'write', description: 'Ask for write access (may need a second person’s approval)' },
     { name: 'ticket', value: '<id>', description: 'Ticket this work belongs to, e.g. SUP-123' },
     { name: 'reason', value: '<text>', description: 'What you will do and why' },

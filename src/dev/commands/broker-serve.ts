@@ -13,7 +13,7 @@ export const spec: CommandSpec = {
   usage:
     'imp broker serve --config <policy.yaml> [--state-dir <dir>] [--port <n>] [--host <addr>] [--public-url <url>]',
   flags: [
-    { name: 'config', value: '<file>', description: 'Policy file (YAML)' },
+    { name: 'config', value: '<file>', description: 'Policy file (YAML)', complete: 'files' },
     { name: 'state-dir', value: '<dir>', description: 'SQLite file and signing keys (default ./imp-state)' },
     { name: 'port', value: '<n>', description: 'Port to listen on (default 7700)' },
     { name: 'host', value: '<addr>', description: 'Address to bind (default 127.0.0.1; put TLS in front)' },

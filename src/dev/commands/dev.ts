@@ -24,7 +24,12 @@ export const spec: CommandSpec = {
       value: '<dir>',
       description: 'Keep the SQLite file and keys here (default: a new temp dir)',
     },
-    { name: 'policy', value: '<file>', description: 'Broker policy (default: the built-in dev policy)' },
+    {
+      name: 'policy',
+      value: '<file>',
+      description: 'Broker policy (default: the built-in dev policy)',
+      complete: 'files',
+    },
     { name: 'login', description: 'After start, walk through imp login against the stack' },
     { name: 'for', value: '<duration>', description: 'Stop by itself after this long (for scripts)' },
   ],

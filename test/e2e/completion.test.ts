@@ -1,0 +1,103 @@
+/**
+ * TAB in real bash, zsh and fish (in tmux): `imp st<TAB>` offers start and status, and
+ * `imp start --tenant <TAB>` offers the dev tenants, fetched from the broker by `imp __complete`.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IMP_BIN, makeUserEnv, ROOT, runImp, startDev } from '../helpers/cli.js';
+import { CHROMIUM, type Component, requireComponents, TMUX } from '../helpers/components.js';
+import { cliLogin } from '../helpers/login.js';
+import { TmuxSession } from '../helpers/tmux.js';
+
+const shell = (name: string): Component => ({
+  name,
+  debianPackage: name,
+  check: () => {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  },
+});
+const run = requireComponents(CHROMIUM, TMUX, shell('zsh'), shell('fish'));
+
+describe.skipIf(!run)('shell completion in real shells', () => {
+  let dev: Awaited<ReturnType<typeof startDev>>;
+  let env: NodeJS.ProcessEnv;
+  const terminals: TmuxSession[] = [];
+
+  beforeAll(async () => {
+    dev = await startDev();
+    const bin = mkdtempSync(join(tmpdir(), 'imp-bin-'));
+    writeFileSync(join(bin, 'imp'), `#!/bin/sh\nexec "${process.execPath}" "${IMP_BIN}" "$@"\n`);
+    chmodSync(join(bin, 'imp'), 0o755);
+    const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker, TERM: 'xterm-256color' });
+    env = { ...user.env, PATH: `${bin}:${process.env.PATH}` };
+    await cliLogin(env, dev.info.broker, 'alice');
+  });
+  afterAll(async () => {
+    for (const t of terminals) t.close();
+    await dev?.stop();
+  });
+
+  it('imp __complete lists tenants from the broker, and environments per tenant', async () => {
+    const tenants = await runImp(['__complete', 'tenants'], env);
+    expect(tenants.stdout.split('\n').filter(Boolean)).toEqual(['acme', 'globex', 'initech']);
+    const envs = await runImp(['__complete', 'environments', '--tenant', 'globex'], env);
+    expect(envs.stdout.trim()).toBe('prod');
+    const nothing = await runImp(['__complete', 'tenants'], {
+      ...env,
+      IMP_BROKER_URL: 'http://127.0.0.1:9',
+      XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'imp-empty-')),
+    });
+    expect(nothing).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it.each([
+    // bash completes the common prefix on the first TAB and lists on the next two; zsh lists on the second.
+    [
+      'bash',
+      'bash --norc --noprofile',
+      `source ${join(ROOT, 'completions/imp.bash')}`,
+      ['Tab', 'Tab', 'Tab'],
+    ],
+    [
+      'zsh',
+      'zsh -f',
+      `autoload -U compinit && compinit -u && source ${join(ROOT, 'completions/_imp')}`,
+      ['Tab', 'Tab'],
+    ],
+    ['fish', 'fish --no-config', `source ${join(ROOT, 'completions/imp.fish')}`, ['Tab']],
+  ])(
+    '%s: imp st<TAB> offers start and status; imp start --tenant <TAB> offers the dev tenants',
+    async (_name, command, setup, keys) => {
+      const term = new TmuxSession(command, env, { cwd: ROOT });
+      terminals.push(term);
+      await new Promise((r) => setTimeout(r, 500));
+      term.type(setup);
+      term.type('clear');
+      await new Promise((r) => setTimeout(r, 300));
+      term.type('imp st', false);
+      for (const key of keys) {
+        term.key(key);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const first = await term.waitFor(/status/);
+      expect(first).toMatch(/start/);
+      term.key('C-c');
+      term.type('clear');
+      await new Promise((r) => setTimeout(r, 300));
+      term.type('imp start --tenant ', false);
+      for (const key of keys) {
+        term.key(key);
+        await new Promise((r) => setTimeout(r, 700));
+      }
+      const second = await term.waitFor(/initech/);
+      expect(second).toMatch(/acme/);
+      expect(second).toMatch(/globex/);
+      term.key('C-c');
+    },
+  );
+});
