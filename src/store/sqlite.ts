@@ -15,6 +15,7 @@ import type {
   LoginRecord,
   SessionQuery,
   SessionRecord,
+  SessionReview,
   SessionState,
   Store,
   StoreTx,
@@ -114,7 +115,7 @@ class SqliteStore implements Store {
       },
       insertLogin: async (login: LoginRecord) => {
         db.prepare(
-          'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(
           login.id,
           login.iss,
@@ -124,6 +125,7 @@ class SqliteStore implements Store {
           login.createdAt,
           login.expiresAt,
           login.idTokenHash,
+          JSON.stringify(login.groups ?? []),
         );
       },
       getLogin: async (id: string) => {
@@ -168,6 +170,12 @@ class SqliteStore implements Store {
           .prepare('SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?')
           .get(iss, sub) as { t: number | null };
         return row.t ?? null;
+      },
+      recordReview: async (id: string, review: SessionReview) => {
+        const result = db
+          .prepare('UPDATE sessions SET review = ? WHERE id = ? AND review_required = 1 AND review IS NULL')
+          .run(sessionValue('review', review), id);
+        return result.changes === 1;
       },
     };
   }
@@ -233,6 +241,25 @@ class SqliteStore implements Store {
       .all() as Checkpoint[];
   }
 
+  async listLatestLogins(): Promise<LoginRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT l.* FROM logins l
+         JOIN (SELECT iss, sub, MAX(created_at) AS newest FROM logins GROUP BY iss, sub) m
+           ON l.iss = m.iss AND l.sub = m.sub AND l.created_at = m.newest
+         ORDER BY l.iss, l.sub`,
+      )
+      .all() as Row[];
+    // Two logins in the same millisecond: keep one per person.
+    const seen = new Set<string>();
+    return rows.map(rowToLogin).filter((login) => {
+      const key = JSON.stringify([login.iss, login.sub]);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
+
   onAppended(listener: (events: AuditEvent[]) => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);
@@ -254,6 +281,7 @@ function auditSelect(query: AuditQuery): { sql: string; params: Row } {
     [query.toSeq, 'toSeq', 'seq <= @toSeq'],
     [query.sinceTs, 'sinceTs', 'ts >= @sinceTs'],
     [query.untilTs, 'untilTs', 'ts <= @untilTs'],
+    [query.id, 'id', 'id = @id'],
     [query.tenant, 'tenant', 'tenant = @tenant'],
     [query.type, 'type', 'type = @type'],
     [query.session, 'session', 'session = @session'],

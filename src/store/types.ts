@@ -58,6 +58,17 @@ export interface SessionRecord {
   endedAt: number | null;
   endedBy: { iss: string; sub: string; email: string | null } | null;
   reviewRequired: boolean;
+  /** The after-the-fact review of a break-glass session (absent or null until someone records it). */
+  review?: SessionReview | null;
+}
+
+/** A reviewer's verdict on a break-glass session, recorded once. */
+export interface SessionReview {
+  by: { iss: string; sub: string; email: string | null };
+  /** ms */
+  at: number;
+  outcome: 'justified' | 'unjustified';
+  notes: string;
 }
 
 /** Which sessions to list. */
@@ -76,6 +87,8 @@ export interface AuditQuery {
   sinceTs?: string;
   untilTs?: string;
   tenant?: string;
+  /** One event by its id. */
+  id?: string;
   /** Matches the actor's sub, email, or the email's local part. */
   actor?: string;
   type?: string;
@@ -102,6 +115,11 @@ export interface StoreTx {
   listSessions(query: SessionQuery): Promise<SessionRecord[]>;
   /** The newest auth_time this person has already used to open a session or request (per-session login). */
   lastUsedAuthTime(iss: string, sub: string): Promise<number | null>;
+  /**
+   * Records the review of a session that requires one, exactly once: writes `review` only where
+   * `review_required` is set and no review exists yet; false otherwise (a racing second review loses).
+   */
+  recordReview(id: string, review: SessionReview): Promise<boolean>;
 }
 
 /** A store engine. */
@@ -119,6 +137,8 @@ export interface Store {
   listSessions(query: SessionQuery): Promise<SessionRecord[]>;
   insertCheckpoint(checkpoint: Checkpoint): Promise<void>;
   listCheckpoints(): Promise<Checkpoint[]>;
+  /** The newest login of each person (iss, sub), with the groups it carried (access reviews). */
+  listLatestLogins(): Promise<LoginRecord[]>;
   /** Calls `listener` after each commit that appended audit events, with those events in order. */
   onAppended(listener: (events: AuditEvent[]) => void): () => void;
   /** Throws when the store cannot serve (health checks). */

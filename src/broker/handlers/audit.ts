@@ -3,7 +3,7 @@
  * if the read can't be recorded, nothing is returned).
  */
 import { PassThrough } from 'node:stream';
-import { GENESIS_PREV } from '../../core/audit/event.js';
+import { type AuditEvent, GENESIS_PREV } from '../../core/audit/event.js';
 import { exportLine } from '../../core/audit/export-format.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/types.js';
@@ -65,11 +65,10 @@ export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
   await requireCapability(ctx, 'audit', 'read the audit log');
   const ref = ctx.params.ref ?? '';
   await recordRead(ctx, 'audit.read', { ref });
-  let events;
+  let events: AuditEvent[];
   if (/^\d{1,15}$/.test(ref))
     events = await ctx.deps.store.readAudit({ fromSeq: Number(ref), toSeq: Number(ref) });
-  else if (/^[0-9a-f-]{36}$/.test(ref))
-    events = (await ctx.deps.store.readAudit({})).filter((e) => e.id === ref);
+  else if (/^[0-9a-f-]{36}$/.test(ref)) events = await ctx.deps.store.readAudit({ id: ref });
   else throw new InvalidInputError('Give an event seq (a number) or id (a UUID).');
   if (!events[0]) throw new NotFoundError(`No audit event ${ref}.`);
   return { body: { event: events[0] } };

@@ -13,7 +13,7 @@ export const spec: CommandSpec = {
   flags: [],
   examples: [
     'imp completion bash > ~/.local/share/bash-completion/completions/imp',
-    'imp completion zsh > "${fpath[1]}/_imp"',
+    'imp completion zsh > ~/.zfunc/_imp   # with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc',
     'imp completion fish > ~/.config/fish/completions/imp.fish',
   ],
 };

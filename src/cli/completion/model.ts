@@ -51,7 +51,10 @@ export async function completionTree(): Promise<CompletionTree> {
     if (!top.some((t) => t.word === first))
       top.push({ word: first, summary: second ? `${first} commands` : command.summary });
     else if (!second) top.find((t) => t.word === first)!.summary = command.summary;
-    if (second) (subs[first] ??= []).push({ word: second, summary: command.summary });
+    if (second) {
+      subs[first] ??= [];
+      subs[first].push({ word: second, summary: command.summary });
+    }
   }
   return { top, subs, commands };
 }
