@@ -14,7 +14,8 @@ describe('imp main', () => {
   it('--help lists every command, grouped', async () => {
     const { code, stdout } = await imp(['--help']);
     expect(code).toBe(0);
-    for (const c of COMMANDS) expect(stdout).toContain(c.name);
+    for (const c of COMMANDS) if (!c.hidden) expect(stdout).toContain(c.name);
+    expect(stdout).not.toContain('__complete');
     expect(stdout).toMatch(/Login:[\s\S]*Sessions:[\s\S]*Approvals:[\s\S]*Admin:/);
   });
 

@@ -50,7 +50,7 @@ function loadedModules(args: string[]): { modules: string[]; status: number | nu
 }
 
 describe('startup cost', () => {
-  it.each([[['--help']], [['--version']], [['login', '--help']], [['nonsense']]])(
+  it.each([[['--help']], [['--version']], [['login', '--help']], [['prompt']], [['nonsense']]])(
     'imp %j loads no heavy module',
     (args) => {
       const { modules, status } = loadedModules(args);
