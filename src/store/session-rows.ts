@@ -26,9 +26,10 @@ const COLUMN_OF: Record<keyof SessionRecord, string> = {
   endedAt: 'ended_at',
   endedBy: 'ended_by',
   reviewRequired: 'review_required',
+  review: 'review',
 };
 
-const JSON_FIELDS = new Set<keyof SessionRecord>(['requester', 'decidedBy', 'endedBy']);
+const JSON_FIELDS = new Set<keyof SessionRecord>(['requester', 'decidedBy', 'endedBy', 'review']);
 
 /** The SQL column for a field. */
 export function sessionColumn(field: keyof SessionRecord): string {
@@ -79,5 +80,6 @@ export function rowToSession(row: Row): SessionRecord {
     endedAt: num(row.ended_at),
     endedBy: json(row.ended_by),
     reviewRequired: Boolean(Number(row.review_required)),
+    review: json(row.review),
   };
 }

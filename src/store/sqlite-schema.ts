@@ -79,4 +79,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX sessions_requester ON sessions (requester_iss, requester_sub, state);
   CREATE INDEX sessions_state ON sessions (state, expires_at);
   `,
+  // 3: break-glass review outcome (JSON: by, at, outcome, notes); null until reviewed.
+  `
+  ALTER TABLE sessions ADD COLUMN review TEXT;
+  CREATE INDEX sessions_review ON sessions (mode, review_required);
+  `,
 ];
