@@ -62,10 +62,25 @@ export async function proxyHandler(
   const principal = await authenticate(deps, request.headers.authorization);
   const id = (request.params as { id?: string }).id ?? '';
   const session = await loadSession(deps, id);
-  if (!session || !sameSubject(session.requester, principal))
-    throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
+  if (session && !sameSubject(session.requester, principal)) {
+    // Someone else's session: answered like an unknown id (no oracle), but a stolen or guessed id
+    // being tried is worth a record.
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(
+          session,
+          'action.denied',
+          { method, path: rawPath.slice(0, 512), kind: null, rule: 'session.owner', request_id: requestId },
+          actorFor(principal),
+        ),
+        deps.clock.now(),
+      ),
+    );
+  }
+  if (!session || !sameSubject(session.requester, principal))
+    throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const deny = async (rule: string, error: ImpError, kind: ActionKind | null = null): Promise<never> => {
     await deps.store.transaction((tx) =>
       tx.appendAudit(

@@ -3,6 +3,7 @@
  * close it; `imp broker serve` and `imp dev` use the same function.
  */
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import { startAuditSink } from './audit-sink.js';
@@ -31,6 +32,9 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
   });
+    clientErrorHandler: answerClientError,
+    // Router-level refusals (undecodable URL, over-long parameter) answer in the API's error shape too.
+    frameworkErrors: (error, request, reply) => sendError(deps, request, reply, error),
 
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
@@ -54,7 +58,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           requestId: request.id,
           principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
           params: request.params as Record<string, string>,
-          query: request.query as Record<string, string | undefined>,
+          query: singleValued(request.query),
           body: request.body ?? null,
           headers: request.headers,
           ip: request.ip,
@@ -155,6 +159,35 @@ function sendError(
 function fromFastify(raw: unknown): ImpError {
   if (raw instanceof ImpError) return raw;
   const fastifyError = raw as { statusCode?: number; code?: string; message?: string };
+// `?state=a&state=b` parses as an array; handlers read strings, so a repeated parameter is refused here.
+function singleValued(query: unknown): Record<string, string | undefined> {
+  const record = (query ?? {}) as Record<string, unknown>;
+  for (const [name, value] of Object.entries(record)) {
+    if (typeof value !== 'string')
+      throw new InvalidInputError(`Give the query parameter ${JSON.stringify(name.slice(0, 40))} once.`);
+  }
+  return record as Record<string, string | undefined>;
+}
+
+// Requests Node's HTTP parser refuses (bad method, CR/LF in a header, smuggling, oversized headers)
+// never reach a route; answer them in the API's own error shape too, then close the connection.
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'The request headers are too large.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'The request took too long to arrive.']
+        : [400, 'Bad Request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify({ error: { code: 'IMP_INVALID_INPUT', message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
   if (
     typeof fastifyError.statusCode === 'number' &&
     fastifyError.statusCode >= 400 &&
@@ -168,3 +201,5 @@ function fromFastify(raw: unknown): ImpError {
   }
   return toImpError(raw);
 }
+    if (fastifyError.code === 'FST_ERR_BAD_URL')
+      return new InvalidInputError('The URL is not valid: it has broken percent-encoding.');

@@ -1,7 +1,8 @@
 /**
  * Where a proxied call may go: the path after `/proxy` must stay inside the tenant's upstream base.
- * Refuses, rather than repairs, anything that could escape it: dot segments (raw or encoded),
- * encoded slashes or backslashes, protocol-relative or absolute URLs, control characters.
+ * Refuses, rather than repairs, anything that could escape it: dot segments (raw, encoded, or with
+ * `;` path parameters), encoded slashes or backslashes, protocol-relative or absolute URLs, control
+ * characters.
  */
 
 /** The upstream URL for a proxied path, or the reason it is refused. */
@@ -31,7 +32,8 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
   } catch {
     return { ok: false, reason: 'the path has invalid percent-encoding' };
   }
-  if (decoded.split('/').some((segment) => segment === '.' || segment === '..'))
+  // `..;x` is a dot segment to servlet containers (Tomcat strips `;` path parameters before resolving).
+  if (decoded.split('/').some((segment) => /^\.\.?(;.*)?$/.test(segment)))
     return { ok: false, reason: 'dot segments (..) are not allowed' };
   if (/^\/[a-z][a-z0-9+.-]*:/i.test(decoded)) return { ok: false, reason: 'absolute URLs are not allowed' };
   let baseUrl: URL;

@@ -9,6 +9,7 @@ describe('proxy path normalisation', () => {
     ['/v1/users', 'http://127.0.0.1:7702/api/v1/users'],
     ['/v1/users?limit=5&q=a%20b', 'http://127.0.0.1:7702/api/v1/users?limit=5&q=a%20b'],
     ['/v1/users/u%2Dl', 'http://127.0.0.1:7702/api/v1/users/u%2Dl'],
+    ['/v1/users;v=2', 'http://127.0.0.1:7702/api/v1/users;v=2'],
   ])('%s → %s', (path, url) => {
     expect(resolveProxyTarget(BASE, path)).toEqual({ ok: true, url, path });
   });
@@ -30,6 +31,11 @@ describe('proxy path normalisation', () => {
     'v1/users',
     '/v1/%zz',
     '/./v1',
+    // servlet containers resolve `..;x` as `..` after dropping the path parameter
+    '/..;/admin',
+    '/v1/..;jsessionid=1/secret',
+    '/%2e%2e;/secret',
+    '/.;/v1',
   ])('refuses %j', (path) => {
     expect(resolveProxyTarget(BASE, path).ok).toBe(false);
   });
