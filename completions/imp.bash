@@ -10,7 +10,6 @@ _imp_subs() {
 }
 _imp_flags() {
   case "$1" in
-    'completion') echo '--json --no-input --no-color --help' ;;
     'login') echo '--fresh --broker --no-browser --json --no-input --no-color --help' ;;
     'whoami') echo '--broker --json --no-input --no-color --help' ;;
     'logout') echo '--broker --json --no-input --no-color --help' ;;
@@ -30,6 +29,8 @@ _imp_flags() {
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
+    'doctor') echo '--broker --json --no-input --no-color --help' ;;
+    'completion') echo '--json --no-input --no-color --help' ;;
     'dev') echo '--port --state-dir --policy --login --for --json --no-input --no-color --help' ;;
     'broker serve') echo '--config --state-dir --port --host --public-url --json --no-input --no-color --help' ;;
   esac
@@ -99,6 +100,7 @@ _imp_value() {
     'policy explain|--env') echo 'source:environments' ;;
     'policy explain|--scope') echo 'words:read write' ;;
     'policy explain|--broker') echo 'none' ;;
+    'doctor|--broker') echo 'none' ;;
     'dev|--port') echo 'none' ;;
     'dev|--state-dir') echo 'none' ;;
     'dev|--policy') echo 'source:files' ;;
@@ -122,7 +124,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'completion login whoami logout start api exec status end prompt requests approve deny audit revoke policy dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny audit revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

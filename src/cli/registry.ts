@@ -27,32 +27,11 @@ const entry = (
   load: load as () => Promise<CommandModule<never>>,
 });
 
-/** Every command, in help order. */
+/** Every command, in help order within its group. */
+// biome-ignore format: a table reads best one command per line
 export const COMMANDS: readonly CommandEntry[] = [
-  {
-    ...entry(
-      'completion',
-      'admin',
-      'Print the shell completion script (bash, zsh, fish)',
-      () => import('./commands/completion.js'),
-    ),
-  },
-  {
-    ...entry('__complete', 'admin', 'Values for shell completion', () => import('./commands/complete.js')),
-    hidden: true,
-  },
-  entry(
-    'login',
-    'auth',
-    'Log in with your identity provider (device flow)',
-    () => import('./commands/login.js'),
-  ),
-  entry(
-    'whoami',
-    'auth',
-    'Show who is logged in, your roles and login age',
-    () => import('./commands/whoami.js'),
-  ),
+  entry('login', 'auth', 'Log in with your identity provider (device flow)', () => import('./commands/login.js')),
+  entry('whoami', 'auth', 'Show who is logged in, your roles and login age', () => import('./commands/whoami.js')),
   entry('logout', 'auth', 'Remove the stored login', () => import('./commands/logout.js')),
   entry('start', 'session', 'Open a session on a tenant and work in it', () => import('./commands/start.js')),
   entry('api', 'session', 'Call the tenant API through the audited proxy', () => import('./commands/api.js')),
@@ -60,43 +39,21 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('status', 'session', 'Show your active and pending sessions', () => import('./commands/status.js')),
   entry('end', 'session', 'End a session and print its summary', () => import('./commands/end.js')),
   entry('prompt', 'session', 'Print a session segment for your prompt', () => import('./commands/prompt.js')),
-  entry(
-    'requests',
-    'approvals',
-    'List pending requests you may approve',
-    () => import('./commands/requests.js'),
-  ),
+  entry('requests', 'approvals', 'List pending requests you may approve', () => import('./commands/requests.js')),
   entry('approve', 'approvals', 'Approve a pending session request', () => import('./commands/approve.js')),
   entry('deny', 'approvals', 'Deny a pending session request', () => import('./commands/deny.js')),
   entry('audit list', 'audit', 'List audit events', () => import('./commands/audit-list.js')),
   entry('audit show', 'audit', 'Show one audit event in full', () => import('./commands/audit-show.js')),
-  entry(
-    'audit export',
-    'audit',
-    'Export the audit log (JSONL or CSV)',
-    () => import('./commands/audit-export.js'),
-  ),
-  entry(
-    'audit verify',
-    'audit',
-    'Verify the audit chain and checkpoints',
-    () => import('./commands/audit-verify.js'),
-  ),
+  entry('audit export', 'audit', 'Export the audit log (JSONL or CSV)', () => import('./commands/audit-export.js')),
+  entry('audit verify', 'audit', 'Verify the audit chain and checkpoints', () => import('./commands/audit-verify.js')),
   entry('revoke', 'admin', "Revoke someone's session at once", () => import('./commands/revoke.js')),
   entry('policy check', 'admin', 'Validate a policy file', () => import('./commands/policy-check.js')),
   entry('policy explain', 'admin', 'Explain a policy decision', () => import('./commands/policy-explain.js')),
-  entry(
-    'dev',
-    'admin',
-    'Run the local stack (IdP, broker, tenant API)',
-    () => import('../dev/commands/dev.js'),
-  ),
-  entry(
-    'broker serve',
-    'admin',
-    'Run the broker against a real IdP',
-    () => import('../dev/commands/broker-serve.js'),
-  ),
+  entry('doctor', 'admin', 'Check broker, IdP, keychain, clock and login', () => import('./commands/doctor.js')),
+  entry('completion', 'admin', 'Print the shell completion script (bash, zsh, fish)', () => import('./commands/completion.js')),
+  entry('dev', 'admin', 'Run the local stack (IdP, broker, tenant API)', () => import('../dev/commands/dev.js')),
+  entry('broker serve', 'admin', 'Run the broker against a real IdP', () => import('../dev/commands/broker-serve.js')),
+  { ...entry('__complete', 'admin', 'Values for shell completion', () => import('./commands/complete.js')), hidden: true },
 ];
 
 /** Finds the longest command name that prefixes argv (`audit verify` before `audit`). */

@@ -78,6 +78,17 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     for (const output of [imp.stdout, imp.stderr, whoami.stdout, whoami.stderr])
       expect(output).not.toContain(stored.token);
 
+    const doctor = await runImp(['doctor', '--json'], env);
+    expect(doctor.code, doctor.stdout).toBe(0);
+    expect(JSON.parse(doctor.stdout).checks.map((c: { name: string }) => c.name)).toEqual([
+      'broker configured',
+      'broker reachable',
+      'clock',
+      'identity provider',
+      'credential store',
+      'login',
+    ]);
+
     const human = await runImp(['whoami'], env);
     expect(human.stdout).toContain('alice@example.test');
     expect(human.stdout).toContain('roles:     support');

@@ -17,6 +17,8 @@ export interface StubCall {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** Never answers: waits until the request is aborted (Ctrl-C while long-polling). */
+  hang?: boolean;
   /** Checks the request (e.g. the bearer token). */
   check?: (request: { headers: Headers; body: unknown }) => void;
 }
@@ -37,6 +39,11 @@ export function stubBroker(calls: StubCall[]): typeof fetch & { remaining(): Stu
       headers: new Headers(init?.headers),
       body: init?.body ? JSON.parse(String(init.body)) : null,
     });
+    if (next.hang) {
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+      );
+    }
     return new Response(next.body === undefined ? '' : JSON.stringify(next.body), {
       status: next.status,
       headers: next.headers ?? {},
