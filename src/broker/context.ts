@@ -5,6 +5,7 @@ import type { AuditActor } from '../core/audit/event.js';
 import type { Clock } from '../core/clock.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
+import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { KeyRing } from './keys.js';
 
 /** A caller the broker authenticated from a broker token. */
@@ -43,6 +44,10 @@ export interface BrokerDeps {
   log: BrokerLog;
   /** Signs a checkpoint of the current head now (set by createBroker). */
   checkpoint: () => Promise<void>;
+  /** How break-glass alerts are sent (tests shorten the retries); defaults otherwise. */
+  alertSettings?: Partial<AlertSettings>;
+  /** Sends break-glass alerts after commit (set by createBroker). */
+  alerts?: AlertDispatcher;
 }
 
 /** A request, typed for handlers. */

@@ -7,7 +7,14 @@ import type { HandlerContext, HandlerResult } from './context.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
+import {
+  confirmBreakGlass,
+  getBreakGlass,
+  postBreakGlass,
+  reviewBreakGlass,
+} from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import { getReview } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route. */
@@ -42,9 +49,14 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
   { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self
+  { method: 'POST', path: '/v1/break-glass', auth: true, handler: postBreakGlass }, // role: break_glass; policy, then fresh login (per session)
+  { method: 'GET', path: '/v1/break-glass/:id', auth: true, handler: getBreakGlass }, // role: break_glass_confirm, not self, in window
+  { method: 'POST', path: '/v1/break-glass/:id/confirm', auth: true, handler: confirmBreakGlass }, // as above + fresh login; alerts after commit
+  { method: 'POST', path: '/v1/break-glass/:id/review', auth: true, handler: reviewBreakGlass }, // role: review; neither requester nor confirmer; fresh login
   { method: 'GET', path: '/v1/audit/events', auth: true, handler: listAudit }, // role: audit; audited as audit.read
   { method: 'GET', path: '/v1/audit/events/:ref', auth: true, handler: showAudit }, // role: audit
   { method: 'GET', path: '/v1/audit/export', auth: true, handler: exportAudit }, // role: audit; audited as audit.export
   { method: 'POST', path: '/v1/audit/checkpoint', auth: true, handler: checkpointNow }, // role: audit
   { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
+  { method: 'GET', path: '/v1/review', auth: true, handler: getReview }, // role: audit or review; audited as audit.read
 ];

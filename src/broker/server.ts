@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
+import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
@@ -77,7 +78,10 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   await checkpointer.init();
   deps.checkpoint = () => checkpointer.request();
   const stopSink = startAuditSink(deps);
+  const alerts = new AlertDispatcher(deps, deps.alertSettings);
+  deps.alerts = alerts;
   app.addHook('onClose', async () => {
+    await alerts.close();
     stopSink();
     await checkpointer.close();
   });

@@ -53,7 +53,9 @@ export async function applyExpiry(
   }
   if (session.state === 'pending' && session.requestExpiresAt !== null && session.requestExpiresAt <= nowMs) {
     if (await tx.updateSession(session.id, 'pending', { state: 'request_expired', endedAt: nowMs })) {
-      await tx.appendAudit(sessionAudit(session, 'request.expired', {}, null), nowMs);
+      // An unconfirmed break-glass request is its own fact: someone pulled the handle and nobody confirmed.
+      const type = session.mode === 'break_glass' ? 'breakglass.expired' : 'request.expired';
+      await tx.appendAudit(sessionAudit(session, type, {}, null), nowMs);
       sessionChanges.emit(session.id);
     }
     return { ...session, state: 'request_expired', endedAt: nowMs };
@@ -121,5 +123,13 @@ export function sessionView(session: SessionRecord): SessionView {
     expires_at: iso(session.expiresAt),
     ended_at: iso(session.endedAt),
     review_required: session.reviewRequired,
+    review: session.review
+      ? {
+          outcome: session.review.outcome,
+          by: { sub: session.review.by.sub, email: session.review.by.email },
+          at: new Date(session.review.at).toISOString(),
+          notes: session.review.notes,
+        }
+      : null,
   };
 }

@@ -8,6 +8,7 @@ import { parsePolicy } from '../core/policy/load.js';
 import type { Policy } from '../core/policy/types.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
+import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
 import { KeyRing } from './keys.js';
 import { type Broker, createBroker } from './server.js';
@@ -32,6 +33,8 @@ export interface StartBrokerOptions {
   log: BrokerLog;
   fetch?: typeof fetch;
   store?: Store;
+  /** Break-glass alert delivery (retry delays, timeout, secret lookup); defaults otherwise. */
+  alertSettings?: Partial<AlertSettings>;
 }
 
 /** Reads the policy (refusing an invalid one with file, line and key), opens the store and keys, listens. */
@@ -62,6 +65,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     fetch: options.fetch ?? globalThis.fetch,
     log: options.log,
     checkpoint: async () => {},
+    ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   };
   const broker = await createBroker(deps);
   try {

@@ -80,6 +80,37 @@ export interface SessionView {
   expires_at: string | null;
   ended_at: string | null;
   review_required: boolean;
+  /** A break-glass session's review, once recorded. */
+  review?: SessionReviewView | null;
+}
+
+/** The recorded review of a break-glass session. */
+export interface SessionReviewView {
+  outcome: 'justified' | 'unjustified';
+  by: { sub: string; email: string | null };
+  at: string;
+  notes: string;
+}
+
+/** POST /v1/break-glass body. The incident id is kept as the session's ticket (same pattern). */
+export interface BreakGlassRequestBody {
+  tenant: string;
+  environment: string;
+  incident: string;
+  reason: string;
+  /** Seconds; at most break_glass.max_ttl. */
+  ttl?: number;
+}
+
+/** A pending break-glass request: the session view plus when the confirmation window closes. */
+export interface BreakGlassRequestView extends SessionView {
+  confirm_by: string;
+}
+
+/** POST /v1/break-glass/:id/review body. */
+export interface BreakGlassReviewBody {
+  outcome: 'justified' | 'unjustified';
+  notes: string;
 }
 
 /** GET /v1/sessions/:id/summary. */
@@ -97,4 +128,65 @@ export interface SessionSummary {
     kind: string;
     outcome: 'completed' | 'denied' | 'failed';
   }[];
+}
+
+/** A person in a report: the stable subject and the email to show. */
+export interface ReportPerson {
+  sub: string;
+  email: string | null;
+}
+
+/** One session line of the access review. */
+export interface ReviewSessionLine {
+  id: string;
+  mode: 'standard' | 'break_glass';
+  state: SessionView['state'];
+  requester: ReportPerson;
+  /** The approver, or for break-glass the confirmer. */
+  decided_by: ReportPerson | null;
+  tenant: string;
+  environment: string;
+  scope: 'read' | 'write';
+  /** Ticket, or for break-glass the incident id. */
+  ticket: string;
+  reason: string;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  review: SessionReviewView | null;
+}
+
+/** GET /v1/review?since=30d: the access review for auditors (`imp review`). */
+export interface ReviewReport {
+  generated_at: string;
+  since: string;
+  broker: string;
+  totals: {
+    sessions: number;
+    write: number;
+    break_glass: number;
+    denials: number;
+    step_ups: number;
+    alert_failures: number;
+  };
+  by_person: { person: ReportPerson; sessions: number; write: number; break_glass: number }[];
+  by_tenant: { tenant: string; sessions: number; write: number; break_glass: number }[];
+  write_sessions: ReviewSessionLine[];
+  break_glass_sessions: ReviewSessionLine[];
+  /** Break-glass sessions (of any age) that nobody has reviewed yet. */
+  awaiting_review: ReviewSessionLine[];
+  /** Refusals: session and break-glass refusals, denied actions and approvals, access denials. */
+  denials: {
+    ts: string;
+    type: string;
+    person: ReportPerson | null;
+    tenant: string | null;
+    session: string | null;
+    rule: string | null;
+  }[];
+  /** Requests refused until the person logged in again (RFC 9470 step-up), and refused logins. */
+  step_ups: { ts: string; type: string; person: ReportPerson | null; why: string | null }[];
+  alert_failures: { ts: string; session: string | null; url: string; attempts: number; error: string }[];
+  /** People whose groups grant a role they did not use in the period: candidates to remove. */
+  unused_roles: { person: ReportPerson; role: string; groups: string[]; last_login: string }[];
 }

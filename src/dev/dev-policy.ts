@@ -1,7 +1,23 @@
 /** The built-in policy of `imp dev`: the reference shape with three tenants. Ports are filled in at start. */
 
-/** Renders the dev policy for the given IdP issuer and tenant API URL. */
-export function devPolicyYaml(issuer: string, tenantApi: string): string {
+/** A break-glass webhook for the dev policy. */
+export interface DevAlertHook {
+  url: string;
+  secretEnv?: string;
+}
+
+/** Renders the dev policy for the given IdP issuer and tenant API URL (and break-glass webhooks, if any). */
+export function devPolicyYaml(
+  issuer: string,
+  tenantApi: string,
+  options: { alerts?: DevAlertHook[] } = {},
+): string {
+  const alerts = (options.alerts ?? [])
+    .map(
+      (hook) =>
+        `{ url: ${JSON.stringify(hook.url)}${hook.secretEnv ? `, secret_env: ${hook.secretEnv}` : ''} }`,
+    )
+    .join(', ');
   return `# imp dev — built-in policy (dev users: alice, bob, carol, dave, erin, mallory; password = login)
 identity: { issuer: ${issuer}, client_id: imp-cli, groups_claim: groups }
 reauth: { max_age: 5m, per_session: true }
@@ -9,7 +25,7 @@ tickets: { pattern: '^[A-Z][A-Z0-9]+-[0-9]+$' }
 reason: { min_length: 10 }
 sessions: { default_ttl: 30m }
 approvals: { request_ttl: 1h }
-break_glass: { confirm_window: 10m, max_ttl: 30m }
+break_glass: { confirm_window: 10m, max_ttl: 30m${alerts ? `, alerts: [${alerts}]` : ''} }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }

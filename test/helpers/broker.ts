@@ -7,6 +7,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
+import type { AlertSettings } from '../../src/broker/alerts.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -61,7 +62,12 @@ export interface TestBroker {
 
 /** Starts the IdP and a broker with the dev policy (or `policyYaml(issuer, tenantApi)`). */
 export async function startTestBroker(
-  options: { policyYaml?: (issuer: string) => string; tenantApi?: string; store?: Store } = {},
+  options: {
+    policyYaml?: (issuer: string) => string;
+    tenantApi?: string;
+    store?: Store;
+    alertSettings?: Partial<AlertSettings>;
+  } = {},
 ): Promise<TestBroker> {
   const idp = await startDevIdp();
   const clock = new ShiftedClock();
@@ -81,6 +87,7 @@ export async function startTestBroker(
           process.stderr.write(`[broker ${level}] ${message} ${JSON.stringify(fields ?? {})}\n`)
       : () => {},
     ...(options.store ? { store: options.store } : {}),
+    ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   });
   const signing = idp.signingKeys[0]!;
   const key = (await importJWK(signing, signing.alg)) as CryptoKey;

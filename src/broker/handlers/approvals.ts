@@ -20,7 +20,10 @@ export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> 
   const pending = (await ctx.deps.store.listSessions({ states: ['pending'] })).filter(
     (s) => (s.requestExpiresAt ?? Infinity) > now,
   );
-  const mine = pending.filter((s) => decideApproval(principal.roles, principal, s.requester, s).allowed);
+  // Break-glass requests are confirmed through their own route, never approved here.
+  const mine = pending.filter(
+    (s) => s.mode === 'standard' && decideApproval(principal.roles, principal, s.requester, s).allowed,
+  );
   return { body: { requests: mine.map(sessionView) } };
 }
 
@@ -33,7 +36,15 @@ async function decidable(
   const id = ctx.params.id ?? '';
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new ImpError('IMP_NOT_FOUND', `No request ${id.slice(0, 64)}.`);
-  const verdict = decideApproval(principal.roles, principal, session.requester, session);
+  // An approver must not be able to open (or quietly deny) a break-glass request: that takes a confirmer.
+  const verdict =
+    session.mode === 'break_glass'
+      ? ({
+          allowed: false,
+          rule: 'break_glass.confirm_only',
+          message: `This is a break-glass request: a second on-call person confirms it with imp break-glass confirm ${session.id}.`,
+        } as const)
+      : decideApproval(principal.roles, principal, session.requester, session);
   if (!verdict.allowed) {
     await ctx.deps.store.transaction((tx) =>
       tx.appendAudit(

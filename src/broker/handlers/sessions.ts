@@ -126,6 +126,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     endedAt: null,
     endedBy: null,
     reviewRequired: false,
+    review: null,
   };
   await deps.store.transaction(async (tx) => {
     // Re-checked inside the transaction: two racing requests can't both pass.
@@ -158,7 +159,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
 }
 
 /** Fresh login demanded last: within reauth.max_age, and with per_session a login not used before. */
-async function requireSessionLogin(
+export async function requireSessionLogin(
   ctx: HandlerContext,
   principal: Principal,
   audited: Record<string, unknown>,
@@ -385,6 +386,7 @@ export function personOf(principal: Principal): SessionRecord['requester'] {
   };
 }
 
-function safeText(value: unknown): string | null {
+/** Untrusted text as it may be audited: strings only, bounded. */
+export function safeText(value: unknown): string | null {
   return typeof value === 'string' ? value.slice(0, 600) : null;
 }

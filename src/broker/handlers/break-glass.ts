@@ -1,0 +1,323 @@
+/**
+ * Break-glass: on-call opens emergency write access without an approver, but never alone.
+ *   POST /v1/break-glass               the requester (role break_glass): input → policy → conflicts → fresh, per-session login
+ *   GET  /v1/break-glass/:id           what the confirmer is about to confirm (the same checks as confirming, minus the login)
+ *   POST /v1/break-glass/:id/confirm   a different person (role break_glass_confirm) within the window, fresh login → session opens
+ *   POST /v1/break-glass/:id/review    a third person (role review) records whether it was justified
+ * A request is a session row with mode break_glass, pending until confirmed; the incident id is its
+ * ticket. Every refusal is audited with its rule; alerts go out after the confirmation commits.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BreakGlassRequestView } from '../../core/api.js';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotFoundError,
+  PolicyDeniedError,
+  StepUpRequiredError,
+} from '../../core/errors.js';
+import { hasControlCharacters } from '../../core/escape.js';
+import {
+  decideBreakGlass,
+  decideBreakGlassConfirm,
+  decideBreakGlassReview,
+} from '../../core/policy/break-glass.js';
+import { checkTicketAndReason } from '../../core/policy/decide.js';
+import type { SessionRecord, SessionReview } from '../../store/types.js';
+import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { applyExpiry, loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
+import { personOf, requireSessionLogin, safeText } from './sessions.js';
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The request as the requester and the confirmer see it. */
+function requestView(session: SessionRecord): BreakGlassRequestView {
+  return { ...sessionView(session), confirm_by: new Date(session.requestExpiresAt ?? 0).toISOString() };
+}
+
+/** POST /v1/break-glass {tenant, environment, incident, reason, ttl?} — 202 pending confirmation. */
+export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const { policy } = deps;
+  const body = (ctx.body ?? {}) as Record<string, unknown>;
+  const now = deps.clock.now();
+  const environment = body.environment ?? 'prod';
+  const ttl = body.ttl ?? Math.min(policy.sessions.defaultTtl, policy.breakGlass.maxTtl);
+  if (typeof body.tenant !== 'string' || !ID_PATTERN.test(body.tenant))
+    throw new InvalidInputError('tenant must be a tenant id (lowercase letters, digits, dashes).');
+  if (typeof environment !== 'string' || !ID_PATTERN.test(environment))
+    throw new InvalidInputError('environment must be an environment name such as prod.');
+  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400)
+    throw new InvalidInputError('ttl must be a whole number of seconds.');
+  const base = { tenant: body.tenant, environment, actor: actorOf(principal) };
+  const refuse = (rule: string, extra: Record<string, unknown> = {}, texts = {}) =>
+    deps.store.transaction((tx) =>
+      tx.appendAudit({ ...base, ...texts, type: 'breakglass.refused', data: { rule, ...extra } }, now),
+    );
+
+  const inputProblem = checkTicketAndReason(policy, body.incident, body.reason);
+  if (inputProblem) {
+    await refuse(inputProblem.rule, {}, { ticket: safeText(body.incident), reason: safeText(body.reason) });
+    const message = inputProblem.rule.startsWith('ticket.')
+      ? `The incident id must match ${policy.tickets.pattern} (for example INC-123).`
+      : inputProblem.message;
+    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${message}`, {
+      rule: inputProblem.rule,
+    });
+  }
+  const incident = body.incident as string;
+  const reason = (body.reason as string).trim();
+  const texts = { ticket: incident, reason };
+
+  const verdict = decideBreakGlass(policy, principal.roles, { tenant: body.tenant, environment, ttl });
+  if (!verdict.allowed) {
+    await refuse(verdict.rule, { ttl }, texts);
+    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
+  }
+
+  const open = await deps.store.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: body.tenant,
+    states: ['active', 'pending'],
+  });
+  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
+  if (conflicting) {
+    await refuse('session.one_active', { existing: conflicting.id }, texts);
+    throw new ConflictError(
+      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${body.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      { rule: 'session.one_active', session: conflicting.id },
+    );
+  }
+
+  await requireSessionLogin(ctx, principal, { ...base, ...texts });
+
+  const session: SessionRecord = {
+    id: randomUUID(),
+    state: 'pending',
+    mode: 'break_glass',
+    requester: personOf(principal),
+    tenant: body.tenant,
+    environment,
+    scope: 'write',
+    ticket: incident,
+    reason,
+    ttl,
+    loginId: principal.loginId,
+    authTime: principal.authTime,
+    createdAt: now,
+    requestExpiresAt: now + policy.breakGlass.confirmWindow * 1000,
+    decidedBy: null,
+    decidedAt: null,
+    decisionComment: null,
+    startedAt: null,
+    expiresAt: null,
+    endedAt: null,
+    endedBy: null,
+    reviewRequired: false,
+    review: null,
+  };
+  await deps.store.transaction(async (tx) => {
+    // Re-checked inside the transaction: two racing requests can't both pass.
+    const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
+    if (policy.reauth.perSession && lastUsed >= principal.authTime)
+      throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
+    const dupes = await tx.listSessions({
+      requesterIss: principal.iss,
+      requesterSub: principal.sub,
+      tenant: session.tenant,
+      states: ['pending'],
+    });
+    if (dupes.length > 0) throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
+    await tx.insertSession(session);
+    await tx.appendAudit(
+      sessionAudit(session, 'breakglass.requested', {
+        ttl,
+        incident,
+        rule: `role.${verdict.role.name}`,
+        confirm_by: new Date(session.requestExpiresAt!).toISOString(),
+      }),
+      now,
+    );
+  });
+  return {
+    status: 202,
+    body: { request: requestView(session), confirm_command: `imp break-glass confirm ${session.id}` },
+  };
+}
+
+/** Audits a refused confirmation and throws it (403 naming the rule). */
+async function refuseConfirm(
+  ctx: HandlerContext,
+  principal: Principal,
+  session: SessionRecord,
+  rule: string,
+  message: string,
+): Promise<never> {
+  await ctx.deps.store.transaction((tx) =>
+    tx.appendAudit(
+      sessionAudit(session, 'breakglass.refused', { action: 'confirm', rule }, actorOf(principal)),
+      ctx.deps.clock.now(),
+    ),
+  );
+  throw new PolicyDeniedError(rule, `Refused by rule ${rule}: ${message}`);
+}
+
+const lateMessage = (session: SessionRecord) =>
+  `the request expired unconfirmed at ${new Date(session.requestExpiresAt ?? 0).toISOString()}; the requester must ask again.`;
+
+/** Loads a pending break-glass request the caller may confirm, or audits and throws why not. */
+async function confirmable(ctx: HandlerContext, principal: Principal): Promise<SessionRecord> {
+  const id = ctx.params.id ?? '';
+  const session = await loadSession(ctx.deps, id);
+  if (session?.mode !== 'break_glass')
+    throw new NotFoundError(`No break-glass request ${safeText(id)?.slice(0, 64)}.`);
+  const verdict = decideBreakGlassConfirm(principal.roles, principal, session.requester, session);
+  if (!verdict.allowed) return refuseConfirm(ctx, principal, session, verdict.rule, verdict.message);
+  if (session.state === 'request_expired')
+    return refuseConfirm(ctx, principal, session, 'break_glass.confirm_window', lateMessage(session));
+  if (session.state !== 'pending')
+    throw new ConflictError(
+      `Break-glass request ${session.id} is no longer pending (it is ${session.state}).`,
+      {
+        state: session.state,
+      },
+    );
+  return session;
+}
+
+/** GET /v1/break-glass/:id — for the confirmer: who asks, where, why; refused exactly as confirming would be. */
+export async function getBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const session = await confirmable(ctx, principal);
+  return { body: { request: requestView(session) } };
+}
+
+/** POST /v1/break-glass/:id/confirm — opens the write session, marks it for review, fires the alerts. */
+export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const session = await confirmable(ctx, principal);
+  try {
+    requireFreshLogin(deps, principal);
+  } catch (error) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'stepup.required', { action: 'confirm', why: 'stale' }, actorOf(principal)),
+        deps.clock.now(),
+      ),
+    );
+    throw error;
+  }
+  const now = deps.clock.now();
+  const changes = {
+    state: 'active',
+    decidedBy: personOf(principal),
+    decidedAt: now,
+    startedAt: now,
+    expiresAt: now + session.ttl * 1000,
+    reviewRequired: true,
+  } as const;
+  const outcome = await deps.store.transaction(async (tx) => {
+    const fresh = await tx.getSession(session.id);
+    // The window is checked again at the moment of the write, not only when the request was loaded.
+    if (fresh?.state === 'pending' && (fresh.requestExpiresAt ?? 0) <= now) {
+      await applyExpiry(tx, fresh, now);
+      return 'late' as const;
+    }
+    if (!(await tx.updateSession(session.id, 'pending', changes)))
+      throw new ConflictError(
+        `Break-glass request ${session.id} changed meanwhile (withdrawn or confirmed).`,
+      );
+    const confirmed = { ...session, ...changes };
+    const expiresAt = new Date(changes.expiresAt).toISOString();
+    await tx.appendAudit(
+      sessionAudit(
+        confirmed,
+        'breakglass.confirmed',
+        { requester: session.requester.email ?? session.requester.sub, expires_at: expiresAt },
+        actorOf(principal),
+      ),
+      now,
+    );
+    await tx.appendAudit(
+      sessionAudit(confirmed, 'session.started', {
+        ttl: session.ttl,
+        expires_at: expiresAt,
+        confirmed_by: principal.email ?? principal.sub,
+        review_required: true,
+      }),
+      now,
+    );
+    return confirmed;
+  });
+  if (outcome === 'late')
+    return refuseConfirm(ctx, principal, session, 'break_glass.confirm_window', lateMessage(session));
+  sessionChanges.emit(session.id);
+  deps.alerts?.dispatch(outcome);
+  return { body: { session: sessionView(outcome) } };
+}
+
+/** POST /v1/break-glass/:id/review {outcome, notes} — a third person's verdict, recorded once. */
+export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const body = (ctx.body ?? {}) as Record<string, unknown>;
+  if (body.outcome !== 'justified' && body.outcome !== 'unjustified')
+    throw new InvalidInputError('outcome must be "justified" or "unjustified".');
+  const notes = typeof body.notes === 'string' ? body.notes.trim() : '';
+  if (notes.length === 0 || notes.length > 2000 || hasControlCharacters(notes))
+    throw new InvalidInputError('notes must be text of 1 to 2000 characters without control characters.');
+  const id = ctx.params.id ?? '';
+  const session = await loadSession(deps, id);
+  if (session?.mode !== 'break_glass')
+    throw new NotFoundError(`No break-glass session ${safeText(id)?.slice(0, 64)}.`);
+  const verdict = decideBreakGlassReview(principal.roles, principal, session.requester, session.decidedBy);
+  if (!verdict.allowed) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'access.denied', { action: 'review', rule: verdict.rule }, actorOf(principal)),
+        deps.clock.now(),
+      ),
+    );
+    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
+  }
+  if (!session.reviewRequired)
+    throw new ConflictError(
+      `Break-glass request ${session.id} was never confirmed (${session.state}): nothing to review.`,
+    );
+  if (session.state === 'active')
+    throw new ConflictError(
+      `Break-glass session ${session.id} is still active; review it once it has ended.`,
+    );
+  if (session.review) throw new ConflictError(`Break-glass session ${session.id} was already reviewed.`);
+  try {
+    requireFreshLogin(deps, principal);
+  } catch (error) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'stepup.required', { action: 'review', why: 'stale' }, actorOf(principal)),
+        deps.clock.now(),
+      ),
+    );
+    throw error;
+  }
+  const now = deps.clock.now();
+  const review: SessionReview = {
+    by: { iss: principal.iss, sub: principal.sub, email: principal.email },
+    at: now,
+    outcome: body.outcome,
+    notes,
+  };
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.recordReview(session.id, review)))
+      throw new ConflictError(`Break-glass session ${session.id} was reviewed meanwhile.`);
+    await tx.appendAudit(
+      sessionAudit(session, 'breakglass.reviewed', { outcome: review.outcome, notes }, actorOf(principal)),
+      now,
+    );
+  });
+  return { body: { session: sessionView({ ...session, review }) } };
+}
