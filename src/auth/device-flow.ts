@@ -4,7 +4,7 @@
  * No refresh token is ever requested: nothing long-lived lands on a laptop.
  */
 import * as oidc from 'openid-client';
-import { AuthFailedError, ImpError, InterruptedError, UnreachableError } from '../core/errors.js';
+import { AuthFailedError, ImpError, InterruptedError } from '../core/errors.js';
 import { isLoopbackHost } from '../core/policy/validate.js';
 
 /** What the user must see to complete the login in a browser. */
@@ -33,7 +33,7 @@ export interface DeviceLoginOptions {
   signal?: AbortSignal;
 }
 
-/** Runs the device flow to completion. Errors: UnreachableError (discovery), AuthFailedError (denied, expired). */
+/** Runs the device flow to completion. Errors: AuthFailedError (IdP unreachable, denied, expired), InterruptedError. */
 export async function runDeviceLogin(options: DeviceLoginOptions): Promise<DeviceLoginResult> {
   const issuerUrl = new URL(options.issuer);
   const execute =
@@ -52,9 +52,11 @@ export async function runDeviceLogin(options: DeviceLoginOptions): Promise<Devic
       },
     );
   } catch (error) {
-    throw new UnreachableError(
-      `Cannot discover the identity provider at ${options.issuer} (${describe(error)}). Check that the IdP is up and the broker's identity.issuer is right.`,
-      error,
+    // Exit 3, not 1: the login cannot happen, and what the user needs is to authenticate once the
+    // IdP answers again (open sessions keep working meanwhile: the broker does not ask the IdP).
+    throw new AuthFailedError(
+      `Cannot log in: the identity provider at ${options.issuer} cannot be reached (${describe(error)}). Try again when it is up; check the broker's identity.issuer if this persists.`,
+      { cause: error, details: { reason: 'idp_unreachable' } },
     );
   }
   if (options.fetch) config[oidc.customFetch] = adaptFetch(options.fetch);
@@ -65,6 +67,11 @@ export async function runDeviceLogin(options: DeviceLoginOptions): Promise<Devic
   try {
     authorization = await oidc.initiateDeviceAuthorization(config, parameters);
   } catch (error) {
+    if (isNetworkError(error))
+      throw new AuthFailedError(
+        `Cannot log in: the identity provider at ${options.issuer} stopped answering (${describe(error)}). Try again when it is up.`,
+        { cause: error, details: { reason: 'idp_unreachable' } },
+      );
     throw new AuthFailedError(`The identity provider refused to start a device login: ${describe(error)}`, {
       cause: error,
     });
@@ -113,6 +120,12 @@ export async function runDeviceLogin(options: DeviceLoginOptions): Promise<Devic
 // openid-client's CustomFetch is fetch with a narrower options type.
 function adaptFetch(fetchImpl: typeof fetch): oidc.CustomFetch {
   return (url, options) => fetchImpl(url, options as RequestInit);
+}
+
+// fetch rejects with a TypeError whose cause is the socket error (ECONNREFUSED, ENOTFOUND, …).
+function isNetworkError(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  return error instanceof TypeError && typeof cause?.code === 'string';
 }
 
 function describe(error: unknown): string {

@@ -26,6 +26,15 @@ const STATUS: Record<ErrorCode, number> = {
   IMP_INTERNAL: 500,
 };
 
+// 5xx whose messages are written on purpose for the caller (the proxy's "the tenant API did not answer
+// within 30s"); every other 5xx body is generic so internals never leak.
+const EXPOSED_5XX: ReadonlySet<ErrorCode> = new Set([
+  'IMP_AUDIT_UNAVAILABLE',
+  'IMP_UNREACHABLE',
+  'IMP_TIMEOUT',
+  'IMP_UPSTREAM',
+]);
+
 /** HTTP status for an error code. */
 export function statusFor(code: ErrorCode): number {
   return STATUS[code];
@@ -45,7 +54,7 @@ export function errorResponse(
   } else if (status === 401) {
     headers['www-authenticate'] = 'Bearer';
   }
-  const exposed = status < 500 || error.code === 'IMP_AUDIT_UNAVAILABLE' || error.code === 'IMP_UNREACHABLE';
+  const exposed = status < 500 || EXPOSED_5XX.has(error.code);
   const body: ErrorBody = {
     error: exposed
       ? { code: error.code, message: error.message, details: error.details, request_id: requestId }

@@ -246,15 +246,26 @@ export async function proxyHandler(
       callback(null, chunk);
     },
   });
+  let upstreamError: string | null = null;
   const complete = (aborted: boolean) => {
     if (finished) return;
     finished = true;
+    if (upstreamError) {
+      void outcome('action.failed', { error: upstreamError, status: upstream.statusCode, bytes });
+      return;
+    }
     void outcome('action.completed', {
       status: upstream.statusCode,
       bytes,
       ...(aborted ? { aborted: true } : {}),
     });
   };
+  // pipe() passes no errors on: without this, a tenant API that stalls mid-body (undici's bodyTimeout
+  // fires) would leave the client waiting forever and the call without an outcome.
+  upstream.body.on('error', (error: Error) => {
+    upstreamError = /timeout/i.test(`${error.name} ${error.message}`) ? 'timeout' : 'upstream_error';
+    counter.destroy(error);
+  });
   counter.on('end', () => complete(false));
   counter.on('error', () => complete(true));
   reply.raw.on('close', () => complete(!counter.writableFinished));

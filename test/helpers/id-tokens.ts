@@ -1,7 +1,8 @@
 /**
  * ID tokens signed with the dev IdP's real key, on a clock of the caller's choosing (so a test can
  * give the broker a skewed clock while the IdP keeps real time), plus a raw HTTP client for requests
- * `fetch` refuses to send (CR/LF in headers, unknown methods, unnormalised paths).
+ * `fetch` refuses to send (CR/LF in headers, unknown methods, unnormalised paths), and a way to
+ * hand the real CLI a broker token without a browser.
  */
 import { connect } from 'node:net';
 import { type CryptoKey, importJWK, type JWTPayload, SignJWT } from 'jose';
@@ -117,4 +118,36 @@ function dechunk(text: string): string {
     out += rest.slice(line + 2, line + 2 + size);
     rest = rest.slice(line + 2 + size + 2);
   }
+}
+
+/** Puts a broker token where the real CLI looks for it (the file credential store of `env`). */
+export async function storeCliLogin(env: NodeJS.ProcessEnv, brokerUrl: string, token: string): Promise<void> {
+  const { FileCredentialStore } = await import('../../src/client/credentials.js');
+  const { resolvePaths } = await import('../../src/client/paths.js');
+  const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as {
+    sub: string;
+    idp_iss: string;
+    email: string | null;
+    name: string | null;
+    groups: string[];
+    auth_time: number;
+    exp: number;
+  };
+  const store = new FileCredentialStore(resolvePaths(env).credentialsFile, () => {});
+  await store.set(
+    brokerUrl,
+    JSON.stringify({
+      token,
+      expires_at: new Date(claims.exp * 1000).toISOString(),
+      auth_time: claims.auth_time,
+      user: {
+        iss: claims.idp_iss,
+        sub: claims.sub,
+        email: claims.email,
+        name: claims.name,
+        groups: claims.groups,
+        roles: [],
+      },
+    }),
+  );
 }
