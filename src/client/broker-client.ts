@@ -3,9 +3,13 @@
  * RFC 9470 challenges into StepUpRequiredError so callers can log in again and retry once.
  */
 import type {
+  BreakGlassRequestBody,
+  BreakGlassRequestView,
+  BreakGlassReviewBody,
   BrokerConfig,
   ErrorBody,
   LoginResponse,
+  ReviewReport,
   SessionRequestBody,
   SessionSummary,
   SessionView,
@@ -241,5 +245,35 @@ export class BrokerClient {
         { token },
       )
     ).body.tenants;
+  }
+
+  /** POST /v1/break-glass: 202 with the pending request (confirm_by) for a second person to confirm. */
+  async requestBreakGlass(token: string, body: BreakGlassRequestBody): Promise<BreakGlassRequestView> {
+    return (
+      await this.request<{ request: BreakGlassRequestView }>('POST', '/v1/break-glass', { token, body })
+    ).body.request;
+  }
+
+  /** GET /v1/break-glass/:id: the request as its confirmer sees it (refused as confirming would be). */
+  async getBreakGlass(token: string, id: string): Promise<BreakGlassRequestView> {
+    const path = `/v1/break-glass/${encodeURIComponent(id)}`;
+    return (await this.request<{ request: BreakGlassRequestView }>('GET', path, { token })).body.request;
+  }
+
+  /** POST /v1/break-glass/:id/confirm: opens the break-glass session. */
+  async confirmBreakGlass(token: string, id: string): Promise<SessionView> {
+    const path = `/v1/break-glass/${encodeURIComponent(id)}/confirm`;
+    return (await this.request<{ session: SessionView }>('POST', path, { token })).body.session;
+  }
+
+  /** POST /v1/break-glass/:id/review: a third person's verdict. */
+  async reviewBreakGlass(token: string, id: string, body: BreakGlassReviewBody): Promise<SessionView> {
+    const path = `/v1/break-glass/${encodeURIComponent(id)}/review`;
+    return (await this.request<{ session: SessionView }>('POST', path, { token, body })).body.session;
+  }
+
+  /** GET /v1/review?since=: the access review. */
+  async review(token: string, since: string): Promise<ReviewReport> {
+    return (await this.request<ReviewReport>('GET', '/v1/review', { token, query: { since } })).body;
   }
 }
