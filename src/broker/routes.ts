@@ -7,14 +7,9 @@ import type { HandlerContext, HandlerResult } from './context.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
-import {
-  confirmBreakGlass,
-  getBreakGlass,
-  postBreakGlass,
-  reviewBreakGlass,
-} from './handlers/break-glass.js';
+import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
-import { getReview } from './handlers/review.js';
+import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route. */

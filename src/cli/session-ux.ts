@@ -33,9 +33,24 @@ export async function waitForApproval(
     io.err(`Request ${session.id} needs approval by a second person. They run:`);
     io.err(`  imp approve ${session.id}`);
   }
-  const spinner = json
-    ? null
-    : await startSpinner(io, 'Waiting for approval… (Ctrl-C withdraws the request)');
+  return waitWhilePending(
+    deps,
+    target,
+    token,
+    session,
+    json ? null : 'Waiting for approval… (Ctrl-C withdraws the request)',
+  );
+}
+
+/** Long-polls while a request is pending, with a spinner unless `spinnerText` is null; Ctrl-C withdraws it. */
+export async function waitWhilePending(
+  deps: Pick<Deps, 'io' | 'interrupt'>,
+  target: BrokerTarget,
+  token: string,
+  session: SessionView,
+  spinnerText: string | null,
+): Promise<SessionView> {
+  const spinner = spinnerText === null ? null : await startSpinner(deps.io, spinnerText);
   try {
     let current = session;
     while (current.state === 'pending') {

@@ -21,6 +21,8 @@ export interface BrokerConfig {
   reason_min_length: number;
   reason_max_length: number;
   default_ttl: number;
+  /** Seconds; absent from brokers that predate break-glass. */
+  break_glass?: { confirm_window: number; max_ttl: number };
 }
 
 /** POST /v1/login body. */

@@ -9,18 +9,21 @@ import { isMap, isSeq, parseDocument } from 'yaml';
 import type { BrokerLog } from '../broker/context.js';
 import { startBroker } from '../broker/start.js';
 import type { Clock } from '../core/clock.js';
+import { DEV_ALERT_SECRET_ENV, startAlertReceiver } from './alert-receiver.js';
 import { devPolicyYaml } from './dev-policy.js';
 import { DEV_USERS, type DevUser, startDevIdp } from './idp.js';
 import { startTenantApi } from './tenant-api.js';
 
 /** Options for {@link startDevStack}. */
 export interface DevStackOptions {
-  /** Base port: broker = base, IdP = base+1, tenant API = base+2; 0 picks free ports. */
+  /** Base port: broker = base, IdP = base+1, tenant API = base+2, alert webhook = base+3; 0 picks free ports. */
   port: number;
   stateDir?: string;
   policyFile?: string;
   clock: Clock;
   log: BrokerLog;
+  /** Where break-glass alerts received by the local webhook are reported. */
+  reportAlert?: (line: string) => void;
 }
 
 /** A running dev stack. */
@@ -28,6 +31,8 @@ export interface DevStack {
   issuer: string;
   broker: string;
   tenantApi: string;
+  /** The local webhook the built-in policy sends break-glass alerts to. */
+  alertReceiver: string;
   stateDir: string;
   users: readonly DevUser[];
   close(): Promise<void>;
@@ -46,15 +51,26 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     closers.push(() => idp.close());
     const tenantApi = await startTenantApi({ port: port(2), now: () => options.clock.now() });
     closers.push(() => tenantApi.close());
+    const receiver = await startAlertReceiver({
+      port: port(3),
+      now: () => options.clock.now(),
+      report: options.reportAlert ?? (() => {}),
+    });
+    closers.push(() => receiver.close());
     const policyText = options.policyFile
       ? fillDevDefaults(await readFile(options.policyFile, 'utf8'), idp.issuer, tenantApi.url)
-      : devPolicyYaml(idp.issuer, tenantApi.url);
+      : devPolicyYaml(idp.issuer, tenantApi.url, {
+          alerts: [{ url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV }],
+        });
     const broker = await startBroker({
       policy: { text: policyText, name: options.policyFile ?? 'built-in dev policy' },
       stateDir,
       port: port(0),
       clock: options.clock,
       log: options.log,
+      alertSettings: {
+        secret: (name) => (name === DEV_ALERT_SECRET_ENV ? receiver.secret : process.env[name]),
+      },
     });
     closers.push(() => broker.close());
     // The tenant API learns the broker's URL (its token issuer) only now that the broker listens.
@@ -63,6 +79,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       issuer: idp.issuer,
       broker: broker.url,
       tenantApi: tenantApi.url,
+      alertReceiver: receiver.url,
       stateDir,
       users: DEV_USERS,
       close: closeAll,

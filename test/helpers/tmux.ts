@@ -55,6 +55,15 @@ export class TmuxSession {
     );
   }
 
+  /** The screen with its colours, as SGR escape sequences (to check that a banner really is red). */
+  screenWithColours(): string {
+    return execFileSync(
+      'tmux',
+      ['-L', this.socket, 'capture-pane', '-p', '-e', '-J', '-S', '-2000', '-t', this.name],
+      { encoding: 'utf8' },
+    );
+  }
+
   /** Types text (literally) and optionally presses Enter. */
   type(text: string, enter = true): void {
     execFileSync('tmux', ['-L', this.socket, 'send-keys', '-t', this.name, '-l', text]);

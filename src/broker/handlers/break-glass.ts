@@ -3,7 +3,7 @@
  *   POST /v1/break-glass               the requester (role break_glass): input → policy → conflicts → fresh, per-session login
  *   GET  /v1/break-glass/:id           what the confirmer is about to confirm (the same checks as confirming, minus the login)
  *   POST /v1/break-glass/:id/confirm   a different person (role break_glass_confirm) within the window, fresh login → session opens
- *   POST /v1/break-glass/:id/review    a third person (role review) records whether it was justified
+ * (The third person's review, POST /v1/break-glass/:id/review, is in ./review.ts.)
  * A request is a session row with mode break_glass, pending until confirmed; the incident id is its
  * ticket. Every refusal is audited with its rule; alerts go out after the confirmation commits.
  */
@@ -16,14 +16,9 @@ import {
   PolicyDeniedError,
   StepUpRequiredError,
 } from '../../core/errors.js';
-import { hasControlCharacters } from '../../core/escape.js';
-import {
-  decideBreakGlass,
-  decideBreakGlassConfirm,
-  decideBreakGlassReview,
-} from '../../core/policy/break-glass.js';
+import { decideBreakGlass, decideBreakGlassConfirm } from '../../core/policy/break-glass.js';
 import { checkTicketAndReason } from '../../core/policy/decide.js';
-import type { SessionRecord, SessionReview } from '../../store/types.js';
+import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
 import { applyExpiry, loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
@@ -258,66 +253,4 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
   sessionChanges.emit(session.id);
   deps.alerts?.dispatch(outcome);
   return { body: { session: sessionView(outcome) } };
-}
-
-/** POST /v1/break-glass/:id/review {outcome, notes} — a third person's verdict, recorded once. */
-export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
-  const principal = mustHavePrincipal(ctx);
-  const { deps } = ctx;
-  const body = (ctx.body ?? {}) as Record<string, unknown>;
-  if (body.outcome !== 'justified' && body.outcome !== 'unjustified')
-    throw new InvalidInputError('outcome must be "justified" or "unjustified".');
-  const notes = typeof body.notes === 'string' ? body.notes.trim() : '';
-  if (notes.length === 0 || notes.length > 2000 || hasControlCharacters(notes))
-    throw new InvalidInputError('notes must be text of 1 to 2000 characters without control characters.');
-  const id = ctx.params.id ?? '';
-  const session = await loadSession(deps, id);
-  if (session?.mode !== 'break_glass')
-    throw new NotFoundError(`No break-glass session ${safeText(id)?.slice(0, 64)}.`);
-  const verdict = decideBreakGlassReview(principal.roles, principal, session.requester, session.decidedBy);
-  if (!verdict.allowed) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'access.denied', { action: 'review', rule: verdict.rule }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
-  }
-  if (!session.reviewRequired)
-    throw new ConflictError(
-      `Break-glass request ${session.id} was never confirmed (${session.state}): nothing to review.`,
-    );
-  if (session.state === 'active')
-    throw new ConflictError(
-      `Break-glass session ${session.id} is still active; review it once it has ended.`,
-    );
-  if (session.review) throw new ConflictError(`Break-glass session ${session.id} was already reviewed.`);
-  try {
-    requireFreshLogin(deps, principal);
-  } catch (error) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'review', why: 'stale' }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
-  const now = deps.clock.now();
-  const review: SessionReview = {
-    by: { iss: principal.iss, sub: principal.sub, email: principal.email },
-    at: now,
-    outcome: body.outcome,
-    notes,
-  };
-  await deps.store.transaction(async (tx) => {
-    if (!(await tx.recordReview(session.id, review)))
-      throw new ConflictError(`Break-glass session ${session.id} was reviewed meanwhile.`);
-    await tx.appendAudit(
-      sessionAudit(session, 'breakglass.reviewed', { outcome: review.outcome, notes }, actorOf(principal)),
-      now,
-    );
-  });
-  return { body: { session: sessionView({ ...session, review }) } };
 }

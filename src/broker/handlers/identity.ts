@@ -20,6 +20,7 @@ export async function getConfig(ctx: HandlerContext): Promise<HandlerResult> {
     reason_min_length: policy.reason.minLength,
     reason_max_length: policy.reason.maxLength,
     default_ttl: policy.sessions.defaultTtl,
+    break_glass: { confirm_window: policy.breakGlass.confirmWindow, max_ttl: policy.breakGlass.maxTtl },
   };
   return { body };
 }

@@ -1,12 +1,26 @@
 /**
- * GET /v1/review?since=30d — the access review for auditors and reviewers (`imp review`). Reading it
- * is itself audited as `audit.read` (fail-closed: if the read can't be recorded, nothing is returned).
+ * Reviews after the fact. GET /v1/review?since=30d — the access review for auditors and reviewers
+ * (`imp review`); reading it is itself audited as `audit.read` (fail-closed: if the read can't be
+ * recorded, nothing is returned). POST /v1/break-glass/:id/review — a third person's verdict on a
+ * break-glass session.
  */
 import { parseDuration } from '../../core/duration.js';
-import { ForbiddenError, ImpError, InvalidInputError } from '../../core/errors.js';
+import {
+  ConflictError,
+  ForbiddenError,
+  ImpError,
+  InvalidInputError,
+  NotFoundError,
+  PolicyDeniedError,
+} from '../../core/errors.js';
+import { hasControlCharacters } from '../../core/escape.js';
+import { decideBreakGlassReview } from '../../core/policy/break-glass.js';
+import type { SessionReview } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal } from '../guards.js';
+import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
 import { buildReviewReport } from '../review-report.js';
+import { loadSession, sessionAudit, sessionView } from '../sessions.js';
+import { safeText } from './sessions.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z)?$/;
 const MAX_PERIOD_SECONDS = 400 * 86400;
@@ -78,4 +92,66 @@ export async function getReview(ctx: HandlerContext): Promise<HandlerResult> {
     ),
   );
   return { body: report };
+}
+
+/** POST /v1/break-glass/:id/review {outcome, notes} — a third person's verdict, recorded once. */
+export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const body = (ctx.body ?? {}) as Record<string, unknown>;
+  if (body.outcome !== 'justified' && body.outcome !== 'unjustified')
+    throw new InvalidInputError('outcome must be "justified" or "unjustified".');
+  const notes = typeof body.notes === 'string' ? body.notes.trim() : '';
+  if (notes.length === 0 || notes.length > 2000 || hasControlCharacters(notes))
+    throw new InvalidInputError('notes must be text of 1 to 2000 characters without control characters.');
+  const id = ctx.params.id ?? '';
+  const session = await loadSession(deps, id);
+  if (session?.mode !== 'break_glass')
+    throw new NotFoundError(`No break-glass session ${safeText(id)?.slice(0, 64)}.`);
+  const verdict = decideBreakGlassReview(principal.roles, principal, session.requester, session.decidedBy);
+  if (!verdict.allowed) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'access.denied', { action: 'review', rule: verdict.rule }, actorOf(principal)),
+        deps.clock.now(),
+      ),
+    );
+    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
+  }
+  if (!session.reviewRequired)
+    throw new ConflictError(
+      `Break-glass request ${session.id} was never confirmed (${session.state}): nothing to review.`,
+    );
+  if (session.state === 'active')
+    throw new ConflictError(
+      `Break-glass session ${session.id} is still active; review it once it has ended.`,
+    );
+  if (session.review) throw new ConflictError(`Break-glass session ${session.id} was already reviewed.`);
+  try {
+    requireFreshLogin(deps, principal);
+  } catch (error) {
+    await deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'stepup.required', { action: 'review', why: 'stale' }, actorOf(principal)),
+        deps.clock.now(),
+      ),
+    );
+    throw error;
+  }
+  const now = deps.clock.now();
+  const review: SessionReview = {
+    by: { iss: principal.iss, sub: principal.sub, email: principal.email },
+    at: now,
+    outcome: body.outcome,
+    notes,
+  };
+  await deps.store.transaction(async (tx) => {
+    if (!(await tx.recordReview(session.id, review)))
+      throw new ConflictError(`Break-glass session ${session.id} was reviewed meanwhile.`);
+    await tx.appendAudit(
+      sessionAudit(session, 'breakglass.reviewed', { outcome: review.outcome, notes }, actorOf(principal)),
+      now,
+    );
+  });
+  return { body: { session: sessionView({ ...session, review }) } };
 }

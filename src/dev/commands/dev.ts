@@ -17,7 +17,8 @@ export const spec: CommandSpec = {
     {
       name: 'port',
       value: '<n>',
-      description: 'Base port: broker n, IdP n+1, tenant API n+2 (default 7700; 0 = free ports)',
+      description:
+        'Base port: broker n, IdP n+1, tenant API n+2, alert webhook n+3 (default 7700; 0 = free ports)',
     },
     {
       name: 'state-dir',
@@ -50,8 +51,8 @@ export interface DevOptions {
 export function parse(parsed: ParsedArgs): DevOptions {
   const portText = stringFlag(parsed, 'port') ?? '7700';
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65533)
-    throw new UsageError(`--port must be a port number (0-65533), not "${portText}".`);
+  if (!/^\d+$/.test(portText) || port > 65532)
+    throw new UsageError(`--port must be a port number (0-65532), not "${portText}".`);
   const forText = stringFlag(parsed, 'for');
   return {
     port,
@@ -73,17 +74,25 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     clock: deps.clock,
     log: (level, message, fields) =>
       io.err(`[broker ${level}] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
+    reportAlert: (line) => io.err(line),
   });
   const users = stack.users.map((u) => ({ login: u.login, password: u.password, groups: u.groups }));
   if (options.json) {
     io.out(
-      JSON.stringify({ issuer: stack.issuer, broker: stack.broker, tenant_api: stack.tenantApi, users }),
+      JSON.stringify({
+        issuer: stack.issuer,
+        broker: stack.broker,
+        tenant_api: stack.tenantApi,
+        alert_receiver: stack.alertReceiver,
+        users,
+      }),
     );
   } else {
     io.err('imp dev — local stack is up (loopback only, dev use only)');
     io.err(`  identity provider  ${stack.issuer}`);
     io.err(`  broker             ${stack.broker}`);
     io.err(`  demo tenant API    ${stack.tenantApi}`);
+    io.err(`  alert webhook      ${stack.alertReceiver}  (break-glass alerts are printed here)`);
     io.err(`  state              ${stack.stateDir}`);
     io.err('  dev users (password = login):');
     for (const user of users)
