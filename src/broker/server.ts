@@ -32,10 +32,10 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     bodyLimit: 64 * 1024,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
-  });
     clientErrorHandler: answerClientError,
     // Router-level refusals (undecodable URL, over-long parameter) answer in the API's error shape too.
     frameworkErrors: (error, request, reply) => sendError(deps, request, reply, error),
+  });
 
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
@@ -159,10 +159,6 @@ function sendError(
   return reply.status(status).headers(headers).header('cache-control', 'no-store').send(body);
 }
 
-// Fastify's own errors (bad JSON, body too large, wrong content type) become clear 4xx ImpErrors.
-function fromFastify(raw: unknown): ImpError {
-  if (raw instanceof ImpError) return raw;
-  const fastifyError = raw as { statusCode?: number; code?: string; message?: string };
 // `?state=a&state=b` parses as an array; handlers read strings, so a repeated parameter is refused here.
 function singleValued(query: unknown): Record<string, string | undefined> {
   const record = (query ?? {}) as Record<string, unknown>;
@@ -192,6 +188,10 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
   socket.destroy();
 }
 
+// Fastify's own errors (bad JSON, body too large, wrong content type) become clear 4xx ImpErrors.
+function fromFastify(raw: unknown): ImpError {
+  if (raw instanceof ImpError) return raw;
+  const fastifyError = raw as { statusCode?: number; code?: string; message?: string };
   if (
     typeof fastifyError.statusCode === 'number' &&
     fastifyError.statusCode >= 400 &&
@@ -201,9 +201,9 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
       return new InvalidInputError('The request body is too large.');
     if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       return new InvalidInputError('Send JSON (Content-Type: application/json).');
+    if (fastifyError.code === 'FST_ERR_BAD_URL')
+      return new InvalidInputError('The URL is not valid: it has broken percent-encoding.');
     return new InvalidInputError(`Bad request: ${fastifyError.message ?? 'invalid body'}`);
   }
   return toImpError(raw);
 }
-    if (fastifyError.code === 'FST_ERR_BAD_URL')
-      return new InvalidInputError('The URL is not valid: it has broken percent-encoding.');
