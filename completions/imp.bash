@@ -3,6 +3,7 @@
 
 _imp_subs() {
   case "$1" in
+    break-glass) echo 'confirm review' ;;
     audit) echo 'list show export verify' ;;
     policy) echo 'check explain' ;;
     broker) echo 'serve' ;;
@@ -22,10 +23,14 @@ _imp_flags() {
     'requests') echo '--broker --json --no-input --no-color --help' ;;
     'approve') echo '--comment --broker --no-browser --json --no-input --no-color --help' ;;
     'deny') echo '--reason --broker --no-browser --json --no-input --no-color --help' ;;
+    'break-glass') echo '--tenant --env --incident --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
+    'break-glass confirm') echo '--confirm --broker --no-browser --json --no-input --no-color --help' ;;
+    'break-glass review') echo '--outcome --notes --broker --no-browser --json --no-input --no-color --help' ;;
     'audit list') echo '--tenant --actor --type --since --session --limit --broker --json --no-input --no-color --help' ;;
     'audit show') echo '--broker --json --no-input --no-color --help' ;;
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
     'audit verify') echo '--file --jwks --broker --json --no-input --no-color --help' ;;
+    'review') echo '--since --format --broker --no-browser --json --no-input --no-color --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
@@ -76,6 +81,18 @@ _imp_value() {
     'approve|--broker') echo 'none' ;;
     'deny|--reason') echo 'none' ;;
     'deny|--broker') echo 'none' ;;
+    'break-glass|--tenant') echo 'source:tenants' ;;
+    'break-glass|--env') echo 'source:environments' ;;
+    'break-glass|--incident') echo 'none' ;;
+    'break-glass|--reason') echo 'none' ;;
+    'break-glass|--ttl') echo 'none' ;;
+    'break-glass|--confirm') echo 'none' ;;
+    'break-glass|--broker') echo 'none' ;;
+    'break-glass confirm|--confirm') echo 'none' ;;
+    'break-glass confirm|--broker') echo 'none' ;;
+    'break-glass review|--outcome') echo 'words:justified unjustified' ;;
+    'break-glass review|--notes') echo 'none' ;;
+    'break-glass review|--broker') echo 'none' ;;
     'audit list|--tenant') echo 'source:tenants' ;;
     'audit list|--actor') echo 'none' ;;
     'audit list|--type') echo 'none' ;;
@@ -93,6 +110,9 @@ _imp_value() {
     'audit verify|--file') echo 'source:files' ;;
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
+    'review|--since') echo 'none' ;;
+    'review|--format') echo 'words:text markdown json' ;;
+    'review|--broker') echo 'none' ;;
     'revoke|--reason') echo 'none' ;;
     'revoke|--broker') echo 'none' ;;
     'policy explain|--user') echo 'none' ;;
@@ -124,7 +144,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny audit revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"
