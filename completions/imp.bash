@@ -37,7 +37,7 @@ _imp_flags() {
     'doctor') echo '--broker --json --no-input --no-color --help' ;;
     'completion') echo '--json --no-input --no-color --help' ;;
     'dev') echo '--port --state-dir --policy --login --for --json --no-input --no-color --help' ;;
-    'broker serve') echo '--config --state-dir --port --host --public-url --json --no-input --no-color --help' ;;
+    'broker serve') echo '--config --store --state-dir --port --host --public-url --migrate-only --json --no-input --no-color --help' ;;
   esac
 }
 _imp_args() {
@@ -126,6 +126,7 @@ _imp_value() {
     'dev|--policy') echo 'source:files' ;;
     'dev|--for') echo 'none' ;;
     'broker serve|--config') echo 'source:files' ;;
+    'broker serve|--store') echo 'none' ;;
     'broker serve|--state-dir') echo 'none' ;;
     'broker serve|--port') echo 'none' ;;
     'broker serve|--host') echo 'none' ;;

@@ -3,28 +3,20 @@
  *   login   — broker tokens held by CLIs; verified only here, never published.
  *   session — session JWTs for tenant APIs; published in the JWKS.
  *   audit   — audit checkpoints; published in the JWKS so exports verify offline.
- * Keys persist in <state-dir>/keys.json (mode 0600). Rotation keeps the old public key in the
- * JWKS until `retire_after`, so tokens it signed stay verifiable until they expire.
+ * Keys persist in a KeyStorage: <state-dir>/keys.json (mode 0600) for one broker, or the
+ * `broker_keys` table when replicas share PostgreSQL, so a token one replica signed verifies at
+ * every other. Rotation keeps the old public key in the JWKS until `retire_after`, so tokens it
+ * signed stay verifiable until they expire.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { type CryptoKey, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { fileKeyStorage, type KeyStorage, type StoredKey } from '../store/key-storage.js';
 
 /** The kinds of key the broker holds. */
 export type KeyKind = 'login' | 'session' | 'audit';
 const KINDS: KeyKind[] = ['login', 'session', 'audit'];
 /** The one algorithm the broker signs with. */
 export const BROKER_ALG = 'ES256';
-
-interface StoredKey {
-  kind: KeyKind;
-  kid: string;
-  created_at: number;
-  /** Milliseconds: after this the key is dropped from the JWKS; null while active or not yet scheduled. */
-  retire_after: number | null;
-  private_jwk: JWK;
-}
 
 /** A usable key. */
 export interface SigningKey {
@@ -35,35 +27,46 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
+type HeldKey = SigningKey & { retireAfter: number | null; createdAt: number };
+
 /** All keys of one broker. */
 export class KeyRing {
   private constructor(
-    private readonly keys: (SigningKey & { retireAfter: number | null; createdAt: number })[],
-    private readonly stored: StoredKey[],
-    private readonly file: string | null,
+    private keys: HeldKey[],
+    private readonly storage: KeyStorage,
   ) {}
 
-  /** Loads keys from a file, creating any kind that is missing (atomically, mode 0600). */
-  static async load(file: string | null, now: number): Promise<KeyRing> {
-    let stored: StoredKey[] = [];
-    if (file) {
-      try {
-        stored = (JSON.parse(await readFile(file, 'utf8')) as { keys: StoredKey[] }).keys;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-          throw new Error(`Cannot read the broker keys at ${file}: ${(error as Error).message}`);
-      }
-    }
-    let changed = false;
-    for (const kind of KINDS) {
-      if (!stored.some((key) => key.kind === kind && key.retire_after === null)) {
-        stored.push(await newKey(kind, now));
-        changed = true;
-      }
-    }
-    const ring = new KeyRing(await Promise.all(stored.map(toSigningKey)), stored, file);
-    if (changed) await ring.save();
-    return ring;
+  /** Loads keys from a file (`null`: memory only), creating any kind that is missing (atomically, mode 0600). */
+  static load(file: string | null, now: number): Promise<KeyRing> {
+    return KeyRing.open(fileKeyStorage(file), now);
+  }
+
+  /**
+   * Loads keys from any storage, creating any kind that is missing. The storage makes the
+   * read-create-write atomic, so replicas starting together end up with one set of keys.
+   */
+  static async open(storage: KeyStorage, now: number): Promise<KeyRing> {
+    const stored = await storage.update(async (keys) => {
+      const missing = KINDS.filter(
+        (kind) => !keys.some((key) => key.kind === kind && key.retire_after === null),
+      );
+      if (missing.length === 0) return null;
+      return [...keys, ...(await Promise.all(missing.map((kind) => newKey(kind, now))))];
+    });
+    return new KeyRing(await Promise.all(stored.map(toSigningKey)), storage);
+  }
+
+  /** Re-reads the storage (a rotation made by another replica); keys already held are kept as they are. */
+  async refresh(): Promise<void> {
+    const stored = await this.storage.read();
+    if (!KINDS.every((kind) => stored.some((key) => key.kind === kind && key.retire_after === null))) return;
+    const held = new Map(this.keys.map((key) => [key.kid, key]));
+    this.keys = await Promise.all(
+      stored.map(async (key) => {
+        const known = held.get(key.kid);
+        return known ? { ...known, retireAfter: key.retire_after } : toSigningKey(key);
+      }),
+    );
   }
 
   /** The active key of a kind (the newest one not scheduled for retirement). */
@@ -90,24 +93,21 @@ export class KeyRing {
 
   /** Starts a new key of a kind; the old one keeps verifying for `overlapMs` (its tokens' lifetime). */
   async rotate(kind: KeyKind, now: number, overlapMs: number): Promise<SigningKey> {
-    for (const key of this.stored)
-      if (key.kind === kind && key.retire_after === null) key.retire_after = now + overlapMs;
-    for (const key of this.keys)
-      if (key.kind === kind && key.retireAfter === null) key.retireAfter = now + overlapMs;
     const fresh = await newKey(kind, now);
-    this.stored.push(fresh);
-    const signing = await toSigningKey(fresh);
-    this.keys.push(signing);
-    await this.save();
-    return signing;
-  }
-
-  private async save(): Promise<void> {
-    if (!this.file) return;
-    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    const temp = `${this.file}.${randomUUID()}.tmp`;
-    await writeFile(temp, JSON.stringify({ keys: this.stored }, null, 2), { mode: 0o600 });
-    await rename(temp, this.file);
+    const stored = await this.storage.update(async (keys) => [
+      ...keys.map((key) =>
+        key.kind === kind && key.retire_after === null ? { ...key, retire_after: now + overlapMs } : key,
+      ),
+      fresh,
+    ]);
+    const held = new Map(this.keys.map((key) => [key.kid, key]));
+    this.keys = await Promise.all(
+      stored.map(async (key) => {
+        const known = held.get(key.kid);
+        return known ? { ...known, retireAfter: key.retire_after } : toSigningKey(key);
+      }),
+    );
+    return this.keys.find((key) => key.kid === fresh.kid)!;
   }
 }
 
@@ -119,15 +119,14 @@ async function newKey(kind: KeyKind, now: number): Promise<StoredKey> {
     kid: `${kind}-${randomUUID().slice(0, 8)}`,
     created_at: now,
     retire_after: null,
-    private_jwk: jwk,
+    private_jwk: jwk as Record<string, unknown>,
   };
 }
 
-async function toSigningKey(
-  stored: StoredKey,
-): Promise<SigningKey & { retireAfter: number | null; createdAt: number }> {
-  const privateKey = (await importJWK({ ...stored.private_jwk, alg: BROKER_ALG }, BROKER_ALG)) as CryptoKey;
-  const { d: _private, ...publicPart } = stored.private_jwk;
+async function toSigningKey(stored: StoredKey): Promise<HeldKey> {
+  const jwk = stored.private_jwk as JWK;
+  const privateKey = (await importJWK({ ...jwk, alg: BROKER_ALG }, BROKER_ALG)) as CryptoKey;
+  const { d: _private, ...publicPart } = jwk;
   const publicKey = (await importJWK({ ...publicPart, alg: BROKER_ALG }, BROKER_ALG)) as CryptoKey;
   return {
     kid: stored.kid,

@@ -4,14 +4,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createIdTokenVerifier } from '../auth/id-token.js';
 import type { Clock } from '../core/clock.js';
+import { ConfigError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy/load.js';
 import type { Policy } from '../core/policy/types.js';
+import { hasSharedKeys } from '../store/key-storage.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
 import { KeyRing } from './keys.js';
 import { type Broker, createBroker } from './server.js';
+import { sessionChanges } from './sessions.js';
 
 /** Tolerated clock skew between broker and IdP, in seconds (bounded on purpose). */
 export const ID_TOKEN_LEEWAY_SECONDS = 120;
@@ -35,14 +38,46 @@ export interface StartBrokerOptions {
   store?: Store;
   /** Break-glass alert delivery (retry delays, timeout, secret lookup); defaults otherwise. */
   alertSettings?: Partial<AlertSettings>;
+  /**
+   * A PostgreSQL URL (replicas share it); overrides the policy's `store`. Without either, the
+   * SQLite file <state-dir>/imp.db.
+   */
+  storeUrl?: string;
+  /** Environment for the PostgreSQL connection (PGSSLMODE, PGSSLROOTCERT, …); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
+
+/** How often a broker on a shared store re-reads the signing keys (a rotation made by another replica). */
+const KEY_REFRESH_MS = 60_000;
 
 /** Reads the policy (refusing an invalid one with file, line and key), opens the store and keys, listens. */
 export async function startBroker(options: StartBrokerOptions): Promise<Broker & { url: string }> {
   const { policy, text, name } = await readPolicy(options.policy);
-  await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
-  const store = options.store ?? openSqliteStore(join(options.stateDir, 'imp.db'));
-  const keys = await KeyRing.load(join(options.stateDir, 'keys.json'), options.clock.now());
+  const store = options.store ?? (await openStore(options, policy));
+  let keys: KeyRing;
+  let keyRefresh: NodeJS.Timeout | undefined;
+  try {
+    if (hasSharedKeys(store)) {
+      // Replicas sign and verify with one set of keys, kept in the shared store.
+      keys = await KeyRing.open(store.keyStorage(), options.clock.now());
+      keyRefresh = setInterval(() => {
+        keys
+          .refresh()
+          .catch((error: unknown) =>
+            options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
+          );
+      }, KEY_REFRESH_MS);
+      keyRefresh.unref();
+    } else {
+      await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+      keys = await KeyRing.load(join(options.stateDir, 'keys.json'), options.clock.now());
+    }
+  } catch (error) {
+    if (!options.store) await store.close();
+    throw error;
+  }
+  // Another replica approved, ended or expired a session: wake this broker's long-polls at once.
+  const stopRelay = store.onSessionChanged?.((id) => sessionChanges.emit(id));
   // The issuer must be known before listening when it is the listen address: bind first, then wire.
   const host = options.host ?? '127.0.0.1';
   let issuer = options.publicUrl;
@@ -67,7 +102,18 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     checkpoint: async () => {},
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   };
-  const broker = await createBroker(deps);
+  const closeStore = async () => {
+    clearInterval(keyRefresh);
+    stopRelay?.();
+    await store.close();
+  };
+  let broker: Broker;
+  try {
+    broker = await createBroker(deps);
+  } catch (error) {
+    await closeStore();
+    throw error;
+  }
   try {
     const url = await broker.listen(options.port, host);
     issuer ??= url;
@@ -77,12 +123,50 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       url: issuer,
       async close() {
         await broker.close();
-        await store.close();
+        await closeStore();
       },
     };
   } catch (error) {
-    await store.close();
+    await broker.close().catch(() => {});
+    await closeStore();
     throw error;
+  }
+}
+
+/** Opens the store the options or the policy name: PostgreSQL for a URL, else the state directory's SQLite file. */
+async function openStore(options: StartBrokerOptions, policy: Policy): Promise<Store> {
+  const url = options.storeUrl ?? policy.store;
+  if (!url) {
+    await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    return openSqliteStore(join(options.stateDir, 'imp.db'));
+  }
+  // Loaded only when used: SQLite brokers and `imp dev` never load pg.
+  const { openPostgresStore } = await import('../store/postgres.js');
+  return openPostgresStore(url, {
+    ...(options.env ? { env: options.env } : {}),
+    onError: (message, error) => options.log('warn', message, { message: error.message }),
+  });
+}
+
+/** Runs the PostgreSQL store's pending migrations and closes it (`imp broker serve --migrate-only`). */
+export async function migrateStore(options: {
+  storeUrl?: string;
+  policy?: PolicySource;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ from: number; to: number }> {
+  const url = options.storeUrl ?? (options.policy ? (await readPolicy(options.policy)).policy.store : null);
+  if (!url)
+    throw new ConfigError(
+      'Name the PostgreSQL store to migrate: --store <url>, IMP_STORE, or store: in the policy.',
+    );
+  const { migratePostgres, postgresConnectionConfig } = await import('../store/postgres.js');
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ ...postgresConnectionConfig(url, options.env), max: 1 });
+  pool.on('error', () => {});
+  try {
+    return await migratePostgres(pool);
+  } finally {
+    await pool.end();
   }
 }
 

@@ -141,6 +141,12 @@ export interface Store {
   listLatestLogins(): Promise<LoginRecord[]>;
   /** Calls `listener` after each commit that appended audit events, with those events in order. */
   onAppended(listener: (events: AuditEvent[]) => void): () => void;
+  /**
+   * Calls `listener` with the id of a session whose state changed in another process sharing the
+   * store (PostgreSQL LISTEN/NOTIFY), so long-polls wake at once. Absent where one process is the
+   * only writer (SQLite); best effort, as long-polls also poll.
+   */
+  onSessionChanged?(listener: (id: string) => void): () => void;
   /** Throws when the store cannot serve (health checks). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -58,4 +58,6 @@ export interface Policy {
   proxy: { timeout: number; maxBodyBytes: number; exportPaths: string[]; exportScope: Scope | 'forbidden' };
   roles: Role[];
   tenants: Tenant[];
+  /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */
+  store: string | null;
 }

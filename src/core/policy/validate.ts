@@ -265,12 +265,42 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     },
     roles,
     tenants,
+    store: readStore(r, top.store),
   };
   if (policy.login.tokenTtl > 24 * 3600)
     r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
   if (policy.reason.maxLength < policy.reason.minLength)
     r.problem(['reason', 'max_length'], 'must be ≥ min_length');
   return { policy, problems: r.problems };
+}
+
+function readStore(r: Reader, value: unknown): string | null {
+  if (value === undefined || value === null || value === 'sqlite') return null;
+  if (typeof value !== 'string') {
+    r.problem(['store'], 'must be sqlite or a postgres:// URL');
+    return null;
+  }
+  const problem = storeUrlProblem(value);
+  if (problem) r.problem(['store'], problem);
+  return problem ? null : value;
+}
+
+/**
+ * Why a store URL is unacceptable, or null: it must be postgres:// (or postgresql://) and carry no
+ * password — a policy file is shared and hashed into the audit log, and a flag shows in `ps`; the
+ * password comes from PGPASSWORD, ~/.pgpass or the IMP_STORE variable.
+ */
+export function storeUrlProblem(value: string): string | null {
+  if (!/^postgres(ql)?:\/\//i.test(value)) return 'must be sqlite or a postgres:// URL';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'is not a valid postgres:// URL';
+  }
+  if (url.password || url.searchParams.has('password'))
+    return 'must not contain a password: use PGPASSWORD, ~/.pgpass, or the IMP_STORE environment variable';
+  return null;
 }
 
 function readRole(r: Reader, raw: unknown, path: Path): Role {

@@ -1,0 +1,711 @@
+/**
+ * The PostgreSQL store: several broker replicas share one database.
+ *
+ * Every `transaction` runs BEGIN … COMMIT on one pooled connection and first takes a transaction-level
+ * advisory lock (`pg_advisory_xact_lock`), so transactions from all replicas run one at a time, as they
+ * do on SQLite: the audit chain has one head and never forks, and a handler's check-then-write inside
+ * a transaction (one login per session, one pending request per tenant) holds across replicas. The
+ * lock is released by COMMIT or ROLLBACK, or by the server when a broker dies mid-transaction. The
+ * small in-process gate only keeps pool connections free for reads; it is not what serializes.
+ *
+ * Fail-closed: connection, permission, read-only, timeout and resource errors become
+ * AuditUnavailableError (HTTP 503): the operation did not happen.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import pg from 'pg';
+import type { Checkpoint } from '../core/audit/checkpoint.js';
+import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
+import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
+import type { KeyStorage, StoredKey } from './key-storage.js';
+import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
+import type {
+  AuditQuery,
+  LoginRecord,
+  SessionQuery,
+  SessionRecord,
+  SessionReview,
+  SessionState,
+  Store,
+  StoreTx,
+} from './types.js';
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+/** Advisory lock keys: (namespace 'imp', purpose). Locks are per database. */
+const LOCK_NAMESPACE = 0x696d70;
+const LOCK = { migrate: 1, chain: 2, keys: 3 } as const;
+const lockSql = (purpose: keyof typeof LOCK) =>
+  `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${LOCK[purpose]})`;
+
+/** The schema version this build of imp migrates to. */
+export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
+
+/** The NOTIFY channel carrying ids of sessions whose state changed (see postgres-schema.ts). */
+export const SESSION_CHANNEL = 'imp_sessions';
+
+/** Options for {@link openPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** Environment for PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Pool size (default 16). */
+  maxConnections?: number;
+  /** Transactions this process runs at once (default 4); the database lock serializes them anyway. */
+  maxConcurrentTransactions?: number;
+  /** How long a transaction waits for the chain lock before failing closed (ms, default 10 000). */
+  lockTimeoutMs?: number;
+  /** Run pending migrations (default true); false only checks that the schema is current. */
+  migrate?: boolean;
+  /** Where background connection errors go (idle pool connections, the LISTEN connection). */
+  onError?: (message: string, error: Error) => void;
+}
+
+/** Is this a PostgreSQL URL (`postgres://` or `postgresql://`)? */
+export function isPostgresUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value);
+}
+
+/**
+ * pg connection settings from a URL, with TLS as libpq does it: `sslmode` (URL, else PGSSLMODE)
+ * disable | require (encrypted; the CA is checked when a root certificate is given) | verify-ca |
+ * verify-full (CA and host name); `sslrootcert` (URL, else PGSSLROOTCERT), client certificates via
+ * `sslcert`/`sslkey` (else PGSSLCERT/PGSSLKEY). User, password, host and database come from the URL
+ * or the usual PG* variables and ~/.pgpass (pg reads those itself).
+ */
+export function postgresConnectionConfig(url: string, env: NodeJS.ProcessEnv = process.env): pg.PoolConfig {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError('The store must be a URL such as postgres://imp_broker@db.internal/imp.');
+  }
+  if (!isPostgresUrl(url))
+    throw new ConfigError('The store URL must start with postgres:// or postgresql://.');
+  const params = parsed.searchParams;
+  const take = (name: string, envName: string): string | undefined => {
+    const value = params.get(name) ?? env[envName] ?? undefined;
+    params.delete(name);
+    return value || undefined;
+  };
+  const sslmode = take('sslmode', 'PGSSLMODE') ?? 'disable';
+  const rootcert = take('sslrootcert', 'PGSSLROOTCERT');
+  const cert = take('sslcert', 'PGSSLCERT');
+  const key = take('sslkey', 'PGSSLKEY');
+  for (const name of ['ssl', 'uselibpqcompat']) params.delete(name);
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`Cannot read the PostgreSQL ${what} ${file}: ${(error as Error).message}`);
+    }
+  };
+  let ssl: false | ConnectionOptions;
+  switch (sslmode) {
+    case 'disable':
+    case 'allow':
+    case 'prefer':
+      ssl = false;
+      break;
+    case 'require':
+    case 'verify-ca':
+    case 'verify-full': {
+      if (sslmode === 'verify-ca' && !rootcert)
+        throw new ConfigError('sslmode=verify-ca needs a root certificate: sslrootcert=… or PGSSLROOTCERT.');
+      ssl = {
+        ...(rootcert ? { ca: read(rootcert, 'root certificate') } : {}),
+        ...(cert ? { cert: read(cert, 'client certificate') } : {}),
+        ...(key ? { key: read(key, 'client key') } : {}),
+      };
+      // libpq: require checks nothing unless a root certificate is given; verify-ca skips the host name.
+      if (sslmode === 'require' && !rootcert) ssl.rejectUnauthorized = false;
+      else if (sslmode !== 'verify-full') ssl.checkServerIdentity = () => undefined;
+      break;
+    }
+    default:
+      throw new ConfigError(
+        `sslmode=${sslmode} is not one of disable, require, verify-ca, verify-full (use verify-full).`,
+      );
+  }
+  return { connectionString: parsed.toString(), ssl, application_name: 'imp-broker' };
+}
+
+/** True for errors that mean "the database cannot take this write now" (fail closed with 503). */
+export function isPostgresUnavailable(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
+    return /^(08|28|53|58|3D000|25006|25P03|42501|55P03|55000|57014|57P0|40001|40P01)/.test(code);
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true;
+  return (
+    typeof message === 'string' &&
+    /Connection terminated|connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end|not queryable/i.test(
+      message,
+    )
+  );
+}
+
+/**
+ * Brings the schema to {@link POSTGRES_SCHEMA_VERSION} in one transaction under an advisory lock
+ * (two brokers starting at once: one migrates, the other waits and finds nothing to do). Refuses a
+ * schema newer than this build. Returns the versions before and after.
+ */
+export async function migratePostgres(
+  pool: pg.Pool,
+  options: { migrate?: boolean } = {},
+): Promise<{ from: number; to: number }> {
+  const client = await pool.connect().catch((error: unknown) => {
+    throw new ConfigError(`Cannot connect to the PostgreSQL store: ${(error as Error).message}`);
+  });
+  let from = 0;
+  try {
+    await client.query(`BEGIN; ${lockSql('migrate')}`);
+    const table = await client.query<{ t: string | null }>(
+      "SELECT to_regclass('imp_schema_migrations')::text AS t",
+    );
+    if (table.rows[0]?.t) {
+      const versions = await client.query<{ v: number | null }>(
+        'SELECT max(version) AS v FROM imp_schema_migrations',
+      );
+      from = Number(versions.rows[0]?.v ?? 0);
+    }
+    if (from > POSTGRES_SCHEMA_VERSION)
+      throw new ConfigError(
+        `The PostgreSQL store's schema is at version ${from}; this imp knows versions up to ${POSTGRES_SCHEMA_VERSION}. Upgrade imp.`,
+      );
+    if (from < POSTGRES_SCHEMA_VERSION && options.migrate === false)
+      throw new ConfigError(
+        `The PostgreSQL store's schema is at version ${from}; this imp needs ${POSTGRES_SCHEMA_VERSION}. Migrate it first: imp broker serve --migrate-only --store <url of the schema owner>.`,
+      );
+    if (!table.rows[0]?.t)
+      await client.query(
+        `CREATE TABLE imp_schema_migrations (
+           version INTEGER PRIMARY KEY,
+           name TEXT NOT NULL,
+           applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )`,
+      );
+    for (let version = from + 1; version <= POSTGRES_SCHEMA_VERSION; version++) {
+      const migration = POSTGRES_MIGRATIONS[version - 1]!;
+      await client.query(migration.sql);
+      await client.query('INSERT INTO imp_schema_migrations (version, name) VALUES ($1, $2)', [
+        version,
+        migration.name,
+      ]);
+    }
+    await client.query('COMMIT');
+    return { from, to: POSTGRES_SCHEMA_VERSION };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    if (error instanceof ImpError) throw error;
+    if ((error as { code?: string }).code === '42501')
+      throw new ConfigError(
+        `The PostgreSQL store's schema is at version ${from} and this imp needs ${POSTGRES_SCHEMA_VERSION}, but this role may not change it (${(error as Error).message}). Run once as the schema owner: imp broker serve --migrate-only --store <owner url>; then grant the broker role its privileges (README, Running the broker).`,
+      );
+    throw new ConfigError(`Cannot migrate the PostgreSQL store: ${(error as Error).message}`);
+  } finally {
+    client.release();
+  }
+}
+
+/** Opens a PostgreSQL store: connects, migrates (or checks the schema) and returns the store. */
+export async function openPostgresStore(
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<PostgresStore> {
+  const config = postgresConnectionConfig(url, options.env);
+  const pool = new pg.Pool({
+    ...config,
+    max: options.maxConnections ?? 16,
+    keepAlive: true,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    // Bounded waits: a transaction that cannot get the chain lock, a stuck statement, or a broker
+    // that vanished mid-transaction never hold the others up for long.
+    lock_timeout: options.lockTimeoutMs ?? 10_000,
+    statement_timeout: 30_000,
+    idle_in_transaction_session_timeout: 15_000,
+  });
+  const onError = options.onError ?? (() => {});
+  // An idle connection the server closed (restart, failover) must not crash the broker.
+  pool.on('error', (error) => onError('idle PostgreSQL connection failed', error));
+  try {
+    await migratePostgres(pool, { migrate: options.migrate ?? true });
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+  return new PostgresStore(pool, config, options.maxConcurrentTransactions ?? 4, onError);
+}
+
+/** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
+  private readonly sessionListeners = new Set<(id: string) => void>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly waiting: (() => void)[] = [];
+  private running = 0;
+  private listener: pg.Client | null = null;
+  private listenRetry: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  /** @internal use {@link openPostgresStore} */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly config: pg.PoolConfig,
+    private readonly maxConcurrent: number,
+    private readonly onError: (message: string, error: Error) => void,
+  ) {}
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new AuditUnavailableError(new Error('the store is closed')));
+    const run = this.gate(() => this.runTransaction(fn));
+    this.inFlight.add(run);
+    const forget = () => this.inFlight.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  private async gate<T>(work: () => Promise<T>): Promise<T> {
+    // A finishing transaction hands its slot straight to the next waiter.
+    if (this.running >= this.maxConcurrent) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+
+  private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw new AuditUnavailableError(error);
+    }
+    // A connection that dies between statements emits 'error' on the client: keep it from
+    // crashing the process, and discard the connection afterwards.
+    let broken: Error | undefined;
+    const onClientError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onClientError);
+    const appended: AuditEvent[] = [];
+    try {
+      // One round trip: begin, wait for the chain lock, then read the head (a snapshot taken after
+      // the lock, so it sees every append committed before).
+      const results = (await client.query(
+        `BEGIN; ${lockSql('chain')}; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
+      )) as unknown as pg.QueryResult[];
+      const headRow = results[2]?.rows[0] as { seq: string; hash: string } | undefined;
+      const head = { current: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null };
+      const result = await fn(this.tx(client, head, appended));
+      await client.query('COMMIT');
+      if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken ??= rollbackError;
+      });
+      if (error instanceof ImpError) throw error;
+      throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
+    } finally {
+      client.off('error', onClientError);
+      client.release(broken ?? false);
+    }
+  }
+
+  private tx(
+    client: pg.PoolClient,
+    head: { current: { seq: number; hash: string } | null },
+    appended: AuditEvent[],
+  ): StoreTx {
+    return {
+      appendAudit: async (draft: AuditDraft, nowMs: number) => {
+        try {
+          const event = sealEvent(draft, {
+            seq: (head.current?.seq ?? 0) + 1,
+            id: randomUUID(),
+            ts: new Date(nowMs).toISOString(),
+            prev: head.current?.hash ?? GENESIS_PREV,
+          });
+          await client.query(
+            `INSERT INTO audit_events (seq, id, ts, type, actor_sub, actor_email, tenant, environment, session, prev, hash, event)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+            eventToRow(event),
+          );
+          // We hold the chain lock until commit: nobody else can move the head meanwhile.
+          head.current = { seq: event.seq, hash: event.hash };
+          appended.push(event);
+          return event;
+        } catch (error) {
+          throw new AuditUnavailableError(error);
+        }
+      },
+      insertLogin: async (login: LoginRecord) => {
+        await client.query(
+          `INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+          [
+            login.id,
+            login.iss,
+            login.sub,
+            login.email,
+            login.authTime,
+            login.createdAt,
+            login.expiresAt,
+            login.idTokenHash,
+            JSON.stringify(login.groups ?? []),
+          ],
+        );
+      },
+      getLogin: async (id: string) => firstLogin(client, 'SELECT * FROM logins WHERE id = $1', [id]),
+      findLoginByTokenHash: async (hash: string) =>
+        firstLogin(client, 'SELECT * FROM logins WHERE id_token_hash = $1', [hash]),
+      findLatestLogin: async (who: string) =>
+        firstLogin(
+          client,
+          // ILIKE: SQLite's LIKE ignores ASCII case; the engines answer alike.
+          `SELECT * FROM logins WHERE sub = $1 OR email = $1 OR email ILIKE $2 ESCAPE '\\'
+           ORDER BY created_at DESC LIMIT 1`,
+          [who, `${escapeLike(who)}@%`],
+        ),
+      insertSession: async (session: SessionRecord) => {
+        const row = sessionToRow(session);
+        const columns = Object.keys(row);
+        await client.query(
+          `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+          Object.values(row),
+        );
+      },
+      getSession: async (id: string) => getSession(client, id),
+      updateSession: async (id: string, expectedState: SessionState, changes: Partial<SessionRecord>) => {
+        const fields = Object.keys(changes) as (keyof SessionRecord)[];
+        if (fields.length === 0) {
+          const current = await getSession(client, id);
+          return current?.state === expectedState;
+        }
+        const values: unknown[] = [id, expectedState];
+        const sets = fields.map((field) => {
+          values.push(sessionValue(field, changes[field]));
+          return `${sessionColumn(field)} = $${values.length}`;
+        });
+        const result = await client.query(
+          `UPDATE sessions SET ${sets.join(', ')} WHERE id = $1 AND state = $2`,
+          values,
+        );
+        return result.rowCount === 1;
+      },
+      listSessions: async (query: SessionQuery) => listSessions(client, query),
+      lastUsedAuthTime: async (iss: string, sub: string) => {
+        const result = await client.query<{ t: string | null }>(
+          'SELECT max(auth_time) AS t FROM sessions WHERE requester_iss = $1 AND requester_sub = $2',
+          [iss, sub],
+        );
+        const t = result.rows[0]?.t;
+        return t === null || t === undefined ? null : Number(t);
+      },
+      recordReview: async (id: string, review: SessionReview) => {
+        const result = await client.query(
+          'UPDATE sessions SET review = $1 WHERE id = $2 AND review_required = 1 AND review IS NULL',
+          [sessionValue('review', review), id],
+        );
+        return result.rowCount === 1;
+      },
+    };
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    return this.read(() => getSession(this.pool, id));
+  }
+
+  async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
+    return this.read(() => listSessions(this.pool, query));
+  }
+
+  async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    const { sql, values } = auditSelect(query);
+    const result = await this.read(() => this.pool.query<{ event: string }>(sql, values));
+    return result.rows.map((row) => JSON.parse(row.event) as AuditEvent);
+  }
+
+  async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
+    if (query.newest) {
+      yield* await this.readAudit(query);
+      return;
+    }
+    // Keyset pages: a huge log streams in bounded memory, without holding a connection open.
+    const PAGE = 1000;
+    let remaining = query.limit ?? Number.POSITIVE_INFINITY;
+    let fromSeq = query.fromSeq ?? 1;
+    while (remaining > 0) {
+      const page = await this.readAudit({ ...query, fromSeq, limit: Math.min(PAGE, remaining) });
+      yield* page;
+      if (page.length < Math.min(PAGE, remaining)) return;
+      remaining -= page.length;
+      fromSeq = page.at(-1)!.seq + 1;
+    }
+  }
+
+  async auditHead(): Promise<{ seq: number; hash: string } | null> {
+    const result = await this.read(() =>
+      this.pool.query<{ seq: string; hash: string }>(
+        'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
+      ),
+    );
+    const row = result.rows[0];
+    return row ? { seq: Number(row.seq), hash: row.hash } : null;
+  }
+
+  async insertCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    try {
+      // Replicas checkpoint the same head now and then: the first one stands.
+      await this.pool.query(
+        'INSERT INTO audit_checkpoints (seq, hash, ts, jws) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING',
+        [checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.jws],
+      );
+    } catch (error) {
+      throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
+    }
+  }
+
+  async listCheckpoints(): Promise<Checkpoint[]> {
+    const result = await this.read(() =>
+      this.pool.query<{ seq: string; hash: string; ts: string; jws: string }>(
+        'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
+      ),
+    );
+    return result.rows.map((row) => ({ seq: Number(row.seq), hash: row.hash, ts: row.ts, jws: row.jws }));
+  }
+
+  async listLatestLogins(): Promise<LoginRecord[]> {
+    const result = await this.read(() =>
+      this.pool.query<Row>(
+        `SELECT * FROM (SELECT DISTINCT ON (iss, sub) * FROM logins ORDER BY iss, sub, created_at DESC) latest
+         ORDER BY iss COLLATE "C", sub COLLATE "C"`,
+      ),
+    );
+    return result.rows.map(rowToLogin);
+  }
+
+  onAppended(listener: (events: AuditEvent[]) => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with the id of every session whose state changed, on any replica (LISTEN/NOTIFY,
+   * sent at commit by a trigger). Best effort: while the listening connection is down, long-polls
+   * fall back to polling.
+   */
+  onSessionChanged(listener: (id: string) => void): () => void {
+    this.sessionListeners.add(listener);
+    if (!this.listener && !this.listenRetry) void this.listen();
+    return () => this.sessionListeners.delete(listener);
+  }
+
+  private async listen(): Promise<void> {
+    this.listenRetry = null;
+    if (this.closed || this.sessionListeners.size === 0) return;
+    const client = new pg.Client({ ...this.config, keepAlive: true });
+    this.listener = client;
+    const retry = (error: Error) => {
+      if (this.listener !== client) return;
+      this.listener = null;
+      client.removeAllListeners('notification');
+      client.end().catch(() => {});
+      if (this.closed) return;
+      this.onError('the PostgreSQL LISTEN connection failed; retrying', error);
+      this.listenRetry = setTimeout(() => void this.listen(), 1000);
+      this.listenRetry.unref();
+    };
+    client.on('error', retry);
+    client.on('end', () => retry(new Error('connection ended')));
+    client.on('notification', (message) => {
+      if (message.channel !== SESSION_CHANNEL || !message.payload) return;
+      for (const listener of this.sessionListeners) listener(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${SESSION_CHANNEL}`);
+    } catch (error) {
+      retry(error as Error);
+    }
+  }
+
+  /** Signing keys in `broker_keys`, changed under an advisory lock so replicas agree on one set. */
+  keyStorage(): KeyStorage {
+    const read = async (db: Queryable): Promise<StoredKey[]> => {
+      const result = await db.query<Row>(
+        'SELECT kind, kid, created_at, retire_after, private_jwk FROM broker_keys ORDER BY created_at, kid',
+      );
+      return result.rows.map((row) => ({
+        kind: row.kind as StoredKey['kind'],
+        kid: String(row.kid),
+        created_at: Number(row.created_at),
+        retire_after: row.retire_after === null ? null : Number(row.retire_after),
+        private_jwk: JSON.parse(String(row.private_jwk)) as Record<string, unknown>,
+      }));
+    };
+    return {
+      where: 'the PostgreSQL table broker_keys',
+      read: () => read(this.pool),
+      update: async (change) => {
+        const client = await this.pool.connect().catch((error: unknown) => {
+          throw new Error(`Cannot reach PostgreSQL for the broker keys: ${(error as Error).message}`);
+        });
+        try {
+          await client.query(`BEGIN; ${lockSql('keys')}`);
+          const current = await read(client);
+          const next = await change(structuredClone(current));
+          if (next) {
+            for (const key of next) {
+              await client.query(
+                `INSERT INTO broker_keys (kid, kind, created_at, retire_after, private_jwk) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (kid) DO UPDATE SET retire_after = EXCLUDED.retire_after
+                 WHERE broker_keys.retire_after IS DISTINCT FROM EXCLUDED.retire_after`,
+                [key.kid, key.kind, key.created_at, key.retire_after, JSON.stringify(key.private_jwk)],
+              );
+            }
+          }
+          await client.query('COMMIT');
+          return next ?? current;
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw new Error(`Cannot store the broker keys in PostgreSQL: ${(error as Error).message}`, {
+            cause: error,
+          });
+        } finally {
+          client.release();
+        }
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.read(() => this.pool.query('SELECT 1'));
+  }
+
+  /** Waits for transactions in flight (their audit events), then closes every connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled([...this.inFlight]);
+    this.closed = true;
+    if (this.listenRetry) clearTimeout(this.listenRetry);
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.end().catch(() => {});
+    await this.pool.end();
+  }
+
+  // Reads fail closed too: a broker that cannot read its store answers 503, not 500.
+  private async read<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
+    }
+  }
+}
+
+async function getSession(db: Queryable, id: string): Promise<SessionRecord | null> {
+  const result = await db.query<Row>('SELECT * FROM sessions WHERE id = $1', [id]);
+  return result.rows[0] ? rowToSession(result.rows[0]) : null;
+}
+
+async function listSessions(db: Queryable, query: SessionQuery): Promise<SessionRecord[]> {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (clause: (n: string) => string, value: unknown) => {
+    values.push(value);
+    where.push(clause(`$${values.length}`));
+  };
+  if (query.states?.length) add((n) => `state = ANY(${n})`, query.states);
+  if (query.requesterSub !== undefined) add((n) => `requester_sub = ${n}`, query.requesterSub);
+  if (query.requesterIss !== undefined) add((n) => `requester_iss = ${n}`, query.requesterIss);
+  if (query.tenant !== undefined) add((n) => `tenant = ${n}`, query.tenant);
+  const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+  const result = await db.query<Row>(
+    `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, n${limit}`,
+    values,
+  );
+  return result.rows.map(rowToSession);
+}
+
+async function firstLogin(db: Queryable, sql: string, values: unknown[]): Promise<LoginRecord | null> {
+  const result = await db.query<Row>(sql, values);
+  return result.rows[0] ? rowToLogin(result.rows[0]) : null;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function auditSelect(query: AuditQuery): { sql: string; values: unknown[] } {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (value: unknown, clause: (n: string) => string) => {
+    if (value === undefined) return;
+    values.push(value);
+    where.push(clause(`$${values.length}`));
+  };
+  add(query.fromSeq, (n) => `seq >= ${n}`);
+  add(query.toSeq, (n) => `seq <= ${n}`);
+  add(query.sinceTs, (n) => `ts >= ${n}`);
+  add(query.untilTs, (n) => `ts <= ${n}`);
+  add(query.tenant, (n) => `tenant = ${n}`);
+  add(query.type, (n) => `type = ${n}`);
+  add(query.session, (n) => `session = ${n}`);
+  if (query.actor !== undefined) {
+    values.push(query.actor, `${escapeLike(query.actor)}@%`);
+    const [who, prefix] = [`$${values.length - 1}`, `$${values.length}`];
+    where.push(`(actor_sub = ${who} OR actor_email = ${who} OR actor_email ILIKE ${prefix} ESCAPE '\\')`);
+  }
+  const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+  const base = `SELECT seq, event FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const sql = query.newest
+    ? `SELECT event FROM (${base} ORDER BY seq DESC${limit}) newest ORDER BY seq`
+    : `${base} ORDER BY seq${limit}`;
+  return { sql, values };
+}
+
+// Filter columns only; `event` is the record. PostgreSQL text cannot hold U+0000.
+const column = (value: string | null | undefined): string | null =>
+  value === null || value === undefined ? null : value.replaceAll('\u0000', '\uFFFD');
+
+function eventToRow(event: AuditEvent): unknown[] {
+  const actor = event.actor as { sub?: unknown; email?: unknown } | null;
+  return [
+    event.seq,
+    event.id,
+    event.ts,
+    column(event.type),
+    typeof actor?.sub === 'string' ? column(actor.sub) : null,
+    typeof actor?.email === 'string' ? column(actor.email) : null,
+    column(event.tenant),
+    column(event.environment),
+    column(event.session),
+    event.prev,
+    event.hash,
+    JSON.stringify(event),
+  ];
+}
+
+function rowToLogin(row: Row): LoginRecord {
+  return {
+    id: String(row.id),
+    iss: String(row.iss),
+    sub: String(row.sub),
+    email: (row.email as string | null) ?? null,
+    authTime: Number(row.auth_time),
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+    idTokenHash: String(row.id_token_hash),
+    groups: JSON.parse(String(row.groups ?? '[]')) as string[],
+  };
+}

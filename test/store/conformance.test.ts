@@ -1,0 +1,598 @@
+/**
+ * One suite, both engines: everything the broker relies on from a Store behaves the same on the
+ * embedded SQLite file and on PostgreSQL (a throwaway cluster started here, connected as the
+ * README's restricted imp_broker role). Audit append/read/filters/newest, an unbroken chain under
+ * concurrent appends from two store instances (two brokers), rollback, checkpoints, logins,
+ * sessions with conditional updates, onAppended, append-only enforcement and fail-closed errors.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditDraft, AuditEvent } from '../../src/core/audit/event.js';
+import { verifyChain } from '../../src/core/audit/verify-chain.js';
+import { AuditUnavailableError } from '../../src/core/errors.js';
+import { openPostgresStore } from '../../src/store/postgres.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { LoginRecord, SessionRecord, Store } from '../../src/store/types.js';
+import { POSTGRES, requireComponents } from '../helpers/components.js';
+import { type PgCluster, startPostgres } from '../helpers/postgres.js';
+
+/** What each engine gives the suite. */
+interface Engine {
+  name: 'sqlite' | 'postgres';
+  /**
+   * A fresh, empty, migrated database. `open` gives the store a second broker would use: another
+   * instance with its own connections on PostgreSQL; on SQLite (one broker per file, and
+   * better-sqlite3 blocks the event loop while it waits for a lock) the same instance.
+   */
+  fresh(): Promise<{ store: Store; open(): Promise<Store>; raw(sql: string): Promise<void> }>;
+  /** Makes audit writes impossible for the store (locked / privilege revoked); returns the undo. */
+  breakAuditWrites(): Promise<() => Promise<void>>;
+}
+
+const havePostgres = requireComponents(POSTGRES);
+let cluster: PgCluster | undefined;
+const opened: Store[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+let currentSqliteFile = '';
+let currentPgDatabase = '';
+
+const sqlite: Engine = {
+  name: 'sqlite',
+  async fresh() {
+    currentSqliteFile = join(mkdtempSync(join(tmpdir(), 'imp-conformance-')), 'imp.db');
+    const file = currentSqliteFile;
+    const store = track(openSqliteStore(file, { busyTimeoutMs: 200 }));
+    return {
+      store,
+      open: async () => store,
+      raw: async (sql) => {
+        const db = new Database(file);
+        try {
+          db.exec(sql);
+        } finally {
+          db.close();
+        }
+      },
+    };
+  },
+  async breakAuditWrites() {
+    // Another connection holds the write lock; the store gives up after its busy timeout.
+    const db = new Database(currentSqliteFile);
+    db.pragma('busy_timeout = 0');
+    db.exec('BEGIN EXCLUSIVE');
+    return async () => {
+      db.exec('ROLLBACK');
+      db.close();
+    };
+  },
+};
+
+const postgres: Engine = {
+  name: 'postgres',
+  async fresh() {
+    const db = await cluster!.createDatabase({ migrated: true });
+    currentPgDatabase = db.name;
+    const open = async () =>
+      track(await openPostgresStore(db.brokerUrl, { migrate: false, lockTimeoutMs: 5000 }));
+    return {
+      store: await open(),
+      open,
+      raw: async (sql) => {
+        await cluster!.query(sql, [], db.name);
+      },
+    };
+  },
+  async breakAuditWrites() {
+    const name = currentPgDatabase;
+    await cluster!.query('REVOKE INSERT ON audit_events FROM imp_broker', [], name);
+    return async () => {
+      await cluster!.query('GRANT INSERT ON audit_events TO imp_broker', [], name);
+    };
+  },
+};
+
+function track<T extends Store>(store: T): T {
+  opened.push(store);
+  return store;
+}
+
+beforeAll(async () => {
+  if (havePostgres) cluster = await startPostgres();
+});
+
+afterEach(async () => {
+  for (const undo of cleanups.splice(0).reverse()) await undo();
+  await Promise.all(opened.splice(0).map((store) => store.close().catch(() => {})));
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const ALICE = { iss: 'https://idp.test', sub: 'user-alice', email: 'alice@example.test', roles: ['support'] };
+const BOB = { iss: 'https://idp.test', sub: 'user-bob', email: 'Bob.Smith@example.test', roles: ['lead'] };
+const T0 = Date.UTC(2026, 10, 24, 12, 0, 0);
+
+function draft(overrides: Partial<AuditDraft> = {}): AuditDraft {
+  return {
+    type: 'session.started',
+    actor: ALICE,
+    tenant: 'acme',
+    environment: 'prod',
+    data: {},
+    ...overrides,
+  };
+}
+
+async function append(store: Store, drafts: AuditDraft[], nowMs = T0): Promise<AuditEvent[]> {
+  return store.transaction(async (tx) => {
+    const events: AuditEvent[] = [];
+    for (const d of drafts) events.push(await tx.appendAudit(d, nowMs));
+    return events;
+  });
+}
+
+async function expectChainValid(store: Store): Promise<AuditEvent[]> {
+  const events = await store.readAudit();
+  const verdict = await verifyChain(events, [], async () => {
+    throw new Error('no checkpoints expected');
+  });
+  expect(verdict.problem).toBeNull();
+  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+  return events;
+}
+
+function session(id: string, overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id,
+    state: 'active',
+    mode: 'standard',
+    requester: ALICE,
+    tenant: 'acme',
+    environment: 'prod',
+    scope: 'read',
+    ticket: 'SUP-1',
+    reason: 'Customer reports a broken invoice',
+    ttl: 600,
+    loginId: 'login-1',
+    authTime: 1_700_000_000,
+    createdAt: T0,
+    requestExpiresAt: null,
+    decidedBy: null,
+    decidedAt: null,
+    decisionComment: null,
+    startedAt: T0,
+    expiresAt: T0 + 600_000,
+    endedAt: null,
+    endedBy: null,
+    reviewRequired: false,
+    review: null,
+    ...overrides,
+  };
+}
+
+function login(id: string, overrides: Partial<LoginRecord> = {}): LoginRecord {
+  return {
+    id,
+    iss: ALICE.iss,
+    sub: ALICE.sub,
+    email: ALICE.email,
+    authTime: 1_700_000_000,
+    createdAt: T0,
+    expiresAt: T0 + 3_600_000,
+    idTokenHash: `hash-${id}`,
+    groups: ['support'],
+    ...overrides,
+  };
+}
+
+const engines = havePostgres ? [sqlite, postgres] : [sqlite];
+
+describe.each(engines)('$name store', (engine) => {
+  it('appends a chained log and reads it back exactly as hashed', async () => {
+    const { store } = await engine.fresh();
+    expect(await store.auditHead()).toBeNull();
+    const written = await append(store, [
+      draft({ type: 'policy.loaded', actor: null, tenant: null, environment: null, data: { roles: 3 } }),
+      draft({
+        ticket: 'SUP-7',
+        reason: 'Ünïcode ✓, quotes "\' and a NUL \u0000 byte',
+        session: 'ses-1',
+        data: { nested: { list: [1, 2.5, -3, null, true], empty: {} }, big: 2 ** 52, text: 'a\u0000b\n\t' },
+      }),
+    ]);
+    expect(written.map((e) => e.seq)).toEqual([1, 2]);
+    expect(written[1]!.prev).toBe(written[0]!.hash);
+    const read = await expectChainValid(store);
+    expect(read).toEqual(written);
+    expect(await store.auditHead()).toEqual({ seq: 2, hash: written[1]!.hash });
+    const iterated: AuditEvent[] = [];
+    for await (const event of store.iterateAudit()) iterated.push(event);
+    expect(iterated).toEqual(written);
+  });
+
+  it('filters by seq, time, tenant, type, session and actor (sub, email, local part), with limit and newest', async () => {
+    const { store } = await engine.fresh();
+    await append(store, [draft({ tenant: 'acme', session: 's1' })], T0);
+    await append(
+      store,
+      [draft({ tenant: 'globex', actor: BOB, type: 'session.approved', session: 's2' })],
+      T0 + 1000,
+    );
+    await append(
+      store,
+      [draft({ tenant: 'acme', actor: null, type: 'session.expired', session: 's1' })],
+      T0 + 2000,
+    );
+    await append(store, [draft({ tenant: 'acme', session: 's3' })], T0 + 3000);
+    const seqs = async (query: Parameters<Store['readAudit']>[0]) =>
+      (await store.readAudit(query)).map((e) => e.seq);
+    expect(await seqs({ fromSeq: 2, toSeq: 3 })).toEqual([2, 3]);
+    expect(await seqs({ sinceTs: new Date(T0 + 1000).toISOString() })).toEqual([2, 3, 4]);
+    expect(await seqs({ untilTs: new Date(T0 + 1000).toISOString() })).toEqual([1, 2]);
+    expect(await seqs({ tenant: 'acme' })).toEqual([1, 3, 4]);
+    expect(await seqs({ type: 'session.approved' })).toEqual([2]);
+    expect(await seqs({ session: 's1' })).toEqual([1, 3]);
+    expect(await seqs({ actor: 'user-bob' })).toEqual([2]);
+    expect(await seqs({ actor: 'Bob.Smith@example.test' })).toEqual([2]);
+    expect(await seqs({ actor: 'Bob.Smith' })).toEqual([2]);
+    expect(await seqs({ actor: 'alice' })).toEqual([1, 4]);
+    expect(await seqs({ actor: 'nobody' })).toEqual([]);
+    expect(await seqs({ limit: 2 })).toEqual([1, 2]);
+    expect(await seqs({ limit: 2, newest: true })).toEqual([3, 4]);
+    expect(await seqs({ tenant: 'acme', limit: 2, newest: true })).toEqual([3, 4]);
+    expect(await seqs({ limit: 0 })).toEqual([]);
+    const iterated: number[] = [];
+    for await (const event of store.iterateAudit({ tenant: 'acme', fromSeq: 2 })) iterated.push(event.seq);
+    expect(iterated).toEqual([3, 4]);
+  });
+
+  it('iterates a long log in order without gaps', async () => {
+    const { store } = await engine.fresh();
+    for (let batch = 0; batch < 5; batch++)
+      await append(
+        store,
+        Array.from({ length: 500 }, (_, i) => draft({ data: { i: batch * 500 + i } })),
+      );
+    let expected = 1;
+    for await (const event of store.iterateAudit()) expect(event.seq).toBe(expected++);
+    expect(expected).toBe(2501);
+    let count = 0;
+    for await (const _ of store.iterateAudit({ fromSeq: 1000, limit: 1200 })) count++;
+    expect(count).toBe(1200);
+  });
+
+  it('rolls back a failed transaction: no event, no row, no listener call, no gap', async () => {
+    const { store } = await engine.fresh();
+    const heard: number[][] = [];
+    store.onAppended((events) => heard.push(events.map((e) => e.seq)));
+    await append(store, [draft()]);
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertSession(session('00000000-0000-4000-8000-000000000001'));
+        await tx.appendAudit(draft(), T0);
+        throw new Error('handler failed');
+      }),
+    ).rejects.toThrow('handler failed');
+    expect(await store.getSession('00000000-0000-4000-8000-000000000001')).toBeNull();
+    await append(store, [draft(), draft()]);
+    expect(heard).toEqual([[1], [2, 3]]);
+    await expectChainValid(store);
+  });
+
+  it('keeps one unbroken chain when two store instances (two brokers) append at once', async () => {
+    const { store, open } = await engine.fresh();
+    const other = await open();
+    const work = (s: Store, who: string) =>
+      Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          s.transaction(async (tx) => {
+            await tx.appendAudit(draft({ data: { who, i } }), T0 + i);
+            if (i % 3 === 0) await tx.appendAudit(draft({ data: { who, i, second: true } }), T0 + i);
+          }),
+        ),
+      );
+    await Promise.all([work(store, 'a'), work(other, 'b')]);
+    const events = await expectChainValid(store);
+    expect(events).toHaveLength(2 * (40 + 14));
+    expect(await other.auditHead()).toEqual({ seq: events.length, hash: events.at(-1)!.hash });
+  });
+
+  it('stores checkpoints once per seq, in order', async () => {
+    const { store } = await engine.fresh();
+    await store.insertCheckpoint({
+      seq: 5,
+      hash: 'b'.repeat(64),
+      ts: '2026-11-24T12:00:05.000Z',
+      jws: 'jws-5',
+    });
+    await store.insertCheckpoint({
+      seq: 2,
+      hash: 'a'.repeat(64),
+      ts: '2026-11-24T12:00:02.000Z',
+      jws: 'jws-2',
+    });
+    // A second replica checkpointing the same head: the first one stands.
+    await store.insertCheckpoint({
+      seq: 5,
+      hash: 'b'.repeat(64),
+      ts: '2026-11-24T12:00:06.000Z',
+      jws: 'other',
+    });
+    expect(await store.listCheckpoints()).toEqual([
+      { seq: 2, hash: 'a'.repeat(64), ts: '2026-11-24T12:00:02.000Z', jws: 'jws-2' },
+      { seq: 5, hash: 'b'.repeat(64), ts: '2026-11-24T12:00:05.000Z', jws: 'jws-5' },
+    ]);
+  });
+
+  it('keeps logins: by id, by ID-token hash (unique), newest by sub, email or local part', async () => {
+    const { store } = await engine.fresh();
+    await store.transaction(async (tx) => {
+      await tx.insertLogin(login('l1', { createdAt: T0 }));
+      await tx.insertLogin(login('l2', { createdAt: T0 + 10, groups: ['support', 'oncall'] }));
+      await tx.insertLogin(
+        login('l3', { sub: 'user-bob', email: 'Bob.Smith@example.test', createdAt: T0 + 5, groups: [] }),
+      );
+      await tx.insertLogin(
+        login('l4', { sub: 'user_x', email: 'under_score@example.test', createdAt: T0 + 1 }),
+      );
+    });
+    await store.transaction(async (tx) => {
+      expect(await tx.getLogin('l2')).toEqual(
+        login('l2', { createdAt: T0 + 10, groups: ['support', 'oncall'] }),
+      );
+      expect(await tx.getLogin('nope')).toBeNull();
+      expect((await tx.findLoginByTokenHash('hash-l3'))?.id).toBe('l3');
+      expect(await tx.findLoginByTokenHash('hash-none')).toBeNull();
+      expect((await tx.findLatestLogin('user-alice'))?.id).toBe('l2');
+      expect((await tx.findLatestLogin('alice@example.test'))?.id).toBe('l2');
+      expect((await tx.findLatestLogin('alice'))?.id).toBe('l2');
+      expect((await tx.findLatestLogin('Bob.Smith'))?.id).toBe('l3');
+      expect((await tx.findLatestLogin('under_score'))?.id).toBe('l4');
+      // LIKE wildcards in a name are literal.
+      expect(await tx.findLatestLogin('under%')).toBeNull();
+      expect(await tx.findLatestLogin('a_ice')).toBeNull();
+    });
+    await expect(
+      store.transaction((tx) => tx.insertLogin(login('l5', { idTokenHash: 'hash-l1' }))),
+    ).rejects.toThrow();
+    expect((await store.listLatestLogins()).map((l) => [l.sub, l.id])).toEqual([
+      ['user-alice', 'l2'],
+      ['user-bob', 'l3'],
+      ['user_x', 'l4'],
+    ]);
+  });
+
+  it('keeps sessions: insert, read, list with filters in creation order, last used auth_time', async () => {
+    const { store } = await engine.fresh();
+    const ids = [1, 2, 3, 4].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
+    await store.transaction(async (tx) => {
+      await tx.insertSession(session(ids[0]!, { createdAt: T0 + 3, authTime: 100 }));
+      await tx.insertSession(
+        session(ids[1]!, {
+          createdAt: T0 + 1,
+          state: 'pending',
+          startedAt: null,
+          expiresAt: null,
+          requestExpiresAt: T0 + 3_600_000,
+          tenant: 'globex',
+          authTime: 300,
+        }),
+      );
+      await tx.insertSession(
+        session(ids[2]!, { createdAt: T0 + 2, requester: BOB, state: 'ended', authTime: 900 }),
+      );
+      await tx.insertSession(
+        session(ids[3]!, {
+          createdAt: T0 + 4,
+          mode: 'break_glass',
+          scope: 'write',
+          reviewRequired: true,
+          authTime: 200,
+        }),
+      );
+    });
+    expect(await store.getSession(ids[1]!)).toEqual(
+      session(ids[1]!, {
+        createdAt: T0 + 1,
+        state: 'pending',
+        startedAt: null,
+        expiresAt: null,
+        requestExpiresAt: T0 + 3_600_000,
+        tenant: 'globex',
+        authTime: 300,
+      }),
+    );
+    expect(await store.getSession('00000000-0000-4000-8000-000000000009')).toBeNull();
+    const list = async (query: Parameters<Store['listSessions']>[0]) =>
+      (await store.listSessions(query)).map((s) => ids.indexOf(s.id) + 1);
+    expect(await list({})).toEqual([2, 3, 1, 4]);
+    expect(await list({ states: ['active', 'pending'] })).toEqual([2, 1, 4]);
+    expect(await list({ requesterSub: 'user-bob', requesterIss: BOB.iss })).toEqual([3]);
+    expect(await list({ tenant: 'globex' })).toEqual([2]);
+    expect(await list({ states: ['active'], limit: 1 })).toEqual([1]);
+    await store.transaction(async (tx) => {
+      expect(await tx.lastUsedAuthTime(ALICE.iss, ALICE.sub)).toBe(300);
+      expect(await tx.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();
+      expect((await tx.listSessions({ tenant: 'globex' })).map((s) => s.id)).toEqual([ids[1]]);
+    });
+  });
+
+  it('updates a session only from the expected state, exactly once under a race between two brokers', async () => {
+    const { store, open } = await engine.fresh();
+    const other = await open();
+    const id = '00000000-0000-4000-8000-0000000000aa';
+    await store.transaction((tx) => tx.insertSession(session(id)));
+    const endedBy = { iss: BOB.iss, sub: BOB.sub, email: BOB.email };
+    expect(
+      await store.transaction((tx) => tx.updateSession(id, 'pending', { state: 'active', startedAt: T0 })),
+    ).toBe(false);
+    // Two replicas' sweepers expire the same session: one wins, one audits.
+    const race = await Promise.all(
+      [store, other, store, other].map((s) =>
+        s.transaction(async (tx) => {
+          const won = await tx.updateSession(id, 'active', { state: 'expired', endedAt: T0 + 600_000 });
+          if (won) await tx.appendAudit(draft({ type: 'session.expired', session: id }), T0);
+          return won;
+        }),
+      ),
+    );
+    expect(race.filter(Boolean)).toHaveLength(1);
+    expect(await store.readAudit({ type: 'session.expired' })).toHaveLength(1);
+    expect(
+      await store.transaction((tx) =>
+        tx.updateSession(id, 'expired', { endedBy, decisionComment: 'ok', decidedBy: null }),
+      ),
+    ).toBe(true);
+    expect(await other.getSession(id)).toEqual(
+      session(id, { state: 'expired', endedAt: T0 + 600_000, endedBy, decisionComment: 'ok' }),
+    );
+  });
+
+  it('records a break-glass review exactly once', async () => {
+    const { store } = await engine.fresh();
+    const id = '00000000-0000-4000-8000-0000000000bb';
+    await store.transaction(async (tx) => {
+      await tx.insertSession(session(id, { mode: 'break_glass', reviewRequired: true, state: 'ended' }));
+      await tx.insertSession(session('00000000-0000-4000-8000-0000000000bc'));
+    });
+    const review = {
+      by: { iss: BOB.iss, sub: BOB.sub, email: BOB.email },
+      at: T0 + 5,
+      outcome: 'justified' as const,
+      notes: 'Incident INC-9, fine',
+    };
+    expect(await store.transaction((tx) => tx.recordReview(id, review))).toBe(true);
+    expect(await store.transaction((tx) => tx.recordReview(id, { ...review, outcome: 'unjustified' }))).toBe(
+      false,
+    );
+    expect(
+      await store.transaction((tx) => tx.recordReview('00000000-0000-4000-8000-0000000000bc', review)),
+    ).toBe(false);
+    expect((await store.getSession(id))?.review).toEqual(review);
+  });
+
+  it('tells onAppended listeners after commit, in order, and stops when unsubscribed', async () => {
+    const { store } = await engine.fresh();
+    const heard: string[][] = [];
+    const stop = store.onAppended((events) => heard.push(events.map((e) => `${e.seq}:${e.type}`)));
+    await store.transaction(async (tx) => {
+      await tx.appendAudit(draft({ type: 'session.requested' }), T0);
+      expect(heard).toEqual([]); // not before commit
+      await tx.appendAudit(draft({ type: 'session.started' }), T0);
+    });
+    await store.transaction(async (tx) => tx.lastUsedAuthTime('x', 'y')); // no events: no call
+    stop();
+    await append(store, [draft()]);
+    expect(heard).toEqual([['1:session.requested', '2:session.started']]);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of audit events and checkpoints, whoever asks', async () => {
+    const { store, raw } = await engine.fresh();
+    await append(store, [draft(), draft()]);
+    await store.insertCheckpoint({ seq: 2, hash: 'c'.repeat(64), ts: 'x', jws: 'y' });
+    const attempts = [
+      "UPDATE audit_events SET type = 'forged' WHERE seq = 1",
+      'DELETE FROM audit_events WHERE seq = 2',
+      "UPDATE audit_checkpoints SET hash = 'd' WHERE seq = 2",
+      'DELETE FROM audit_checkpoints',
+      ...(engine.name === 'postgres' ? ['TRUNCATE audit_events', 'TRUNCATE audit_checkpoints'] : []),
+    ];
+    for (const sql of attempts) await expect(raw(sql), sql).rejects.toThrow(/append-only/);
+    await expectChainValid(store);
+    expect(await store.listCheckpoints()).toHaveLength(1);
+  });
+
+  it('fails closed: an audit write that cannot happen is AuditUnavailableError and takes the change with it', async () => {
+    const { store } = await engine.fresh();
+    await append(store, [draft()]);
+    const undo = await engine.breakAuditWrites();
+    cleanups.push(undo);
+    const attempt = store.transaction(async (tx) => {
+      await tx.insertLogin(login('blocked'));
+      await tx.appendAudit(draft({ type: 'auth.login' }), T0);
+    });
+    await expect(attempt).rejects.toBeInstanceOf(AuditUnavailableError);
+    await expect(attempt).rejects.toMatchObject({ code: 'IMP_AUDIT_UNAVAILABLE' });
+    await cleanups.pop()!();
+    expect(await store.transaction((tx) => tx.getLogin('blocked'))).toBeNull();
+    await append(store, [draft()]);
+    const events = await expectChainValid(store);
+    expect(events).toHaveLength(2);
+  });
+});
+
+describe.runIf(havePostgres)('postgres store only', () => {
+  it('gives the broker role no UPDATE or DELETE on the audit tables (grants, not only triggers)', async () => {
+    const db = await cluster!.createDatabase({ migrated: true });
+    const client = new pg.Client({ connectionString: db.brokerUrl });
+    await client.connect();
+    try {
+      for (const sql of [
+        "UPDATE audit_events SET type = 'x'",
+        'DELETE FROM audit_events',
+        'TRUNCATE audit_events',
+        "UPDATE audit_checkpoints SET hash = 'x'",
+        'DELETE FROM audit_checkpoints',
+        'DELETE FROM logins',
+        'ALTER TABLE audit_events DISABLE TRIGGER USER',
+        'DROP TABLE audit_events',
+        'CREATE TABLE sneaky (x int)',
+      ])
+        await expect(client.query(sql), sql).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('fails closed when the database turns read-only (a failover to a standby) and recovers', async () => {
+    const db = await cluster!.createDatabase({ migrated: true });
+    const store = track(await openPostgresStore(db.brokerUrl, { migrate: false }));
+    await append(store, [draft()]);
+    await cluster!.query(
+      `ALTER ROLE imp_broker IN DATABASE ${db.name} SET default_transaction_read_only = on`,
+    );
+    await cluster!.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2',
+      [db.name, 'imp_broker'],
+    );
+    try {
+      // The first attempt may land on a connection the server just closed; both fail closed.
+      for (let i = 0; i < 2; i++)
+        await expect(append(store, [draft()])).rejects.toMatchObject({ code: 'IMP_AUDIT_UNAVAILABLE' });
+      await expect(store.ping()).resolves.toBeUndefined();
+    } finally {
+      await cluster!.query(
+        `ALTER ROLE imp_broker IN DATABASE ${db.name} RESET default_transaction_read_only`,
+      );
+    }
+    await cluster!.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND usename = $2',
+      [db.name, 'imp_broker'],
+    );
+    await append(store, [draft()]).catch(() => append(store, [draft()]));
+    const events = await expectChainValid(store);
+    expect(events).toHaveLength(2);
+  });
+
+  it('fails closed when the server cannot be reached', async () => {
+    const db = await cluster!.createDatabase({ migrated: true });
+    const store = track(await openPostgresStore(db.brokerUrl, { migrate: false }));
+    await cluster!.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS false`);
+    await cluster!.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+      db.name,
+    ]);
+    try {
+      await expect(append(store, [draft()])).rejects.toMatchObject({ code: 'IMP_AUDIT_UNAVAILABLE' });
+      await expect(store.readAudit()).rejects.toMatchObject({ code: 'IMP_AUDIT_UNAVAILABLE' });
+    } finally {
+      await cluster!.query(`ALTER DATABASE ${db.name} ALLOW_CONNECTIONS true`);
+    }
+    await append(store, [draft()]);
+  });
+});
