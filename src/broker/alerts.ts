@@ -60,6 +60,14 @@ export class AlertDispatcher {
     settings: Partial<AlertSettings> = {},
   ) {
     this.settings = { ...DEFAULT_ALERT_SETTINGS, ...settings };
+    // Said at start, not first noticed in the middle of an incident.
+    for (const hook of deps.policy.breakGlass.alerts) {
+      if (hook.secretEnv && !this.settings.secret(hook.secretEnv))
+        deps.log('warn', 'break-glass alert secret is not set: deliveries to this webhook will fail', {
+          url: redactUrl(hook.url),
+          secret_env: hook.secretEnv,
+        });
+    }
   }
 
   /** Starts delivery to every webhook for a break-glass session that just opened; returns at once. */

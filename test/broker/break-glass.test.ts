@@ -59,6 +59,7 @@ beforeAll(async () => {
         alerts: [
           { url: `${receiver.url}/hooks/imp?token=not-for-the-log`, secretEnv: 'IMP_TEST_ALERT_SECRET' },
           { url: `${down.url}/down` },
+          { url: `${receiver.url}/unsigned`, secretEnv: 'IMP_TEST_UNSET_SECRET' },
         ],
       }),
     alertSettings: {
@@ -195,9 +196,20 @@ describe('break-glass needs two people', () => {
     expect(await eventsOf(id, 'alert.delivered')).toMatchObject([
       { data: { url: `${receiver.url}/hooks/imp`, attempts: 1, status: 200 } },
     ]);
-    expect(await eventsOf(id, 'alert.failed')).toMatchObject([
-      { data: { url: `${down.url}/down`, attempts: 5, error: 'HTTP 503' } },
-    ]);
+    // A secret_env that is not set fails the delivery (never sent unsigned), visibly.
+    expect(receiver.seen.some((r) => r.url === '/unsigned')).toBe(false);
+    const failed = await eventsOf(id, 'alert.failed');
+    expect(failed.map((e) => e.data)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ url: `${down.url}/down`, attempts: 5, error: 'HTTP 503' }),
+        expect.objectContaining({
+          url: `${receiver.url}/unsigned`,
+          attempts: 0,
+          error: 'secret_env IMP_TEST_UNSET_SECRET is not set on the broker',
+        }),
+      ]),
+    );
+    expect(failed).toHaveLength(2);
 
     // The access review shows it awaiting review, and the failed alert.
     const erin = await freshLogin('erin');
