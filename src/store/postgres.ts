@@ -33,7 +33,16 @@ import type {
 } from './types.js';
 
 type Row = Record<string, unknown>;
-type Queryable = Pick<pg.PoolClient, 'query'>;
+type Queryable = {
+  query<R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+};
+
+/** A transaction in progress: the chain head it sees, what it appended, audit rows not yet sent. */
+interface TxState {
+  head: { seq: number; hash: string } | null;
+  appended: AuditEvent[];
+  pending: string[];
+}
 
 /** Advisory lock keys: (namespace 'imp', purpose). Locks are per database. */
 const LOCK_NAMESPACE = 0x696d70;
@@ -303,9 +312,19 @@ export class PostgresStore implements Store {
         `BEGIN; ${lockSql('chain')}; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
       )) as unknown as pg.QueryResult[];
       const headRow = results[2]?.rows[0] as { seq: string; hash: string } | undefined;
-      const head = { current: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null };
-      const result = await fn(this.tx(client, head, appended));
-      await client.query('COMMIT');
+      const state: TxState = {
+        head: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null,
+        appended,
+        pending: [],
+      };
+      const result = await fn(this.tx(client, state));
+      // Audit rows not yet sent go with COMMIT, in one round trip: the chain lock is held for one
+      // round trip less. If they fail, nothing commits.
+      try {
+        await client.query([...state.pending.splice(0), 'COMMIT'].join(';\n'));
+      } catch (error) {
+        throw appended.length > 0 ? new AuditUnavailableError(error) : error;
+      }
       if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
       return result;
     } catch (error) {
@@ -320,35 +339,49 @@ export class PostgresStore implements Store {
     }
   }
 
-  private tx(
-    client: pg.PoolClient,
-    head: { current: { seq: number; hash: string } | null },
-    appended: AuditEvent[],
-  ): StoreTx {
+  private tx(client: pg.PoolClient, state: TxState): StoreTx {
+    // Every statement of the transaction goes through here, after the audit rows appended before it.
+    const query = async <R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]) => {
+      if (state.pending.length > 0) {
+        try {
+          await client.query(state.pending.splice(0).join(';\n'));
+        } catch (error) {
+          throw new AuditUnavailableError(error);
+        }
+      }
+      return client.query<R>(sql, values);
+    };
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
           const event = sealEvent(draft, {
-            seq: (head.current?.seq ?? 0) + 1,
+            seq: (state.head?.seq ?? 0) + 1,
             id: randomUUID(),
             ts: new Date(nowMs).toISOString(),
-            prev: head.current?.hash ?? GENESIS_PREV,
+            prev: state.head?.hash ?? GENESIS_PREV,
           });
-          await client.query(
-            `INSERT INTO audit_events (seq, id, ts, type, actor_sub, actor_email, tenant, environment, session, prev, hash, event)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-            eventToRow(event),
+          // Sent with the next statement or with COMMIT (all values are escaped literals: a
+          // multi-statement query takes no parameters).
+          const values = eventToRow(event).map((value) =>
+            value === null
+              ? 'NULL'
+              : typeof value === 'number'
+                ? String(value)
+                : client.escapeLiteral(String(value)),
+          );
+          state.pending.push(
+            `INSERT INTO audit_events (seq, id, ts, type, actor_sub, actor_email, tenant, environment, session, prev, hash, event) VALUES (${values.join(', ')})`,
           );
           // We hold the chain lock until commit: nobody else can move the head meanwhile.
-          head.current = { seq: event.seq, hash: event.hash };
-          appended.push(event);
+          state.head = { seq: event.seq, hash: event.hash };
+          state.appended.push(event);
           return event;
         } catch (error) {
           throw new AuditUnavailableError(error);
         }
       },
       insertLogin: async (login: LoginRecord) => {
-        await client.query(
+        await query(
           `INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
           [
@@ -364,9 +397,9 @@ export class PostgresStore implements Store {
           ],
         );
       },
-      getLogin: async (id: string) => firstLogin(client, 'SELECT * FROM logins WHERE id = $1', [id]),
+      getLogin: async (id: string) => firstLogin({ query }, 'SELECT * FROM logins WHERE id = $1', [id]),
       findLoginByTokenHash: async (hash: string) =>
-        firstLogin(client, 'SELECT * FROM logins WHERE id_token_hash = $1', [hash]),
+        firstLogin({ query }, 'SELECT * FROM logins WHERE id_token_hash = $1', [hash]),
       findLatestLogin: async (who: string) =>
         firstLogin(
           client,
@@ -378,16 +411,16 @@ export class PostgresStore implements Store {
       insertSession: async (session: SessionRecord) => {
         const row = sessionToRow(session);
         const columns = Object.keys(row);
-        await client.query(
+        await query(
           `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
           Object.values(row),
         );
       },
-      getSession: async (id: string) => getSession(client, id),
+      getSession: async (id: string) => getSession({ query }, id),
       updateSession: async (id: string, expectedState: SessionState, changes: Partial<SessionRecord>) => {
         const fields = Object.keys(changes) as (keyof SessionRecord)[];
         if (fields.length === 0) {
-          const current = await getSession(client, id);
+          const current = await getSession({ query }, id);
           return current?.state === expectedState;
         }
         const values: unknown[] = [id, expectedState];
@@ -395,15 +428,15 @@ export class PostgresStore implements Store {
           values.push(sessionValue(field, changes[field]));
           return `${sessionColumn(field)} = $${values.length}`;
         });
-        const result = await client.query(
+        const result = await query(
           `UPDATE sessions SET ${sets.join(', ')} WHERE id = $1 AND state = $2`,
           values,
         );
         return result.rowCount === 1;
       },
-      listSessions: async (query: SessionQuery) => listSessions(client, query),
+      listSessions: async (sessionQuery: SessionQuery) => listSessions({ query }, sessionQuery),
       lastUsedAuthTime: async (iss: string, sub: string) => {
-        const result = await client.query<{ t: string | null }>(
+        const result = await query<{ t: string | null }>(
           'SELECT max(auth_time) AS t FROM sessions WHERE requester_iss = $1 AND requester_sub = $2',
           [iss, sub],
         );
@@ -411,7 +444,7 @@ export class PostgresStore implements Store {
         return t === null || t === undefined ? null : Number(t);
       },
       recordReview: async (id: string, review: SessionReview) => {
-        const result = await client.query(
+        const result = await query(
           'UPDATE sessions SET review = $1 WHERE id = $2 AND review_required = 1 AND review IS NULL',
           [sessionValue('review', review), id],
         );

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
-import { ImpProcess, makeUserEnv } from '../helpers/cli.js';
+import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
 import { exchange, idTokenSigner } from '../helpers/id-tokens.js';
 import { type PgCluster, startPostgres, type TestDatabase } from '../helpers/postgres.js';
@@ -104,6 +104,31 @@ async function call(
 }
 
 describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () => {
+  it('migrates with --migrate-only as the owner; a broker role on an old schema is refused with the command', async () => {
+    const db: TestDatabase = await cluster.createDatabase();
+    await cluster.query('GRANT USAGE ON SCHEMA public TO imp_broker', [], db.name);
+    const { env } = makeUserEnv();
+    const refused = await runImp(
+      ['broker', 'serve', '--config', policyFile, '--store', db.brokerUrl, '--port', '0'],
+      env,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/imp broker serve --migrate-only --store <owner url>/);
+    const first = await runImp(['broker', 'serve', '--migrate-only', '--store', db.ownerUrl, '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    const { schema } = JSON.parse(first.stdout) as { schema: { from: number; to: number } };
+    expect(schema.from).toBe(0);
+    expect(schema.to).toBeGreaterThan(0);
+    const again = await runImp(['broker', 'serve', '--migrate-only', '--store', db.ownerUrl], env);
+    expect(again.stdout.trim()).toBe(`schema is current (version ${schema.to})`);
+    const withPassword = await runImp(
+      ['broker', 'serve', '--config', policyFile, '--store', 'postgres://imp:hunter2@127.0.0.1/imp'],
+      env,
+    );
+    expect(withPassword.code).toBe(2);
+    expect(withPassword.stderr).toMatch(/must not contain a password/);
+  });
+
   it('a request opened on A is approved on B, and the long-poll on A wakes at once', async () => {
     const db: TestDatabase = await cluster.createDatabase({ migrated: true });
     const [a, b] = await Promise.all([startReplica(db.brokerUrl, 'flag'), startReplica(db.brokerUrl, 'env')]);
