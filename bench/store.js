@@ -1,0 +1,240 @@
+// Store throughput: audit appends per second and session opens per second on SQLite (one broker) and
+// PostgreSQL (one broker, and two brokers on one database), each next to a raw INSERT baseline on the
+// same engine measured in the same run. PostgreSQL runs in a throwaway durable cluster (fsync and
+// synchronous_commit on); SQLite runs WAL with synchronous=FULL, as the broker does.
+//
+// A "broker" here is a store instance with its own connection pool, driven by BENCH_CONCURRENCY
+// callers (default 16) at once, as a broker's request handlers would. Both brokers run in this one
+// process: what is measured is the store and the database, not HTTP or token signing.
+//
+// Run: npx tsc -p tsconfig.build.json && node bench/store.js [seconds per measurement, default 3]
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { migratePostgres, openPostgresStore } from '../dist/store/postgres.js';
+import { openSqliteStore } from '../dist/store/sqlite.js';
+import { startCluster } from './pg-cluster.js';
+
+const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
+const ACTOR = {
+  iss: 'https://idp.bench.invalid',
+  sub: 'user-alice',
+  email: 'alice@example.com',
+  roles: ['support'],
+};
+// About the size of a proxied call's action.requested event.
+const DRAFT = {
+  type: 'action.requested',
+  actor: ACTOR,
+  tenant: 'acme',
+  environment: 'prod',
+  session: '7d1c1c2e-4a8b-4f57-9a52-0c1f7f6b9a11',
+  ticket: 'SUP-1234',
+  reason: 'Customer cannot see their invoices since the migration',
+  data: {
+    action_id: 'f0e1d2c3-b4a5-4968-8776-655443322110',
+    method: 'GET',
+    path: '/v1/invoices?customer=42',
+    kind: 'read',
+    request_id: '0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e',
+    scope: 'read',
+    mode: 'standard',
+  },
+};
+const PAYLOAD = JSON.stringify({
+  ...DRAFT,
+  seq: 1,
+  id: randomUUID(),
+  ts: new Date(NOW).toISOString(),
+  prev: '0'.repeat(64),
+  hash: '0'.repeat(64),
+});
+
+/** Runs `callers` loops of `op(callerIndex, n)` for SECONDS; returns operations per second. */
+async function rate(callers, op) {
+  const deadline = performance.now() + SECONDS * 1000;
+  let done = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: callers }, async (_, caller) => {
+      for (let n = 0; performance.now() < deadline; n++) {
+        await op(caller, n);
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - started) / 1000);
+}
+
+/** What the broker's POST /v1/sessions does to the store for a session that opens at once. */
+async function openSession(store, caller, n) {
+  const requester = { ...ACTOR, sub: `user-${caller}` };
+  const tenant = `t-${n}`;
+  await store.listSessions({
+    requesterIss: requester.iss,
+    requesterSub: requester.sub,
+    tenant,
+    states: ['active', 'pending'],
+  });
+  await store.transaction((tx) => tx.lastUsedAuthTime(requester.iss, requester.sub));
+  const id = randomUUID();
+  const session = {
+    id,
+    state: 'active',
+    mode: 'standard',
+    requester,
+    tenant,
+    environment: 'prod',
+    scope: 'read',
+    ticket: 'SUP-1',
+    reason: 'Customer cannot see their invoices',
+    ttl: 1800,
+    loginId: randomUUID(),
+    authTime: Math.floor(NOW / 1000) + n,
+    createdAt: NOW + n,
+    requestExpiresAt: null,
+    decidedBy: null,
+    decidedAt: null,
+    decisionComment: null,
+    startedAt: NOW + n,
+    expiresAt: NOW + n + 1_800_000,
+    endedAt: null,
+    endedBy: null,
+    reviewRequired: false,
+    review: null,
+  };
+  const audit = (type) => ({
+    type,
+    actor: requester,
+    tenant,
+    environment: 'prod',
+    session: id,
+    ticket: 'SUP-1',
+    reason: session.reason,
+    data: { scope: 'read', mode: 'standard', ttl: 1800 },
+  });
+  await store.transaction(async (tx) => {
+    await tx.lastUsedAuthTime(requester.iss, requester.sub);
+    await tx.listSessions({
+      requesterIss: requester.iss,
+      requesterSub: requester.sub,
+      tenant,
+      states: ['pending'],
+    });
+    await tx.insertSession(session);
+    await tx.appendAudit(audit('session.requested'), NOW + n);
+    await tx.appendAudit(audit('session.started'), NOW + n);
+  });
+}
+
+const append = (store) => () => store.transaction((tx) => tx.appendAudit(DRAFT, NOW));
+
+// ---- SQLite ----
+const dir = mkdtempSync(join(tmpdir(), 'imp-bench-store-'));
+const results = [];
+{
+  const raw = new Database(join(dir, 'raw.db'));
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.exec('CREATE TABLE raw (seq INTEGER PRIMARY KEY, event TEXT NOT NULL)');
+  const insert = raw.prepare('INSERT INTO raw (seq, event) VALUES (?, ?)');
+  let seq = 0;
+  const rawRate = await rate(1, async () => {
+    insert.run(++seq, PAYLOAD);
+  });
+  raw.close();
+  const appendStore = openSqliteStore(join(dir, 'append.db'));
+  const appends = await rate(CONCURRENCY, append(appendStore));
+  await appendStore.close();
+  const sessionStore = openSqliteStore(join(dir, 'sessions.db'));
+  const opens = await rate(CONCURRENCY, (caller, n) => openSession(sessionStore, caller, n));
+  await sessionStore.close();
+  results.push({ engine: 'sqlite', brokers: 1, raw: rawRate, appends, opens });
+}
+
+// ---- PostgreSQL ----
+const cluster = await startCluster({ durable: process.env.BENCH_DURABLE !== '0' });
+let databases = 0;
+async function freshDatabase() {
+  const name = `bench_${++databases}`;
+  const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const pool = new pg.Pool({ connectionString: cluster.url(name), max: 1 });
+  await migratePostgres(pool);
+  await pool.end();
+  return cluster.url(name);
+}
+
+async function pgRaw(connections) {
+  const url = await freshDatabase();
+  const clients = await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      return client;
+    }),
+  );
+  await clients[0].query('CREATE TABLE raw (seq BIGINT PRIMARY KEY, event TEXT NOT NULL)');
+  let seq = 0;
+  const result = await rate(connections, (caller) =>
+    clients[caller].query('INSERT INTO raw (seq, event) VALUES ($1, $2)', [++seq, PAYLOAD]),
+  );
+  await Promise.all(clients.map((c) => c.end()));
+  return result;
+}
+
+const pgRawSerial = await pgRaw(1);
+const pgRawParallel = await pgRaw(CONCURRENCY);
+for (const brokers of [1, 2]) {
+  const appendUrl = await freshDatabase();
+  const appendStores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(appendUrl)));
+  const appendRates = await Promise.all(appendStores.map((store) => rate(CONCURRENCY, append(store))));
+  await Promise.all(appendStores.map((store) => store.close()));
+  const sessionUrl = await freshDatabase();
+  const sessionStores = await Promise.all(
+    Array.from({ length: brokers }, () => openPostgresStore(sessionUrl)),
+  );
+  // Callers of different brokers are different people.
+  const openRates = await Promise.all(
+    sessionStores.map((store, b) =>
+      rate(CONCURRENCY, (caller, n) => openSession(store, b * 1000 + caller, n)),
+    ),
+  );
+  await Promise.all(sessionStores.map((store) => store.close()));
+  const sum = (list) => list.reduce((a, b) => a + b, 0);
+  results.push({
+    engine: 'postgres',
+    brokers,
+    raw: pgRawSerial,
+    appends: sum(appendRates),
+    opens: sum(openRates),
+  });
+}
+cluster.stop();
+rmSync(dir, { recursive: true, force: true });
+
+// ---- Report ----
+const f = (n) => n.toFixed(0).padStart(7);
+const r = (n) => `${n.toFixed(2)}×`.padStart(7);
+console.log(
+  `imp store benchmark — node ${process.version}, ${availableParallelism()} × ${cpus()[0]?.model.trim()}, ${cluster.version}${process.env.BENCH_DURABLE === '0' ? ' (fsync off)' : ''}`,
+);
+console.log(
+  `${SECONDS} s per measurement, ${CONCURRENCY} concurrent callers per broker; ratios are to the raw INSERT baseline of the same engine (one row per committed transaction, one connection)\n`,
+);
+console.log('engine     brokers   raw INSERT/s   appends/s  ratio   session opens/s  ratio');
+for (const row of results)
+  console.log(
+    `${row.engine.padEnd(10)} ${String(row.brokers).padStart(7)}   ${f(row.raw)}        ${f(row.appends)} ${r(row.appends / row.raw)}   ${f(row.opens)}         ${r(row.opens / row.raw)}`,
+  );
+console.log(
+  `\npostgres raw INSERT/s with ${CONCURRENCY} connections in parallel (group commit, no chain): ${pgRawParallel.toFixed(0)}`,
+);
+console.log(JSON.stringify({ seconds: SECONDS, concurrency: CONCURRENCY, results, pgRawParallel }));
