@@ -1,7 +1,13 @@
 /**
  * The embedded store: one SQLite file (WAL, synchronous=FULL so an acknowledged event survives a
- * crash). better-sqlite3 is synchronous; an in-process queue runs one transaction at a time, which
+ * crash). better-sqlite3 is synchronous; an in-process queue runs transactions one at a time, which
  * also serializes audit appends so the chain cannot fork.
+ *
+ * Group commit: the fsync of COMMIT (~0.7 ms on a typical disk) would otherwise cap the broker at
+ * about 1,400 transactions a second whatever the CPU. Transactions queued in the same turn of the
+ * event loop run one after another inside one SQLite transaction, each in a SAVEPOINT of its own
+ * (a failing one is rolled back alone), and share one COMMIT. None is acknowledged — its promise
+ * settled — before that COMMIT returned; if the COMMIT fails, all of them fail (fail-closed).
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -50,9 +56,26 @@ function isWriteUnavailable(error: unknown): boolean {
   return /^SQLITE_(READONLY|BUSY|LOCKED|FULL|IOERR|CANTOPEN|PERM|CORRUPT|NOTADB)/.test(code);
 }
 
+/** What a failed transaction rejects with: coded errors as thrown, storage failures as 503. */
+function toStoreError(error: unknown): unknown {
+  if (error instanceof ImpError) return error;
+  return isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+}
+
+/** Most transactions one COMMIT carries (bounds the latency a large group adds to its first member). */
+const MAX_GROUP = 256;
+
+interface QueuedTransaction {
+  fn: (tx: StoreTx) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly pending: QueuedTransaction[] = [];
+  private draining = false;
+  private readonly idleWaiters: (() => void)[] = [];
   private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
   private appendedInTx: AuditEvent[] = [];
   private readonly insertEvent: Database.Statement;
@@ -67,31 +90,66 @@ class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => this.runTransaction(fn));
-    this.queue = run.catch(() => {});
-    return run;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
   }
 
-  private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  // The group starts on the next turn of the event loop, so every request whose I/O is ready now
+  // gets to queue its transaction first.
+  private schedule(): void {
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => {
+      this.runGroup(this.pending.splice(0, MAX_GROUP)).finally(() => {
+        this.draining = false;
+        if (this.pending.length > 0) this.schedule();
+        else for (const wake of this.idleWaiters.splice(0)) wake();
+      });
+    });
+  }
+
+  private async runGroup(group: QueuedTransaction[]): Promise<void> {
     try {
       this.db.exec('BEGIN IMMEDIATE');
     } catch (error) {
-      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+      const failure = toStoreError(error);
+      for (const queued of group) queued.reject(failure);
+      return;
+    }
+    const done: { queued: QueuedTransaction; result: unknown; appended: AuditEvent[] }[] = [];
+    for (const [index, queued] of group.entries()) {
+      this.appendedInTx = [];
+      try {
+        this.db.exec('SAVEPOINT imp_tx');
+        const result = await queued.fn(this.tx());
+        this.db.exec('RELEASE imp_tx');
+        done.push({ queued, result, appended: this.appendedInTx });
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK TO imp_tx; RELEASE imp_tx');
+        queued.reject(toStoreError(error));
+        if (!this.db.inTransaction) {
+          // SQLite rolled the whole transaction back (I/O error, full disk): the others went with it.
+          const lost = new AuditUnavailableError(error);
+          for (const other of [...done.map((d) => d.queued), ...group.slice(index + 1)]) other.reject(lost);
+          this.appendedInTx = [];
+          return;
+        }
+      }
     }
     this.appendedInTx = [];
     try {
-      const result = await fn(this.tx());
       this.db.exec('COMMIT');
-      const appended = this.appendedInTx;
-      this.appendedInTx = [];
-      if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
-      return result;
     } catch (error) {
-      this.appendedInTx = [];
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      if (error instanceof ImpError) throw error;
-      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
+      const failure = toStoreError(error);
+      for (const { queued } of done) queued.reject(failure);
+      return;
     }
+    const appended = done.flatMap((d) => d.appended);
+    if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
+    for (const { queued, result } of done) queued.resolve(result);
   }
 
   private tx(): StoreTx {
@@ -221,18 +279,20 @@ class SqliteStore implements Store {
     for (const row of this.db.prepare(sql).iterate(params) as IterableIterator<Row>) yield rowToEvent(row);
   }
 
+  // Through the queue, so the head a checkpoint is signed for is one that was committed, and the
+  // checkpoint never lands inside (and rolls back with) someone else's group.
   async auditHead(): Promise<{ seq: number; hash: string } | null> {
-    return (this.headStatement.get() as { seq: number; hash: string } | undefined) ?? null;
+    return this.transaction(
+      async () => (this.headStatement.get() as { seq: number; hash: string } | undefined) ?? null,
+    );
   }
 
   async insertCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    try {
+    await this.transaction(async () => {
       this.db
         .prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, ts, jws) VALUES (?, ?, ?, ?)')
         .run(checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.jws);
-    } catch (error) {
-      throw isWriteUnavailable(error) ? new AuditUnavailableError(error) : error;
-    }
+    });
   }
 
   async listCheckpoints(): Promise<Checkpoint[]> {
@@ -270,7 +330,8 @@ class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    if (this.draining || this.pending.length > 0)
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.db.close();
   }
 }
