@@ -16,17 +16,67 @@
 
 /** Serialises a JSON value canonically (RFC 8785); throws a TypeError for anything JSON cannot carry. */
 export function canonicalJson(value: unknown): string {
+  // JSON.stringify (native, no sorting) already writes the canonical text of a value whose objects
+  // list their keys in sorted order — as every value parsed back from canonical JSON does — so such
+  // values skip the writer below. Verifying a million events spends a third of its time here.
+  if (typeof value === 'object' && value !== null && isStringifyCanonical(value, 0))
+    return JSON.stringify(value);
   return write(value, null);
+}
+
+/**
+ * True when JSON.stringify(value) is byte for byte canonicalJson(value): plain objects and arrays
+ * only, every object's keys already in UTF-16 order (integer-like keys, which JavaScript enumerates
+ * first, fail this), finite numbers, no undefined array items, no functions, symbols, bigints or
+ * toJSON. Anything else — including what canonicalJson refuses — takes the careful path.
+ */
+function isStringifyCanonical(value: object, depth: number): boolean {
+  if (depth > 32 || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isStringifyValue(value[i], depth)) return false;
+    return true;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const record = value as Record<string, unknown>;
+  let previous: string | null = null;
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) return false;
+    if (previous !== null && !(previous < key)) return false;
+    previous = key;
+    const item = record[key];
+    if (item !== undefined && !isStringifyValue(item, depth)) return false;
+  }
+  return true;
+}
+
+function isStringifyValue(item: unknown, depth: number): boolean {
+  switch (typeof item) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(item);
+    case 'object':
+      return item === null || isStringifyCanonical(item, depth + 1);
+    default:
+      return false;
+  }
 }
 
 // Characters JSON must escape, plus surrogates (paired or not) which JSON.stringify sorts out.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
+/** canonicalJson of a string. */
+export function canonicalString(value: string): string {
+  // Skipping JSON.stringify for plain strings is what makes verifying a million events fast.
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"';
+}
+
 function write(value: unknown, ancestors: object[] | null): string {
   switch (typeof value) {
     case 'string':
-      // Skipping JSON.stringify for plain strings is what makes verifying a million events fast.
-      return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"';
+      return canonicalString(value);
     case 'number':
       // JSON has no NaN or Infinity; silently writing null (as JSON.stringify does) would hash a lie.
       if (!Number.isFinite(value)) throw new TypeError(`canonical JSON cannot represent the number ${value}`);

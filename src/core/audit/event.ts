@@ -5,7 +5,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import { ImpError } from '../errors.js';
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson, canonicalString } from './canonical-json.js';
 
 /** The `prev` of the first event: there is nothing before it to link to. */
 export const GENESIS_PREV = '0'.repeat(64);
@@ -76,7 +76,7 @@ export function hashEvent(event: Omit<AuditEvent, 'hash'>): string {
 
 /** hashEvent for a value auditEventProblem accepted: its fields are known, so the census is skipped. */
 export function hashWellFormedEvent(event: AuditEvent): string {
-  return sha256Hex(event.prev + eventJson(event, true));
+  return sha256Hex(event.prev + wellFormedEventJson(event));
 }
 
 function sha256Hex(text: string): string {
@@ -88,14 +88,28 @@ function sha256Hex(text: string): string {
 const HASHED = 'actor data environment id prev reason seq session tenant ticket ts type'.split(' ');
 
 /** canonicalJson(event without hash), byte for byte, without sorting keys: verification speed lives here. */
-function eventJson(e: Omit<AuditEvent, 'hash'>, trusted = false): string {
+function eventJson(e: Omit<AuditEvent, 'hash'>): string {
   const j = canonicalJson;
-  return `{"actor":${actorJson(e.actor, trusted)},"data":${j(e.data)},"environment":${j(e.environment)},"id":${j(e.id)},"prev":${j(e.prev)},"reason":${j(e.reason)},"seq":${j(e.seq)},"session":${j(e.session)},"tenant":${j(e.tenant)},"ticket":${j(e.ticket)},"ts":${j(e.ts)},"type":${j(e.type)}}`;
+  return `{"actor":${actorJson(e.actor)},"data":${j(e.data)},"environment":${j(e.environment)},"id":${j(e.id)},"prev":${j(e.prev)},"reason":${j(e.reason)},"seq":${j(e.seq)},"session":${j(e.session)},"tenant":${j(e.tenant)},"ticket":${j(e.ticket)},"ts":${j(e.ts)},"type":${j(e.type)}}`;
 }
 
-function actorJson(a: AuditActor | null, trusted: boolean): string {
-  const exact =
-    a !== null && (trusted || (isRecord(a) && !actorKeysProblem(a) && !Object.values(a).includes(undefined)));
+/**
+ * eventJson for an event whose field types auditEventProblem checked: strings are quoted without
+ * dispatching on their type, seq is a safe integer, roles a list of strings (for which
+ * JSON.stringify is canonical). The hot loop of verification.
+ */
+function wellFormedEventJson(e: AuditEvent): string {
+  const s = (value: string | null) => (value === null ? 'null' : canonicalString(value));
+  const a = e.actor;
+  const actor =
+    a === null
+      ? 'null'
+      : `{"email":${s(a.email)},"iss":${s(a.iss)},"roles":${JSON.stringify(a.roles)},"sub":${s(a.sub)}}`;
+  return `{"actor":${actor},"data":${canonicalJson(e.data)},"environment":${s(e.environment)},"id":${s(e.id)},"prev":${s(e.prev)},"reason":${s(e.reason)},"seq":${e.seq},"session":${s(e.session)},"tenant":${s(e.tenant)},"ticket":${s(e.ticket)},"ts":${s(e.ts)},"type":${s(e.type)}}`;
+}
+
+function actorJson(a: AuditActor | null): string {
+  const exact = a !== null && isRecord(a) && !actorKeysProblem(a) && !Object.values(a).includes(undefined);
   if (!exact) return canonicalJson(a);
   const j = canonicalJson;
   return `{"email":${j(a.email)},"iss":${j(a.iss)},"roles":${j(a.roles)},"sub":${j(a.sub)}}`;

@@ -254,3 +254,38 @@ describe('canonicalJson: properties', () => {
     );
   });
 });
+
+// Values whose keys are already in order (everything parsed back from canonical text) are written by
+// JSON.stringify; these pin down that the shortcut is taken only where its output is identical.
+describe('canonicalJson: the JSON.stringify shortcut for already-sorted values', () => {
+  it('agrees with the canonicalize package on parsed canonical text, however deep', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (value) => {
+        const sorted: unknown = JSON.parse(canonicalize(value) ?? 'null');
+        expect(canonicalJson(sorted)).toBe(canonicalize(sorted));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it.each([
+    ['-0 deep inside', { a: { b: [-0] } }, '{"a":{"b":[0]}}'],
+    ['an integer-like key before a letter', { 1: 'x', a: 'y' }, '{"1":"x","a":"y"}'],
+    ['integer-like keys JS enumerates numerically', { 2: 'x', 10: 'y' }, '{"10":"y","2":"x"}'],
+    ['a Date deep inside sorted keys', { a: { at: new Date(0) } }, '{"a":{"at":"1970-01-01T00:00:00.000Z"}}'],
+    ['an undefined property between sorted keys', { a: 1, b: undefined, c: 2 }, '{"a":1,"c":2}'],
+    ['a lone surrogate and U+2028', { a: '\ud800', b: '\u2028' }, '{"a":"\\ud800","b":"\u2028"}'],
+    ['a __proto__ key from JSON.parse', JSON.parse('{"__proto__":1,"a":2}'), '{"__proto__":1,"a":2}'],
+  ])('writes %s canonically', (_name, value, expected) => {
+    expect(canonicalJson(value)).toBe(expected);
+  });
+
+  it.each([
+    ['NaN deep inside sorted keys', { a: { b: [1, { c: Number.NaN }] } }],
+    ['undefined in a nested array', { a: [[1, undefined]] }],
+    ['a function deep inside', { a: { b: () => 1 } }],
+    ['a Map deep inside', { a: { m: new Map() } }],
+  ])('still refuses %s', (_name, value) => {
+    expect(() => canonicalJson(value)).toThrow(TypeError);
+  });
+});
