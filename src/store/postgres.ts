@@ -692,6 +692,7 @@ function auditSelect(query: AuditQuery): { sql: string; values: unknown[] } {
   add(query.sinceTs, (n) => `ts >= ${n}`);
   add(query.untilTs, (n) => `ts <= ${n}`);
   add(query.tenant, (n) => `tenant = ${n}`);
+  add(query.id, (n) => `id = ${n}`);
   add(query.type, (n) => `type = ${n}`);
   add(query.session, (n) => `session = ${n}`);
   if (query.actor !== undefined) {

@@ -247,6 +247,9 @@ describe.each(engines)('$name store', (engine) => {
     expect(await seqs({ limit: 2, newest: true })).toEqual([3, 4]);
     expect(await seqs({ tenant: 'acme', limit: 2, newest: true })).toEqual([3, 4]);
     expect(await seqs({ limit: 0 })).toEqual([]);
+    const third = (await store.readAudit({ fromSeq: 3, toSeq: 3 }))[0]!;
+    expect(await store.readAudit({ id: third.id })).toEqual([third]);
+    expect(await seqs({ id: '00000000-0000-4000-8000-000000000000' })).toEqual([]);
     const iterated: number[] = [];
     for await (const event of store.iterateAudit({ tenant: 'acme', fromSeq: 2 })) iterated.push(event.seq);
     expect(iterated).toEqual([3, 4]);
