@@ -2,11 +2,15 @@
  * Session lifecycle on the broker: load with expiry applied (an expired session is refused on
  * every call, whether or not the sweeper ran), the sweeper, wake-ups for long-polls, and views.
  */
+
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { SessionView } from '../core/api.js';
 import type { AuditDraft } from '../core/audit/event.js';
+import { ConflictError, StepUpRequiredError } from '../core/errors.js';
+import type { Policy } from '../core/policy/types.js';
 import type { SessionRecord, StoreTx } from '../store/types.js';
-import type { BrokerDeps } from './context.js';
+import type { BrokerDeps, Principal } from './context.js';
 
 /** Tells long-polls on this broker that a session changed (other replicas are found by polling). */
 export const sessionChanges = new EventEmitter().setMaxListeners(0);
@@ -132,4 +136,74 @@ export function sessionView(session: SessionRecord): SessionView {
         }
       : null,
   };
+}
+
+/** The person (with roles) as a session record keeps them. */
+export function personOf(principal: Principal): SessionRecord['requester'] {
+  return {
+    iss: principal.iss,
+    sub: principal.sub,
+    email: principal.email,
+    roles: principal.roles.map((r) => r.name),
+  };
+}
+
+/** What differs between a standard session, a pending request and a break-glass request. */
+export type NewSessionFields = Pick<
+  SessionRecord,
+  | 'state'
+  | 'mode'
+  | 'tenant'
+  | 'environment'
+  | 'scope'
+  | 'ticket'
+  | 'reason'
+  | 'ttl'
+  | 'requestExpiresAt'
+  | 'startedAt'
+  | 'expiresAt'
+>;
+
+/** A new session record for `principal`, opened with the login it authenticated with. */
+export function newSession(principal: Principal, nowMs: number, fields: NewSessionFields): SessionRecord {
+  return {
+    id: randomUUID(),
+    requester: personOf(principal),
+    loginId: principal.loginId,
+    authTime: principal.authTime,
+    createdAt: nowMs,
+    decidedBy: null,
+    decidedAt: null,
+    decisionComment: null,
+    endedAt: null,
+    endedBy: null,
+    reviewRequired: false,
+    review: null,
+    ...fields,
+  };
+}
+
+/**
+ * Inserts a new session inside a transaction, re-checking what a racing request could have changed
+ * since the handler's first checks: the login is not already used (per-session re-authentication)
+ * and there is no other pending request on the tenant.
+ */
+export async function insertNewSession(
+  tx: StoreTx,
+  policy: Policy,
+  principal: Principal,
+  session: SessionRecord,
+): Promise<void> {
+  const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
+  if (policy.reauth.perSession && lastUsed >= principal.authTime) {
+    throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
+  }
+  const pending = await tx.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: session.tenant,
+    states: ['pending'],
+  });
+  if (pending.length > 0) throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
+  await tx.insertSession(session);
 }

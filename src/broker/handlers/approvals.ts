@@ -8,8 +8,7 @@ import { decideApproval, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
-import { loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
-import { personOf } from './sessions.js';
+import { loadSession, personOf, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
 
 /** GET /v1/requests?state=pending — pending requests the caller may approve (never their own). */
 export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> {

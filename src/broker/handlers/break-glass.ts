@@ -7,22 +7,24 @@
  * A request is a session row with mode break_glass, pending until confirmed; the incident id is its
  * ticket. Every refusal is audited with its rule; alerts go out after the confirmation commits.
  */
-import { randomUUID } from 'node:crypto';
 import type { BreakGlassRequestView } from '../../core/api.js';
-import {
-  ConflictError,
-  InvalidInputError,
-  NotFoundError,
-  PolicyDeniedError,
-  StepUpRequiredError,
-} from '../../core/errors.js';
+import { ConflictError, InvalidInputError, NotFoundError, PolicyDeniedError } from '../../core/errors.js';
 import { decideBreakGlass, decideBreakGlassConfirm } from '../../core/policy/break-glass.js';
 import { checkTicketAndReason } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
-import { applyExpiry, loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
-import { personOf, requireSessionLogin, safeText } from './sessions.js';
+import {
+  applyExpiry,
+  insertNewSession,
+  loadSession,
+  newSession,
+  personOf,
+  sessionAudit,
+  sessionChanges,
+  sessionView,
+} from '../sessions.js';
+import { requireSessionLogin, safeText } from './sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -89,44 +91,21 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
 
   await requireSessionLogin(ctx, principal, { ...base, ...texts });
 
-  const session: SessionRecord = {
-    id: randomUUID(),
+  const session = newSession(principal, now, {
     state: 'pending',
     mode: 'break_glass',
-    requester: personOf(principal),
     tenant: body.tenant,
     environment,
     scope: 'write',
     ticket: incident,
     reason,
     ttl,
-    loginId: principal.loginId,
-    authTime: principal.authTime,
-    createdAt: now,
     requestExpiresAt: now + policy.breakGlass.confirmWindow * 1000,
-    decidedBy: null,
-    decidedAt: null,
-    decisionComment: null,
     startedAt: null,
     expiresAt: null,
-    endedAt: null,
-    endedBy: null,
-    reviewRequired: false,
-    review: null,
-  };
+  });
   await deps.store.transaction(async (tx) => {
-    // Re-checked inside the transaction: two racing requests can't both pass.
-    const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
-    if (policy.reauth.perSession && lastUsed >= principal.authTime)
-      throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
-    const dupes = await tx.listSessions({
-      requesterIss: principal.iss,
-      requesterSub: principal.sub,
-      tenant: session.tenant,
-      states: ['pending'],
-    });
-    if (dupes.length > 0) throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
-    await tx.insertSession(session);
+    await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(
       sessionAudit(session, 'breakglass.requested', {
         ttl,

@@ -2,7 +2,6 @@
  * Opening, watching and ending sessions. Order of checks in POST /v1/sessions: input → policy →
  * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
  */
-import { randomUUID } from 'node:crypto';
 import type { SessionSummary } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
 import {
@@ -18,7 +17,15 @@ import { checkTicketAndReason, decideSession, sameSubject } from '../../core/pol
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
-import { loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
+import {
+  insertNewSession,
+  loadSession,
+  newSession,
+  personOf,
+  sessionAudit,
+  sessionChanges,
+  sessionView,
+} from '../sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -101,46 +108,22 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
 
   await requireSessionLogin(ctx, principal, audited);
 
-  const id = randomUUID();
   const pending = decision.outcome === 'approval';
-  const session: SessionRecord = {
-    id,
+  const session = newSession(principal, now, {
     state: pending ? 'pending' : 'active',
     mode: 'standard',
-    requester: personOf(principal),
     tenant: ask.tenant,
     environment: ask.environment,
     scope: ask.scope,
     ticket,
     reason,
     ttl,
-    loginId: principal.loginId,
-    authTime: principal.authTime,
-    createdAt: now,
     requestExpiresAt: pending ? now + policy.approvals.requestTtl * 1000 : null,
-    decidedBy: null,
-    decidedAt: null,
-    decisionComment: null,
     startedAt: pending ? null : now,
     expiresAt: pending ? null : now + ttl * 1000,
-    endedAt: null,
-    endedBy: null,
-    reviewRequired: false,
-    review: null,
-  };
+  });
   await deps.store.transaction(async (tx) => {
-    // Re-checked inside the transaction: two racing requests can't both pass.
-    const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
-    if (policy.reauth.perSession && lastUsed >= principal.authTime)
-      throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
-    const dupes = await tx.listSessions({
-      requesterIss: principal.iss,
-      requesterSub: principal.sub,
-      tenant: ask.tenant,
-      states: ['pending'],
-    });
-    if (dupes.length > 0) throw new ConflictError(`You already have a pending request on ${ask.tenant}.`);
-    await tx.insertSession(session);
+    await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(sessionAudit(session, 'session.requested', { ttl, decision: decision.rule }), now);
     if (!pending)
       await tx.appendAudit(
@@ -374,16 +357,6 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
     calls,
   };
   return { body: summary };
-}
-
-/** The person (with roles) as a session record keeps them. */
-export function personOf(principal: Principal): SessionRecord['requester'] {
-  return {
-    iss: principal.iss,
-    sub: principal.sub,
-    email: principal.email,
-    roles: principal.roles.map((r) => r.name),
-  };
 }
 
 /** Untrusted text as it may be audited: strings only, bounded. */
