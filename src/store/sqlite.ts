@@ -80,6 +80,7 @@ class SqliteStore implements Store {
   private appendedInTx: AuditEvent[] = [];
   private readonly insertEvent: Database.Statement;
   private readonly headStatement: Database.Statement;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Database.Database) {
     this.insertEvent = db.prepare(
@@ -87,6 +88,17 @@ class SqliteStore implements Store {
        VALUES (@seq, @id, @ts, @type, @actor, @tenant, @environment, @session, @ticket, @reason, @data, @prev, @hash)`,
     );
     this.headStatement = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+  }
+
+  /** A prepared statement, compiled once per distinct SQL text: compiling costs more than running most. */
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      // SQL with a LIMIT written in varies without bound: past this many, compile without keeping.
+      if (this.statements.size < 256) this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -153,7 +165,6 @@ class SqliteStore implements Store {
   }
 
   private tx(): StoreTx {
-    const db = this.db;
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -172,7 +183,7 @@ class SqliteStore implements Store {
         }
       },
       insertLogin: async (login: LoginRecord) => {
-        db.prepare(
+        this.statement(
           'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(
           login.id,
@@ -187,25 +198,25 @@ class SqliteStore implements Store {
         );
       },
       getLogin: async (id: string) => {
-        const row = db.prepare('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
+        const row = this.statement('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
       findLoginByTokenHash: async (hash: string) => {
-        const row = db.prepare('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as Row | undefined;
+        const row = this.statement('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as
+          | Row
+          | undefined;
         return row ? rowToLogin(row) : null;
       },
       findLatestLogin: async (who: string) => {
-        const row = db
-          .prepare(
-            "SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1",
-          )
-          .get({ who, prefix: `${who.replace(/[\\%_]/g, (c) => `\\${c}`)}@%` }) as Row | undefined;
+        const row = this.statement(
+          "SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1",
+        ).get({ who, prefix: `${who.replace(/[\\%_]/g, (c) => `\\${c}`)}@%` }) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
       insertSession: async (session: SessionRecord) => {
         const row = sessionToRow(session);
         const columns = Object.keys(row);
-        db.prepare(
+        this.statement(
           `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
         ).run(row);
       },
@@ -217,29 +228,29 @@ class SqliteStore implements Store {
           params[`v${i}`] = sessionValue(field, changes[field]);
           return `${sessionColumn(field)} = @v${i}`;
         });
-        const result = db
-          .prepare(`UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`)
-          .run(params);
+        const result = this.statement(
+          `UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`,
+        ).run(params);
         return result.changes === 1;
       },
       listSessions: async (query: SessionQuery) => this.listSessions(query),
       lastUsedAuthTime: async (iss: string, sub: string) => {
-        const row = db
-          .prepare('SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?')
-          .get(iss, sub) as { t: number | null };
+        const row = this.statement(
+          'SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?',
+        ).get(iss, sub) as { t: number | null };
         return row.t ?? null;
       },
       recordReview: async (id: string, review: SessionReview) => {
-        const result = db
-          .prepare('UPDATE sessions SET review = ? WHERE id = ? AND review_required = 1 AND review IS NULL')
-          .run(sessionValue('review', review), id);
+        const result = this.statement(
+          'UPDATE sessions SET review = ? WHERE id = ? AND review_required = 1 AND review IS NULL',
+        ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
     };
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
-    const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+    const row = this.statement('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
     return row ? rowToSession(row) : null;
   }
 
@@ -266,16 +277,17 @@ class SqliteStore implements Store {
     }
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
     const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
-    return (this.db.prepare(sql).all(params) as Row[]).map(rowToSession);
+    return (this.statement(sql).all(params) as Row[]).map(rowToSession);
   }
 
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
     const { sql, params } = auditSelect(query);
-    return (this.db.prepare(sql).all(params) as Row[]).map(rowToEvent);
+    return (this.statement(sql).all(params) as Row[]).map(rowToEvent);
   }
 
   async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
     const { sql, params } = auditSelect(query);
+    // A statement of its own: a shared one would be busy while this generator is suspended.
     for (const row of this.db.prepare(sql).iterate(params) as IterableIterator<Row>) yield rowToEvent(row);
   }
 
@@ -289,27 +301,28 @@ class SqliteStore implements Store {
 
   async insertCheckpoint(checkpoint: Checkpoint): Promise<void> {
     await this.transaction(async () => {
-      this.db
-        .prepare('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, ts, jws) VALUES (?, ?, ?, ?)')
-        .run(checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.jws);
+      this.statement('INSERT OR IGNORE INTO audit_checkpoints (seq, hash, ts, jws) VALUES (?, ?, ?, ?)').run(
+        checkpoint.seq,
+        checkpoint.hash,
+        checkpoint.ts,
+        checkpoint.jws,
+      );
     });
   }
 
   async listCheckpoints(): Promise<Checkpoint[]> {
-    return this.db
-      .prepare('SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq')
-      .all() as Checkpoint[];
+    return this.statement(
+      'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
+    ).all() as Checkpoint[];
   }
 
   async listLatestLogins(): Promise<LoginRecord[]> {
-    const rows = this.db
-      .prepare(
-        `SELECT l.* FROM logins l
+    const rows = this.statement(
+      `SELECT l.* FROM logins l
          JOIN (SELECT iss, sub, MAX(created_at) AS newest FROM logins GROUP BY iss, sub) m
            ON l.iss = m.iss AND l.sub = m.sub AND l.created_at = m.newest
          ORDER BY l.iss, l.sub`,
-      )
-      .all() as Row[];
+    ).all() as Row[];
     // Two logins in the same millisecond: keep one per person.
     const seen = new Set<string>();
     return rows.map(rowToLogin).filter((login) => {
@@ -326,7 +339,7 @@ class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.statement('SELECT 1').get();
   }
 
   async close(): Promise<void> {
@@ -349,7 +362,8 @@ function auditSelect(query: AuditQuery): { sql: string; params: Row } {
     [
       query.actor,
       'actor',
-      "(json_extract(actor, '$.sub') = @actor OR json_extract(actor, '$.email') = @actor OR json_extract(actor, '$.email') LIKE @actor || '@%')",
+      // The local-part match escapes LIKE wildcards: "%" must not match everyone.
+      "(json_extract(actor, '$.sub') = @actor OR json_extract(actor, '$.email') = @actor OR json_extract(actor, '$.email') LIKE replace(replace(replace(@actor, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '@%' ESCAPE '\\')",
     ],
   ];
   const where: string[] = [];
