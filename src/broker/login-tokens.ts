@@ -67,7 +67,10 @@ export async function verifyLoginToken(
   const now = clock.now();
   const candidates = keys.verifying('login', now);
   let cache = verifiedTokens.get(keys);
-  if (!cache) verifiedTokens.set(keys, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    verifiedTokens.set(keys, cache);
+  }
   const cacheKey = `${brokerIssuer} ${token}`;
   const known = cache.get(cacheKey);
   if (known) {
