@@ -2,7 +2,16 @@
 // Thin launcher: all logic lives in dist/cli (built from src/cli by `npm run build`).
 import { readFileSync } from 'node:fs';
 
-const { main } = await import('../dist/cli/main.js');
-const { systemDeps } = await import('../dist/cli/deps.js');
+const argv = process.argv.slice(2);
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-process.exitCode = await main(process.argv.slice(2), systemDeps(), version);
+// `imp prompt`, `imp --version` and `imp --help` skip the dispatcher's dozen modules (src/cli/fast-path.ts).
+const fast =
+  argv.length === 1 ? await (await import('../dist/cli/fast-path.js')).fastPath(argv, version) : undefined;
+if (fast !== undefined) process.exitCode = fast;
+else {
+  const [{ main }, { systemDeps }] = await Promise.all([
+    import('../dist/cli/main.js'),
+    import('../dist/cli/deps.js'),
+  ]);
+  process.exitCode = await main(argv, systemDeps(), version);
+}

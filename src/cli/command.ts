@@ -3,65 +3,22 @@
  * into typed options or throws a UsageError, and `run(options, deps)` that touches the world only
  * through deps.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type * as Commander from 'commander';
 import { UsageError } from '../core/errors.js';
 import { nearest } from '../core/suggest.js';
+import { type CommandSpec, GLOBAL_FLAGS } from './command-spec.js';
 import type { Deps } from './deps.js';
 
-/** Help groups, in the order `imp --help` lists them. */
-export const COMMAND_GROUPS = ['auth', 'session', 'approvals', 'break-glass', 'audit', 'admin'] as const;
-/** One of {@link COMMAND_GROUPS}. */
-export type CommandGroup = (typeof COMMAND_GROUPS)[number];
-
-/** One flag of a command. */
-export interface FlagSpec {
-  /** Long name without dashes: `tenant`, `no-browser`. */
-  name: string;
-  short?: string;
-  /** Placeholder when the flag takes a value: `<id>`. */
-  value?: string;
-  description: string;
-  /** May be given several times (collected into an array). */
-  repeatable?: boolean;
-  /** Fixed set of values, offered by completions and checked by parse. */
-  choices?: readonly string[];
-  /** Where shell completion finds values for this flag. */
-  complete?: CompletionSource;
-}
-
-/** Dynamic completion sources (`imp __complete <source>`), or file names. */
-export type CompletionSource = 'tenants' | 'environments' | 'sessions' | 'requests' | 'files';
-
-/** A positional argument. */
-export interface ArgSpec {
-  name: string;
-  required: boolean;
-  variadic?: boolean;
-  description?: string;
-  complete?: CompletionSource;
-}
-
-/** Everything help and completions need to know about a command, without running it. */
-export interface CommandSpec {
-  /** Words after `imp`: `login`, `audit verify`. */
-  name: string;
-  summary: string;
-  usage: string;
-  group: CommandGroup;
-  flags: FlagSpec[];
-  args?: ArgSpec[];
-  examples: string[];
-  /** Everything after `--` is passed through untouched (imp exec). */
-  passThrough?: boolean;
-}
-
-/** The flags every command accepts. */
-export const GLOBAL_FLAGS: FlagSpec[] = [
-  { name: 'json', description: 'Machine-readable JSON on stdout' },
-  { name: 'no-input', description: 'Never prompt; missing values are usage errors' },
-  { name: 'no-color', description: 'No colour or decoration' },
-  { name: 'help', short: 'h', description: 'Show help for this command' },
-];
+export {
+  type ArgSpec,
+  COMMAND_GROUPS,
+  type CommandGroup,
+  type CommandSpec,
+  type CompletionSource,
+  type FlagSpec,
+  GLOBAL_FLAGS,
+} from './command-spec.js';
 
 /** Parsed flags and positionals, before a command turns them into its options. */
 export interface ParsedArgs {
@@ -78,17 +35,29 @@ export interface CommandModule<Options = unknown> {
   run(options: Options, deps: Deps): Promise<number | undefined>;
 }
 
+// commander is loaded on first use: it is a third of what `imp --version` would otherwise spend
+// starting, and `imp prompt` (run for every shell prompt) needs it only when given arguments.
+let commander: typeof Commander | undefined;
+function loadCommander(): typeof Commander {
+  commander ??= createRequire(import.meta.url)('commander') as typeof Commander;
+  return commander;
+}
+
 /** Parses argv against a spec with commander; any problem is a UsageError naming the nearest flag. */
 export function parseArgv(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
   const dashDash = spec.passThrough ? argv.indexOf('--') : -1;
   const own = dashDash >= 0 ? argv.slice(0, dashDash) : argv;
   const rest = dashDash >= 0 ? argv.slice(dashDash + 1) : [];
+  const flags = [...spec.flags, ...GLOBAL_FLAGS];
+  // Nothing to parse and nothing required: exactly what commander would return, without loading it.
+  if (own.length === 0 && !(spec.args ?? []).some((arg) => arg.required))
+    return { flags: Object.fromEntries(flags.map((flag) => [flag.name, undefined])), args: [], rest };
+  const { Command, Option } = loadCommander();
   const program = new Command(`imp ${spec.name}`)
     .exitOverride()
     .helpOption(false)
     .allowExcessArguments(false)
     .configureOutput({ writeOut: () => {}, writeErr: () => {} });
-  const flags = [...spec.flags, ...GLOBAL_FLAGS];
   for (const flag of flags) {
     const long = flag.name.startsWith('no-') && !flag.value ? `--${flag.name}` : `--${flag.name}`;
     const text = `${flag.short ? `-${flag.short}, ` : ''}${long}${flag.value ? ` ${flag.value}` : ''}`;
@@ -120,7 +89,7 @@ export function parseArgv(spec: CommandSpec, argv: readonly string[]): ParsedArg
 
 function toUsageError(error: unknown, spec: CommandSpec, argv: readonly string[]): UsageError {
   const usage = `Usage: ${spec.usage}`;
-  if (error instanceof CommanderError) {
+  if (error instanceof loadCommander().CommanderError) {
     if (error.code === 'commander.unknownOption') {
       const bad =
         argv.find((word) => word.startsWith('-') && error.message.includes(`'${word.split('=')[0]}'`)) ?? '';

@@ -3,7 +3,7 @@
  * prompts, OIDC, browser opener) are created on first use so `imp --help` loads none of them.
  */
 
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
@@ -67,6 +67,10 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       return () => listeners.delete(handler);
     },
     runChild(command, args, childEnv) {
+      // Loaded here, not at the top: node:child_process costs every `imp` start ~4 ms otherwise.
+      const { spawn } = createRequire(import.meta.url)(
+        'node:child_process',
+      ) as typeof import('node:child_process');
       const child = spawn(command, args, { env: childEnv, stdio: 'inherit' });
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('error', () => resolve({ code: 127, signal: null }));

@@ -5,7 +5,7 @@ import {
   type CommandSpec,
   type FlagSpec,
   GLOBAL_FLAGS,
-} from './command.js';
+} from './command-spec.js';
 import type { CommandEntry } from './registry.js';
 
 const GROUP_TITLES: Record<CommandGroup, string> = {

@@ -2,7 +2,8 @@
  * The one object every command reads and writes the terminal through. Only `systemIO` touches
  * `process`; tests use `testIO` (string buffers) so a command runs without a terminal.
  */
-import { Readable } from 'node:stream';
+import { createRequire } from 'node:module';
+import { isatty } from 'node:tty';
 import { escapeUntrusted } from '../core/escape.js';
 
 /** Anything that can take text: process.stdout, a buffer, a pty. */
@@ -68,10 +69,13 @@ abstract class BaseIO implements IO {
 export function systemIO(env: NodeJS.ProcessEnv = process.env): IO {
   const stderrIsTTY = Boolean(process.stderr.isTTY);
   class SystemIO extends BaseIO {
-    readonly stdin = process.stdin;
+    // process.stdin is created on first access (~3 ms): only commands that read it pay for it.
+    get stdin(): NodeJS.ReadableStream {
+      return process.stdin;
+    }
     readonly stdout = process.stdout;
     readonly stderr = process.stderr;
-    readonly stdinIsTTY = Boolean(process.stdin.isTTY);
+    readonly stdinIsTTY = isatty(0);
     readonly stdoutIsTTY = Boolean(process.stdout.isTTY);
     readonly stderrIsTTY = stderrIsTTY;
     color = colorEnabled(env, stderrIsTTY, false);
@@ -96,7 +100,10 @@ export function testIO(
   const errOut: string[] = [];
   const tty = options.tty ?? false;
   class BufferIO extends BaseIO implements TestIO {
-    readonly stdin = options.stdin ?? Readable.from([]);
+    // node:stream only here (tests): the real IO must not pay for loading it at every start.
+    readonly stdin =
+      options.stdin ??
+      (createRequire(import.meta.url)('node:stream') as typeof import('node:stream')).Readable.from([]);
     readonly stdout = { write: (text: string) => out.push(text) };
     readonly stderr = { write: (text: string) => errOut.push(text) };
     readonly stdinIsTTY = options.stdinTTY ?? tty;

@@ -8,7 +8,6 @@ import { nearest } from '../core/suggest.js';
 import { parseArgv } from './command.js';
 import type { Deps } from './deps.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { commandHelp, rootHelp } from './help.js';
 import { colorEnabled } from './io.js';
 import { COMMANDS, findCommand } from './registry.js';
 
@@ -18,6 +17,7 @@ export async function main(argv: readonly string[], deps: Deps, version: string)
   try {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
       const target = argv[0] === 'help' ? findCommand(argv.slice(1)) : undefined;
+      const { commandHelp, rootHelp } = await loadHelp();
       if (target) {
         deps.io.out(commandHelp((await target.entry.load()).spec));
       } else {
@@ -36,7 +36,7 @@ export async function main(argv: readonly string[], deps: Deps, version: string)
       const dashDash = found.rest.indexOf('--');
       const helpAt = Math.max(found.rest.indexOf('--help'), found.rest.indexOf('-h'));
       if (dashDash < 0 || helpAt < dashDash) {
-        deps.io.out(commandHelp(module.spec));
+        deps.io.out((await loadHelp()).commandHelp(module.spec));
         return EXIT.ok;
       }
     }
@@ -49,6 +49,11 @@ export async function main(argv: readonly string[], deps: Deps, version: string)
   } catch (error) {
     return report(error, deps, json);
   }
+}
+
+// Help text is built only when asked for: every other run (a shell prompt's `imp prompt`) skips it.
+function loadHelp(): Promise<typeof import('./help.js')> {
+  return import('./help.js');
 }
 
 function unknownCommand(argv: readonly string[]): UsageError {
