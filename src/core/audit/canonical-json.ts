@@ -30,7 +30,7 @@ export function canonicalJson(value: unknown): string {
  * first, fail this), finite numbers, no undefined array items, no functions, symbols, bigints or
  * toJSON. Anything else — including what canonicalJson refuses — takes the careful path.
  */
-function isStringifyCanonical(value: object, depth: number): boolean {
+export function isStringifyCanonical(value: object, depth = 0): boolean {
   if (depth > 32 || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) if (!isStringifyValue(value[i], depth)) return false;

@@ -5,7 +5,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import { ImpError } from '../errors.js';
-import { canonicalJson, canonicalString } from './canonical-json.js';
+import { canonicalJson, canonicalString, isStringifyCanonical } from './canonical-json.js';
 
 /** The `prev` of the first event: there is nothing before it to link to. */
 export const GENESIS_PREV = '0'.repeat(64);
@@ -99,8 +99,27 @@ function eventJson(e: Omit<AuditEvent, 'hash'>): string {
  * JSON.stringify is canonical). The hot loop of verification.
  */
 function wellFormedEventJson(e: AuditEvent): string {
-  const s = (value: string | null) => (value === null ? 'null' : canonicalString(value));
   const a = e.actor;
+  // Usually one native JSON.stringify of the fields inserted in canonical order: a flat string,
+  // cheaper to build and to hash than the template below, and the same text when data is
+  // already in canonical form (as anything read back from the store or an export is).
+  if (isStringifyCanonical(e.data)) {
+    return JSON.stringify({
+      actor: a === null ? null : { email: a.email, iss: a.iss, roles: a.roles, sub: a.sub },
+      data: e.data,
+      environment: e.environment,
+      id: e.id,
+      prev: e.prev,
+      reason: e.reason,
+      seq: e.seq,
+      session: e.session,
+      tenant: e.tenant,
+      ticket: e.ticket,
+      ts: e.ts,
+      type: e.type,
+    });
+  }
+  const s = (value: string | null) => (value === null ? 'null' : canonicalString(value));
   const actor =
     a === null
       ? 'null'
