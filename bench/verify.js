@@ -1,12 +1,14 @@
 // Throughput of imp/verify on one core, next to raw crypto.verify of the same ES256 signature in the
 // same run (the floor no verifier can beat) and jose's jwtVerify (what a plain WebCrypto verifier costs).
-// Run: npx tsc -p tsconfig.build.json && node bench/verify.js [count]
+// Run: npx tsc -p tsconfig.build.json && node bench/verify.js [count] [--json]
+// (`npm run bench` runs it with --json as part of bench/run.js.)
 import { KeyObject, verify as verifySignature } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { createVerifier } from '../dist/verify/index.js';
 
-const COUNT = Number(process.argv[2] ?? 50_000);
+const COUNT = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 50_000);
+const JSON_OUTPUT = process.argv.includes('--json');
 const ISSUER = 'https://broker.bench.invalid';
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
 
@@ -63,6 +65,17 @@ const jose = await measure('jose jwtVerify (WebCrypto)', () =>
   jwtVerify(token, joseKeys, { issuer: ISSUER, audience: 'imp-tenant-api', currentDate: new Date(NOW) }),
 );
 
+if (JSON_OUTPUT) {
+  const round = (result) => ({
+    name: result.name,
+    perSecond: Math.round(result.perSecond),
+    microseconds: Number(result.microseconds.toFixed(1)),
+  });
+  process.stdout.write(
+    `${JSON.stringify({ verify_lib: { count: COUNT, raw: round(raw), ours: round(ours), jose: round(jose) } })}\n`,
+  );
+  process.exit(0);
+}
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(
   `${COUNT} verifications each · Node ${process.version} · ${cpu} · ${availableParallelism()} cores`,

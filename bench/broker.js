@@ -1,0 +1,262 @@
+// Broker benchmarks against real processes: `imp broker serve` (SQLite store, auditing on, the
+// default policy rules: fresh login per session, 5 min re-auth window) and the demo tenant API in
+// a process of its own; the dev IdP and the load generator run here.
+//
+// Session open: every open needs a login of its own (reauth.per_session: true, kept on purpose), so
+// logins are made beforehand — one per open, with strictly increasing auth_time per person — and
+// only POST /v1/sessions is timed. Clients are distinct people opening read sessions on tenants
+// that need no approval.
+// Proxy: the same GET stream straight to the tenant API (with a session token the broker minted)
+// and through /v1/sessions/:id/proxy, in this run: latency with one connection, throughput with 16.
+//
+// BENCH_PROFILE=<dir> runs the broker under `node --cpu-prof` and leaves the profile there.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { importJWK, SignJWT } from 'jose';
+import { Agent, Pool, request } from 'undici';
+import { startDevIdp } from '../dist/dev/idp.js';
+import { closedLoop, IMP_BIN, latency, round, startChild } from './lib.js';
+
+const quick = process.argv.includes('--quick');
+const sessionsOnly = process.argv.includes('--sessions-only');
+const proxyOnly = process.argv.includes('--proxy-only'); // for profiling one part at a time
+const LEVELS = quick
+  ? [
+      [1, 20],
+      [16, 5],
+      [64, 2],
+    ]
+  : [
+      [1, 150],
+      [16, 25],
+      [64, 10],
+    ];
+const PROXY_SECONDS = quick ? 1 : 4;
+const PATHS = ['/v1/users', '/v1/invoices', '/v1/settings'];
+
+const idp = await startDevIdp();
+const jwk = idp.signingKeys[0];
+const idpKey = await importJWK(jwk, jwk.alg);
+const tenant = await startChild([new URL('./tenant-api-child.js', import.meta.url).pathname], {
+  name: 'tenant API',
+  ready: (v) => typeof v.tenant_api === 'string',
+});
+const tenantApi = tenant.info.tenant_api;
+let captured = '';
+const capture = createServer((req, res) => {
+  captured = req.headers.authorization ?? '';
+  res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+});
+await new Promise((resolve) => capture.listen(0, '127.0.0.1', resolve));
+const captureUrl = `http://127.0.0.1:${capture.address().port}`;
+
+const stateDir = mkdtempSync(join(tmpdir(), 'imp-bench-broker-'));
+const rounds = Math.max(...LEVELS.map(([, r]) => r));
+const policyFile = join(stateDir, 'broker.yaml');
+writeFileSync(
+  policyFile,
+  `identity: { issuer: ${idp.issuer}, client_id: imp-cli }
+reauth: { max_age: 5m, per_session: true }
+roles:
+  - { name: bench, groups: [bench], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
+tenants:
+  - { id: globex, upstream: { prod: ${tenantApi}, capture: ${captureUrl} } }
+${Array.from({ length: rounds + 5 }, (_, r) => `  - { id: t${r}, upstream: { prod: ${tenantApi} } }`).join('\n')}
+`,
+);
+const profileDir = process.env.BENCH_PROFILE;
+const broker = await startChild(
+  [
+    ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+    IMP_BIN,
+    'broker',
+    'serve',
+    '--config',
+    policyFile,
+    '--state-dir',
+    stateDir,
+    '--port',
+    '0',
+    '--json',
+  ],
+  {
+    name: 'broker',
+    env: { PATH: process.env.PATH, HOME: stateDir },
+    ready: (v) => typeof v.broker === 'string',
+  },
+);
+const brokerUrl = broker.info.broker;
+tenant.child.stdin.write(`${JSON.stringify({ issuer: brokerUrl, audience: 'imp-tenant-api' })}\n`);
+for (;;) {
+  const health = await fetch(`${tenantApi}/healthz`).then((r) => r.json());
+  if (health.configured) break;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000 });
+
+async function call(method, path, token, body) {
+  const response = await request(`${brokerUrl}${path}`, {
+    method,
+    dispatcher: agent,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, body: text ? JSON.parse(text) : null };
+}
+
+async function login(user, authTime) {
+  const now = Math.floor(Date.now() / 1000);
+  const idToken = await new SignJWT({ email: `${user}@bench.test`, groups: ['bench'], auth_time: authTime })
+    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'JWT' })
+    .setIssuer(idp.issuer)
+    .setAudience('imp-cli')
+    .setSubject(user)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .setJti(`${user}-${authTime}-${Math.random()}`)
+    .sign(idpKey);
+  const answer = await call('POST', '/v1/login', null, { id_token: idToken });
+  if (answer.status !== 200) throw new Error(`login: ${answer.status} ${JSON.stringify(answer.body)}`);
+  return answer.body.token;
+}
+
+async function inBatches(items, size, fn) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size)
+    out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
+}
+
+const ask = (tenantId, environment = 'prod') => ({
+  tenant: tenantId,
+  environment,
+  ticket: 'BENCH-1',
+  reason: 'Benchmarking session open',
+  ttl: 3600,
+});
+
+/** `clients` people each open `perClient` sessions back to back, all at once; only the open is timed. */
+async function sessionLevel(label, clients, perClient) {
+  const start = Math.floor(Date.now() / 1000) - 250;
+  const jobs = [];
+  for (let i = 0; i < clients; i++) for (let r = 0; r < perClient; r++) jobs.push({ i, r });
+  const tokens = await inBatches(jobs, 16, ({ i, r }) => login(`${label}-${clients}-${i}`, start + r));
+  const samples = [];
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      for (let r = 0; r < perClient; r++) {
+        const t = performance.now();
+        const answer = await call('POST', '/v1/sessions', tokens[i * perClient + r], ask(`t${r}`));
+        samples.push(performance.now() - t);
+        if (answer.status !== 201) throw new Error(`open: ${answer.status} ${JSON.stringify(answer.body)}`);
+      }
+    }),
+  );
+  // Baseline in the same run: the same clients, the same number of calls, to GET /healthz (the
+  // broker's HTTP round trip and a store read, nothing else).
+  const floor = [];
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let r = 0; r < perClient; r++) {
+        const t = performance.now();
+        const answer = await call('GET', '/healthz');
+        floor.push(performance.now() - t);
+        if (answer.status !== 200) throw new Error(`healthz: ${answer.status}`);
+      }
+    }),
+  );
+  return { ...latency(samples), healthz: latency(floor) };
+}
+
+const sessions = {};
+if (!proxyOnly) {
+  await sessionLevel('warmup', 8, 5);
+  for (const [clients, perClient] of LEVELS)
+    sessions[clients] = await sessionLevel('bench', clients, perClient);
+}
+
+if (sessionsOnly) {
+  await broker.stop();
+  await tenant.stop();
+  await agent.close();
+  capture.close();
+  await idp.close();
+  process.stdout.write(`${JSON.stringify({ sessions })}\n`);
+  process.exit(0);
+}
+
+// Proxy: one session for the proxied stream; another (on the capture environment) hands us a session
+// token the broker minted, so the direct stream presents exactly what the proxy forwards.
+const proxyToken = await login('proxy-user', Math.floor(Date.now() / 1000));
+const proxySession = (await call('POST', '/v1/sessions', proxyToken, ask('globex'))).body.session.id;
+const captureToken = await login('capture-user', Math.floor(Date.now() / 1000));
+const captureSession = (await call('POST', '/v1/sessions', captureToken, ask('globex', 'capture'))).body
+  .session.id;
+await call('GET', `/v1/sessions/${captureSession}/proxy/v1/ping`, captureToken);
+if (!captured.startsWith('Bearer ')) throw new Error('no session token captured');
+
+function target(kind, connections) {
+  const pool = new Pool(kind === 'direct' ? tenantApi : brokerUrl, { connections, pipelining: 1 });
+  const prefix = kind === 'direct' ? '' : `/v1/sessions/${proxySession}/proxy`;
+  const authorization = kind === 'direct' ? captured : `Bearer ${proxyToken}`;
+  return {
+    pool,
+    once: async (_worker, n) => {
+      const response = await pool.request({
+        method: 'GET',
+        path: prefix + PATHS[n % PATHS.length],
+        headers: { authorization },
+      });
+      await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`${kind}: HTTP ${response.statusCode}`);
+    },
+  };
+}
+
+async function proxyRun(kind, concurrency, options) {
+  const t = target(kind, concurrency);
+  await closedLoop({ concurrency, total: 300, once: t.once }); // warm-up: JIT, connections, caches
+  const result = await closedLoop({ concurrency, ...options, once: t.once });
+  await t.pool.close();
+  return result;
+}
+
+const proxy = {
+  latency_1: {
+    direct: await proxyRun('direct', 1, { total: quick ? 300 : 2000 }),
+    proxied: await proxyRun('proxy', 1, { total: quick ? 300 : 2000 }),
+  },
+  throughput_16: {
+    direct: await proxyRun('direct', 16, { durationMs: PROXY_SECONDS * 1000 }),
+    proxied: await proxyRun('proxy', 16, { durationMs: PROXY_SECONDS * 1000 }),
+  },
+};
+proxy.added_p50_ms = round(proxy.latency_1.proxied.p50 - proxy.latency_1.direct.p50);
+proxy.throughput_ratio = round(proxy.throughput_16.proxied.perSecond / proxy.throughput_16.direct.perSecond);
+
+await broker.stop();
+await tenant.stop();
+await agent.close();
+capture.close();
+await idp.close();
+
+// Auditing was on: every proxied call left its requested/completed pair.
+const db = new Database(join(stateDir, 'imp.db'), { readonly: true });
+const audited = db
+  .prepare("SELECT count(*) AS n FROM audit_events WHERE type = 'action.completed' AND session = ?")
+  .get(proxySession).n;
+db.close();
+const proxiedCalls =
+  proxy.latency_1.proxied.count + proxy.throughput_16.proxied.count + 600; /* two warm-ups of 300 */
+proxy.audited_calls = audited;
+proxy.proxied_calls = proxiedCalls;
+
+process.stdout.write(`${JSON.stringify({ sessions, proxy })}\n`);

@@ -1,0 +1,148 @@
+// `npm run bench`: every benchmark, each in a process of its own, each figure printed beside a
+// baseline measured in the same run, and all of it written to bench/results.json. See bench/README.md.
+// `node bench/run.js --quick` runs shorter versions (a smoke test, not figures to quote).
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { round, runJsonScript } from './lib.js';
+
+const quick = process.argv.includes('--quick');
+const here = (file) => fileURLToPath(new URL(file, import.meta.url));
+const started = Date.now();
+
+function section(name) {
+  process.stderr.write(`bench: ${name}…\n`);
+}
+
+section('CLI start-up');
+const cli = (await runJsonScript(here('./cli-start.js'), [quick ? '5' : '21'])).cli_start;
+section('broker: session open and proxy');
+const broker = await runJsonScript(here('./broker.js'), quick ? ['--quick'] : []);
+section('audit: appends and verify');
+const audit = (
+  await runJsonScript(here('./audit.js'), quick ? ['--quick'] : [], ['--max-old-space-size=4096'])
+).audit;
+section('verify library');
+const verifyLib = (await runJsonScript(here('./verify.js'), [quick ? '5000' : '50000', '--json'])).verify_lib;
+
+const ms = (value) => `${value} ms`;
+const perSecond = (value) => `${Math.round(value).toLocaleString('en-US')}/s`;
+const rows = [];
+const row = (area, what, figure, baseline, target, ok) =>
+  rows.push({ area, what, figure, baseline, target, ok });
+
+const node = cli.find((c) => c.name === 'node -e 0');
+for (const c of cli.filter((c) => c !== node)) {
+  row(
+    'CLI start',
+    `${c.name} (median of ${c.runs})`,
+    `${ms(c.median_ms)} = ${c.ratio}×`,
+    `node -e 0: ${ms(node.median_ms)}`,
+    '≤ 1.5×',
+    c.ratio <= 1.5,
+  );
+}
+for (const [clients, s] of Object.entries(broker.sessions)) {
+  row(
+    'Session open',
+    `${clients} concurrent client${clients === '1' ? '' : 's'} (n=${s.n})`,
+    `p50 ${ms(s.p50)} / p99 ${ms(s.p99)}`,
+    `GET /healthz: p50 ${ms(s.healthz.p50)} / p99 ${ms(s.healthz.p99)}`,
+    clients === '16' ? 'p99 ≤ 25 ms' : '',
+    clients === '16' ? s.p99 <= 25 : null,
+  );
+}
+const p = broker.proxy;
+row(
+  'Proxy',
+  `throughput, 16 connections (${p.throughput_16.proxied.seconds}s)`,
+  `${perSecond(p.throughput_16.proxied.perSecond)} = ${Math.round(p.throughput_ratio * 100)}%`,
+  `direct: ${perSecond(p.throughput_16.direct.perSecond)}`,
+  '≥ 60% of direct',
+  p.throughput_ratio >= 0.6,
+);
+row(
+  'Proxy',
+  'latency at 16 connections',
+  `p50 ${ms(p.throughput_16.proxied.p50)} / p99 ${ms(p.throughput_16.proxied.p99)}`,
+  `direct: p50 ${ms(p.throughput_16.direct.p50)} / p99 ${ms(p.throughput_16.direct.p99)}`,
+  '',
+  null,
+);
+row(
+  'Proxy',
+  `latency, 1 connection (n=${p.latency_1.proxied.n})`,
+  `p50 ${ms(p.latency_1.proxied.p50)} (+${ms(p.added_p50_ms)}) / p99 ${ms(p.latency_1.proxied.p99)}`,
+  `direct: p50 ${ms(p.latency_1.direct.p50)} / p99 ${ms(p.latency_1.direct.p99)}`,
+  '≤ +1 ms p50',
+  p.added_p50_ms <= 1,
+);
+row(
+  'Proxy',
+  'auditing on: action.completed events',
+  `${p.audited_calls}`,
+  `proxied calls: ${p.proxied_calls}`,
+  'all',
+  p.audited_calls >= p.proxied_calls,
+);
+row(
+  'Audit',
+  'durable appends, 1 writer (Store)',
+  perSecond(audit.store_1.perSecond),
+  `raw INSERT: ${perSecond(audit.raw.perSecond)}`,
+  '',
+  null,
+);
+row(
+  'Audit',
+  'durable appends, 16 writers (Store)',
+  perSecond(audit.store_16.perSecond),
+  `raw INSERT: ${perSecond(audit.raw.perSecond)}`,
+  '',
+  null,
+);
+row(
+  'Audit',
+  `verify ${audit.verify.events.toLocaleString('en-US')} events + ${audit.verify.checkpoints} checkpoints`,
+  `${audit.verify.seconds} s (${perSecond(audit.verify.eventsPerSecond)})`,
+  `SHA-256 alone: ${audit.verify.sha256_only_seconds} s`,
+  quick ? '' : '≤ 5 s',
+  quick ? null : audit.verify.seconds <= 5,
+);
+row(
+  'verify lib',
+  'session tokens verified, one core',
+  `${perSecond(verifyLib.ours.perSecond)} (${verifyLib.ours.microseconds} µs)`,
+  `raw ES256 crypto.verify: ${perSecond(verifyLib.raw.perSecond)}; jose: ${perSecond(verifyLib.jose.perSecond)}`,
+  '≥ 20,000/s',
+  verifyLib.ours.perSecond >= 20_000,
+);
+
+const headers = {
+  area: 'area',
+  what: 'what',
+  figure: 'figure',
+  baseline: 'baseline (same run)',
+  target: 'target',
+  ok: '',
+};
+const width = (key) => Math.max(...[headers, ...rows].map((r) => String(r[key]).length));
+const mark = (ok) => (ok === null ? '' : ok ? 'met' : 'MISSED');
+const line = (r, okText) =>
+  ['area', 'what', 'figure', 'baseline', 'target'].map((k) => String(r[k]).padEnd(width(k))).join('  ') +
+  `  ${okText}`;
+const machine = `Node ${process.version} · ${cpus()[0]?.model ?? 'unknown CPU'} · ${availableParallelism()} cores · load ${loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ')}`;
+console.log(`\nimp benchmarks${quick ? ' (--quick: smoke test only)' : ''} — ${machine}\n`);
+console.log(line(headers, ''));
+for (const r of rows) console.log(line(r, mark(r.ok)));
+const missed = rows.filter((r) => r.ok === false);
+console.log(
+  `\n${missed.length === 0 ? 'every target met' : `${missed.length} target(s) missed — bench/README.md says what limits them`} · ${round((Date.now() - started) / 1000, 0)} s · results in bench/results.json`,
+);
+
+writeFileSync(
+  here('./results.json'),
+  `${JSON.stringify({ at: new Date().toISOString(), quick, machine, rows, raw: { cli, broker, audit, verifyLib } }, null, 2)}\n`,
+);
