@@ -298,6 +298,16 @@ describe('ending is final', () => {
     const mallory = await freshLogin('mallory');
     expect((await t.call('GET', `/v1/sessions/${opened.body.session.id}`, mallory)).status).toBe(404);
     expect((await t.call('POST', `/v1/sessions/${opened.body.session.id}/end`, mallory)).status).toBe(404);
+    // An overseer (bob approves) may look, but only the owner ends it; the refusal is audited.
+    const bob = await freshLogin('bob');
+    expect((await t.call('GET', `/v1/sessions/${opened.body.session.id}`, bob)).status).toBe(200);
+    const byBob = await t.call<ErrorBody>('POST', `/v1/sessions/${opened.body.session.id}/end`, bob);
+    expect(byBob.status).toBe(403);
+    expect(byBob.body.error.details?.rule).toBe('session.owner');
+    expect(await lastEvent('access.denied')).toMatchObject({
+      session: opened.body.session.id,
+      data: { rule: 'session.owner' },
+    });
     await t.call('POST', `/v1/sessions/${opened.body.session.id}/end`, alice);
   });
 });

@@ -274,11 +274,18 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const session = await visibleSession(ctx, ctx.params.id ?? '');
-  if (!sameSubject(session.requester, principal))
+  if (!sameSubject(session.requester, principal)) {
+    await ctx.deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'access.denied', { action: 'end', rule: 'session.owner' }, actorOf(principal)),
+        ctx.deps.clock.now(),
+      ),
+    );
     throw new ForbiddenError(
       'Only the person who opened a session can end it (security staff can revoke it).',
       'session.owner',
     );
+  }
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
   if (session.state !== 'active' && session.state !== 'pending') {
