@@ -662,6 +662,7 @@ const corpus: HostileCase[] = [
     send: () => api('POST', `/v1/sessions/${s.aliceSession}/end`, { token: s.bob }),
     status: 403,
     code: 'IMP_FORBIDDEN',
+    audited: { type: 'access.denied', rule: 'session.owner' },
   },
   {
     name: "alice proxies through bob's session",
