@@ -6,7 +6,7 @@ _imp_subs() {
     break-glass) echo 'confirm review' ;;
     audit) echo 'list show export verify' ;;
     policy) echo 'check explain' ;;
-    broker) echo 'serve' ;;
+    broker) echo 'serve rotate-keys' ;;
   esac
 }
 _imp_flags() {
@@ -38,6 +38,7 @@ _imp_flags() {
     'completion') echo '--json --no-input --no-color --help' ;;
     'dev') echo '--port --state-dir --policy --login --for --json --no-input --no-color --help' ;;
     'broker serve') echo '--config --store --state-dir --port --host --public-url --migrate-only --json --no-input --no-color --help' ;;
+    'broker rotate-keys') echo '--kind --overlap --state-dir --store --json --no-input --no-color --help' ;;
   esac
 }
 _imp_args() {
@@ -131,6 +132,10 @@ _imp_value() {
     'broker serve|--port') echo 'none' ;;
     'broker serve|--host') echo 'none' ;;
     'broker serve|--public-url') echo 'none' ;;
+    'broker rotate-keys|--kind') echo 'words:session audit login' ;;
+    'broker rotate-keys|--overlap') echo 'none' ;;
+    'broker rotate-keys|--state-dir') echo 'source:files' ;;
+    'broker rotate-keys|--store') echo 'none' ;;
   esac
 }
 _imp_dynamic() {

@@ -20,7 +20,7 @@ function __imp_cmd
                 set path "$path $tokens[2]"
             end
         case broker
-            if test (count $tokens) -ge 2; and contains -- $tokens[2] serve
+            if test (count $tokens) -ge 2; and contains -- $tokens[2] serve rotate-keys
                 set path "$path $tokens[2]"
             end
     end
@@ -72,6 +72,7 @@ complete -c imp -n 'test (__imp_cmd) = audit' -a 'verify' -d 'Verify the audit c
 complete -c imp -n 'test (__imp_cmd) = policy' -a 'check' -d 'Validate a policy file'
 complete -c imp -n 'test (__imp_cmd) = policy' -a 'explain' -d 'Explain a policy decision'
 complete -c imp -n 'test (__imp_cmd) = broker' -a 'serve' -d 'Run the broker against a real IdP'
+complete -c imp -n 'test (__imp_cmd) = broker' -a 'rotate-keys' -d 'Start a new broker signing key'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l fresh -d 'Make the identity provider ask for your password again, even if the browser is signed in'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l broker -r -d 'Broker URL (else IMP_BROKER_URL, else the remembered one)'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l no-browser -d 'Do not open a browser; print the link and code only'
@@ -278,3 +279,11 @@ complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l json -d 'Machine-reada
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l no-input -d 'Never prompt; missing values are usage errors'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l no-color -d 'No colour or decoration'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l kind -r -a 'session audit login' -d 'Which key: session (tenant tokens), audit (checkpoints), login (broker tokens)'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l overlap -r -d 'How long the old key keeps verifying (default 24h: the longest token lifetime); audit keys are never retired'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l state-dir -r -F -d 'The broker state dir holding keys.json (default ./imp-state)'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l store -r -d 'The PostgreSQL store of broker replicas (also IMP_STORE)'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l help -s h -d 'Show help for this command'

@@ -12,7 +12,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
-import { KeyRing } from './keys.js';
+import { type KeyKind, KeyRing } from './keys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
 
@@ -60,18 +60,19 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     if (hasSharedKeys(store)) {
       // Replicas sign and verify with one set of keys, kept in the shared store.
       keys = await KeyRing.open(store.keyStorage(), options.clock.now());
-      keyRefresh = setInterval(() => {
-        keys
-          .refresh()
-          .catch((error: unknown) =>
-            options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
-          );
-      }, KEY_REFRESH_MS);
-      keyRefresh.unref();
     } else {
       await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
       keys = await KeyRing.load(join(options.stateDir, 'keys.json'), options.clock.now());
     }
+    // Re-read the keys now and then: a rotation (`imp broker rotate-keys`, or another replica) takes effect.
+    keyRefresh = setInterval(() => {
+      keys
+        .refresh()
+        .catch((error: unknown) =>
+          options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
+        );
+    }, KEY_REFRESH_MS);
+    keyRefresh.unref();
   } catch (error) {
     if (!options.store) await store.close();
     throw error;
@@ -183,4 +184,55 @@ async function readPolicy(source: PolicySource): Promise<{ policy: Policy; text:
     text: source.text,
     name: source.name,
   };
+}
+
+/** What `imp broker rotate-keys` changed. */
+export interface KeyRotation {
+  kind: KeyKind;
+  kid: string;
+  /** The previous active key(s) and until when they keep verifying (null: never retired). */
+  retiring: { kid: string; retireAfter: string | null }[];
+}
+
+/**
+ * Starts a new signing key of one kind in the broker's key storage (keys.json in the state dir, or
+ * the PostgreSQL store). The old key keeps verifying for `overlapSeconds` (tokens it signed stay
+ * valid until they expire); an audit key is never retired, so old checkpoints verify forever.
+ * Running brokers pick the new key up within a minute.
+ */
+export async function rotateKeys(options: {
+  kind: KeyKind;
+  overlapSeconds: number;
+  stateDir: string;
+  storeUrl?: string;
+  env?: NodeJS.ProcessEnv;
+  clock: Clock;
+}): Promise<KeyRotation> {
+  const now = options.clock.now();
+  let store: Store | null = null;
+  try {
+    let keys: KeyRing;
+    if (options.storeUrl) {
+      const { openPostgresStore } = await import('../store/postgres.js');
+      store = await openPostgresStore(options.storeUrl, options.env ? { env: options.env } : {});
+      if (!hasSharedKeys(store)) throw new ConfigError('This store cannot hold signing keys.');
+      keys = await KeyRing.open(store.keyStorage(), now);
+    } else {
+      keys = await KeyRing.load(join(options.stateDir, 'keys.json'), now);
+    }
+    const before = keys.verifying(options.kind, now).map((key) => key.kid);
+    const overlapMs =
+      options.kind === 'audit' ? Number.MAX_SAFE_INTEGER - now : options.overlapSeconds * 1000;
+    const fresh = await keys.rotate(options.kind, now, overlapMs);
+    return {
+      kind: options.kind,
+      kid: fresh.kid,
+      retiring: before.map((kid) => ({
+        kid,
+        retireAfter: options.kind === 'audit' ? null : new Date(now + overlapMs).toISOString(),
+      })),
+    };
+  } finally {
+    await store?.close();
+  }
 }
