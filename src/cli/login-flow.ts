@@ -73,7 +73,6 @@ export async function performLogin(
       }
     },
   });
-  const spinnerless = ux.json;
   const login = await target.client.login(result.idToken);
   const store = await deps.credentials();
   await saveLogin(store, target.url, login);
@@ -81,7 +80,7 @@ export async function performLogin(
     ...(await loadConfig(deps.paths.configFile)),
     broker_url: target.url,
   });
-  if (!spinnerless)
+  if (!ux.json)
     io.err(
       `Logged in as ${escapeUntrusted(login.user.email ?? login.user.sub)} (roles: ${login.user.roles.map(escapeUntrusted).join(', ') || 'none'}).`,
     );

@@ -28,7 +28,7 @@ export interface RequestOptions {
   token?: string | null;
   body?: unknown;
   signal?: AbortSignal;
-  /** Statuses to return instead of throwing (e.g. 202 pending). */
+  /** Query parameters; undefined values are left out. */
   query?: Record<string, string | undefined>;
 }
 
