@@ -1,9 +1,9 @@
 /**
  * Route guards: who may call what. Authentication reads the broker token; role guards name the
- * rule that denied; fresh-login demands a recent `auth_time` (RFC 9470 step-up). Denials are
+ * rule that denied; re-authentication is src/broker/reauth.ts. Denials are
  * audited before they are answered.
  */
-import { AuthRequiredError, ForbiddenError, StepUpRequiredError } from '../core/errors.js';
+import { AuthRequiredError, ForbiddenError } from '../core/errors.js';
 import { rolesForGroups } from '../core/policy/roles.js';
 import type { Role } from '../core/policy/types.js';
 import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
@@ -25,7 +25,14 @@ export async function authenticate(
 }
 
 /** A named capability a role grants. */
-export type Capability = 'audit' | 'approve' | 'review' | 'revoke' | 'breakGlass' | 'breakGlassConfirm';
+export type Capability =
+  | 'audit'
+  | 'approve'
+  | 'review'
+  | 'revoke'
+  | 'breakGlass'
+  | 'breakGlassConfirm'
+  | 'passkeyReset';
 
 /** Throws 403 (audited as access.denied) unless one of the principal's roles grants `capability`. */
 export async function requireCapability(
@@ -47,20 +54,6 @@ export async function requireCapability(
     `Denied by rule ${rule}: none of your roles (${principal.roles.map((r) => r.name).join(', ') || 'none'}) may ${action}.`,
     rule,
   );
-}
-
-/** Throws RFC 9470 step-up when the login is older than maxAge seconds (with a small leeway for clock skew). */
-export function requireFreshLogin(
-  deps: BrokerDeps,
-  principal: Principal,
-  maxAgeSeconds = deps.policy.reauth.maxAge,
-): void {
-  const ageSeconds = deps.clock.now() / 1000 - principal.authTime;
-  if (ageSeconds > maxAgeSeconds)
-    throw new StepUpRequiredError(
-      maxAgeSeconds,
-      `Your login is ${Math.round(ageSeconds)} s old; this needs one from the last ${maxAgeSeconds} s. Log in again.`,
-    );
 }
 
 /** The principal of an authenticated route. */

@@ -1,6 +1,6 @@
 /** The one table from error codes to HTTP statuses, and the error body every route sends. */
 import type { ErrorBody } from '../core/api.js';
-import { type ErrorCode, type ImpError, StepUpRequiredError } from '../core/errors.js';
+import { type ErrorCode, type ImpError, PASSKEY_ACR, StepUpRequiredError } from '../core/errors.js';
 
 const STATUS: Record<ErrorCode, number> = {
   IMP_USAGE: 400,
@@ -49,8 +49,11 @@ export function errorResponse(
   const headers: Record<string, string> = {};
   if (error instanceof StepUpRequiredError) {
     // RFC 9470 §3: tells the client to authenticate again, recently enough.
+    // RFC 9470 §3: `acr_values` names what will satisfy it; a passkey step-up is the broker's own.
     headers['www-authenticate'] =
-      `Bearer error="insufficient_user_authentication", error_description="A fresh login is required", max_age=${error.maxAge}`;
+      error.method === 'passkey'
+        ? `Bearer error="insufficient_user_authentication", error_description="A passkey confirmation is required", acr_values="${PASSKEY_ACR}"`
+        : `Bearer error="insufficient_user_authentication", error_description="A fresh login is required", max_age=${error.maxAge}`;
   } else if (status === 401) {
     headers['www-authenticate'] = 'Bearer';
   }

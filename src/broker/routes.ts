@@ -9,6 +9,17 @@ import { approveRequest, denyRequest, listRequests, revokeSession } from './hand
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import {
+  addPasskey,
+  getCeremony,
+  getCeremonyOptions,
+  getPasskeyAsset,
+  getPasskeyPage,
+  listPasskeys,
+  postCeremony,
+  removePasskey,
+  resetPasskeys,
+} from './handlers/passkeys.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
@@ -54,4 +65,13 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/audit/checkpoint', auth: true, handler: checkpointNow }, // role: audit
   { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
   { method: 'GET', path: '/v1/review', auth: true, handler: getReview }, // role: audit or review; audited as audit.read
+  { method: 'GET', path: '/passkey/:id', auth: false, handler: getPasskeyPage }, // the ceremony page (strict CSP)
+  { method: 'GET', path: '/passkey/assets/:name', auth: false, handler: getPasskeyAsset },
+  { method: 'GET', path: '/v1/ceremonies/:id/options', auth: false, handler: getCeremonyOptions }, // the page; id is the capability
+  { method: 'POST', path: '/v1/ceremonies/:id', auth: false, handler: postCeremony }, // the page; verified against the person's own passkeys
+  { method: 'GET', path: '/v1/ceremonies/:id', auth: true, handler: getCeremony }, // its owner waits (?wait=25)
+  { method: 'GET', path: '/v1/passkeys', auth: true, handler: listPasskeys },
+  { method: 'POST', path: '/v1/passkeys', auth: true, handler: addPasskey }, // fresh IdP login; + a passkey if one exists
+  { method: 'DELETE', path: '/v1/passkeys/:id', auth: true, handler: removePasskey }, // own; passkey
+  { method: 'POST', path: '/v1/passkeys/reset', auth: true, handler: resetPasskeys }, // role: passkey_reset; not self; fresh login + passkey
 ];

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { SessionView } from '../core/api.js';
 import type { AuditDraft } from '../core/audit/event.js';
 import { ConflictError, StepUpRequiredError } from '../core/errors.js';
-import type { Policy } from '../core/policy/types.js';
+import { type Policy, usesIdp } from '../core/policy/types.js';
 import type { SessionRecord, StoreTx } from '../store/types.js';
 import type { BrokerDeps, Principal } from './context.js';
 
@@ -31,6 +31,38 @@ export function sessionAudit(
     ticket: session.ticket,
     reason: session.reason,
     data: { scope: session.scope, mode: session.mode, ...data },
+  };
+}
+
+/** The audit fields naming a session, for events about it by someone else (a step-up of its approver). */
+export function sessionFields(session: SessionRecord): Omit<AuditDraft, 'type' | 'data' | 'actor'> {
+  return {
+    tenant: session.tenant,
+    environment: session.environment,
+    session: session.id,
+    ticket: session.ticket,
+    reason: session.reason,
+  };
+}
+
+/** What the approver or confirmer of a session confirms ("approve bob → acme/prod WRITE, ticket SUP-1, 1800 s"). */
+export function describeDecision(verb: string, session: SessionRecord): string {
+  return `${verb} ${session.requester.email ?? session.requester.sub} → ${session.tenant}/${session.environment} ${session.scope === 'write' ? 'WRITE' : 'READ'}, ticket ${session.ticket}, ${Math.round(session.ttl / 60)}m`;
+}
+
+/** The operation a decision about a session is bound to. */
+export function decisionOperation(
+  op: string,
+  session: SessionRecord,
+  extra: Record<string, string | null> = {},
+) {
+  return {
+    op,
+    session: session.id,
+    tenant: session.tenant,
+    environment: session.environment,
+    scope: session.scope,
+    ...extra,
   };
 }
 
@@ -195,7 +227,8 @@ export async function insertNewSession(
   session: SessionRecord,
 ): Promise<void> {
   const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
-  if (policy.reauth.perSession && lastUsed >= principal.authTime) {
+  // Only where the IdP's login is the proof: with passkeys each session has an assertion of its own.
+  if (usesIdp(policy.reauth.method) && policy.reauth.perSession && lastUsed >= principal.authTime) {
     throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
   }
   const pending = await tx.listSessions({

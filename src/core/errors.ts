@@ -89,10 +89,34 @@ export class AuthFailedError extends ImpError {
 export class StepUpRequiredError extends ImpError {
   /** Seconds: the IdP must have authenticated the user within this many seconds. */
   readonly maxAge: number;
-  constructor(maxAge: number, message = 'A fresh login is required for this operation.') {
-    super('IMP_STEP_UP_REQUIRED', message, { details: { max_age: maxAge } });
+  /** What proves the re-authentication: a fresh IdP login, or a passkey the broker verifies. */
+  readonly method: 'idp' | 'passkey';
+  /** For `passkey`: the ceremony the person completes in a browser (URL, code, lifetime). */
+  readonly passkey: PasskeyChallengeInfo | null;
+  constructor(
+    maxAge: number,
+    message = 'A fresh login is required for this operation.',
+    options: { method?: 'idp' | 'passkey'; passkey?: PasskeyChallengeInfo } = {},
+  ) {
+    const method = options.method ?? 'idp';
+    super('IMP_STEP_UP_REQUIRED', message, {
+      details: { max_age: maxAge, method, ...(options.passkey ? { passkey: options.passkey } : {}) },
+    });
     this.maxAge = maxAge;
+    this.method = method;
+    this.passkey = options.passkey ?? null;
   }
+}
+
+/** The `acr_values` of a step-up that only a passkey verified by the broker satisfies. */
+export const PASSKEY_ACR = 'urn:imp:reauth:passkey';
+
+/** A passkey ceremony the broker opened for one operation (same shape as a device authorization). */
+export interface PasskeyChallengeInfo {
+  id: string;
+  verification_uri_complete: string;
+  user_code: string;
+  expires_in: number;
 }
 
 /** Authenticated, but the caller lacks the role or ownership needed. Exit 4 / HTTP 403. */

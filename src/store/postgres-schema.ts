@@ -10,6 +10,7 @@
  * text cannot hold U+0000 and jsonb would reorder and renormalise it, so the JSON is the record and
  * the other columns are copies for filtering (NUL replaced) that verification never reads.
  */
+import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
 /** One migration: a name for the version table and its SQL (run in one transaction with the others). */
 export interface PostgresMigration {
@@ -134,5 +135,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       private_jwk TEXT NOT NULL
     );
     `,
+  },
+  {
+    name: 'passkeys and WebAuthn ceremonies',
+    sql: PASSKEY_TABLES_SQL,
   },
 ];

@@ -19,6 +19,7 @@ import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
+import { passkeyTx } from './passkey-rows.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import type {
@@ -450,6 +451,14 @@ export class PostgresStore implements Store {
         );
         return result.rowCount === 1;
       },
+      ...passkeyTx(async (sql, values) => {
+        let n = 0;
+        const result = await query(
+          sql.replace(/\?/g, () => `$${++n}`),
+          values,
+        );
+        return { rows: result.rows, changes: result.rowCount ?? 0 };
+      }),
     };
   }
 

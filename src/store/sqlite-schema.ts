@@ -1,3 +1,5 @@
+import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
+
 /** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
 
 /** Ordered migrations; never edit a released one, append a new one. */
@@ -84,4 +86,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN review TEXT;
   CREATE INDEX sessions_review ON sessions (mode, review_required);
   `,
+  // 4: passkeys the broker holds and the WebAuthn ceremonies that use them.
+  PASSKEY_TABLES_SQL,
 ];

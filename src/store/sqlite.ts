@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
+import { passkeyTx } from './passkey-rows.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import type {
@@ -246,6 +247,11 @@ class SqliteStore implements Store {
         ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
+      ...passkeyTx(async (sql, values) => {
+        const statement = this.statement(sql);
+        if (statement.reader) return { rows: statement.all(...values) as Row[], changes: 0 };
+        return { rows: [], changes: statement.run(...values).changes };
+      }),
     };
   }
 

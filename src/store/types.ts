@@ -71,6 +71,56 @@ export interface SessionReview {
   notes: string;
 }
 
+/** A passkey (WebAuthn credential) the broker holds for a person, bound to their (iss, sub). */
+export interface PasskeyRecord {
+  /** The credential id, base64url. */
+  id: string;
+  iss: string;
+  sub: string;
+  email: string | null;
+  /** The COSE public key, base64url. */
+  publicKey: string;
+  /** The authenticator's signature counter as last seen (0: it keeps none). */
+  counter: number;
+  transports: string[];
+  aaguid: string;
+  name: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** A WebAuthn ceremony: enrolment of a passkey, or an assertion bound to one operation. */
+export interface CeremonyRecord {
+  id: string;
+  kind: 'register' | 'assert';
+  iss: string;
+  sub: string;
+  email: string | null;
+  /** The broker login that asked for it. */
+  loginId: string;
+  /** The operation it authorises (kind plus its fields), as shown and as hashed into the challenge. */
+  operation: Record<string, unknown>;
+  /** sha256 of the canonical operation: an assertion is only ever used for this exact operation. */
+  binding: string;
+  /** What the person sees on the ceremony page. */
+  description: string;
+  userCode: string;
+  /** The WebAuthn challenge, base64url. */
+  challenge: string;
+  createdAt: number;
+  expiresAt: number;
+  /** pending → verified (assertion or enrolment checked) → used (consumed by its operation); or failed. */
+  state: 'pending' | 'verified' | 'used' | 'failed';
+  credentialId: string | null;
+  userVerified: boolean;
+  verifiedAt: number | null;
+}
+
+/** The changes a ceremony may go through. */
+export type CeremonyChanges = Partial<
+  Pick<CeremonyRecord, 'state' | 'credentialId' | 'userVerified' | 'verifiedAt'>
+>;
+
 /** Which sessions to list. */
 export interface SessionQuery {
   states?: SessionState[];
@@ -120,6 +170,24 @@ export interface StoreTx {
    * `review_required` is set and no review exists yet; false otherwise (a racing second review loses).
    */
   recordReview(id: string, review: SessionReview): Promise<boolean>;
+  insertPasskey(passkey: PasskeyRecord): Promise<void>;
+  getPasskey(id: string): Promise<PasskeyRecord | null>;
+  /** A person's passkeys, oldest first. */
+  listPasskeys(iss: string, sub: string): Promise<PasskeyRecord[]>;
+  /** Records a use: the new counter and when. */
+  updatePasskeyUse(id: string, counter: number, lastUsedAt: number): Promise<void>;
+  /** Removes one passkey of (iss, sub); false when there is none with that id. */
+  deletePasskey(iss: string, sub: string, id: string): Promise<boolean>;
+  /** Removes every passkey of (iss, sub); returns how many. */
+  deletePasskeys(iss: string, sub: string): Promise<number>;
+  insertCeremony(ceremony: CeremonyRecord): Promise<void>;
+  getCeremony(id: string): Promise<CeremonyRecord | null>;
+  /** Changes a ceremony only if its state is still `expectedState` (single use under races). */
+  updateCeremony(
+    id: string,
+    expectedState: CeremonyRecord['state'],
+    changes: CeremonyChanges,
+  ): Promise<boolean>;
 }
 
 /** A store engine. */

@@ -7,8 +7,18 @@ import { hasControlCharacters } from '../../core/escape.js';
 import { decideApproval, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
-import { loadSession, personOf, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
+import { mustHavePrincipal } from '../guards.js';
+import { passkeyPart, requireReauth } from '../reauth.js';
+import {
+  decisionOperation,
+  describeDecision,
+  loadSession,
+  personOf,
+  sessionAudit,
+  sessionChanges,
+  sessionFields,
+  sessionView,
+} from '../sessions.js';
 
 /** GET /v1/requests?state=pending — pending requests the caller may approve (never their own). */
 export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> {
@@ -67,17 +77,12 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
   const principal = mustHavePrincipal(ctx);
   const comment = optionalText((ctx.body as { comment?: unknown } | null)?.comment, 'comment');
   const session = await decidable(ctx, principal, 'approve');
-  try {
-    requireFreshLogin(ctx.deps, principal);
-  } catch (error) {
-    await ctx.deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'approve', why: 'stale' }, actorOf(principal)),
-        ctx.deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
+  const reauth = await requireReauth(ctx, principal, {
+    operation: decisionOperation('session.approve', session, { comment }),
+    action: 'approve',
+    description: describeDecision('Approve', session),
+    audited: sessionFields(session),
+  });
   const now = ctx.deps.clock.now();
   const changes = {
     state: 'active',
@@ -90,12 +95,16 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
   await ctx.deps.store.transaction(async (tx) => {
     if (!(await tx.updateSession(session.id, 'pending', changes)))
       throw new ConflictError(`Request ${session.id} was decided meanwhile.`);
-    await tx.appendAudit(sessionAudit(session, 'session.approved', { comment }, actorOf(principal)), now);
+    await tx.appendAudit(
+      sessionAudit(session, 'session.approved', { comment, reauth }, actorOf(principal)),
+      now,
+    );
     await tx.appendAudit(
       sessionAudit(session, 'session.started', {
         ttl: session.ttl,
         expires_at: new Date(changes.expiresAt).toISOString(),
         approved_by: principal.email ?? principal.sub,
+        reauth,
       }),
       now,
     );
@@ -110,6 +119,13 @@ export async function denyRequest(ctx: HandlerContext): Promise<HandlerResult> {
   const reason = optionalText((ctx.body as { reason?: unknown } | null)?.reason, 'reason');
   if (!reason) throw new InvalidInputError('Say why you deny the request: {"reason": "..."}.');
   const session = await decidable(ctx, principal, 'deny');
+  const reauth = await requireReauth(ctx, principal, {
+    operation: decisionOperation('session.deny', session, { reason }),
+    action: 'deny',
+    description: describeDecision('Deny', session),
+    audited: sessionFields(session),
+    method: passkeyPart(ctx.deps.policy.reauth.method),
+  });
   const now = ctx.deps.clock.now();
   const changes = {
     state: 'denied',
@@ -122,7 +138,7 @@ export async function denyRequest(ctx: HandlerContext): Promise<HandlerResult> {
     if (!(await tx.updateSession(session.id, 'pending', changes)))
       throw new ConflictError(`Request ${session.id} was decided meanwhile.`);
     await tx.appendAudit(
-      sessionAudit(session, 'session.denied', { denial_reason: reason }, actorOf(principal)),
+      sessionAudit(session, 'session.denied', { denial_reason: reason, reauth }, actorOf(principal)),
       now,
     );
   });
@@ -154,6 +170,13 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
     });
   }
   const reason = optionalText((ctx.body as { reason?: unknown } | null)?.reason, 'reason');
+  const reauth = await requireReauth(ctx, principal, {
+    operation: decisionOperation('session.revoke', session, { reason }),
+    action: 'revoke',
+    description: describeDecision('REVOKE the session of', session),
+    audited: sessionFields(session),
+    method: passkeyPart(ctx.deps.policy.reauth.method),
+  });
   const now = ctx.deps.clock.now();
   await ctx.deps.store.transaction(async (tx) => {
     if (
@@ -170,7 +193,7 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
       sessionAudit(
         session,
         'session.revoked',
-        { revoke_reason: reason, self: sameSubject(principal, session.requester) },
+        { revoke_reason: reason, self: sameSubject(principal, session.requester), reauth },
         actorOf(principal),
       ),
       now,

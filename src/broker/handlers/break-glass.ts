@@ -13,18 +13,22 @@ import { decideBreakGlass, decideBreakGlassConfirm } from '../../core/policy/bre
 import { checkTicketAndReason } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { mustHavePrincipal } from '../guards.js';
+import { requireReauth } from '../reauth.js';
 import {
   applyExpiry,
+  decisionOperation,
+  describeDecision,
   insertNewSession,
   loadSession,
   newSession,
   personOf,
   sessionAudit,
   sessionChanges,
+  sessionFields,
   sessionView,
 } from '../sessions.js';
-import { requireSessionLogin, safeText } from './sessions.js';
+import { describeSession, safeText } from './sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -89,7 +93,12 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
     );
   }
 
-  await requireSessionLogin(ctx, principal, { ...base, ...texts });
+  const reauth = await requireReauth(ctx, principal, {
+    operation: { op: 'breakglass.request', tenant: body.tenant, environment, incident, reason, ttl },
+    description: `BREAK-GLASS ${describeSession(principal.email ?? principal.sub, { tenant: body.tenant, environment, scope: 'write', ttl }, incident)}`,
+    audited: { ...base, ...texts },
+    perSession: true,
+  });
 
   const session = newSession(principal, now, {
     state: 'pending',
@@ -112,6 +121,7 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
         incident,
         rule: `role.${verdict.role.name}`,
         confirm_by: new Date(session.requestExpiresAt!).toISOString(),
+        reauth,
       }),
       now,
     );
@@ -174,17 +184,12 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
   const session = await confirmable(ctx, principal);
-  try {
-    requireFreshLogin(deps, principal);
-  } catch (error) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'confirm', why: 'stale' }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
+  const reauth = await requireReauth(ctx, principal, {
+    operation: decisionOperation('breakglass.confirm', session),
+    action: 'confirm',
+    description: describeDecision('Confirm BREAK-GLASS for', session),
+    audited: sessionFields(session),
+  });
   const now = deps.clock.now();
   const changes = {
     state: 'active',
@@ -211,7 +216,7 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
       sessionAudit(
         confirmed,
         'breakglass.confirmed',
-        { requester: session.requester.email ?? session.requester.sub, expires_at: expiresAt },
+        { requester: session.requester.email ?? session.requester.sub, expires_at: expiresAt, reauth },
         actorOf(principal),
       ),
       now,
@@ -222,6 +227,7 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
         expires_at: expiresAt,
         confirmed_by: principal.email ?? principal.sub,
         review_required: true,
+        reauth,
       }),
       now,
     );

@@ -17,9 +17,17 @@ import { hasControlCharacters } from '../../core/escape.js';
 import { decideBreakGlassReview } from '../../core/policy/break-glass.js';
 import type { SessionReview } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { mustHavePrincipal } from '../guards.js';
+import { requireReauth } from '../reauth.js';
 import { buildReviewReport } from '../review-report.js';
-import { loadSession, sessionAudit, sessionView } from '../sessions.js';
+import {
+  decisionOperation,
+  describeDecision,
+  loadSession,
+  sessionAudit,
+  sessionFields,
+  sessionView,
+} from '../sessions.js';
 import { safeText } from './sessions.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z)?$/;
@@ -127,17 +135,12 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
       `Break-glass session ${session.id} is still active; review it once it has ended.`,
     );
   if (session.review) throw new ConflictError(`Break-glass session ${session.id} was already reviewed.`);
-  try {
-    requireFreshLogin(deps, principal);
-  } catch (error) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'review', why: 'stale' }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
+  const reauth = await requireReauth(ctx, principal, {
+    operation: decisionOperation('breakglass.review', session, { outcome: body.outcome, notes }),
+    action: 'review',
+    description: `${describeDecision('Review BREAK-GLASS of', session)}: ${body.outcome}`,
+    audited: sessionFields(session),
+  });
   const now = deps.clock.now();
   const review: SessionReview = {
     by: { iss: principal.iss, sub: principal.sub, email: principal.email },
@@ -149,7 +152,12 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
     if (!(await tx.recordReview(session.id, review)))
       throw new ConflictError(`Break-glass session ${session.id} was reviewed meanwhile.`);
     await tx.appendAudit(
-      sessionAudit(session, 'breakglass.reviewed', { outcome: review.outcome, notes }, actorOf(principal)),
+      sessionAudit(
+        session,
+        'breakglass.reviewed',
+        { outcome: review.outcome, notes, reauth },
+        actorOf(principal),
+      ),
       now,
     );
   });

@@ -11,12 +11,12 @@ import {
   InvalidInputError,
   NotFoundError,
   PolicyDeniedError,
-  StepUpRequiredError,
 } from '../../core/errors.js';
 import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
-import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
+import { requireReauth } from '../reauth.js';
 import {
   insertNewSession,
   loadSession,
@@ -106,7 +106,12 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     );
   }
 
-  await requireSessionLogin(ctx, principal, audited);
+  const reauth = await requireReauth(ctx, principal, {
+    operation: { op: 'session.open', ...ask, ticket, reason },
+    description: describeSession(principal.email ?? principal.sub, ask, ticket),
+    audited,
+    perSession: true,
+  });
 
   const pending = decision.outcome === 'approval';
   const session = newSession(principal, now, {
@@ -124,13 +129,17 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   });
   await deps.store.transaction(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
-    await tx.appendAudit(sessionAudit(session, 'session.requested', { ttl, decision: decision.rule }), now);
+    await tx.appendAudit(
+      sessionAudit(session, 'session.requested', { ttl, decision: decision.rule, reauth }),
+      now,
+    );
     if (!pending)
       await tx.appendAudit(
         sessionAudit(session, 'session.started', {
           ttl,
           expires_at: new Date(session.expiresAt!).toISOString(),
           rule: decision.rule,
+          reauth,
         }),
         now,
       );
@@ -141,43 +150,15 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   };
 }
 
-/** Fresh login demanded last: within reauth.max_age, and with per_session a login not used before. */
-export async function requireSessionLogin(
-  ctx: HandlerContext,
-  principal: Principal,
-  audited: Record<string, unknown>,
-): Promise<void> {
-  const { deps } = ctx;
-  const now = deps.clock.now();
-  const maxAge = deps.policy.reauth.maxAge;
-  const age = now / 1000 - principal.authTime;
-  let why: string | null = null;
-  let challengeMaxAge = maxAge;
-  if (age > maxAge) why = 'stale';
-  else if (deps.policy.reauth.perSession) {
-    const lastUsed = await deps.store.transaction((tx) => tx.lastUsedAuthTime(principal.iss, principal.sub));
-    if (lastUsed !== null && lastUsed >= principal.authTime) {
-      why = 'login_already_used';
-      challengeMaxAge = 1; // the IdP must ask again now: the smallest max_age IdPs honour in the device flow
-    }
-  }
-  if (!why) return;
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(
-      {
-        ...(audited as object),
-        type: 'stepup.required',
-        data: { why, login_age_seconds: Math.round(age), max_age: challengeMaxAge },
-      },
-      now,
-    ),
-  );
-  throw new StepUpRequiredError(
-    challengeMaxAge,
-    why === 'stale'
-      ? `Your login is ${Math.round(age)} s old; opening a session needs one from the last ${maxAge} s.`
-      : 'Each session needs a login of its own; log in again.',
-  );
+/** What a person confirms for a session: "alice@example.test → acme/prod WRITE, ticket SUP-1, 30m". */
+export function describeSession(
+  who: string,
+  ask: { tenant: string; environment: string; scope: string; ttl: number },
+  ticket: string,
+): string {
+  const ttl =
+    ask.ttl % 3600 === 0 ? `${ask.ttl / 3600}h` : ask.ttl % 60 === 0 ? `${ask.ttl / 60}m` : `${ask.ttl}s`;
+  return `${who} → ${ask.tenant}/${ask.environment} ${ask.scope === 'write' ? 'WRITE' : 'READ'}, ticket ${ticket}, ${ttl}`;
 }
 
 /** GET /v1/sessions — my sessions (`?state=active,pending`); `?all=1` for audit/revoke roles. */

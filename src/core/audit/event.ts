@@ -60,7 +60,8 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'breakglass.requested', 'breakglass.confirmed', 'breakglass.refused', 'breakglass.expired', 'breakglass.reviewed',
   'alert.delivered', 'alert.failed',
   'audit.read', 'audit.export', 'audit.checkpoint',
-  'access.denied', 'stepup.required',
+  'access.denied', 'stepup.required', 'stepup.passkey', 'stepup.refused',
+  'passkey.added', 'passkey.removed', 'passkey.reset', 'passkey.clone_suspected', 'passkey.refused',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */

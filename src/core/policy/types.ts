@@ -5,6 +5,21 @@ export type Scope = 'read' | 'write';
 /** All scopes, weakest first. */
 export const SCOPES: readonly Scope[] = ['read', 'write'];
 
+/** Policy `reauth.method`. */
+export type ReauthMethod = 'idp' | 'passkey' | 'idp+passkey';
+/** Every re-authentication method, as written in the policy. */
+export const REAUTH_METHODS: readonly ReauthMethod[] = ['idp', 'passkey', 'idp+passkey'];
+
+/** True when the method includes a passkey the broker verifies. */
+export function usesPasskey(method: ReauthMethod): boolean {
+  return method !== 'idp';
+}
+
+/** True when the method includes the IdP's auth_time. */
+export function usesIdp(method: ReauthMethod): boolean {
+  return method !== 'passkey';
+}
+
 /** A group of people and what they may do. */
 export interface Role {
   name: string;
@@ -19,6 +34,8 @@ export interface Role {
   audit: boolean;
   review: boolean;
   revoke: boolean;
+  /** May reset someone else's passkeys (never their own). */
+  passkeyReset: boolean;
 }
 
 /** A customer tenant and where its API lives per environment. */
@@ -47,7 +64,14 @@ export interface Policy {
     requireAmr: string[];
     requireAcr: string[];
   };
-  reauth: { maxAge: number; perSession: boolean };
+  reauth: {
+    /** How re-authentication is proven: the IdP's auth_time, a passkey the broker verifies, or both. */
+    method: ReauthMethod;
+    maxAge: number;
+    perSession: boolean;
+    /** Authenticator models (AAGUIDs) accepted at enrolment; empty: any (attestation `none`). */
+    passkeyAaguids: string[];
+  };
   login: { tokenTtl: number };
   tickets: { pattern: string };
   reason: { minLength: number; maxLength: number };

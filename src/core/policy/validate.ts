@@ -3,7 +3,16 @@
  * path; the file loader adds file and line. Pure: no fs, no YAML.
  */
 import { parseDuration } from '../duration.js';
-import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
+import {
+  type AlertWebhook,
+  type Policy,
+  REAUTH_METHODS,
+  type ReauthMethod,
+  type Role,
+  SCOPES,
+  type Scope,
+  type Tenant,
+} from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
 export interface PolicyProblem {
@@ -173,6 +182,7 @@ const ROLE_KEYS = [
   'audit',
   'review',
   'revoke',
+  'passkey_reset',
 ];
 const TENANT_KEYS = ['id', 'name', 'tier', 'approval_required', 'upstream'];
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -186,7 +196,14 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     ['identity'],
     ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr'],
   );
-  const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
+  const reauth = r.object(top.reauth, ['reauth'], ['method', 'max_age', 'per_session', 'passkey_aaguids']);
+  const reauthMethod = r.string(reauth, 'method', ['reauth'], 'idp');
+  if (!(REAUTH_METHODS as readonly string[]).includes(reauthMethod))
+    r.problem(['reauth', 'method'], `must be one of: ${REAUTH_METHODS.join(', ')}`);
+  const aaguids = r.strings(reauth, 'passkey_aaguids', ['reauth'], []);
+  for (const [i, aaguid] of aaguids.entries())
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(aaguid))
+      r.problem(['reauth', 'passkey_aaguids', i], 'must be an AAGUID in lowercase UUID form');
   const login = r.object(top.login, ['login'], ['token_ttl']);
   const tickets = r.object(top.tickets, ['tickets'], ['pattern']);
   const reason = r.object(top.reason, ['reason'], ['min_length', 'max_length']);
@@ -231,6 +248,8 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       requireAcr: r.strings(identity, 'require_acr', ['identity'], []),
     },
     reauth: {
+      method: reauthMethod as ReauthMethod,
+      passkeyAaguids: aaguids,
       maxAge: r.duration(reauth, 'max_age', ['reauth'], 300),
       perSession: r.bool(reauth, 'per_session', ['reauth'], true),
     },
@@ -319,6 +338,7 @@ function readRole(r: Reader, raw: unknown, path: Path): Role {
     audit: r.bool(obj, 'audit', path, false),
     review: r.bool(obj, 'review', path, false),
     revoke: r.bool(obj, 'revoke', path, false),
+    passkeyReset: r.bool(obj, 'passkey_reset', path, false),
   };
 }
 
