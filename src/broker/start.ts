@@ -6,13 +6,14 @@ import { createIdTokenVerifier } from '../auth/id-token.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import { parsePolicy } from '../core/policy/load.js';
-import type { Policy } from '../core/policy/types.js';
+import { type Policy, usesPasskey } from '../core/policy/types.js';
 import { hasSharedKeys } from '../store/key-storage.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
 import { type KeyKind, KeyRing } from './keys.js';
+import { checkPasskeyOrigin } from './passkeys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
 
@@ -117,7 +118,9 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
   }
   try {
     const url = await broker.listen(options.port, host);
-    issuer ??= url;
+    // Browsers refuse an IP address as a WebAuthn relying party: on loopback, passkeys use localhost.
+    issuer ??= usesPasskey(policy.reauth.method) ? url.replace('//127.0.0.1:', '//localhost:') : url;
+    if (usesPasskey(policy.reauth.method)) checkPasskeyOrigin(issuer);
     deps.issuer = issuer;
     return {
       ...broker,

@@ -56,6 +56,7 @@ export interface TestBroker {
     path: string,
     token?: string | null,
     body?: unknown,
+    extraHeaders?: Record<string, string>,
   ): Promise<Answer<T>>;
   close(): Promise<void>;
 }
@@ -98,8 +99,9 @@ export async function startTestBroker(
     path: string,
     token?: string | null,
     body?: unknown,
+    extraHeaders: Record<string, string> = {},
   ): Promise<Answer<T>> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...extraHeaders };
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(broker.url + path, {
