@@ -3,6 +3,7 @@
 
 _imp_subs() {
   case "$1" in
+    passkey) echo 'add list remove reset' ;;
     break-glass) echo 'confirm review' ;;
     audit) echo 'list show export verify' ;;
     policy) echo 'check explain' ;;
@@ -13,6 +14,10 @@ _imp_flags() {
   case "$1" in
     'login') echo '--fresh --broker --no-browser --json --no-input --no-color --help' ;;
     'whoami') echo '--broker --json --no-input --no-color --help' ;;
+    'passkey add') echo '--name --no-browser --broker --json --no-input --no-color --help' ;;
+    'passkey list') echo '--broker --json --no-input --no-color --help' ;;
+    'passkey remove') echo '--no-browser --broker --json --no-input --no-color --help' ;;
+    'passkey reset') echo '--no-browser --broker --json --no-input --no-color --help' ;;
     'logout') echo '--broker --json --no-input --no-color --help' ;;
     'start') echo '--tenant --env --write --ticket --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
     'api') echo '--data --header --session --include --broker --json --no-input --no-color --help' ;;
@@ -54,6 +59,11 @@ _imp_value() {
   case "$1" in
     'login|--broker') echo 'none' ;;
     'whoami|--broker') echo 'none' ;;
+    'passkey add|--name') echo 'none' ;;
+    'passkey add|--broker') echo 'none' ;;
+    'passkey list|--broker') echo 'none' ;;
+    'passkey remove|--broker') echo 'none' ;;
+    'passkey reset|--broker') echo 'none' ;;
     'logout|--broker') echo 'none' ;;
     'start|--tenant') echo 'source:tenants' ;;
     'start|--env') echo 'source:environments' ;;
@@ -150,7 +160,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit review revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

@@ -7,6 +7,10 @@ function __imp_cmd
     test (count $tokens) -ge 1; or return
     set -l path $tokens[1]
     switch $tokens[1]
+        case passkey
+            if test (count $tokens) -ge 2; and contains -- $tokens[2] add list remove reset
+                set path "$path $tokens[2]"
+            end
         case break-glass
             if test (count $tokens) -ge 2; and contains -- $tokens[2] confirm review
                 set path "$path $tokens[2]"
@@ -44,6 +48,7 @@ end
 complete -c imp -f
 complete -c imp -n 'test -z (__imp_cmd)' -a 'login' -d 'Log in with your identity provider (device flow)'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'whoami' -d 'Show who is logged in, your roles and login age'
+complete -c imp -n 'test -z (__imp_cmd)' -a 'passkey' -d 'passkey commands'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'logout' -d 'Remove the stored login'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'start' -d 'Open a session on a tenant and work in it'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'api' -d 'Call the tenant API through the audited proxy'
@@ -63,6 +68,10 @@ complete -c imp -n 'test -z (__imp_cmd)' -a 'doctor' -d 'Check broker, IdP, keyc
 complete -c imp -n 'test -z (__imp_cmd)' -a 'completion' -d 'Print the shell completion script (bash, zsh, fish)'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'dev' -d 'Run the local stack (IdP, broker, tenant API)'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'broker' -d 'broker commands'
+complete -c imp -n 'test (__imp_cmd) = passkey' -a 'add' -d 'Enrol a passkey the broker will ask for'
+complete -c imp -n 'test (__imp_cmd) = passkey' -a 'list' -d 'List your passkeys'
+complete -c imp -n 'test (__imp_cmd) = passkey' -a 'remove' -d 'Remove one of your passkeys'
+complete -c imp -n 'test (__imp_cmd) = passkey' -a 'reset' -d 'Reset someone else'\''s passkeys (passkey_reset)'
 complete -c imp -n 'test (__imp_cmd) = break-glass' -a 'confirm' -d 'Confirm someone else'\''s break-glass request'
 complete -c imp -n 'test (__imp_cmd) = break-glass' -a 'review' -d 'Record the review of an ended break-glass session'
 complete -c imp -n 'test (__imp_cmd) = audit' -a 'list' -d 'List audit events'
@@ -85,6 +94,30 @@ complete -c imp -n 'test (__imp_cmd) = "whoami"' -l json -d 'Machine-readable JS
 complete -c imp -n 'test (__imp_cmd) = "whoami"' -l no-input -d 'Never prompt; missing values are usage errors'
 complete -c imp -n 'test (__imp_cmd) = "whoami"' -l no-color -d 'No colour or decoration'
 complete -c imp -n 'test (__imp_cmd) = "whoami"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l name -r -d 'A name to tell your passkeys apart ("YubiKey 5")'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l no-browser -d 'Do not open a browser; print the link and code only'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "passkey add"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "passkey list"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "passkey list"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "passkey list"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "passkey list"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "passkey list"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l no-browser -d 'Do not open a browser; print the link and code only'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "passkey remove"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l no-browser -d 'Do not open a browser; print the link and code only'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "passkey reset"' -l help -s h -d 'Show help for this command'
 complete -c imp -n 'test (__imp_cmd) = "logout"' -l broker -r -d 'Broker URL'
 complete -c imp -n 'test (__imp_cmd) = "logout"' -l json -d 'Machine-readable JSON on stdout'
 complete -c imp -n 'test (__imp_cmd) = "logout"' -l no-input -d 'Never prompt; missing values are usage errors'

@@ -11,6 +11,7 @@ import type { LoginResponse } from '../core/api.js';
 import { AuthRequiredError, ImpError, StepUpRequiredError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
 import type { Deps } from './deps.js';
+import { canOpenBrowser, confirmWithPasskey } from './passkey-flow.js';
 import { startSpinner } from './spinner.js';
 
 /** The broker a command talks to, and how it was chosen. */
@@ -114,7 +115,11 @@ export async function loginWithProgress(
   }
 }
 
-/** Calls `fn` with a broker token, logging in first when needed and once more on a step-up challenge. */
+/**
+ * Calls `fn` with a broker token, logging in first when needed. On an RFC 9470 challenge it does what
+ * the challenge names and retries once per kind: a fresh IdP login (`max_age`), or a passkey
+ * confirmation on the broker's page (`acr_values`), or, with `idp+passkey`, one then the other.
+ */
 export async function withLogin<T>(
   deps: Parameters<typeof performLogin>[0],
   target: BrokerTarget,
@@ -125,23 +130,50 @@ export async function withLogin<T>(
   let stored: StoredLogin | null = await readLogin(store, target.url);
   if (!stored)
     stored = await loginWithProgress(deps, target, { ...ux, reason: ux.reason ?? 'You are not logged in.' });
-  try {
-    return await fn(stored.token);
-  } catch (error) {
-    if (error instanceof StepUpRequiredError) {
-      const fresh = await loginWithProgress(
-        deps,
-        target,
-        { ...ux, reason: 'This needs a fresh login: your identity provider will ask you to sign in again.' },
-        error.maxAge || 1,
-      );
-      return fn(fresh.token);
+  let token = stored.token;
+  const done = { idp: false, passkey: false, expired: false };
+  for (;;) {
+    try {
+      return await fn(token);
+    } catch (error) {
+      if (
+        error instanceof StepUpRequiredError &&
+        error.method === 'passkey' &&
+        error.passkey &&
+        !done.passkey
+      ) {
+        done.passkey = true;
+        await confirmWithPasskey(deps, target, ux, token, error.passkey);
+        target.client.stepUp = error.passkey.id;
+        try {
+          return await fn(token);
+        } finally {
+          target.client.stepUp = null;
+        }
+      }
+      if (error instanceof StepUpRequiredError && error.method === 'idp' && !done.idp) {
+        done.idp = true;
+        token = (
+          await loginWithProgress(
+            deps,
+            target,
+            {
+              ...ux,
+              // The broker cannot check what the IdP does: it asks; the IdP should, and may not.
+              reason: 'This needs a fresh login: your identity provider should ask you to sign in again.',
+            },
+            error.maxAge || 1,
+          )
+        ).token;
+        continue;
+      }
+      if (error instanceof ImpError && error.code === 'IMP_AUTH_REQUIRED' && !done.expired) {
+        done.expired = true;
+        token = (await loginWithProgress(deps, target, { ...ux, reason: 'Your login has expired.' })).token;
+        continue;
+      }
+      throw error;
     }
-    if (error instanceof ImpError && error.code === 'IMP_AUTH_REQUIRED') {
-      const fresh = await loginWithProgress(deps, target, { ...ux, reason: 'Your login has expired.' });
-      return fn(fresh.token);
-    }
-    throw error;
   }
 }
 
@@ -153,10 +185,4 @@ export async function requireStoredLogin(
   const stored = await readLogin(await deps.credentials(), target.url);
   if (!stored) throw new AuthRequiredError(`Not logged in to ${target.url}. Run: imp login`);
   return stored;
-}
-
-// A browser can only open where there is a display (or on macOS/Windows).
-function canOpenBrowser(env: NodeJS.ProcessEnv): boolean {
-  if (process.platform === 'darwin' || process.platform === 'win32') return true;
-  return Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
 }

@@ -19,6 +19,7 @@ import {
   AuthRequiredError,
   ImpError,
   isErrorCode,
+  type PasskeyChallengeInfo,
   StepUpRequiredError,
   UnreachableError,
 } from '../core/errors.js';
@@ -45,8 +46,28 @@ export function parseStepUpChallenge(header: string | null): number | null {
   return match ? Number(match[1]) : 0;
 }
 
+/** True when an RFC 9470 challenge asks for the broker's passkey confirmation (`acr_values`). */
+export function isPasskeyChallenge(header: string | null): boolean {
+  return header !== null && /acr_values="[^"]*urn:imp:reauth:passkey/.test(header);
+}
+
+/** A passkey on the broker, as listed. */
+export interface PasskeyView {
+  id: string;
+  name: string;
+  aaguid: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
 /** Talks JSON to one broker. */
 export class BrokerClient {
+  /**
+   * A verified passkey ceremony to present (header `Imp-Step-Up`) while retrying the operation it
+   * was made for; the broker uses it only for that exact operation, once.
+   */
+  stepUp: string | null = null;
+
   constructor(
     readonly baseUrl: string,
     private readonly fetchImpl: typeof fetch,
@@ -81,6 +102,7 @@ export class BrokerClient {
       if (value !== undefined) url.searchParams.set(key, value);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
+    if (this.stepUp) headers['imp-step-up'] = this.stepUp;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     let response: Response;
     try {
@@ -114,7 +136,12 @@ export class BrokerClient {
     const error = (body as Partial<ErrorBody> | null)?.error;
     const message =
       typeof error?.message === 'string' ? error.message : `The broker answered HTTP ${response.status}.`;
-    if (maxAge !== null) return new StepUpRequiredError(maxAge, message);
+    if (maxAge !== null) {
+      const passkey = (error?.details as { passkey?: PasskeyChallengeInfo } | undefined)?.passkey;
+      if (isPasskeyChallenge(response.headers.get('www-authenticate')) && passkey)
+        return new StepUpRequiredError(maxAge, message, { method: 'passkey', passkey });
+      return new StepUpRequiredError(maxAge, message);
+    }
     if (error && isErrorCode(error.code)) {
       return new ImpError(error.code, message, {
         details: { ...(error.details ?? {}), status: response.status },
@@ -275,5 +302,56 @@ export class BrokerClient {
   /** GET /v1/review?since=: the access review. */
   async review(token: string, since: string): Promise<ReviewReport> {
     return (await this.request<ReviewReport>('GET', '/v1/review', { token, query: { since } })).body;
+  }
+
+  /** GET /v1/ceremonies/:id?wait=: waits up to `waitSeconds` for a passkey ceremony to be answered. */
+  async ceremony(
+    token: string,
+    id: string,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<{ state: string }> {
+    const path = `/v1/ceremonies/${encodeURIComponent(id)}`;
+    return (
+      await this.request<{ state: string }>('GET', path, {
+        token,
+        query: { wait: String(waitSeconds) },
+        ...(signal ? { signal } : {}),
+      })
+    ).body;
+  }
+
+  /** GET /v1/passkeys: mine. */
+  async listPasskeys(token: string): Promise<PasskeyView[]> {
+    return (await this.request<{ passkeys: PasskeyView[] }>('GET', '/v1/passkeys', { token })).body.passkeys;
+  }
+
+  /** POST /v1/passkeys: starts enrolment; answers the ceremony to complete in a browser. */
+  async addPasskey(token: string, name?: string): Promise<PasskeyChallengeInfo> {
+    return (
+      await this.request<{ passkey_authorization: PasskeyChallengeInfo }>('POST', '/v1/passkeys', {
+        token,
+        body: name ? { name } : {},
+      })
+    ).body.passkey_authorization;
+  }
+
+  /** DELETE /v1/passkeys/:id. */
+  async removePasskey(token: string, id: string): Promise<void> {
+    await this.request('DELETE', `/v1/passkeys/${encodeURIComponent(id)}`, { token });
+  }
+
+  /** POST /v1/passkeys/reset: someone else's passkeys (role with passkey_reset). */
+  async resetPasskeys(
+    token: string,
+    user: string,
+  ): Promise<{ user: { sub: string; email: string | null }; removed: number }> {
+    return (
+      await this.request<{ user: { sub: string; email: string | null }; removed: number }>(
+        'POST',
+        '/v1/passkeys/reset',
+        { token, body: { user } },
+      )
+    ).body;
   }
 }
