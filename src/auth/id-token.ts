@@ -14,6 +14,9 @@ import {
 import type { Clock } from '../core/clock.js';
 import { AuthFailedError, UnreachableError } from '../core/errors.js';
 
+/** How far an ID token's auth_time may lie in the broker's future (clock skew), in seconds. */
+export const AUTH_TIME_SKEW_SECONDS = 10;
+
 /** Algorithms an IdP may sign ID tokens with; never `none`, never HMAC (a public key is not a secret). */
 export const ID_TOKEN_ALGORITHMS = [
   'RS256',
@@ -131,7 +134,9 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
     }
     const nowSeconds = options.clock.now() / 1000;
     const authTime = payload.auth_time;
-    if (typeof authTime !== 'number' || authTime > nowSeconds + options.leewaySeconds) {
+    // auth_time is what re-authentication is judged by: a login "in the future" would stay fresh for
+    // longer than max_age. Only a few seconds of skew, not the token leeway, pass.
+    if (typeof authTime !== 'number' || authTime > nowSeconds + AUTH_TIME_SKEW_SECONDS) {
       throw new AuthFailedError('The ID token was refused: auth_time is missing or in the future.', {
         details: { reason: 'bad_auth_time' },
       });

@@ -9,6 +9,7 @@ import { isMap, isSeq, parseDocument } from 'yaml';
 import type { BrokerLog } from '../broker/context.js';
 import { startBroker } from '../broker/start.js';
 import type { Clock } from '../core/clock.js';
+import type { Policy, ReauthMethod } from '../core/policy/types.js';
 import { DEV_ALERT_SECRET_ENV, startAlertReceiver } from './alert-receiver.js';
 import { devPolicyYaml } from './dev-policy.js';
 import { DEV_USERS, type DevUser, startDevIdp } from './idp.js';
@@ -22,6 +23,8 @@ export interface DevStackOptions {
   policyFile?: string;
   clock: Clock;
   log: BrokerLog;
+  /** Overrides the policy's reauth.method (`imp dev --reauth passkey`). */
+  reauth?: ReauthMethod;
   /** Where break-glass alerts received by the local webhook are reported. */
   reportAlert?: (line: string) => void;
 }
@@ -34,6 +37,8 @@ export interface DevStack {
   /** The local webhook the built-in policy sends break-glass alerts to. */
   alertReceiver: string;
   stateDir: string;
+  /** The re-authentication the broker demands. */
+  reauth: ReauthMethod;
   users: readonly DevUser[];
   close(): Promise<void>;
 }
@@ -63,7 +68,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
           alerts: [{ url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV }],
         });
     const broker = await startBroker({
-      policy: { text: policyText, name: options.policyFile ?? 'built-in dev policy' },
+      policy: {
+        text: policyText,
+        name: options.policyFile ?? 'built-in dev policy',
+        ...(options.reauth ? { transform: withReauth(options.reauth) } : {}),
+      },
       stateDir,
       port: port(0),
       clock: options.clock,
@@ -81,6 +90,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       tenantApi: tenantApi.url,
       alertReceiver: receiver.url,
       stateDir,
+      reauth: broker.deps.policy.reauth.method,
       users: DEV_USERS,
       close: closeAll,
     };
@@ -89,6 +99,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     throw error;
   }
 }
+
+const withReauth =
+  (method: ReauthMethod) =>
+  (policy: Policy): Policy => ({ ...policy, reauth: { ...policy.reauth, method } });
 
 /** Where a dev policy file leaves out `identity` or a tenant's `upstream`, point them at the dev stack. */
 export function fillDevDefaults(text: string, issuer: string, tenantApi: string): string {

@@ -190,6 +190,12 @@ describe('POST /v1/login accepts an ID token signed by the IdP', () => {
     const logins = await auditEvents('auth.login');
     expect(logins).toHaveLength(loginsBefore.length + 1);
     expect(logins.at(-1)?.actor).toMatchObject({ iss: idp.issuer, sub: 'user-alice', roles: ['support'] });
+    // The IdP's auth_time, amr and acr are recorded as its claims, never as facts about the login.
+    expect(Object.keys(logins.at(-1)?.data ?? {}).sort()).toEqual(['groups', 'idp_claims', 'ip', 'login_id']);
+    expect(logins.at(-1)?.data.idp_claims).toMatchObject({
+      auth_time: expect.any(Number),
+      amr: expect.any(Array),
+    });
 
     const whoami = await call('/v1/whoami', { headers: { authorization: `Bearer ${body.token}` } });
     expect(whoami.status, JSON.stringify(whoami.body)).toBe(200);
@@ -353,6 +359,10 @@ describe('POST /v1/login refuses, audits and explains', () => {
       'bad_auth_time',
       /auth_time/,
     );
+  });
+
+  it('12b. a token whose auth_time is a minute ahead: inside the token leeway, but not a fresh login', async () => {
+    await expectRefused(await forge(claims({ auth_time: nowSeconds() + 60 })), 'bad_auth_time', /auth_time/);
   });
 
   it('13. the same ID token exchanged twice', async () => {

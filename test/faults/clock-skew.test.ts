@@ -1,12 +1,14 @@
 /**
- * A broker whose clock is 60 s ahead of or behind the IdP's (a shifted Clock injected into
- * startBroker; the IdP signs with real time) still accepts fresh logins — the ID-token leeway is
- * 120 s and bounded: further out, tokens are refused — and never accepts an expired session, not
- * even when its clock then steps back.
+ * A broker whose clock is 60 s ahead of the IdP's (a shifted Clock injected into startBroker; the
+ * IdP signs with real time) still accepts fresh logins — the ID-token leeway is 120 s and bounded:
+ * further out, tokens are refused. Behind the IdP, only a few seconds pass: an auth_time in the
+ * broker's future is refused (it would keep a login "fresh" for longer than max_age). Either way an
+ * expired session is never accepted, not even when the broker's clock then steps back.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUTH_TIME_SKEW_SECONDS } from '../../src/auth/id-token.js';
 import { ID_TOKEN_LEEWAY_SECONDS } from '../../src/broker/start.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { idTokenSigner } from '../helpers/id-tokens.js';
@@ -61,10 +63,26 @@ async function openSession(token: string, ttl: number) {
 const proxy = (token: string, id: string) =>
   fetch(`${t.broker.url}/v1/sessions/${id}/proxy/v1/ping`, { headers: { authorization: `Bearer ${token}` } });
 
+describe('a broker behind the IdP', () => {
+  it(`refuses logins whose auth_time lies over ${AUTH_TIME_SKEW_SECONDS} s in its future (a login from the future would stay fresh too long)`, async () => {
+    t.clock.offsetMs = -60_000;
+    const login = await freshLogin();
+    expect(login.status).toBe(401);
+    const refusals = await t.store.readAudit({ type: 'auth.login_refused' });
+    expect(refusals.at(-1)!.data.reason).toBe('bad_auth_time');
+  });
+
+  it('accepts them within a few seconds of skew', async () => {
+    t.clock.offsetMs = -(AUTH_TIME_SKEW_SECONDS - 5) * 1000;
+    const login = await freshLogin();
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+  });
+});
+
 describe.each([
   ['ahead', 60_000],
-  ['behind', -60_000],
-])('broker clock 60 s %s of the IdP', (_label, offset) => {
+  ['behind', -(AUTH_TIME_SKEW_SECONDS - 5) * 1000],
+])('broker clock %s of the IdP', (_label, offset) => {
   it('accepts a fresh login and opens a session with it', async () => {
     t.clock.offsetMs = offset;
     const login = await freshLogin();

@@ -106,8 +106,9 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
           actor,
           data: {
             login_id: loginId,
-            auth_time: identity.authTime,
-            amr: identity.amr,
+            // What the IdP claimed, kept as its claim: the broker cannot tell whether a password
+            // was typed (many IdPs re-issue auth_time or amr without asking on the device grant).
+            idp_claims: { auth_time: identity.authTime, amr: identity.amr, acr: identity.acr },
             groups: identity.groups,
             ip: ctx.ip,
           },

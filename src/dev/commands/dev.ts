@@ -5,6 +5,7 @@ import type { Deps } from '../../cli/deps.js';
 import { brokerTarget, loginWithProgress } from '../../cli/login-flow.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
+import { REAUTH_METHODS, type ReauthMethod } from '../../core/policy/types.js';
 import { startDevStack } from '../stack.js';
 
 /** Help, flags and examples. */
@@ -12,7 +13,8 @@ export const spec: CommandSpec = {
   name: 'dev',
   group: 'admin',
   summary: 'Run the local stack: a real OIDC provider, the broker and a demo tenant API on loopback',
-  usage: 'imp dev [--port <n>] [--state-dir <dir>] [--policy <file>] [--login] [--json]',
+  usage:
+    'imp dev [--port <n>] [--state-dir <dir>] [--policy <file>] [--reauth idp|passkey|idp+passkey] [--login] [--json]',
   flags: [
     {
       name: 'port',
@@ -31,10 +33,15 @@ export const spec: CommandSpec = {
       description: 'Broker policy (default: the built-in dev policy)',
       complete: 'files',
     },
+    {
+      name: 'reauth',
+      value: '<method>',
+      description: 'Re-authentication the broker demands: idp (default), passkey or idp+passkey',
+    },
     { name: 'login', description: 'After start, walk through imp login against the stack' },
     { name: 'for', value: '<duration>', description: 'Stop by itself after this long (for scripts)' },
   ],
-  examples: ['imp dev', 'imp dev --port 0 --json', 'imp dev --login'],
+  examples: ['imp dev', 'imp dev --port 0 --json', 'imp dev --login', 'imp dev --reauth passkey'],
 };
 
 /** Typed options. */
@@ -42,6 +49,7 @@ export interface DevOptions {
   port: number;
   stateDir: string | undefined;
   policyFile: string | undefined;
+  reauth: ReauthMethod | undefined;
   login: boolean;
   json: boolean;
   forSeconds: number | undefined;
@@ -54,7 +62,11 @@ export function parse(parsed: ParsedArgs): DevOptions {
   if (!/^\d+$/.test(portText) || port > 65532)
     throw new UsageError(`--port must be a port number (0-65532), not "${portText}".`);
   const forText = stringFlag(parsed, 'for');
+  const reauth = stringFlag(parsed, 'reauth');
+  if (reauth !== undefined && !(REAUTH_METHODS as readonly string[]).includes(reauth))
+    throw new UsageError(`--reauth must be one of ${REAUTH_METHODS.join(', ')}, not "${reauth}".`);
   return {
+    reauth: reauth as ReauthMethod | undefined,
     port,
     stateDir: stringFlag(parsed, 'state-dir'),
     policyFile: stringFlag(parsed, 'policy'),
@@ -71,6 +83,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     port: options.port,
     stateDir: options.stateDir,
     policyFile: options.policyFile,
+    ...(options.reauth ? { reauth: options.reauth } : {}),
     clock: deps.clock,
     log: (level, message, fields) =>
       io.err(`[broker ${level}] ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}`),
@@ -84,6 +97,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
         broker: stack.broker,
         tenant_api: stack.tenantApi,
         alert_receiver: stack.alertReceiver,
+        reauth: stack.reauth,
         users,
       }),
     );
@@ -94,6 +108,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     io.err(`  demo tenant API    ${stack.tenantApi}`);
     io.err(`  alert webhook      ${stack.alertReceiver}  (break-glass alerts are printed here)`);
     io.err(`  state              ${stack.stateDir}`);
+    io.err(`  re-authentication  ${stack.reauth}`);
     io.err('  dev users (password = login):');
     for (const user of users)
       io.err(`    ${user.login.padEnd(8)} ${user.groups.join(', ') || '(no groups)'}`);
@@ -101,6 +116,8 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     io.err(`In another terminal:  export IMP_BROKER_URL=${stack.broker}`);
     io.err('                      imp login            # log in as alice / alice in the browser');
     io.err('                      imp whoami');
+    if (stack.reauth !== 'idp')
+      io.err('                      imp passkey add      # then every session asks for the passkey');
     io.err('Press Ctrl-C to stop.');
   }
   try {
