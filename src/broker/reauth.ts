@@ -11,9 +11,10 @@
  * Either way a missing proof is answered with RFC 9470's challenge (`acr_values` names the method).
  */
 import type { AuditDraft } from '../core/audit/event.js';
-import { ForbiddenError, StepUpRequiredError } from '../core/errors.js';
+import { StepUpRequiredError } from '../core/errors.js';
 import { type ReauthMethod, usesIdp, usesPasskey } from '../core/policy/types.js';
 import { actorOf, type HandlerContext, type Principal } from './context.js';
+import { refuse } from './guards.js';
 import { bindingOf, challengeInfo, type Operation, openCeremony } from './passkeys.js';
 
 /** The request header that names a verified passkey ceremony. */
@@ -135,11 +136,12 @@ async function requirePasskey(
   const passkeys = await deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
   if (passkeys.length === 0) {
     const rule = 'reauth.passkey_enrolment';
-    await audit(ctx, principal, request, 'access.denied', { rule });
-    throw new ForbiddenError(
-      `Denied by rule ${rule}: this broker needs a passkey to confirm it is you, and you have none yet. Enrol one (it needs a fresh login): imp passkey add`,
+    return refuse(ctx, {
       rule,
-    );
+      message: `Denied by rule ${rule}: this broker needs a passkey to confirm it is you, and you have none yet. Enrol one (it needs a fresh login): imp passkey add`,
+      about: { ...request.audited, actor: actorOf(principal) },
+      data: { action: request.action ?? request.operation.op },
+    });
   }
   const binding = bindingOf(principal, request.operation);
   const presented = headerValue(ctx.headers[STEP_UP_HEADER]);

@@ -363,7 +363,7 @@ describe.runIf(run)('passkey re-authentication (reauth.method: passkey)', () => 
       user: 'alice',
     });
     expect(denied.status).toBe(403);
-    expect(denied.body.error.details?.rule).toBe('role.passkeyReset');
+    expect(denied.body.error.details?.rule).toBe('role.passkey_reset');
     const own = await t.call<ErrorBody>('POST', '/v1/passkeys/reset', await login('erin'), { user: 'erin' });
     expect(own.status).toBe(403);
     expect(own.body.error.details?.rule).toBe('passkey_reset.not_self');

@@ -60,7 +60,9 @@ describe.skipIf(!run)('passkey mode end to end (imp dev --reauth passkey)', () =
       env,
     );
 
-  it('enrols, then asks for the passkey before every session, whatever the IdP did', { timeout: 120_000 }, async () => {
+  it('enrols, then asks for the passkey before every session, whatever the IdP did', {
+    timeout: 120_000,
+  }, async () => {
     expect(dev.info).toMatchObject({ reauth: 'passkey' });
     expect(dev.info.broker).toMatch(/^http:\/\/localhost:\d+$/);
     const alice = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });

@@ -5,18 +5,12 @@
  * is limited to the person's own passkeys — an assertion by anyone else's credential is refused.
  */
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
-import {
-  AuthFailedError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-} from '../../core/errors.js';
+import { AuthFailedError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { hasControlCharacters } from '../../core/escape.js';
 import { sameSubject } from '../../core/policy/decide.js';
 import type { CeremonyRecord, PasskeyRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal, requireCapability } from '../guards.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 import { PAGE_HEADERS, pageAsset, renderPage } from '../passkey-page.js';
 import {
   CeremonyRefusal,
@@ -26,7 +20,6 @@ import {
   verifyAssertion,
   verifyEnrolment,
 } from '../passkeys.js';
-import { requireReauth } from '../reauth.js';
 
 const UUID = /^[0-9a-f-]{36}$/;
 
@@ -261,12 +254,10 @@ export async function addPasskey(ctx: HandlerContext): Promise<HandlerResult> {
   const name = typeof raw === 'string' ? raw.trim() : '';
   const existing = await deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
   const operation = { op: 'passkey.add', name };
-  const audited = { actor: actorOf(principal) };
   // Always a fresh IdP login; a second passkey is vouched for by one already held.
-  await requireReauth(ctx, principal, {
+  await ctx.guard.freshLogin({
     operation,
     description: `${who(principal)} adds a passkey`,
-    audited,
     method: existing.length > 0 ? 'idp+passkey' : 'idp',
   });
   const ceremony = await deps.store.transaction((tx) =>
@@ -288,13 +279,12 @@ export async function removePasskey(ctx: HandlerContext): Promise<HandlerResult>
   const id = ctx.params.id ?? '';
   const mine = await ctx.deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
   if (!mine.some((p) => p.id === id)) throw new NotFoundError(`You have no passkey ${id.slice(0, 80)}.`);
-  const proof = await requireReauth(ctx, principal, {
+  const proof = await ctx.guard.freshLogin({
     operation: { op: 'passkey.remove', credential: id },
     description: `${who(principal)} removes passkey ${id.slice(0, 16)}…`,
-    audited: { actor: actorOf(principal) },
     method: 'passkey',
   });
-  await ctx.deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     if (!(await tx.deletePasskey(principal.iss, principal.sub, id)))
       throw new NotFoundError('That passkey is gone.');
     await tx.appendAudit(
@@ -312,29 +302,21 @@ export async function resetPasskeys(ctx: HandlerContext): Promise<HandlerResult>
   const user = (ctx.body as { user?: unknown } | null)?.user;
   if (typeof user !== 'string' || user === '' || user.length > 320 || hasControlCharacters(user))
     throw new InvalidInputError('Send {"user": "<email or subject of the person>"}.');
-  await requireCapability(ctx, 'passkeyReset', 'reset passkeys');
   const target = await deps.store.transaction((tx) => tx.findLatestLogin(user));
   if (!target) throw new NotFoundError(`Nobody called ${user.slice(0, 80)} has logged in to this broker.`);
-  if (sameSubject(target, principal)) {
-    const rule = 'passkey_reset.not_self';
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        { type: 'access.denied', actor: actorOf(principal), data: { action: 'reset passkeys', rule } },
-        deps.clock.now(),
-      ),
-    );
-    throw new ForbiddenError(
-      `Denied by rule ${rule}: nobody resets their own passkeys; ask another person with passkey_reset.`,
-      rule,
-    );
-  }
-  const proof = await requireReauth(ctx, principal, {
+  if (sameSubject(target, principal))
+    await refuse(ctx, {
+      rule: 'passkey_reset.not_self',
+      message:
+        'Denied by rule passkey_reset.not_self: nobody resets their own passkeys; ask another person with passkey_reset.',
+      data: { action: 'reset passkeys' },
+    });
+  const proof = await ctx.guard.freshLogin({
     operation: { op: 'passkey.reset', iss: target.iss, sub: target.sub },
     description: `${who(principal)} resets every passkey of ${target.email ?? target.sub}`,
-    audited: { actor: actorOf(principal) },
     method: 'idp+passkey',
   });
-  const count = await deps.store.transaction(async (tx) => {
+  const count = await ctx.guard.commit(async (tx) => {
     const removed = await tx.deletePasskeys(target.iss, target.sub);
     await tx.appendAudit(
       {

@@ -3,20 +3,13 @@
  * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
  */
 import type { SessionSummary } from '../../core/api.js';
+import type { AuditDraft } from '../../core/audit/event.js';
 import { parseDuration } from '../../core/duration.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-  PolicyDeniedError,
-} from '../../core/errors.js';
+import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
-import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal } from '../guards.js';
-import { requireReauth } from '../reauth.js';
+import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 import {
   insertNewSession,
   loadSession,
@@ -50,67 +43,35 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const base = { tenant: ask.tenant, environment: ask.environment, actor: actorOf(principal) };
 
   const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
-  if (inputProblem) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...base,
-          type: 'session.refused',
-          ticket: safeText(body.ticket),
-          reason: safeText(body.reason),
-          data: { rule: inputProblem.rule, scope },
-        },
-        now,
-      ),
-    );
-    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${inputProblem.message}`, {
+  if (inputProblem)
+    return refuse(ctx, {
       rule: inputProblem.rule,
+      message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
+      as: 'invalid',
+      event: 'session.refused',
+      about: { ...base, ticket: safeText(body.ticket), reason: safeText(body.reason) },
+      data: { scope },
     });
-  }
   const ticket = body.ticket as string;
   const reason = (body.reason as string).trim();
   const audited = { ...base, ticket, reason };
 
   const decision = decideSession(policy, principal.roles, ask);
-  if (decision.outcome === 'deny') {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit({ ...audited, type: 'session.refused', data: { rule: decision.rule, scope, ttl } }, now),
-    );
-    throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
-  }
+  if (decision.outcome === 'deny')
+    return refuse(ctx, {
+      rule: decision.rule,
+      message: `Denied by rule ${decision.rule}: ${decision.message}`,
+      as: 'policy',
+      event: 'session.refused',
+      about: audited,
+      data: { scope, ttl },
+    });
 
-  const open = await deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: ask.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...audited,
-          type: 'session.refused',
-          data: { rule: 'session.one_active', existing: conflicting.id },
-        },
-        now,
-      ),
-    );
-    throw new ConflictError(
-      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${ask.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      {
-        rule: 'session.one_active',
-        session: conflicting.id,
-      },
-    );
-  }
-
-  const reauth = await requireReauth(ctx, principal, {
+  await refuseSecondSession(ctx, principal, audited, 'session.refused');
+  const reauth = await ctx.guard.freshLogin({
     operation: { op: 'session.open', ...ask, ticket, reason },
     description: describeSession(principal.email ?? principal.sub, ask, ticket),
-    audited,
-    perSession: true,
+    about: audited,
   });
 
   const pending = decision.outcome === 'approval';
@@ -127,7 +88,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     startedAt: pending ? null : now,
     expiresAt: pending ? null : now + ttl * 1000,
   });
-  await deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(
       sessionAudit(session, 'session.requested', { ttl, decision: decision.rule, reauth }),
@@ -148,6 +109,33 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     status: pending ? 202 : 201,
     body: { session: sessionView(session), rule: decision.rule, message: decision.message },
   };
+}
+
+/** Refuses (and audits) a second active or pending session of the caller on the same tenant. */
+export async function refuseSecondSession(
+  ctx: HandlerContext,
+  principal: Principal,
+  about: Omit<AuditDraft, 'type' | 'data'> & { tenant: string },
+  event: 'session.refused' | 'breakglass.refused',
+): Promise<void> {
+  const now = ctx.deps.clock.now();
+  const open = await ctx.deps.store.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: about.tenant,
+    states: ['active', 'pending'],
+  });
+  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
+  if (conflicting)
+    await refuse(ctx, {
+      rule: 'session.one_active',
+      message: `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${about.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      as: 'conflict',
+      event,
+      about,
+      data: { existing: conflicting.id },
+      details: { session: conflicting.id },
+    });
 }
 
 /** What a person confirms for a session: "alice@example.test → acme/prod WRITE, ticket SUP-1, 30m". */
@@ -255,18 +243,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const session = await visibleSession(ctx, ctx.params.id ?? '');
-  if (!sameSubject(session.requester, principal)) {
-    await ctx.deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'access.denied', { action: 'end', rule: 'session.owner' }, actorOf(principal)),
-        ctx.deps.clock.now(),
-      ),
-    );
-    throw new ForbiddenError(
-      'Only the person who opened a session can end it (security staff can revoke it).',
-      'session.owner',
-    );
-  }
+  await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
   if (session.state !== 'active' && session.state !== 'pending') {
@@ -276,7 +253,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
       { details: { state: session.state } },
     );
   }
-  await ctx.deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     if (
       !(await tx.updateSession(session.id, session.state, {
         state: nextState,
