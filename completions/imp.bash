@@ -41,7 +41,7 @@ _imp_flags() {
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
     'doctor') echo '--broker --json --no-input --no-color --help' ;;
     'completion') echo '--json --no-input --no-color --help' ;;
-    'dev') echo '--port --state-dir --policy --login --for --json --no-input --no-color --help' ;;
+    'dev') echo '--port --state-dir --policy --reauth --login --for --json --no-input --no-color --help' ;;
     'broker serve') echo '--config --store --state-dir --port --host --public-url --migrate-only --json --no-input --no-color --help' ;;
     'broker rotate-keys') echo '--kind --overlap --state-dir --store --json --no-input --no-color --help' ;;
   esac
@@ -135,6 +135,7 @@ _imp_value() {
     'dev|--port') echo 'none' ;;
     'dev|--state-dir') echo 'none' ;;
     'dev|--policy') echo 'source:files' ;;
+    'dev|--reauth') echo 'none' ;;
     'dev|--for') echo 'none' ;;
     'broker serve|--config') echo 'source:files' ;;
     'broker serve|--store') echo 'none' ;;

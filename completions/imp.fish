@@ -295,6 +295,7 @@ complete -c imp -n 'test (__imp_cmd) = "completion"' -l help -s h -d 'Show help 
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l port -r -d 'Base port: broker n, IdP n+1, tenant API n+2, alert webhook n+3 (default 7700; 0 = free ports)'
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l state-dir -r -d 'Keep the SQLite file and keys here (default: a new temp dir)'
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l policy -r -F -d 'Broker policy (default: the built-in dev policy)'
+complete -c imp -n 'test (__imp_cmd) = "dev"' -l reauth -r -d 'Re-authentication the broker demands: idp (default), passkey or idp+passkey'
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l login -d 'After start, walk through imp login against the stack'
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l for -r -d 'Stop by itself after this long (for scripts)'
 complete -c imp -n 'test (__imp_cmd) = "dev"' -l json -d 'Machine-readable JSON on stdout'

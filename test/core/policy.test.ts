@@ -11,7 +11,7 @@ const bob = { iss: 'idp', sub: 'user-bob' };
 
 describe('policy file', () => {
   it('parses the dev policy with defaults', () => {
-    expect(policy.reauth).toEqual({ maxAge: 300, perSession: true });
+    expect(policy.reauth).toEqual({ method: 'idp', maxAge: 300, perSession: true, passkeyAaguids: [] });
     expect(policy.tenants.map((t) => t.id)).toEqual(['acme', 'globex', 'initech']);
     expect(policy.sessions.audience).toBe('imp-tenant-api');
     expect(policy.login.tokenTtl).toBe(8 * 3600);
@@ -27,6 +27,16 @@ describe('policy file', () => {
       'a bad duration',
       'identity: { issuer: https://idp.example.com }\nreauth:\n  max_age: soon\n',
       'broker.yaml:3: reauth.max_age: "soon" is not a duration',
+    ],
+    [
+      'an unknown re-authentication method',
+      'identity: { issuer: https://idp.example.com }\nreauth:\n  method: sms\n',
+      'broker.yaml:3: reauth.method: must be one of: idp, passkey, idp+passkey',
+    ],
+    [
+      'an AAGUID that is not one',
+      'identity: { issuer: https://idp.example.com }\nreauth:\n  method: passkey\n  passkey_aaguids: [yubikey]\n',
+      'broker.yaml:4: reauth.passkey_aaguids[0]: must be an AAGUID in lowercase UUID form',
     ],
     [
       'plain http to a remote IdP',
