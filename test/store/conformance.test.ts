@@ -16,7 +16,13 @@ import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { AuditUnavailableError } from '../../src/core/errors.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { LoginRecord, SessionRecord, Store } from '../../src/store/types.js';
+import type {
+  CeremonyRecord,
+  LoginRecord,
+  PasskeyRecord,
+  SessionRecord,
+  Store,
+} from '../../src/store/types.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
 import { type PgCluster, startPostgres } from '../helpers/postgres.js';
 
@@ -369,6 +375,88 @@ describe.each(engines)('$name store', (engine) => {
       ['user-bob', 'l3'],
       ['user_x', 'l4'],
     ]);
+  });
+
+  it('keeps passkeys bound to (iss, sub): insert, read, list, counter updates, remove one, remove all', async () => {
+    const { store } = await engine.fresh();
+    const key = (id: string, over: Partial<PasskeyRecord> = {}): PasskeyRecord => ({
+      id,
+      iss: 'https://idp.example.test',
+      sub: 'user-alice',
+      email: 'alice@example.test',
+      publicKey: `pk-${id}`,
+      counter: 0,
+      transports: ['internal'],
+      aaguid: '00000000-0000-0000-0000-000000000000',
+      name: `key ${id}`,
+      createdAt: T0,
+      lastUsedAt: null,
+      ...over,
+    });
+    await store.transaction(async (tx) => {
+      await tx.insertPasskey(key('k1'));
+      await tx.insertPasskey(key('k2', { createdAt: T0 + 1, transports: [] }));
+      await tx.insertPasskey(key('k3', { sub: 'user-bob', email: null }));
+    });
+    await expect(store.transaction((tx) => tx.insertPasskey(key('k1')))).rejects.toThrow();
+    await store.transaction(async (tx) => {
+      expect(await tx.getPasskey('k2')).toEqual(key('k2', { createdAt: T0 + 1, transports: [] }));
+      expect(await tx.getPasskey('nope')).toBeNull();
+      expect((await tx.listPasskeys('https://idp.example.test', 'user-alice')).map((p) => p.id)).toEqual([
+        'k1',
+        'k2',
+      ]);
+      expect(await tx.listPasskeys('https://other.example.test', 'user-alice')).toEqual([]);
+      await tx.updatePasskeyUse('k1', 7, T0 + 50);
+      expect(await tx.getPasskey('k1')).toMatchObject({ counter: 7, lastUsedAt: T0 + 50 });
+      // Removal is scoped to its owner: bob's id with alice's subject removes nothing.
+      expect(await tx.deletePasskey('https://idp.example.test', 'user-alice', 'k3')).toBe(false);
+      expect(await tx.deletePasskey('https://idp.example.test', 'user-alice', 'k2')).toBe(true);
+      expect(await tx.deletePasskeys('https://idp.example.test', 'user-alice')).toBe(1);
+      expect(await tx.listPasskeys('https://idp.example.test', 'user-alice')).toEqual([]);
+      expect(await tx.getPasskey('k3')).not.toBeNull();
+    });
+  });
+
+  it('keeps ceremonies and moves each on exactly once (pending → verified → used), even racing', async () => {
+    const { store, open } = await engine.fresh();
+    const ceremony: CeremonyRecord = {
+      id: '5b0e0b5e-1d3c-4a8e-9f00-000000000001',
+      kind: 'assert',
+      iss: 'https://idp.example.test',
+      sub: 'user-alice',
+      email: 'alice@example.test',
+      loginId: 'l1',
+      operation: { op: 'session.open', tenant: 'acme', ttl: 1800 },
+      binding: 'b',
+      description: 'alice → acme/prod READ, ticket SUP-1, 30m',
+      userCode: 'BCDF-GHJK',
+      challenge: 'c',
+      createdAt: T0,
+      expiresAt: T0 + 120_000,
+      state: 'pending',
+      credentialId: null,
+      userVerified: false,
+      verifiedAt: null,
+    };
+    await store.transaction((tx) => tx.insertCeremony(ceremony));
+    expect(await store.transaction((tx) => tx.getCeremony(ceremony.id))).toEqual(ceremony);
+    const changes = {
+      state: 'verified',
+      credentialId: 'k1',
+      userVerified: true,
+      verifiedAt: T0 + 5,
+    } as const;
+    expect(await store.transaction((tx) => tx.updateCeremony(ceremony.id, 'pending', changes))).toBe(true);
+    expect(await store.transaction((tx) => tx.updateCeremony(ceremony.id, 'pending', changes))).toBe(false);
+    expect(await store.transaction((tx) => tx.getCeremony(ceremony.id))).toEqual({ ...ceremony, ...changes });
+    const other = await open();
+    const wins = await Promise.all(
+      [store, other, store, other].map((s) =>
+        s.transaction((tx) => tx.updateCeremony(ceremony.id, 'verified', { state: 'used' })),
+      ),
+    );
+    expect(wins.filter(Boolean)).toHaveLength(1);
   });
 
   it('keeps sessions: insert, read, list with filters in creation order, last used auth_time', async () => {
