@@ -17,6 +17,8 @@ export interface BrokerConfig {
   client_id: string;
   reauth_max_age: number;
   per_session_login: boolean;
+  /** How the broker proves re-authentication (absent from brokers that predate passkeys: idp). */
+  reauth_method?: 'idp' | 'passkey' | 'idp+passkey';
   ticket_pattern: string;
   reason_min_length: number;
   reason_max_length: number;

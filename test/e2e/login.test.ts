@@ -83,11 +83,15 @@ describe.skipIf(!run)('imp login against imp dev, browser step in headless Chrom
     expect(JSON.parse(doctor.stdout).checks.map((c: { name: string }) => c.name)).toEqual([
       'broker configured',
       'broker reachable',
+      're-authentication',
       'clock',
       'identity provider',
       'credential store',
       'login',
     ]);
+    // imp dev runs in idp mode: the check passes with a warning that it rests on the IdP.
+    expect(JSON.parse(doctor.stdout).checks[2]).toMatchObject({ ok: true, warn: true });
+    expect(JSON.parse(doctor.stdout).checks[2].detail).toMatch(/^idp: .*rests on the IdP/);
 
     const human = await runImp(['whoami'], env);
     expect(human.stdout).toContain('alice@example.test');

@@ -67,6 +67,11 @@ describe.skipIf(!run)('passkey mode end to end (imp dev --reauth passkey)', () =
     expect(dev.info.broker).toMatch(/^http:\/\/localhost:\d+$/);
     const alice = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(alice.env, dev.info.broker, 'alice');
+    const doctor = JSON.parse((await runImp(['doctor', '--json'], alice.env)).stdout);
+    expect(doctor.checks.find((c: { name: string }) => c.name === 're-authentication')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^passkey: the broker verifies a passkey/),
+    });
 
     const refused = await runImp(
       [

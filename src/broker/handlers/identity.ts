@@ -16,6 +16,7 @@ export async function getConfig(ctx: HandlerContext): Promise<HandlerResult> {
     client_id: policy.identity.clientId,
     reauth_max_age: policy.reauth.maxAge,
     per_session_login: policy.reauth.perSession,
+    reauth_method: policy.reauth.method,
     ticket_pattern: policy.tickets.pattern,
     reason_min_length: policy.reason.minLength,
     reason_max_length: policy.reason.maxLength,

@@ -35,6 +35,8 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
+  /** Passes, but the person should know (idp re-authentication rests on the IdP's word). */
+  warn?: boolean;
 }
 
 const SKEW_LIMIT_SECONDS = 30;
@@ -49,7 +51,7 @@ export async function run(
     checks.push(check);
     if (!options.json)
       deps.io.out(
-        `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name}: ${escapeUntrusted(check.detail)}${check.fix ? `\n      → ${check.fix}` : ''}`,
+        `${check.ok ? (check.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${check.name}: ${escapeUntrusted(check.detail)}${check.fix ? `\n      → ${check.fix}` : ''}`,
       );
   };
 
@@ -71,13 +73,14 @@ export async function run(
     const started = deps.clock.now();
     try {
       const response = await deps.fetch(`${broker}/v1/config`, { signal: AbortSignal.timeout(5000) });
-      const config = (await response.json()) as { issuer?: string };
+      const config = (await response.json()) as { issuer?: string; reauth_method?: string };
       issuer = config.issuer ?? null;
       add({
         name: 'broker reachable',
         ok: response.ok,
         detail: `HTTP ${response.status} in ${deps.clock.now() - started} ms`,
       });
+      if (response.ok) add(reauthCheck(config.reauth_method ?? 'idp'));
       const date = response.headers.get('date');
       if (date) {
         const skew = Math.round((deps.clock.now() - Date.parse(date)) / 1000);
@@ -159,4 +162,22 @@ export async function run(
 
   if (options.json) deps.io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));
   return checks.every((c) => c.ok) ? 0 : 1;
+}
+
+// What the broker can prove about re-authentication: with idp, only what the IdP claims.
+function reauthCheck(method: string): Check {
+  if (method === 'idp')
+    return {
+      name: 're-authentication',
+      ok: true,
+      warn: true,
+      detail:
+        'idp: the broker trusts the identity provider to ask again (auth_time); many IdPs ignore max_age on the device grant, so this rests on the IdP',
+      fix: 'Check your IdP: imp doctor --reauth. To have the broker prove it: reauth.method: passkey in the policy.',
+    };
+  return {
+    name: 're-authentication',
+    ok: true,
+    detail: `${method}: the broker verifies a passkey made for each session, approval and break-glass step`,
+  };
 }
