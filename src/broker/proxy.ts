@@ -139,7 +139,7 @@ export async function proxyHandler(
       'path.escape',
       new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }),
     );
-  const kind = classify(deps, method, target.path);
+  const kind = classify(deps, method, target.canonical);
   if (kind === 'export') {
     const exportScope = deps.policy.proxy.exportScope;
     if (exportScope === 'forbidden')

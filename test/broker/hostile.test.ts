@@ -42,7 +42,7 @@ beforeAll(async () => {
   t = await startTestBroker({
     policyYaml: (issuer) => `
 identity: { issuer: ${issuer}, client_id: imp-cli }
-proxy: { timeout: 5s, max_body_bytes: 100000 }
+proxy: { timeout: 5s, max_body_bytes: 100000, export_scope: forbidden }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }
@@ -782,6 +782,10 @@ const corpus: HostileCase[] = [
       ['backslashes', '/v1\\..\\secret'],
       ['an encoded NUL', '/v1/users%00.json'],
       ['a 5000-character path', `/${'a/'.repeat(2500)}`],
+      ['a percent-encoded letter in an export path', '/v1/%65xport/users.csv'],
+      ['an encoded slash before an export', '/v1%2Fexport/users.csv'],
+      ['a double-encoded export path', '/v1/%2565xport/users.csv'],
+      ['an encoded hyphen', '/v1/users/u%2Dl'],
     ] as const
   ).map(
     ([what, path]): HostileCase => ({
@@ -790,6 +794,22 @@ const corpus: HostileCase[] = [
       status: 400,
       code: INVALID,
       audited: { type: 'action.denied', rule: 'path.escape' },
+    }),
+  ),
+  // Spellings a router reads as the export path: classified on the canonical form.
+  ...(
+    [
+      ['upper case', '/v1/EXPORT/users.csv'],
+      ['a doubled slash', '/v1//export/users.csv'],
+      ['a path parameter', '/v1/export;jsessionid=1/users.csv'],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `export with ${what} (export_scope: forbidden)`,
+      send: () => proxyRaw(path),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'action.denied', rule: 'export.forbidden' },
     }),
   ),
   // The router refuses a URL it cannot decode before any session is looked up: nothing to audit.
