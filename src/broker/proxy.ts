@@ -13,6 +13,7 @@ import { request as upstreamRequest } from 'undici';
 import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
 import { sameSubject } from '../core/policy/decide.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
+import { isForwardedHeader, readOnlyViolation } from '../core/proxy-request.js';
 import type { SessionRecord } from '../store/types.js';
 import type { BrokerDeps, Principal } from './context.js';
 import { authenticate } from './guards.js';
@@ -22,6 +23,7 @@ import { loadSession, sessionAudit } from './sessions.js';
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
+// Response headers never passed back: hop-by-hop (RFC 9110 §7.6.1), and the upstream's cookies.
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -34,19 +36,6 @@ const HOP_BY_HOP = new Set([
   'host',
   'content-length',
 ]);
-// Never forwarded upstream: the engineer's credentials, and headers that could smuggle a method.
-const NEVER_FORWARD = new Set([
-  'authorization',
-  'cookie',
-  'x-http-method-override',
-  'x-method-override',
-  'x-http-method',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-]);
-const METHOD_OVERRIDES = ['x-http-method-override', 'x-method-override', 'x-http-method'];
 
 /** What kind of action a call is, for policy and the summary. */
 export type ActionKind = 'read' | 'write' | 'export';
@@ -115,15 +104,26 @@ export async function proxyHandler(
       'write',
     );
   }
-  if (session.scope !== 'write' && METHOD_OVERRIDES.some((h) => request.headers[h] !== undefined)) {
+  const readOnly =
+    session.scope !== 'write'
+      ? readOnlyViolation({ query: queryOf(rawPath), headers: request.headers })
+      : null;
+  if (readOnly === 'scope.method_override')
     return deny(
-      'scope.method_override',
+      readOnly,
       new ForbiddenError(
-        'Denied by rule scope.method_override: method-override headers are refused in read-only sessions.',
-        'scope.method_override',
+        `Denied by rule ${readOnly}: method overrides (headers or ?_method=/method= parameters) are refused in read-only sessions.`,
+        readOnly,
       ),
     );
-  }
+  if (readOnly === 'scope.read_body')
+    return deny(
+      readOnly,
+      new ForbiddenError(
+        `Denied by rule ${readOnly}: a read-only session sends no request body (${method} with a body).`,
+        readOnly,
+      ),
+    );
   const base = deps.policy.tenants.find((t) => t.id === session.tenant)?.upstream[session.environment];
   if (!base)
     return deny(
@@ -210,7 +210,7 @@ export async function proxyHandler(
   try {
     upstream = await upstreamRequest(target.url, {
       method: method as 'GET',
-      headers: forwardHeaders(request.headers, token, session, requestId),
+      headers: forwardHeaders(request.headers, deps.policy.proxy.forwardHeaders, token, session, requestId),
       ...(body ? { body } : {}),
       headersTimeout: deps.policy.proxy.timeout * 1000,
       bodyTimeout: deps.policy.proxy.timeout * 1000,
@@ -285,20 +285,25 @@ function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
 
 function forwardHeaders(
   headers: IncomingHttpHeaders,
+  extra: readonly string[],
   token: string,
   session: SessionRecord,
   requestId: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || NEVER_FORWARD.has(name) || name.startsWith('x-imp-'))
-      continue;
+    if (value === undefined || !isForwardedHeader(name, extra)) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   out.authorization = `Bearer ${token}`;
   out['x-imp-session'] = session.id;
   out['x-imp-request-id'] = requestId;
   return out;
+}
+
+function queryOf(rawPath: string): string {
+  const at = rawPath.indexOf('?');
+  return at >= 0 ? rawPath.slice(at + 1) : '';
 }
 
 function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {

@@ -13,6 +13,7 @@ export {
   impersonationErrorResponse,
   type RequireImpersonationOptions,
   requireImpersonation,
+  requireWriteSession,
 } from './middleware.js';
 export {
   ALLOWED_ALGORITHMS,

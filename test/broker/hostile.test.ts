@@ -839,6 +839,55 @@ const corpus: HostileCase[] = [
     code: 'IMP_FORBIDDEN',
     audited: { type: 'action.denied', rule: 'scope.method_override' },
   },
+  ...(
+    [
+      ['?_method=DELETE', '/v1/users/1?_method=DELETE'],
+      ['?method=DELETE', '/v1/users/1?method=DELETE'],
+      ['an encoded ?_%6Dethod=', '/v1/users/1?_%6Dethod=DELETE'],
+      ['?_method after a ;', '/v1/users/1?a=1;_method=DELETE'],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `${what} in a read-only session`,
+      send: () => proxyRaw(path),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'action.denied', rule: 'scope.method_override' },
+    }),
+  ),
+  {
+    name: 'X-HTTP-Method in a read-only session',
+    send: () =>
+      api('GET', `/v1/sessions/${s.aliceSession}/proxy/v1/users`, {
+        token: s.alice,
+        headers: { 'x-http-method': 'DELETE' },
+      }),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.method_override' },
+  },
+  {
+    name: 'OPTIONS with a body in a read-only session',
+    send: () =>
+      raw(
+        `OPTIONS /v1/sessions/${s.aliceSession}/proxy/v1/users HTTP/1.1\r\n${host()}\r\nAuthorization: Bearer ${s.alice}\r\nContent-Type: application/json\r\nContent-Length: 15`,
+        '{"delete":true}',
+      ),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.read_body' },
+  },
+  {
+    name: 'GET with a chunked body in a read-only session',
+    send: () =>
+      raw(
+        `GET /v1/sessions/${s.aliceSession}/proxy/v1/users HTTP/1.1\r\n${host()}\r\nAuthorization: Bearer ${s.alice}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked`,
+        'f\r\n{"delete":true}\r\n0\r\n\r\n',
+      ),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.read_body' },
+  },
   {
     name: 'PROPFIND through the proxy',
     send: () => proxyRaw('/v1/users', s.alice, 'PROPFIND'),

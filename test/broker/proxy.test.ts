@@ -48,7 +48,7 @@ beforeAll(async () => {
   t = await startTestBroker({
     policyYaml: (issuer) => `
 identity: { issuer: ${issuer}, client_id: imp-cli }
-proxy: { timeout: 5s, max_body_bytes: 200000, export_paths: ['/v1/export/**'] }
+proxy: { timeout: 5s, max_body_bytes: 200000, export_paths: ['/v1/export/**'], forward_headers: [X-Custom] }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
 tenants:
@@ -195,6 +195,56 @@ describe('forwarding', () => {
     expect(hit.headers['x-imp-session']).toBe(id);
     expect(answer.headers.get('set-cookie')).toBeNull();
     expect((await events(id, 'action.completed'))[0]!.data).toMatchObject({ kind: 'write', status: 200 });
+  });
+
+  it('forwards request headers from an allow-list: path, method and client-address overrides never arrive', async () => {
+    const { token, id } = await openSession('globex', 'read');
+    const smuggled = {
+      'x-original-url': '/admin/delete-all',
+      'x-rewrite-url': '/admin/delete-all',
+      'x-forwarded-prefix': '/admin',
+      'x-forwarded-for': '10.0.0.1',
+      'x-forwarded-host': 'internal.example',
+      'x-real-ip': '10.0.0.1',
+      'x-client-ip': '10.0.0.1',
+      'true-client-ip': '10.0.0.1',
+      forwarded: 'for=10.0.0.1',
+      'x-original-method': 'DELETE',
+      'x-unknown-to-imp': 'dropped',
+    };
+    const answer = await proxy(token, id, 'GET', '/v1/users', undefined, {
+      ...smuggled,
+      accept: 'application/json',
+      'if-none-match': '"v1"',
+    });
+    expect(answer.status).toBe(200);
+    const hit = hits.at(-1)!;
+    expect(hit.url).toBe('/api/v1/users');
+    for (const name of Object.keys(smuggled)) expect(hit.headers[name], name).toBeUndefined();
+    expect(hit.headers.accept).toBe('application/json');
+    expect(hit.headers['if-none-match']).toBe('"v1"');
+  });
+
+  it.each([
+    ['?_method=DELETE', 'GET', undefined, 'scope.method_override'],
+    ['?method=delete', 'GET', undefined, 'scope.method_override'],
+    ['?a=1;_method=PUT', 'HEAD', undefined, 'scope.method_override'],
+    ['?_method[]=PATCH', 'GET', undefined, 'scope.method_override'],
+    ['', 'OPTIONS', '{"delete":true}', 'scope.read_body'],
+  ] as const)('read-only: %s on %s is refused before the upstream (%s)', async (query, method, body, rule) => {
+    const { token, id } = await openSession('globex', 'read');
+    const before = hits.length;
+    const answer = await proxy(token, id, method, `/v1/users${query}`, body);
+    expect(answer.status).toBe(403);
+    if (method !== 'HEAD') expect(answer.text).toContain(rule);
+    expect(hits.length).toBe(before);
+    expect((await events(id, 'action.denied')).at(-1)!.data).toMatchObject({ method, rule });
+  });
+
+  it('write sessions may still send ?method= (it is only a read-only rule)', async () => {
+    const { token, id } = await openSession('globex', 'write');
+    expect((await proxy(token, id, 'GET', '/v1/payments?method=card')).status).toBe(200);
+    expect(hits.at(-1)!.url).toBe('/api/v1/payments?method=card');
   });
 
   it('classifies exports and audits downloads with their size', async () => {

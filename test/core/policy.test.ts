@@ -54,6 +54,16 @@ describe('policy file', () => {
       'identity: { issuer: https://idp.example.com }\nlogin: { token_ttl: 48h }\n',
       'login.token_ttl: must be at most 24h',
     ],
+    [
+      'a path-override header in proxy.forward_headers',
+      'identity: { issuer: https://idp.example.com }\nproxy:\n  forward_headers: [x-request-id, X-Original-URL]\n',
+      'broker.yaml:3: proxy.forward_headers[1]: "x-original-url" is never forwarded',
+    ],
+    [
+      'a method-override header in proxy.forward_headers',
+      'identity: { issuer: https://idp.example.com }\nproxy:\n  forward_headers: [X-HTTP-Method]\n',
+      'proxy.forward_headers[0]: "x-http-method" is never forwarded',
+    ],
   ])('refuses %s naming file, line and key', (_name, yaml, expected) => {
     expect(() => parsePolicy(yaml, 'broker.yaml')).toThrow(expected);
   });

@@ -8,6 +8,7 @@ import {
   type ImpersonationContext,
   ImpersonationError,
   requireImpersonation,
+  requireWriteSession,
   type Verifier,
   type VerifierOptions,
 } from '../../src/verify/index.js';
@@ -291,7 +292,15 @@ describe('middleware', () => {
       tenant: (req) => req.headers['x-tenant-id'] as string,
     });
     const writeGuard = requireImpersonation(verifier, { scope: 'write' });
+    const stateChangingGet = requireWriteSession(verifier);
     server = createServer((req, res) => {
+      if (req.url === '/v1/cache/flush') {
+        // A GET that changes state: the one-line guard keeps read-only sessions out.
+        void stateChangingGet(req, res).then((context) => {
+          if (context) res.writeHead(200).end(JSON.stringify({ flushed: context.tenant }));
+        });
+        return;
+      }
       if (req.url === '/express-style') {
         // Express calls the guard with next; the route then reads req.impersonation.
         void writeGuard(req, res, (error?: unknown) => {
@@ -349,6 +358,14 @@ describe('middleware', () => {
     expect(response.status).toBe(403);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope"/);
     expect((await response.json()).error).toBe('insufficient_scope');
+  });
+
+  it('requireWriteSession keeps read-only sessions off a GET that changes state', async () => {
+    const read = await call('/v1/cache/flush', await sign(key, claimsFor(broker.url)));
+    expect(read.status).toBe(403);
+    expect((await read.json()).error).toBe('insufficient_scope');
+    const write = await sign(key, claimsFor(broker.url, { scope: 'tenant:read tenant:write' }));
+    expect(await (await call('/v1/cache/flush', write)).json()).toEqual({ flushed: 'acme' });
   });
 
   it("answers 403 wrong_tenant to another tenant's token where the route demands a tenant", async () => {

@@ -55,7 +55,14 @@ export interface Policy {
   approvals: { requestTtl: number };
   breakGlass: { confirmWindow: number; maxTtl: number; alerts: AlertWebhook[] };
   audit: { sink: string | null; checkpointEvery: number; checkpointInterval: number };
-  proxy: { timeout: number; maxBodyBytes: number; exportPaths: string[]; exportScope: Scope | 'forbidden' };
+  proxy: {
+    timeout: number;
+    maxBodyBytes: number;
+    exportPaths: string[];
+    exportScope: Scope | 'forbidden';
+    /** Request headers forwarded besides the built-in allow-list (lower case). */
+    forwardHeaders: string[];
+  };
   roles: Role[];
   tenants: Tenant[];
   /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */
