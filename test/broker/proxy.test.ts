@@ -231,15 +231,18 @@ describe('forwarding', () => {
     ['?a=1;_method=PUT', 'HEAD', undefined, 'scope.method_override'],
     ['?_method[]=PATCH', 'GET', undefined, 'scope.method_override'],
     ['', 'OPTIONS', '{"delete":true}', 'scope.read_body'],
-  ] as const)('read-only: %s on %s is refused before the upstream (%s)', async (query, method, body, rule) => {
-    const { token, id } = await openSession('globex', 'read');
-    const before = hits.length;
-    const answer = await proxy(token, id, method, `/v1/users${query}`, body);
-    expect(answer.status).toBe(403);
-    if (method !== 'HEAD') expect(answer.text).toContain(rule);
-    expect(hits.length).toBe(before);
-    expect((await events(id, 'action.denied')).at(-1)!.data).toMatchObject({ method, rule });
-  });
+  ] as const)(
+    'read-only: %s on %s is refused before the upstream (%s)',
+    async (query, method, body, rule) => {
+      const { token, id } = await openSession('globex', 'read');
+      const before = hits.length;
+      const answer = await proxy(token, id, method, `/v1/users${query}`, body);
+      expect(answer.status).toBe(403);
+      if (method !== 'HEAD') expect(answer.text).toContain(rule);
+      expect(hits.length).toBe(before);
+      expect((await events(id, 'action.denied')).at(-1)!.data).toMatchObject({ method, rule });
+    },
+  );
 
   it('write sessions may still send ?method= (it is only a read-only rule)', async () => {
     const { token, id } = await openSession('globex', 'write');
