@@ -10,12 +10,20 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as upstreamRequest } from 'undici';
-import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
+import {
+  AuthRequiredError,
+  ForbiddenError,
+  ImpError,
+  InvalidInputError,
+  NotFoundError,
+} from '../core/errors.js';
 import { sameSubject } from '../core/policy/decide.js';
+import { rolesForGroups } from '../core/policy/roles.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
 import { isForwardedHeader, readOnlyViolation } from '../core/proxy-request.js';
 import type { SessionRecord } from '../store/types.js';
 import type { BrokerDeps, Principal } from './context.js';
+import { isExecToken, verifyExecToken } from './exec-tokens.js';
 import { authenticate } from './guards.js';
 import { mintSessionToken } from './session-tokens.js';
 import { loadSession, sessionAudit } from './sessions.js';
@@ -48,8 +56,8 @@ export async function proxyHandler(
 ): Promise<void> {
   const started = deps.clock.now();
   const requestId = request.id;
-  const principal = await authenticate(deps, request.headers.authorization);
   const id = (request.params as { id?: string }).id ?? '';
+  const principal = await authenticateCaller(deps, request.headers.authorization, id);
   const session = await loadSession(deps, id);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
@@ -276,6 +284,27 @@ export async function proxyHandler(
   }
   reply.header('x-imp-action-id', actionId);
   await reply.send(counter);
+}
+
+/**
+ * The caller of the proxy: a person's broker token, or an exec credential (`imp exec`'s child),
+ * which opens this one session's proxy and nothing else.
+ */
+async function authenticateCaller(
+  deps: BrokerDeps,
+  authorization: string | string[] | undefined,
+  sessionId: string,
+): Promise<Principal> {
+  const header = Array.isArray(authorization) ? authorization[0] : authorization;
+  const bearer = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header)?.[1] : undefined;
+  if (!bearer || !isExecToken(bearer)) return authenticate(deps, authorization);
+  const claims = await verifyExecToken(deps.keys, deps.issuer, bearer, deps.clock);
+  if (claims.sessionId !== sessionId)
+    throw new NotFoundError(`No session ${sessionId.slice(0, 64)} for this credential.`);
+  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
+  if (!login || login.sub !== claims.sub)
+    throw new AuthRequiredError('The login behind this exec credential is no longer valid.');
+  return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
 }
 
 function classify(deps: BrokerDeps, method: string, path: string): ActionKind {

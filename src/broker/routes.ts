@@ -8,6 +8,7 @@ import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
+import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
@@ -41,6 +42,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
   { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke
   { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, handler: getSummary },
+  { method: 'POST', path: '/v1/sessions/:id/exec-credential', auth: true, handler: postExecCredential }, // owner only; session active
   { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
   { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self

@@ -283,6 +283,71 @@ describe('forwarding', () => {
   });
 });
 
+describe('exec credential (what imp exec gives its child)', () => {
+  async function mint(token: string, id: string) {
+    return t.call<{ credential: string; expires_at: string }>(
+      'POST',
+      `/v1/sessions/${id}/exec-credential`,
+      token,
+    );
+  }
+
+  it("opens only its own session's proxy, audited as the person, and nothing else", async () => {
+    const { token, id } = await openSession('globex', 'read');
+    const minted = await mint(token, id);
+    expect(minted.status).toBe(201);
+    const credential = minted.body.credential;
+    expect(credential).not.toBe(token);
+    expect((await events(id, 'session.exec_credential'))[0]!.data).toMatchObject({
+      expires_at: minted.body.expires_at,
+    });
+    const answer = await proxy(credential, id, 'GET', '/v1/users');
+    expect(answer.status).toBe(200);
+    expect(hits.at(-1)!.headers.authorization).not.toContain(credential);
+    expect((await events(id, 'action.completed')).at(-1)!.actor).toMatchObject({ sub: 'user-alice' });
+    // Not a broker token anywhere else.
+    for (const [method, path] of [
+      ['GET', '/v1/whoami'],
+      ['GET', '/v1/sessions'],
+      ['POST', `/v1/sessions/${id}/exec-credential`],
+      ['POST', `/v1/sessions/${id}/end`],
+      ['GET', `/v1/sessions/${id}/summary`],
+    ] as const)
+      expect((await t.call(method, path, credential)).status, path).toBe(401);
+    // Nor for another session of the same person.
+    const other = await openSession('acme', 'read');
+    expect((await proxy(credential, other.id, 'GET', '/v1/users')).status).toBe(404);
+  });
+
+  it('dies with its session: refused once the session ends', async () => {
+    const { token, id } = await openSession('globex', 'read');
+    const { credential } = (await mint(token, id)).body;
+    expect((await proxy(credential, id, 'GET', '/v1/users')).status).toBe(200);
+    await t.call('POST', `/v1/sessions/${id}/end`, token);
+    expect((await proxy(credential, id, 'GET', '/v1/users')).status).toBe(410);
+  });
+
+  it('expires when its session does', async () => {
+    const { token, id } = await openSession('globex', 'read');
+    const minted = await mint(token, id);
+    const session = await t.call<{ session: { expires_at: string } }>('GET', `/v1/sessions/${id}`, token);
+    expect(minted.body.expires_at).toBe(session.body.session.expires_at);
+    const exp = JSON.parse(Buffer.from(minted.body.credential.split('.')[1]!, 'base64url').toString()).exp;
+    const end = Date.parse(session.body.session.expires_at);
+    expect(exp * 1000).toBeLessThanOrEqual(end);
+    expect(exp * 1000).toBeGreaterThan(end - 1000);
+  });
+
+  it("only the session's owner can mint one, and only for an active session", async () => {
+    const { token, id } = await openSession('globex', 'read');
+    t.clock.advance(1100);
+    const bob = await t.loginAs('bob');
+    expect((await mint(bob, id)).status).toBe(404);
+    await t.call('POST', `/v1/sessions/${id}/end`, token);
+    expect((await mint(token, id)).status).toBe(410);
+  });
+});
+
 describe('fail-closed', () => {
   it('when the audit log cannot be written the call is not made and the client gets 503', async () => {
     const { token, id } = await openSession('globex', 'read');

@@ -1,5 +1,6 @@
 /** `imp api METHOD PATH`: call the tenant API through the broker's audited proxy. */
 import { readFile } from 'node:fs/promises';
+import { execCredentialFrom } from '../../client/exec-credential.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
@@ -93,11 +94,22 @@ export function parse(parsed: ParsedArgs): ApiOptions {
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
-  const stored = await requireStoredLogin(deps, target);
-  const sessionId = await pickSession(deps, target, stored.token, options.session);
+  // Under `imp exec`: the session's own credential, which opens only that session's proxy.
+  const execCredential = execCredentialFrom(deps.env);
+  const execSession = deps.env.IMP_SESSION_ID;
+  let sessionId: string;
+  let bearer: string;
+  if (execCredential && execSession && (options.session === undefined || options.session === execSession)) {
+    sessionId = execSession;
+    bearer = execCredential;
+  } else {
+    const stored = await requireStoredLogin(deps, target);
+    sessionId = await pickSession(deps, target, stored.token, options.session);
+    bearer = stored.token;
+  }
   const body = await readBody(deps, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
-  headers.authorization = `Bearer ${stored.token}`;
+  headers.authorization = `Bearer ${bearer}`;
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
   const url = `${target.url}/v1/sessions/${encodeURIComponent(sessionId)}/proxy${options.path}`;
