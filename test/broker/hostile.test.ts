@@ -24,6 +24,7 @@ const s = {
   bob: '',
   mallory: '',
   erin: '',
+  carol: '', // approves acme only; confirms break-glass
   aliceSession: '', // alice, read, globex
   bobSession: '', // bob, write, globex
   aliceRequest: '', // alice, pending write on acme
@@ -47,6 +48,7 @@ roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }
   - { name: security, groups: [security], audit: true, review: true, revoke: true }
+  - { name: acme-lead, groups: [sre-oncall], tenants: [acme], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true, break_glass_confirm: true }
 tenants:
   - { id: acme, approval_required: [write], upstream: { prod: ${upstreamUrl} } }
   - { id: globex, upstream: { prod: ${upstreamUrl} } }
@@ -80,6 +82,7 @@ tenants:
   s.bobSession = bobs.body.session.id;
   s.mallory = await t.loginAs('mallory');
   s.erin = await t.loginAs('erin');
+  s.carol = await t.loginAs('carol');
   const proxied = await fetch(`${t.broker.url}/v1/sessions/${s.aliceSession}/proxy/v1/users`, {
     headers: { authorization: `Bearer ${s.alice}` },
   });
@@ -651,6 +654,22 @@ const corpus: HostileCase[] = [
     status: 404,
     code: 'IMP_NOT_FOUND',
   },
+  // Overseers read only what they oversee.
+  ...(
+    [
+      ["alice's globex session", () => `/v1/sessions/${s.aliceSession}`],
+      ["alice's globex session summary", () => `/v1/sessions/${s.aliceSession}/summary`],
+      ["bob's globex session", () => `/v1/sessions/${s.bobSession}`],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `carol (approver for acme, confirmer) reads ${what}`,
+      send: () => api('GET', path(), { token: s.carol }),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'access.denied', rule: 'oversee.scope' },
+    }),
+  ),
   {
     name: "alice ends bob's session",
     send: () => api('POST', `/v1/sessions/${s.bobSession}/end`, { token: s.alice }),
@@ -1006,6 +1025,12 @@ describe('hostile input', () => {
     const data = written[0]!.data;
     if (hostile.audited.rule) expect(data.rule).toBe(hostile.audited.rule);
     if (hostile.audited.reason) expect(data.reason).toBe(hostile.audited.reason);
+  });
+
+  it('an approver still reads the requests of the tenants they approve', async () => {
+    const answer = await api('GET', `/v1/sessions/${s.aliceRequest}`, { token: s.carol });
+    expect(answer.status).toBe(200);
+    expect((answer.body as { session: { tenant: string } }).session.tenant).toBe('acme');
   });
 
   it('changed no state: sessions, requests and logins are as before', async () => {

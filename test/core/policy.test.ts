@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkTicketAndReason, decideApproval, decideSession } from '../../src/core/policy/decide.js';
 import { parsePolicy } from '../../src/core/policy/load.js';
+import { decideSessionRead } from '../../src/core/policy/oversight.js';
 import { rolesForGroups } from '../../src/core/policy/roles.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 
@@ -133,5 +134,55 @@ describe('session decisions', () => {
     ['SUP-1', 42, 'reason.required'],
   ])('ticket %j reason %j → %s', (ticket, reason, rule) => {
     expect(checkTicketAndReason(policy, ticket, reason)?.rule ?? null).toBe(rule);
+  });
+});
+
+describe('who reads a session that is not theirs', () => {
+  const local = parsePolicy(
+    `identity: { issuer: https://idp.example.com }
+roles:
+  - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
+  - { name: acme-lead, groups: [acme-leads], tenants: [acme], environments: [prod], scopes: [read, write], max_ttl: 1h, approve: true }
+  - { name: confirm, groups: [confirmers], break_glass_confirm: true }
+  - { name: sec, groups: [security], audit: true }
+  - { name: rev, groups: [revokers], revoke: true }
+`,
+    'p.yaml',
+  );
+  const as = (...groups: string[]) => rolesForGroups(local, groups);
+  const session = (tenant: string, environment: string, mode: 'standard' | 'break_glass' = 'standard') => ({
+    requester: alice,
+    tenant,
+    environment,
+    mode,
+  });
+  it.each([
+    ['the owner', alice, [], session('globex', 'prod'), 'owner'],
+    ['security (audit)', bob, ['security'], session('globex', 'prod'), 'security'],
+    ['security (revoke)', bob, ['revokers'], session('globex', 'staging', 'break_glass'), 'security'],
+    ['an approver of that tenant and environment', bob, ['acme-leads'], session('acme', 'prod'), 'approver'],
+    [
+      'a confirmer, for break-glass',
+      bob,
+      ['confirmers'],
+      session('globex', 'prod', 'break_glass'),
+      'confirmer',
+    ],
+  ] as const)('%s may', (_who, reader, groups, target, as_) => {
+    expect(decideSessionRead(as(...groups), reader, target)).toEqual({ allowed: true, as: as_ });
+  });
+  it.each([
+    ['an approver of another tenant', ['acme-leads'], session('globex', 'prod'), true],
+    ['an approver of another environment', ['acme-leads'], session('acme', 'staging'), true],
+    ['a confirmer, for a standard session', ['confirmers'], session('acme', 'prod'), true],
+    ['a support engineer', ['support'], session('acme', 'prod'), false],
+    ['nobody', [], session('acme', 'prod', 'break_glass'), false],
+  ] as const)('%s may not', (_who, groups, target, overseer) => {
+    const verdict = decideSessionRead(as(...groups), bob, target);
+    expect(verdict).toMatchObject({
+      allowed: false,
+      overseer,
+      rule: overseer ? 'oversee.scope' : 'session.owner',
+    });
   });
 });

@@ -14,6 +14,7 @@ import {
   StepUpRequiredError,
 } from '../../core/errors.js';
 import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
+import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -225,14 +226,31 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
 }
 
 /** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
-export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
+export async function visibleSession(
+  ctx: HandlerContext,
+  id: string,
+  action = 'read',
+): Promise<SessionRecord> {
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
-  const isOwner = session !== null && sameSubject(session.requester, principal);
-  const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
-  if (!session || (!isOwner && !mayOversee))
-    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
-  return session;
+  if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  const verdict = decideSessionRead(principal.roles, principal, session);
+  if (verdict.allowed) return session;
+  // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
+  // which rule, and it is recorded.
+  if (!verdict.overseer) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  await ctx.deps.store.transaction((tx) =>
+    tx.appendAudit(
+      sessionAudit(
+        session,
+        'access.denied',
+        { action, rule: verdict.rule, request_id: ctx.requestId },
+        actorOf(principal),
+      ),
+      ctx.deps.clock.now(),
+    ),
+  );
+  throw new ForbiddenError(verdict.message, verdict.rule);
 }
 
 /** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
@@ -273,7 +291,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 /** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
   if (!sameSubject(session.requester, principal)) {
     await ctx.deps.store.transaction((tx) =>
       tx.appendAudit(
@@ -318,7 +336,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const actions = { read: 0, write: 0, export: 0 };
   const calls: SessionSummary['calls'] = [];
