@@ -26,6 +26,7 @@ import type { BrokerDeps, Principal } from './context.js';
 import { isExecToken, verifyExecToken } from './exec-tokens.js';
 import { authenticate } from './guards.js';
 import { mintSessionToken } from './session-tokens.js';
+import { watchSessionEnd } from './session-watch.js';
 import { loadSession, sessionAudit } from './sessions.js';
 
 /** Methods the proxy accepts at all. */
@@ -190,7 +191,10 @@ export async function proxyHandler(
   );
 
   const token = await mintSessionToken(deps, session);
-  const outcome = async (type: 'action.completed' | 'action.failed', data: Record<string, unknown>) => {
+  const outcome = async (
+    type: 'action.completed' | 'action.failed' | 'action.cut',
+    data: Record<string, unknown>,
+  ) => {
     try {
       await deps.store.transaction((tx) =>
         tx.appendAudit(
@@ -214,9 +218,22 @@ export async function proxyHandler(
     method === 'GET' || method === 'HEAD'
       ? undefined
       : limitBody(request.raw, deps.policy.proxy.maxBodyBytes);
-  let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
+  let upstream: Awaited<ReturnType<typeof upstreamRequest>> | undefined;
+  let bytes = 0;
+  let finished = false;
+  // Ending, expiry or revocation cuts the call wherever it is: waiting for the upstream, or streaming.
+  const cutter = new AbortController();
+  const stopWatching = watchSessionEnd(deps, session.id, (state) => {
+    if (finished) return;
+    finished = true;
+    void outcome('action.cut', { state, status: upstream?.statusCode ?? null, bytes });
+    cutter.abort(new Error(`session ${state}`));
+    upstream?.body.destroy();
+    reply.raw.destroy();
+  });
   try {
     upstream = await upstreamRequest(target.url, {
+      signal: cutter.signal,
       method: method as 'GET',
       headers: forwardHeaders(request.headers, deps.policy.proxy.forwardHeaders, token, session, requestId),
       ...(body ? { body } : {}),
@@ -224,6 +241,10 @@ export async function proxyHandler(
       bodyTimeout: deps.policy.proxy.timeout * 1000,
     });
   } catch (error) {
+    if (cutter.signal.aborted)
+      throw new ImpError('IMP_SESSION_ENDED', `Session ${session.id} ended while the call was in flight.`);
+    stopWatching();
+    finished = true;
     const timedOut = /timeout/i.test((error as Error).name + (error as Error).message);
     const tooLarge = (error as Error).message.includes('proxy.max_body');
     await outcome('action.failed', {
@@ -245,8 +266,7 @@ export async function proxyHandler(
     );
   }
 
-  let bytes = 0;
-  let finished = false;
+  const answered = upstream;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
@@ -258,28 +278,29 @@ export async function proxyHandler(
   const complete = (aborted: boolean) => {
     if (finished) return;
     finished = true;
+    stopWatching();
     if (upstreamError) {
-      void outcome('action.failed', { error: upstreamError, status: upstream.statusCode, bytes });
+      void outcome('action.failed', { error: upstreamError, status: answered.statusCode, bytes });
       return;
     }
     void outcome('action.completed', {
-      status: upstream.statusCode,
+      status: answered.statusCode,
       bytes,
       ...(aborted ? { aborted: true } : {}),
     });
   };
   // pipe() passes no errors on: without this, a tenant API that stalls mid-body (undici's bodyTimeout
   // fires) would leave the client waiting forever and the call without an outcome.
-  upstream.body.on('error', (error: Error) => {
+  answered.body.on('error', (error: Error) => {
     upstreamError = /timeout/i.test(`${error.name} ${error.message}`) ? 'timeout' : 'upstream_error';
     counter.destroy(error);
   });
   counter.on('end', () => complete(false));
   counter.on('error', () => complete(true));
   reply.raw.on('close', () => complete(!counter.writableFinished));
-  upstream.body.pipe(counter);
-  reply.code(upstream.statusCode);
-  for (const [name, value] of Object.entries(upstream.headers)) {
+  answered.body.pipe(counter);
+  reply.code(answered.statusCode);
+  for (const [name, value] of Object.entries(answered.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'set-cookie') reply.header(name, value);
   }
   reply.header('x-imp-action-id', actionId);

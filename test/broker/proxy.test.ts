@@ -30,6 +30,18 @@ beforeAll(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      if (req.url?.startsWith('/api/v1/stream')) {
+        // A long download: a chunk every 100 ms for a minute, unless the connection goes first.
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        const timer = setInterval(() => res.write(Buffer.alloc(1000, 1)), 100);
+        const stop = setTimeout(() => res.end(), 60_000);
+        res.on('close', () => {
+          clearInterval(timer);
+          clearTimeout(stop);
+        });
+        res.write(Buffer.alloc(1000, 1));
+        return;
+      }
       if (req.url?.startsWith('/big')) {
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         res.end(Buffer.alloc(300_000, 7));
@@ -51,6 +63,7 @@ identity: { issuer: ${issuer}, client_id: imp-cli }
 proxy: { timeout: 5s, max_body_bytes: 200000, export_paths: ['/v1/export/**'], forward_headers: [X-Custom] }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
+  - { name: security, groups: [security], revoke: true }
 tenants:
   - { id: acme, upstream: { prod: ${demo.url} } }
   - { id: globex, upstream: { prod: ${echoUrl}/api } }
@@ -281,6 +294,71 @@ describe('forwarding', () => {
     expect(answer.status).toBe(410);
     expect((await events(id, 'action.denied'))[0]!.data).toMatchObject({ rule: 'session.ended' });
   });
+});
+
+describe('ending cuts calls in flight', () => {
+  /** Starts a streaming download and resolves once its first bytes arrived, with a promise of its end. */
+  async function startDownload(token: string, id: string) {
+    const response = await fetch(`${t.broker.url}/v1/sessions/${id}/proxy/v1/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    await reader.read();
+    const ended = (async () => {
+      try {
+        for (;;) if ((await reader.read()).done) return 'done';
+      } catch {
+        return 'cut';
+      }
+    })();
+    return { ended };
+  }
+
+  /** Waits (bounded) for the cut to be audited. */
+  async function cutEvent(id: string) {
+    for (let i = 0; i < 100; i++) {
+      const found = (await events(id, 'action.cut'))[0];
+      if (found) return found;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error('no action.cut');
+  }
+
+  it.each([
+    [
+      'ended by its owner',
+      'ended',
+      async (token: string, id: string) => t.call('POST', `/v1/sessions/${id}/end`, token),
+    ],
+    [
+      'revoked by security',
+      'revoked',
+      async (_token: string, id: string) =>
+        t.call('POST', `/v1/sessions/${id}/revoke`, await t.loginAs('erin'), { reason: 'cut test' }),
+    ],
+    [
+      'expired',
+      'expired',
+      async () => {
+        t.clock.advance(601_000);
+      },
+    ],
+  ] as const)(
+    'a download is cut within a second when the session is %s, and audited as cut',
+    async (_what, state, end) => {
+      const { token, id } = await openSession('globex', 'read');
+      const { ended } = await startDownload(token, id);
+      const at = Date.now();
+      await end(token, id);
+      expect(await ended).toBe('cut');
+      expect(Date.now() - at).toBeLessThan(1000);
+      const cut = await cutEvent(id);
+      expect(cut.data).toMatchObject({ state, method: 'GET', path: '/v1/stream', status: 200 });
+      expect((cut.data as { bytes: number }).bytes).toBeGreaterThan(0);
+      expect(await events(id, 'action.completed')).toEqual([]);
+    },
+  );
 });
 
 describe('exec credential (what imp exec gives its child)', () => {
