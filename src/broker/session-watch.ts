@@ -23,7 +23,7 @@ export function watchSessionEnd(
     if (fired || stop.signal.aborted) return;
     const session = await loadSession(deps, sessionId);
     if (fired || stop.signal.aborted) return;
-    if (!session || session.state !== 'active') {
+    if (session?.state !== 'active') {
       fired = true;
       stop.abort();
       onEnd(session?.state ?? 'gone');
