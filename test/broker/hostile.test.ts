@@ -111,7 +111,7 @@ interface HostileCase {
   status: number;
   code: string;
   /** The denial that must be audited (type, and rule when the event names one); none otherwise. */
-  audited?: { type: string; rule?: string; reason?: string };
+  audited?: { type: string; rule?: string; reason?: string; stored?: { ticket?: string; reason?: string } };
 }
 
 async function api(
@@ -351,7 +351,52 @@ const corpus: HostileCase[] = [
     send: () => postSession(session({ reason: 'Fix invoices \u202eesrever ni' })),
     status: 400,
     code: INVALID,
-    audited: { type: 'session.refused', rule: 'reason.control_characters' },
+    audited: {
+      type: 'session.refused',
+      rule: 'reason.control_characters',
+      stored: { reason: 'Fix invoices \\u202eesrever ni' },
+    },
+  },
+  ...(
+    [
+      ['a zero-width space', '\u200b'],
+      ['a right-to-left mark', '\u200f'],
+      ['an Arabic letter mark', '\u061c'],
+      ['a word joiner', '\u2060'],
+      ['an invisible separator', '\u2063'],
+      ['a byte-order mark', '\ufeff'],
+      ['a first-strong isolate', '\u2068'],
+    ] as const
+  ).map(
+    ([what, ch]): HostileCase => ({
+      name: `${what} in the reason`,
+      send: () => postSession(session({ reason: `Looking at the${ch} invoices` })),
+      status: 400,
+      code: INVALID,
+      audited: {
+        type: 'session.refused',
+        rule: 'reason.control_characters',
+        stored: { reason: `Looking at the\\u${ch.codePointAt(0)!.toString(16).padStart(4, '0')} invoices` },
+      },
+    }),
+  ),
+  {
+    name: 'a zero-width joiner in the ticket',
+    send: () => postSession(session({ ticket: 'SUP-\u200d2' })),
+    status: 400,
+    code: INVALID,
+    audited: { type: 'session.refused', rule: 'ticket.pattern', stored: { ticket: 'SUP-\\u200d2' } },
+  },
+  {
+    name: 'a 100 KB ticket with escapes is stored escaped and bounded',
+    send: () => postSession(session({ ticket: `\u001b[2J${'9'.repeat(5000)}` })),
+    status: 400,
+    code: INVALID,
+    audited: {
+      type: 'session.refused',
+      rule: 'ticket.pattern',
+      stored: { ticket: `\\x1b[2J${'9'.repeat(120)}…` },
+    },
   },
   {
     name: 'NUL in the reason',
@@ -1025,6 +1070,10 @@ describe('hostile input', () => {
     const data = written[0]!.data;
     if (hostile.audited.rule) expect(data.rule).toBe(hostile.audited.rule);
     if (hostile.audited.reason) expect(data.reason).toBe(hostile.audited.reason);
+    if (hostile.audited.stored?.ticket !== undefined)
+      expect(written[0]!.ticket).toBe(hostile.audited.stored.ticket);
+    if (hostile.audited.stored?.reason !== undefined)
+      expect(written[0]!.reason).toBe(hostile.audited.stored.reason);
   });
 
   it('an approver still reads the requests of the tenants they approve', async () => {

@@ -56,7 +56,11 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
 
   const inputProblem = checkTicketAndReason(policy, body.incident, body.reason);
   if (inputProblem) {
-    await refuse(inputProblem.rule, {}, { ticket: safeText(body.incident), reason: safeText(body.reason) });
+    await refuse(
+      inputProblem.rule,
+      {},
+      { ticket: safeText(body.incident, 128), reason: safeText(body.reason) },
+    );
     const message = inputProblem.rule.startsWith('ticket.')
       ? `The incident id must match ${policy.tickets.pattern} (for example INC-123).`
       : inputProblem.message;

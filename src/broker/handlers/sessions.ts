@@ -13,6 +13,7 @@ import {
   PolicyDeniedError,
   StepUpRequiredError,
 } from '../../core/errors.js';
+import { boundedEscape } from '../../core/escape.js';
 import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
 import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
@@ -57,7 +58,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
         {
           ...base,
           type: 'session.refused',
-          ticket: safeText(body.ticket),
+          ticket: safeText(body.ticket, 128),
           reason: safeText(body.reason),
           data: { rule: inputProblem.rule, scope },
         },
@@ -384,7 +385,11 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-/** Untrusted text as it may be audited: strings only, bounded. */
-export function safeText(value: unknown): string | null {
-  return typeof value === 'string' ? value.slice(0, 600) : null;
+/**
+ * Untrusted text as it may be kept (a refused request's ticket and reason, an id in a message):
+ * strings only, escaped (controls, bidi and invisible characters made visible), bounded — the raw
+ * text that was refused never reaches the log.
+ */
+export function safeText(value: unknown, max = 600): string | null {
+  return typeof value === 'string' ? boundedEscape(value, max) : null;
 }

@@ -148,9 +148,14 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
       io.out('');
     }
     const pretty = io.stdoutIsTTY && (response.headers.get('content-type') ?? '').includes('json');
+    // JSON.stringify escapes C0 controls but leaves C1 (U+009B is a one-byte CSI) and bidi
+    // overrides raw: each line of the pretty form goes through the escaping helper too.
     io.stdout.write(
       pretty
-        ? `${JSON.stringify(parseMaybe(text), null, 2)}\n`
+        ? `${JSON.stringify(parseMaybe(text), null, 2)
+            .split('\n')
+            .map((line) => escapeUntrusted(line))
+            .join('\n')}\n`
         : io.stdoutIsTTY
           ? escapeUntrusted(text).replace(/\\n/g, '\n')
           : text,
