@@ -18,9 +18,11 @@ export {
 export {
   ALLOWED_ALGORITHMS,
   createVerifier,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
   type ImpersonationContext,
   ImpersonationError,
   type ImpersonationErrorCode,
+  SESSION_KEY_PREFIX,
   type StatusCheckOptions,
   type Verifier,
   type VerifierOptions,
