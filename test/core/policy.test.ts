@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkTicketAndReason, decideApproval, decideSession } from '../../src/core/policy/decide.js';
+import { decideBreakGlassConfirm, decideBreakGlassReview } from '../../src/core/policy/break-glass.js';
+import {
+  checkTicketAndReason,
+  decideApproval,
+  decideSession,
+  samePerson,
+} from '../../src/core/policy/decide.js';
 import { parsePolicy } from '../../src/core/policy/load.js';
 import { decideSessionRead } from '../../src/core/policy/oversight.js';
 import { rolesForGroups } from '../../src/core/policy/roles.js';
@@ -183,6 +189,38 @@ roles:
       allowed: false,
       overseer,
       rule: overseer ? 'oversee.scope' : 'session.owner',
+    });
+  });
+});
+
+describe('one person, two accounts (identity.person_claim)', () => {
+  const aliceWork = { iss: 'idp', sub: 'user-alice', person: 'E-1' };
+  const aliceAdmin = { iss: 'idp', sub: 'user-alice-admin', person: 'E-1' };
+  const bobWork = { iss: 'idp', sub: 'user-bob', person: 'E-2' };
+  it('compares the claim when both sides carry one, the account always', () => {
+    expect(samePerson(aliceWork, aliceAdmin)).toBe(true);
+    expect(samePerson(aliceWork, bobWork)).toBe(false);
+    expect(samePerson({ iss: 'idp', sub: 'x', person: null }, { iss: 'idp', sub: 'y', person: null })).toBe(
+      false,
+    );
+    expect(samePerson({ iss: 'idp', sub: 'x' }, { iss: 'idp', sub: 'x', person: 'E-9' })).toBe(true);
+  });
+  it('self-approval, self-confirmation and self-review are refused across accounts', () => {
+    const ask = { tenant: 'acme', environment: 'prod', scope: 'write' as const };
+    expect(decideApproval(roles('support-leads'), aliceAdmin, aliceWork, ask)).toMatchObject({
+      allowed: false,
+      rule: 'approval.self',
+    });
+    expect(decideApproval(roles('support-leads'), bobWork, aliceWork, ask).allowed).toBe(true);
+    expect(
+      decideBreakGlassConfirm(roles('sre-oncall'), aliceAdmin, aliceWork, {
+        tenant: 'acme',
+        environment: 'prod',
+      }),
+    ).toMatchObject({ allowed: false, rule: 'break_glass.self' });
+    expect(decideBreakGlassReview(roles('security'), aliceAdmin, bobWork, aliceWork)).toMatchObject({
+      allowed: false,
+      rule: 'break_glass.review_self',
     });
   });
 });

@@ -3,7 +3,7 @@
  * review it. Two people at least, three for the review; people are compared by (iss, sub), never by
  * email, so a second account with the same address is still the same person only if the IdP says so.
  */
-import { type Subject, sameSubject } from './decide.js';
+import { type Subject, samePerson } from './decide.js';
 import { matchesPattern } from './roles.js';
 import type { Policy, Role } from './types.js';
 
@@ -65,7 +65,7 @@ export function decideBreakGlassConfirm(
   requester: Subject,
   ask: Omit<BreakGlassAsk, 'ttl'>,
 ): BreakGlassVerdict {
-  if (sameSubject(confirmer, requester)) {
+  if (samePerson(confirmer, requester)) {
     return {
       allowed: false,
       rule: 'break_glass.self',
@@ -90,7 +90,7 @@ export function decideBreakGlassReview(
   requester: Subject,
   confirmer: Subject | null,
 ): BreakGlassVerdict {
-  if (sameSubject(reviewer, requester) || (confirmer && sameSubject(reviewer, confirmer))) {
+  if (samePerson(reviewer, requester) || (confirmer && samePerson(reviewer, confirmer))) {
     return {
       allowed: false,
       rule: 'break_glass.review_self',

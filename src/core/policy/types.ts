@@ -43,6 +43,8 @@ export interface Policy {
     issuer: string;
     clientId: string;
     groupsClaim: string;
+    /** A claim naming the person (not the account): self-approval checks compare it too; null: off. */
+    personClaim: string | null;
     /** Extra assurance where the IdP reports it: each listed value must be in the ID token's amr. */
     requireAmr: string[];
     requireAcr: string[];

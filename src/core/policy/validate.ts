@@ -185,7 +185,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const identity = r.object(
     top.identity,
     ['identity'],
-    ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr'],
+    ['issuer', 'client_id', 'groups_claim', 'person_claim', 'require_amr', 'require_acr'],
   );
   const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
   const login = r.object(top.login, ['login'], ['token_ttl']);
@@ -232,6 +232,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       issuer: r.url(r.string(identity, 'issuer', ['identity']), ['identity', 'issuer']),
       clientId: r.string(identity, 'client_id', ['identity'], 'imp-cli'),
       groupsClaim: r.string(identity, 'groups_claim', ['identity'], 'groups'),
+      personClaim: r.optionalString(identity, 'person_claim', ['identity']),
       requireAmr: r.strings(identity, 'require_amr', ['identity'], []),
       requireAcr: r.strings(identity, 'require_acr', ['identity'], []),
     },
