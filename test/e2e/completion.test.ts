@@ -43,9 +43,11 @@ describe.skipIf(!run)('shell completion in real shells', () => {
   });
 
   it('imp __complete lists tenants from the broker, and environments per tenant', async () => {
-    const tenants = await runImp(['__complete', 'tenants'], env);
+    // A cold cache asks the broker; give it more than a TAB press's 200 ms on a loaded machine.
+    const slowLink = { ...env, IMP_COMPLETE_BUDGET_MS: '10000' };
+    const tenants = await runImp(['__complete', 'tenants'], slowLink);
     expect(tenants.stdout.split('\n').filter(Boolean)).toEqual(['acme', 'globex', 'initech']);
-    const envs = await runImp(['__complete', 'environments', '--tenant', 'globex'], env);
+    const envs = await runImp(['__complete', 'environments', '--tenant', 'globex'], slowLink);
     expect(envs.stdout.trim()).toBe('prod');
     const nothing = await runImp(['__complete', 'tenants'], {
       ...env,

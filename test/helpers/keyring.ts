@@ -9,7 +9,7 @@
  * `cat` exits, dbus-run-session tears the bus down, and gnome-keyring-daemon exits with its bus.
  * If the test process dies, the pipe closes just the same.
  *
- * Waiting is bounded everywhere, and always below the 30 s test timeout: dbus-daemon and
+ * Waiting is bounded everywhere, and always below the test timeout (vitest.config.ts): dbus-daemon and
  * gnome-keyring-daemon inherit our pipes, so a `'close'` event (all pipes shut) can wait forever
  * after the session leader is gone. Waits therefore resolve on `'exit'`, and a session that does
  * not end in time is killed as a whole process group (it is spawned detached, as a group leader).
@@ -53,8 +53,8 @@ const KEYRING_PASSWORD = 'imp-test-keyring';
 const READY = 'IMP_KEYRING_READY';
 
 /**
- * Limits, chosen so that start + one command + close (runInKeyringSession) stays under the 30 s
- * test timeout even when every step hits its limit.
+ * Limits, chosen so that start + one command + close (runInKeyringSession) stays well under the
+ * 60 s test timeout even when every step hits its limit.
  */
 const START_TIMEOUT_MS = 8_000;
 const RUN_TIMEOUT_MS = 15_000;

@@ -5,7 +5,6 @@
  * session ends (see src/broker/exec-tokens.ts).
  */
 import { ImpError, NotFoundError } from '../../core/errors.js';
-import { sameSubject } from '../../core/policy/decide.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { issueExecToken } from '../exec-tokens.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -17,8 +16,8 @@ export async function postExecCredential(ctx: HandlerContext): Promise<HandlerRe
   const principal = mustHavePrincipal(ctx);
   const id = ctx.params.id ?? '';
   const session = await loadSession(ctx.deps, id);
-  if (!session || !sameSubject(session.requester, principal))
-    throw new NotFoundError(`No session ${safeText(id)} of yours.`);
+  if (!session) throw new NotFoundError(`No session ${safeText(id)} of yours.`);
+  await ctx.guard.target(session); // owner only
   if (session.state !== 'active')
     throw new ImpError(
       session.state === 'expired' ? 'IMP_SESSION_EXPIRED' : 'IMP_SESSION_ENDED',
@@ -28,7 +27,7 @@ export async function postExecCredential(ctx: HandlerContext): Promise<HandlerRe
   const now = ctx.deps.clock.now();
   const { token, expiresAt } = await issueExecToken(ctx.deps.keys, ctx.deps.issuer, principal, session, now);
   const expires = new Date(expiresAt).toISOString();
-  await ctx.deps.store.transaction((tx) =>
+  await ctx.guard.commit((tx) =>
     tx.appendAudit(
       sessionAudit(session, 'session.exec_credential', { expires_at: expires }, actorOf(principal)),
       now,
