@@ -55,7 +55,7 @@ export async function run(
     const broker = resolveBrokerUrl(undefined, deps.env, await loadConfig(deps.paths.configFile));
     const values = await Promise.race([
       list(options, deps, broker),
-      new Promise<string[]>((resolve) => setTimeout(() => resolve([]), BUDGET_MS).unref()),
+      new Promise<string[]>((resolve) => deps.clock.after(BUDGET_MS, () => resolve([]), { unref: true })),
     ]);
     for (const value of values) if (/^[A-Za-z0-9._:-]+$/.test(value)) deps.io.out(value);
   } catch {
