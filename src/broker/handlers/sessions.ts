@@ -219,10 +219,10 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
     const done = () => {
       sessionChanges.off(id, done);
       ctx.signal.removeEventListener('abort', done);
-      clearTimeout(timer);
+      cancel();
       resolve();
     };
-    const timer = setTimeout(done, Math.max(10, ms));
+    const cancel = ctx.deps.clock.after(Math.max(10, ms), done);
     sessionChanges.on(id, done);
     ctx.signal.addEventListener('abort', done, { once: true });
   });
