@@ -12,14 +12,17 @@ export {
   impersonationErrorResponse,
   type RequireImpersonationOptions,
   requireImpersonation,
+  requireWriteSession,
 } from './middleware.js';
 export { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE, type SessionMode } from './token-contract.js';
 export {
   ALLOWED_ALGORITHMS,
   createVerifier,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
   type ImpersonationContext,
   ImpersonationError,
   type ImpersonationErrorCode,
+  SESSION_KEY_PREFIX,
   type StatusCheckOptions,
   type Verifier,
   type VerifierOptions,
