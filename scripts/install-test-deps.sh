@@ -6,8 +6,11 @@
 #   tmux                the pseudo-terminal the terminal-UX tests read like a person would
 #   postgresql          the PostgreSQL store's tests (a throwaway cluster is started by the tests)
 #   zsh fish            shell-completion tests
+#   glewlwyd sqlite3 openssl curl
+#                       a second, independent IdP that ignores max_age on the device grant
+#                       (test/fixtures/glewlwyd/start.sh sets it up through its admin API)
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
