@@ -39,7 +39,7 @@ _imp_flags() {
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
-    'doctor') echo '--broker --json --no-input --no-color --help' ;;
+    'doctor') echo '--reauth --no-browser --broker --json --no-input --no-color --help' ;;
     'completion') echo '--json --no-input --no-color --help' ;;
     'dev') echo '--port --state-dir --policy --reauth --login --for --json --no-input --no-color --help' ;;
     'broker serve') echo '--config --store --state-dir --port --host --public-url --migrate-only --json --no-input --no-color --help' ;;

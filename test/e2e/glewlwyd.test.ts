@@ -9,6 +9,7 @@ import { runDeviceLogin } from '../../src/auth/device-flow.js';
 import { glewlwydDeviceLogin } from '../fixtures/glewlwyd/device-login.mjs';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { type BrowserHandle, openBrowser } from '../helpers/browser.js';
+import { ImpProcess, makeUserEnv } from '../helpers/cli.js';
 import { CHROMIUM, requireComponents } from '../helpers/components.js';
 import { GLEWLWYD, type Glewlwyd, startGlewlwyd } from '../helpers/glewlwyd.js';
 import { openPasskeyTab, type PasskeyTab } from '../helpers/passkey.js';
@@ -111,5 +112,47 @@ tenants:
     const logins = await t.store.readAudit({ type: 'auth.login' });
     for (const event of logins) expect(event.data).not.toHaveProperty('amr');
     expect(logins.at(-1)!.data).toHaveProperty('idp_claims');
+  });
+
+  it('in idp mode, imp doctor --reauth flags it (auth_time is the token's issue time; the IdP asked nothing the second time)', {
+    timeout: 150_000,
+  }, async () => {
+    const idpMode = await startTestBroker({
+      policyYaml: () =>
+        `identity: { issuer: ${glew.issuer}, client_id: ${glew.clientId}, groups_claim: groups }\n`,
+    });
+    try {
+      const { env } = makeUserEnv({ IMP_BROKER_URL: idpMode.broker.url });
+      const doctor = new ImpProcess(['doctor', '--reauth', '--no-browser', '--json'], env);
+      const first = await doctor.jsonLine((v) => v.event === 'device_authorization', 60_000);
+      const signedIn = await glewlwydDeviceLogin({
+        url: String(first.verification_uri_complete ?? first.verification_uri),
+        userCode: String(first.user_code),
+        login: 'alice',
+        password: 'alice',
+      });
+      const second = await doctor.jsonLine(
+        (v) => v.event === 'device_authorization' && v.user_code !== first.user_code,
+        60_000,
+      );
+      const again = await glewlwydDeviceLogin({
+        url: String(second.verification_uri_complete ?? second.verification_uri),
+        userCode: String(second.user_code),
+        login: 'alice',
+        password: 'alice',
+        storageState: signedIn.storageState,
+      });
+      expect(again.passwordPrompted).toBe(false);
+      expect(await doctor.exit(60_000), doctor.stderr).toBe(1);
+      const report = await doctor.jsonLine((v) => Array.isArray(v.checks));
+      const checks = report.checks as { name: string; ok: boolean; warn?: boolean; detail: string }[];
+      expect(checks.find((c) => c.name === 're-authentication')).toMatchObject({ ok: true, warn: true });
+      const probe = checks.find((c) => c.name === 're-authentication at the IdP');
+      expect(probe).toMatchObject({ ok: false });
+      expect(probe?.detail).toContain('does not prove re-authentication');
+      expect(probe?.detail).toContain('issue time (iat)');
+    } finally {
+      await idpMode.close();
+    }
   });
 });

@@ -13,20 +13,31 @@ export const spec: CommandSpec = {
   name: 'doctor',
   group: 'admin',
   summary: 'Check broker, identity provider, keychain, clock and login, and say what to fix',
-  usage: 'imp doctor [--broker <url>] [--json]',
-  flags: [{ name: 'broker', value: '<url>', description: 'Broker URL' }],
-  examples: ['imp doctor', 'imp doctor --json'],
+  usage: 'imp doctor [--reauth] [--no-browser] [--broker <url>] [--json]',
+  flags: [
+    { name: 'reauth', description: 'Also test whether the IdP proves re-authentication (two logins)' },
+    { name: 'no-browser', description: 'With --reauth: do not open a browser; print the links and codes' },
+    { name: 'broker', value: '<url>', description: 'Broker URL' },
+  ],
+  examples: ['imp doctor', 'imp doctor --json', 'imp doctor --reauth'],
 };
 
 /** Typed options. */
 export interface DoctorOptions {
   broker: string | undefined;
   json: boolean;
+  reauth: boolean;
+  noBrowser: boolean;
 }
 
 /** argv → options. */
 export function parse(parsed: ParsedArgs): DoctorOptions {
-  return { broker: stringFlag(parsed, 'broker'), json: boolFlag(parsed, 'json') };
+  return {
+    broker: stringFlag(parsed, 'broker'),
+    json: boolFlag(parsed, 'json'),
+    reauth: boolFlag(parsed, 'reauth'),
+    noBrowser: boolFlag(parsed, 'no-browser'),
+  };
 }
 
 /** One check's outcome. */
@@ -44,7 +55,19 @@ const SKEW_LIMIT_SECONDS = 30;
 /** Runs every check; exit 0 when all pass, 1 otherwise. */
 export async function run(
   options: DoctorOptions,
-  deps: Pick<Deps, 'io' | 'env' | 'paths' | 'fetch' | 'credentials' | 'clock'>,
+  deps: Pick<
+    Deps,
+    | 'io'
+    | 'env'
+    | 'paths'
+    | 'fetch'
+    | 'credentials'
+    | 'clock'
+    | 'deviceLogin'
+    | 'openUrl'
+    | 'prompter'
+    | 'interrupt'
+  >,
 ): Promise<number> {
   const checks: Check[] = [];
   const add = (check: Check) => {
@@ -69,12 +92,18 @@ export async function run(
   }
 
   let issuer: string | null = null;
+  let clientId: string | null = null;
   if (broker) {
     const started = deps.clock.now();
     try {
       const response = await deps.fetch(`${broker}/v1/config`, { signal: AbortSignal.timeout(5000) });
-      const config = (await response.json()) as { issuer?: string; reauth_method?: string };
+      const config = (await response.json()) as {
+        issuer?: string;
+        client_id?: string;
+        reauth_method?: string;
+      };
       issuer = config.issuer ?? null;
+      clientId = config.client_id ?? null;
       add({
         name: 'broker reachable',
         ok: response.ok,
@@ -160,6 +189,10 @@ export async function run(
     });
   }
 
+  if (options.reauth && issuer && clientId) {
+    const { probeReauth } = await import('../reauth-probe.js');
+    add(await probeReauth(deps, { issuer, clientId }, { json: options.json, noBrowser: options.noBrowser }));
+  }
   if (options.json) deps.io.out(JSON.stringify({ ok: checks.every((c) => c.ok), checks }));
   return checks.every((c) => c.ok) ? 0 : 1;
 }
