@@ -114,7 +114,7 @@ tenants:
     expect(logins.at(-1)!.data).toHaveProperty('idp_claims');
   });
 
-  it('in idp mode, imp doctor --reauth flags it (auth_time is the token's issue time; the IdP asked nothing the second time)', {
+  it('in idp mode, imp doctor --reauth flags it (auth_time is the token issue time; the IdP asked nothing the second time)', {
     timeout: 150_000,
   }, async () => {
     const idpMode = await startTestBroker({
