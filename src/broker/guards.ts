@@ -21,7 +21,9 @@ export async function authenticate(
   const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('This login is no longer valid. Run: imp login');
-  return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
+  // A machine holds no role, whatever groups it could claim: its rights are its `machines:` entry.
+  const machine = claims.machine ?? null;
+  return { ...claims, machine, roles: machine ? [] : rolesForGroups(deps.policy, claims.groups) };
 }
 
 /** A named capability a role grants. */

@@ -23,6 +23,8 @@ export interface LoginClaims {
   groups: string[];
   authTime: number;
   expiresAt: number;
+  /** The machine identity (policy `machines:`) for a token from a token exchange; absent for people. */
+  machine?: string | null;
 }
 
 /** Signs a broker token. */
@@ -39,6 +41,7 @@ export async function issueLoginToken(
     name: claims.name,
     groups: claims.groups,
     auth_time: claims.authTime,
+    ...(claims.machine ? { machine: claims.machine } : {}),
   })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
     .setIssuer(brokerIssuer)
@@ -108,6 +111,7 @@ export async function verifyLoginToken(
         : [],
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
+      machine: typeof payload.machine === 'string' ? payload.machine : null,
     };
     if (cache.size >= MAX_VERIFIED) cache.delete(cache.keys().next().value!);
     cache.set(cacheKey, { claims, kid });

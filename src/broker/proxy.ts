@@ -11,13 +11,13 @@ import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as upstreamRequest } from 'undici';
 import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
-import { sameSubject } from '../core/policy/decide.js';
+import { machineAllows } from '../core/policy/machines.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
 import type { SessionRecord } from '../store/types.js';
-import type { BrokerDeps, Principal } from './context.js';
+import { actorOf, type BrokerDeps, type Principal } from './context.js';
 import { authenticate } from './guards.js';
 import { mintSessionToken } from './session-tokens.js';
-import { loadSession, sessionAudit } from './sessions.js';
+import { loadSession, ownsSession, sessionAudit } from './sessions.js';
 
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -64,7 +64,7 @@ export async function proxyHandler(
   const session = await loadSession(deps, id);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
-  if (session && !sameSubject(session.requester, principal)) {
+  if (session && !ownsSession(principal, session)) {
     // Someone else's session: answered like an unknown id (no oracle), but a stolen or guessed id
     // being tried is worth a record.
     await deps.store.transaction((tx) =>
@@ -79,7 +79,7 @@ export async function proxyHandler(
       ),
     );
   }
-  if (!session || !sameSubject(session.requester, principal))
+  if (!session || !ownsSession(principal, session))
     throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const deny = async (rule: string, error: ImpError, kind: ActionKind | null = null): Promise<never> => {
     await deps.store.transaction((tx) =>
@@ -139,6 +139,20 @@ export async function proxyHandler(
       'path.escape',
       new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }),
     );
+  if (principal.machine !== null) {
+    // On the canonical path the upstream routes on, after scope: a machine reads only what its
+    // policy entry lists, and an entry removed from the policy stops its sessions at once.
+    const machine = deps.policy.machines.find((m) => m.name === principal.machine);
+    if (!machine || !machineAllows(machine, method, target.path))
+      return deny(
+        'machine.path_allowlist',
+        new ForbiddenError(
+          `Denied by rule machine.path_allowlist: machine ${principal.machine} may not call ${method} ${target.path.split('?')[0]}.`,
+          'machine.path_allowlist',
+        ),
+        isReadMethod(method) ? 'read' : 'write',
+      );
+  }
   const kind = classify(deps, method, target.path);
   if (kind === 'export') {
     const exportScope = deps.policy.proxy.exportScope;
@@ -315,10 +329,5 @@ function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
 }
 
 function actorFor(principal: Principal) {
-  return {
-    iss: principal.iss,
-    sub: principal.sub,
-    email: principal.email,
-    roles: principal.roles.map((r) => r.name),
-  };
+  return actorOf(principal);
 }

@@ -9,6 +9,7 @@ import { approveRequest, denyRequest, listRequests, revokeSession } from './hand
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import { postTokenExchange } from './handlers/machines.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
@@ -17,12 +18,15 @@ export interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
   auth: boolean;
+  /** Machine identities (token exchange) may call it; every other authenticated route refuses them (machine.route). */
+  machines?: true;
   handler: (ctx: HandlerContext) => Promise<HandlerResult>;
 }
 
 /**
  * The audited proxy, registered apart because it streams raw bodies:
- *   ANY /v1/sessions/:id/proxy/*   auth: broker token; owner only; scope, path, audit-before-forward (src/broker/proxy.ts)
+ *   ANY /v1/sessions/:id/proxy/*   auth: broker token; owner only; scope, path, machine allow-list,
+ *                                  audit-before-forward (src/broker/proxy.ts); machines: yes
  */
 export const PROXY_PATH = '/v1/sessions/:id/proxy/*';
 
@@ -33,14 +37,15 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/config', auth: false, handler: getConfig },
   { method: 'POST', path: '/v1/login', auth: false, handler: postLogin },
   { method: 'GET', path: '/v1/token-status', auth: false, handler: getTokenStatus }, // the session token authenticates
-  { method: 'GET', path: '/v1/whoami', auth: true, handler: getWhoami },
+  { method: 'POST', path: '/v1/token', auth: false, handler: postTokenExchange }, // RFC 8693 / RFC 7523: machine identities only
+  { method: 'GET', path: '/v1/whoami', auth: true, machines: true, handler: getWhoami },
   { method: 'GET', path: '/v1/tenants', auth: true, handler: getTenants },
   { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
   { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
-  { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls
-  { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
+  { method: 'GET', path: '/v1/sessions/:id', auth: true, machines: true, handler: getSession }, // owner or overseer; ?wait long-polls
+  { method: 'POST', path: '/v1/sessions/:id/end', auth: true, machines: true, handler: endSession }, // owner only
   { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke
-  { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, handler: getSummary },
+  { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, machines: true, handler: getSummary },
   { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
   { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self

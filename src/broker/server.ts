@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
+import { ForbiddenError, ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
-import type { BrokerDeps, HandlerContext } from './context.js';
+import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
 import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
@@ -37,6 +37,24 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     frameworkErrors: (error, request, reply) => sendError(deps, request, reply, error),
   });
 
+  // RFC 8693 §2.1 and RFC 7523 §2.1 send their parameters form-encoded; each may appear once (RFC 6749 §3.2).
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      const params = new URLSearchParams(body as string);
+      const record: Record<string, string> = {};
+      for (const [name, value] of params) {
+        if (Object.hasOwn(record, name))
+          return done(
+            new InvalidInputError(`Give the parameter ${JSON.stringify(name.slice(0, 40))} once.`),
+            undefined,
+          );
+        record[name] = value;
+      }
+      done(null, record);
+    },
+  );
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
     sendError(
@@ -54,10 +72,12 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
+        const principal = route.auth ? await authenticate(deps, request.headers.authorization) : null;
+        if (principal?.machine && !route.machines) await refuseMachine(deps, principal, request);
         const ctx: HandlerContext = {
           deps,
           requestId: request.id,
-          principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
+          principal,
           params: request.params as Record<string, string>,
           query: singleValued(request.query),
           body: request.body ?? null,
@@ -139,6 +159,30 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       await app.close();
     },
   };
+}
+
+// A machine identity's broker token opens its one session and nothing else: every other route is an
+// audited denial naming machine.route (approving, break-glass, audit, review, new sessions …).
+async function refuseMachine(
+  deps: BrokerDeps,
+  principal: Principal,
+  request: FastifyRequest,
+): Promise<never> {
+  const action = `${request.method} ${request.routeOptions.url ?? ''}`;
+  await deps.store.transaction((tx) =>
+    tx.appendAudit(
+      {
+        type: 'access.denied',
+        actor: actorOf(principal),
+        data: { action, rule: 'machine.route', request_id: request.id },
+      },
+      deps.clock.now(),
+    ),
+  );
+  throw new ForbiddenError(
+    `Denied by rule machine.route: machine identity ${principal.machine} may only use its own session (not ${action}).`,
+    'machine.route',
+  );
 }
 
 function sendError(

@@ -62,6 +62,19 @@ export interface SessionRequestBody {
   ttl?: number;
 }
 
+/** POST /v1/token's answer (RFC 8693 §2.2.1, plus the session it opened). */
+export interface MachineTokenResponse {
+  /** A broker token for this one session only; it expires with it. */
+  access_token: string;
+  issued_token_type: 'urn:ietf:params:oauth:token-type:access_token';
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  /** The policy `machines:` entry that allowed it. */
+  machine: string;
+  session: SessionView;
+}
+
 /** A session (or a request for one) as the API shows it. */
 export interface SessionView {
   id: string;

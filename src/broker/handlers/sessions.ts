@@ -13,7 +13,7 @@ import {
   PolicyDeniedError,
   StepUpRequiredError,
 } from '../../core/errors.js';
-import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
+import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -21,6 +21,7 @@ import {
   insertNewSession,
   loadSession,
   newSession,
+  ownsSession,
   personOf,
   sessionAudit,
   sessionChanges,
@@ -228,7 +229,7 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
 export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
-  const isOwner = session !== null && sameSubject(session.requester, principal);
+  const isOwner = session !== null && ownsSession(principal, session);
   const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
   if (!session || (!isOwner && !mayOversee))
     throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
@@ -274,7 +275,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const session = await visibleSession(ctx, ctx.params.id ?? '');
-  if (!sameSubject(session.requester, principal)) {
+  if (!ownsSession(principal, session)) {
     await ctx.deps.store.transaction((tx) =>
       tx.appendAudit(
         sessionAudit(session, 'access.denied', { action: 'end', rule: 'session.owner' }, actorOf(principal)),

@@ -3,6 +3,7 @@
  * path; the file loader adds file and line. Pure: no fs, no YAML.
  */
 import { parseDuration } from '../duration.js';
+import { readMachine } from './machines.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -18,10 +19,13 @@ export function formatPolicyPath(path: readonly (string | number)[]): string {
     .join('');
 }
 
-type Obj = Record<string, unknown>;
-type Path = (string | number)[];
+/** A mapping of the policy document. */
+export type Obj = Record<string, unknown>;
+/** A key path into the policy document. */
+export type Path = (string | number)[];
 
-class Reader {
+/** Reads values out of the policy document, collecting problems instead of stopping at the first. */
+export class Reader {
   readonly problems: PolicyProblem[] = [];
 
   problem(path: Path, message: string): void {
@@ -158,6 +162,7 @@ const TOP_KEYS = [
   'proxy',
   'roles',
   'tenants',
+  'machines',
   'store',
 ];
 const ROLE_KEYS = [
@@ -217,6 +222,17 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     'tenants',
     'id',
   );
+  const machines = r.list(top, 'machines', []).map((raw, i) => readMachine(r, raw, ['machines', i]));
+  duplicates(
+    r,
+    machines.map((machine) => machine.name),
+    'machines',
+    'name',
+  );
+  roles.forEach((role, i) => {
+    // Machine sessions are told apart by this prefix in the requester's roles (src/core/policy/machines.ts).
+    if (role.name.startsWith('machine:')) r.problem(['roles', i, 'name'], 'must not start with "machine:"');
+  });
 
   const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
   if (!['read', 'write', 'forbidden'].includes(exportScope))
@@ -265,6 +281,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     },
     roles,
     tenants,
+    machines,
     store: readStore(r, top.store),
   };
   if (policy.login.tokenTtl > 24 * 3600)
