@@ -93,11 +93,13 @@ export function parse(parsed: ParsedArgs): ApiOptions {
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
-  const stored = await requireStoredLogin(deps, target);
-  const sessionId = await pickSession(deps, target, stored.token, options.session);
+  // Inside `imp exec` under a machine identity, the session's own broker token; else the stored login.
+  // Never a login here: without one this fails at once with exit 3.
+  const token = deps.env.IMP_SESSION_TOKEN || (await requireStoredLogin(deps, target)).token;
+  const sessionId = await pickSession(deps, target, token, options.session);
   const body = await readBody(deps, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
-  headers.authorization = `Bearer ${stored.token}`;
+  headers.authorization = `Bearer ${token}`;
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
   const url = `${target.url}/v1/sessions/${encodeURIComponent(sessionId)}/proxy${options.path}`;
