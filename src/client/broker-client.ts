@@ -309,7 +309,8 @@ export class BrokerClient {
   }
 
   /** GET /v1/review?since=: the access review. */
-  async review(token: string, since: string): Promise<ReviewReport> {
-    return (await this.request<ReviewReport>('GET', '/v1/review', { token, query: { since } })).body;
+  async review(token: string, since: string, unusedDays?: number): Promise<ReviewReport> {
+    const query = { since, unused_days: unusedDays === undefined ? undefined : String(unusedDays) };
+    return (await this.request<ReviewReport>('GET', '/v1/review', { token, query })).body;
   }
 }

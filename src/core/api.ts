@@ -185,6 +185,21 @@ export interface ReviewReport {
     alert_failures: number;
   };
   by_person: { person: ReportPerson; sessions: number; write: number; break_glass: number }[];
+  /**
+   * Each machine identity of the policy: sessions and denials in the period, its last session ever,
+   * and `unused` when it opened none in the last `unused_days` days (a candidate to remove).
+   */
+  machines: {
+    name: string;
+    issuer: string;
+    subject: string;
+    sessions: number;
+    denials: number;
+    last_used: string | null;
+    unused: boolean;
+  }[];
+  /** The N of "unused for N days" (?unused_days=, default 30). */
+  unused_days: number;
   by_tenant: { tenant: string; sessions: number; write: number; break_glass: number }[];
   write_sessions: ReviewSessionLine[];
   break_glass_sessions: ReviewSessionLine[];
