@@ -9,7 +9,7 @@
  */
 import type { SessionView } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
-import { AuthRequiredError, UsageError } from '../../core/errors.js';
+import { AuthRequiredError, toImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -78,10 +78,10 @@ export function parse(parsed: ParsedArgs): ExecOptions {
   const ticket = stringFlag(parsed, 'ticket');
   const reason = stringFlag(parsed, 'reason');
   const identityTokenFile = stringFlag(parsed, 'identity-token-file');
-  // A machine identity's policy entry decides whether it must name a ticket; a person always does.
+  // --ticket is checked in run: with a machine identity (also from IMP_IDENTITY_TOKEN_FILE) its policy
+  // entry decides whether a ticket is needed; a person always needs one.
   const missing = [
     !tenant && '--tenant',
-    !ticket && !identityTokenFile && '--ticket',
     !reason && '--reason',
     parsed.rest.length === 0 && '-- <command>',
   ].filter(Boolean);
@@ -121,6 +121,14 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
   };
   try {
     return await execute(options, deps, emit, !stream && options.json);
+  } catch (error) {
+    // The error event goes where the other events go (main prints the human line on stderr).
+    const impError = toImpError(error);
+    emit({
+      event: 'error',
+      error: { code: impError.code, message: impError.message, details: impError.details },
+    });
+    throw error;
   } finally {
     await stream?.close();
   }
@@ -135,6 +143,8 @@ async function execute(
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
   const identityFile = options.identityTokenFile ?? deps.env.IMP_IDENTITY_TOKEN_FILE;
+  if (!identityFile && !options.ticket)
+    throw new UsageError(`imp exec needs --ticket.\nUsage: ${spec.usage}`);
   const opened = identityFile
     ? await openAsMachine(options, deps, target, identityFile)
     : await openAsPerson(options, deps, target, emit);
