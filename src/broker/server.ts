@@ -5,12 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { ForbiddenError, ImpError, InvalidInputError, toImpError } from '../core/errors.js';
+import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
-import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
-import { authenticate } from './guards.js';
+import type { BrokerDeps, HandlerContext } from './context.js';
+import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
@@ -42,9 +42,8 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     'application/x-www-form-urlencoded',
     { parseAs: 'string' },
     (_request, body, done) => {
-      const params = new URLSearchParams(body as string);
       const record: Record<string, string> = {};
-      for (const [name, value] of params) {
+      for (const [name, value] of new URLSearchParams(body as string)) {
         if (Object.hasOwn(record, name))
           return done(
             new InvalidInputError(`Give the parameter ${JSON.stringify(name.slice(0, 40))} once.`),
@@ -72,12 +71,10 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
-        const principal = route.auth ? await authenticate(deps, request.headers.authorization) : null;
-        if (principal?.machine && !route.machines) await refuseMachine(deps, principal, request);
-        const ctx: HandlerContext = {
+        const ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard } = {
           deps,
           requestId: request.id,
-          principal,
+          principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
           params: request.params as Record<string, string>,
           query: singleValued(request.query),
           body: request.body ?? null,
@@ -85,7 +82,12 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           ip: request.ip,
           signal: controller.signal,
         };
-        const result = await route.handler(ctx);
+        const guard = new Guard(ctx as HandlerContext, route);
+        ctx.guard = guard;
+        await guard.beforeHandler();
+        const result = await route.handler(ctx as HandlerContext);
+        // A handler that skipped a guard its route declares answers 500, never its result.
+        guard.assertEvaluated();
         reply.status(result.status ?? 200);
         for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
         reply.header('cache-control', result.headers?.['cache-control'] ?? 'no-store');
@@ -159,30 +161,6 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       await app.close();
     },
   };
-}
-
-// A machine identity's broker token opens its one session and nothing else: every other route is an
-// audited denial naming machine.route (approving, break-glass, audit, review, new sessions …).
-async function refuseMachine(
-  deps: BrokerDeps,
-  principal: Principal,
-  request: FastifyRequest,
-): Promise<never> {
-  const action = `${request.method} ${request.routeOptions.url ?? ''}`;
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(
-      {
-        type: 'access.denied',
-        actor: actorOf(principal),
-        data: { action, rule: 'machine.route', request_id: request.id },
-      },
-      deps.clock.now(),
-    ),
-  );
-  throw new ForbiddenError(
-    `Denied by rule machine.route: machine identity ${principal.machine} may only use its own session (not ${action}).`,
-    'machine.route',
-  );
 }
 
 function sendError(
