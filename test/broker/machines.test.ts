@@ -73,7 +73,7 @@ async function workloadToken(): Promise<string> {
 
 async function open(grant: 'exchange' | 'bearer' = 'exchange') {
   const token = await workloadToken();
-  const params =
+  const params: Record<string, string> =
     grant === 'exchange'
       ? {
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
