@@ -18,6 +18,8 @@ export interface Principal {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** policy identity.person_claim of the login, when configured. */
+  person?: string | null;
   roles: Role[];
   authTime: number;
   expiresAt: number;

@@ -33,7 +33,7 @@ import { rolesForGroups } from '../core/policy/roles.js';
 import type { SessionRecord, StoreTx } from '../store/types.js';
 import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
 import { verifyLoginToken } from './login-tokens.js';
-import { sessionAudit } from './sessions.js';
+import { ownsSession, sessionAudit } from './sessions.js';
 
 export type { Capability } from '../core/policy/decide.js';
 
@@ -160,6 +160,14 @@ export class Guard {
   async target(session: SessionRecord): Promise<void> {
     const principal = mustHavePrincipal(this.ctx);
     this.targetSession = session;
+    // A machine's token owns only the session its own exchange opened, not its identity's others.
+    if (principal.machine !== null && !ownsSession(principal, session))
+      await refuse(this.ctx, {
+        rule: 'session.owner',
+        message: `Session ${session.id} was not opened by this machine credential.`,
+        about: session,
+        data: { action: this.route.action },
+      });
     const { capability, notSelf, owner } = this.route;
     const target = {
       id: session.id,

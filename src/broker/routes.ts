@@ -11,6 +11,7 @@ import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
+import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { postTokenExchange } from './handlers/machines.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
@@ -50,6 +51,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, machines: true, checkedOn: 'target', owner: true, handler: endSession },
   { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', handler: revokeSession },
   { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, machines: true, handler: getSummary },
+  // A credential for this session's proxy only, for `imp exec`'s child; the session must be active.
+  { method: 'POST', path: '/v1/sessions/:id/exec-credential', action: 'mint an exec credential', auth: true, machines: true, checkedOn: 'target', owner: true, handler: postExecCredential },
   { method: 'GET', path: '/v1/requests', action: 'list requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', action: 'approve', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], freshLogin: 'max_age', handler: approveRequest },
   { method: 'POST', path: '/v1/requests/:id/deny', action: 'deny', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], handler: denyRequest },

@@ -141,7 +141,13 @@ export function sessionView(session: SessionRecord): SessionView {
 /** The person (with roles) as a session record keeps them. */
 export function personOf(principal: Principal): SessionRecord['requester'] {
   const { iss, sub, email, roles } = actorOf(principal);
-  return { iss: iss ?? '', sub, email, roles };
+  return {
+    iss: iss ?? '',
+    sub,
+    email,
+    roles,
+    ...(principal.person ? { person: principal.person } : {}),
+  };
 }
 
 /**

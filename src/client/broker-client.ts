@@ -262,6 +262,17 @@ export class BrokerClient {
     ).body.session;
   }
 
+  /** POST /v1/sessions/:id/exec-credential: a credential for this session's proxy only (for `imp exec`'s child). */
+  async execCredential(token: string, id: string): Promise<{ credential: string; expires_at: string }> {
+    return (
+      await this.request<{ credential: string; expires_at: string }>(
+        'POST',
+        `/v1/sessions/${encodeURIComponent(id)}/exec-credential`,
+        { token },
+      )
+    ).body;
+  }
+
   /** POST /v1/sessions/:id/revoke. */
   async revokeSession(token: string, id: string, reason?: string): Promise<SessionView> {
     return (

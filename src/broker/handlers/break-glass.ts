@@ -61,7 +61,7 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
       message: `Refused by rule ${inputProblem.rule}: ${message}`,
       as: 'invalid',
       event,
-      about: { ...base, ticket: safeText(body.incident), reason: safeText(body.reason) },
+      about: { ...base, ticket: safeText(body.incident, 128), reason: safeText(body.reason) },
     });
   }
   const incident = body.incident as string;

@@ -6,7 +6,9 @@ import type { SessionSummary } from '../../core/api.js';
 import type { AuditDraft } from '../../core/audit/event.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
+import { boundedEscape } from '../../core/escape.js';
 import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
+import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
@@ -50,7 +52,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
       message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
       as: 'invalid',
       event: 'session.refused',
-      about: { ...base, ticket: safeText(body.ticket), reason: safeText(body.reason) },
+      about: { ...base, ticket: safeText(body.ticket, 128), reason: safeText(body.reason) },
       data: { scope },
     });
   const ticket = body.ticket as string;
@@ -176,14 +178,23 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
 }
 
 /** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
-export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
+export async function visibleSession(
+  ctx: HandlerContext,
+  id: string,
+  action = 'read',
+): Promise<SessionRecord> {
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
-  const isOwner = session !== null && ownsSession(principal, session);
-  const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
-  if (!session || (!isOwner && !mayOversee))
+  if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  // A machine's token sees the one session its exchange opened, never a sibling of the same identity.
+  if (principal.machine !== null && !ownsSession(principal, session))
     throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
-  return session;
+  const verdict = decideSessionRead(principal.roles, principal, session);
+  if (verdict.allowed) return session;
+  // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
+  // which rule, and it is recorded.
+  if (!verdict.overseer) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  return refuse(ctx, { rule: verdict.rule, message: verdict.message, about: session, data: { action } });
 }
 
 /** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
@@ -224,7 +235,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 /** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
   await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
@@ -258,7 +269,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const actions = { read: 0, write: 0, export: 0 };
   const calls: SessionSummary['calls'] = [];
@@ -306,7 +317,11 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-/** Untrusted text as it may be audited: strings only, bounded. */
-export function safeText(value: unknown): string | null {
-  return typeof value === 'string' ? value.slice(0, 600) : null;
+/**
+ * Untrusted text as it may be kept (a refused request's ticket and reason, an id in a message):
+ * strings only, escaped (controls, bidi and invisible characters made visible), bounded — the raw
+ * text that was refused never reaches the log.
+ */
+export function safeText(value: unknown, max = 600): string | null {
+  return typeof value === 'string' ? boundedEscape(value, max) : null;
 }

@@ -1,5 +1,6 @@
 /** `imp api METHOD PATH`: call the tenant API through the broker's audited proxy. */
 import { readFile } from 'node:fs/promises';
+import { execCredentialFrom } from '../../client/exec-credential.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
@@ -93,16 +94,25 @@ export function parse(parsed: ParsedArgs): ApiOptions {
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
-  // Inside `imp exec` under a machine identity, the session's own broker token; else the stored login.
-  // Never a login here: without one this fails at once with exit 3.
-  const token = deps.env.IMP_SESSION_TOKEN || (await requireStoredLogin(deps, target)).token;
-  const sessionId = await pickSession(deps, target, token, options.session);
+  // Under `imp exec`: the session's own credential, which opens only that session's proxy.
+  const execCredential = execCredentialFrom(deps.env);
+  const execSession = deps.env.IMP_SESSION_ID;
+  let sessionId: string;
+  let bearer: string;
+  if (execCredential && execSession && (options.session === undefined || options.session === execSession)) {
+    sessionId = execSession;
+    bearer = execCredential;
+  } else {
+    const stored = await requireStoredLogin(deps, target);
+    sessionId = await pickSession(deps, target, stored.token, options.session);
+    bearer = stored.token;
+  }
   const body = await readBody(deps, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
   // The broker's refusals throw coded errors: main maps them to exit codes like every command's.
-  const response = await target.client.proxy(token, sessionId, options.method, options.path, {
+  const response = await target.client.proxy(bearer, sessionId, options.method, options.path, {
     headers,
     ...(body !== undefined ? { body } : {}),
   });
@@ -124,9 +134,14 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
       io.out('');
     }
     const pretty = io.stdoutIsTTY && (response.headers.get('content-type') ?? '').includes('json');
+    // JSON.stringify escapes C0 controls but leaves C1 (U+009B is a one-byte CSI) and bidi
+    // overrides raw: each line of the pretty form goes through the escaping helper too.
     io.stdout.write(
       pretty
-        ? `${JSON.stringify(parseMaybe(text), null, 2)}\n`
+        ? `${JSON.stringify(parseMaybe(text), null, 2)
+            .split('\n')
+            .map((line) => escapeUntrusted(line))
+            .join('\n')}\n`
         : io.stdoutIsTTY
           ? escapeUntrusted(text).replace(/\\n/g, '\n')
           : text,

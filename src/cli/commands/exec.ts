@@ -1,12 +1,17 @@
 /**
  * `imp exec`: for runbooks. Opens a read-only session (never write, never prompts), runs COMMAND
- * with the session in its environment so `imp api` works inside it, ends the session when COMMAND
+ * with the session in its environment so `imp api` works inside it (with a credential for that
+ * session's proxy only, never the person's broker token), ends the session when COMMAND
  * exits (also on Ctrl-C or SIGTERM), prints the summary to stderr, exits with COMMAND's code.
  * COMMAND's stdout and stderr are its own: imp's JSON events go to --events-fd/--events (or, with
  * --json alone, stderr), never stdout; a login that needs a person is announced on stderr at once,
  * and --no-login fails at once (exit 3) instead. With --identity-token-file the session belongs to
  * a machine identity (policy `machines:`) and no person is involved at all.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXEC_CREDENTIAL_ENV } from '../../client/exec-credential.js';
 import type { SessionView } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
 import { AuthRequiredError, toImpError, UsageError } from '../../core/errors.js';
@@ -148,7 +153,16 @@ async function execute(
   const opened = identityFile
     ? await openAsMachine(options, deps, target, identityFile)
     : await openAsPerson(options, deps, target, emit);
-  const { session, token, childEnv } = opened;
+  const { session, token } = opened;
+  // The child never gets the broker token that opened the session, nor a way to a person's: a
+  // credential for this one session's proxy, and an empty state directory instead of the one
+  // holding credentials.json.
+  const { credential } = await target.client.execCredential(token, session.id).catch(async (error) => {
+    await target.client.endSession(token, session.id).catch(() => {});
+    throw error;
+  });
+  const childState = mkdtempSync(join(tmpdir(), 'imp-exec-'));
+  const { IMP_CREDENTIAL_STORE: _store, IMP_IDENTITY_TOKEN_FILE: _identity, ...base } = deps.env;
   emit({ event: 'session_started', session, ...(opened.machine ? { machine: opened.machine } : {}) });
   if (!quiet)
     io.err(
@@ -156,7 +170,11 @@ async function execute(
     );
 
   const [command, ...args] = options.command;
-  const child = deps.runChild(command!, args, childEnv);
+  const child = deps.runChild(command!, args, {
+    ...sessionEnv(base, session, target.url),
+    [EXEC_CREDENTIAL_ENV]: credential,
+    XDG_STATE_HOME: childState,
+  });
   const expiresAt = Date.parse(session.expires_at ?? '');
   let expired = false;
   const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
@@ -170,6 +188,7 @@ async function execute(
   const exit = await child.exited;
   clearTimeout(expiry);
   unsubscribe();
+  rmSync(childState, { recursive: true, force: true });
 
   await target.client.endSession(token, session.id).catch(() => {});
   const summary = await target.client.summary(token, session.id).catch(() => null);
@@ -188,9 +207,8 @@ async function execute(
 
 interface Opened {
   session: SessionView;
-  /** The broker token that ends and summarises the session. */
+  /** The broker token that opened the session: it mints the child's credential, ends and summarises. */
   token: string;
-  childEnv: NodeJS.ProcessEnv;
   machine: string | null;
 }
 
@@ -226,16 +244,11 @@ async function openAsPerson(
       ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
     });
   });
-  return {
-    session: opened.session,
-    token,
-    childEnv: sessionEnv(deps.env, opened.session, target.url),
-    machine: null,
-  };
+  return { session: opened.session, token, machine: null };
 }
 
 // A machine identity: the workload token is exchanged once (its jti is single use) for a session
-// and a broker token good for that session alone, which the child's `imp api` uses.
+// and a broker token good for that session alone (the child gets an exec credential, like a person's).
 async function openAsMachine(
   options: ExecOptions,
   deps: Deps,
@@ -259,13 +272,7 @@ async function openAsMachine(
     reason: options.reason,
     ttl,
   });
-  const { IMP_IDENTITY_TOKEN_FILE: _used, ...rest } = deps.env;
-  return {
-    session: answer.session,
-    token: answer.access_token,
-    childEnv: { ...sessionEnv(rest, answer.session, target.url), IMP_SESSION_TOKEN: answer.access_token },
-    machine: answer.machine,
-  };
+  return { session: answer.session, token: answer.access_token, machine: answer.machine };
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {
