@@ -155,7 +155,9 @@ describe('machine sessions', () => {
       ['/v1/queue/../invoices', 400, 'path.escape'],
       ['/v1/queue/%2e%2e/invoices', 400, 'path.escape'],
       ['/v1/queue/x%2Finvoices', 400, 'path.escape'],
-      ['/v1/%75sers', 403, 'machine.path_allowlist'],
+      ['/v1/%75sers', 400, 'path.escape'],
+      // Canonically /v1/users, but not as sent: an allow-list refuses rather than guess what routes where.
+      ['/v1/users;x=1', 403, 'machine.path_allowlist'],
     ];
     for (const [path, status] of cases) expect(await rawGet(token, session.id, path), path).toBe(status);
     expect(hits.slice(before).map((h) => h.url)).toEqual(['/api/v1/queue/jobs', '/api/v1/users?x=1']);
@@ -166,6 +168,29 @@ describe('machine sessions', () => {
     expect(denied.every((e) => e.actor?.sub === SUBJECT && e.actor.roles[0] === 'machine:ci-diag')).toBe(
       true,
     );
+  });
+
+  it("the exec credential of a machine session is that machine's: same allow-list, same one session", async () => {
+    const a = await open();
+    const b = await open();
+    const mint = (token: string, id: string) =>
+      fetch(`${t.broker.url}/v1/sessions/${id}/exec-credential`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+      });
+    expect((await mint(a.access_token, b.session.id)).status).toBe(403);
+    const minted = await mint(a.access_token, a.session.id);
+    expect(minted.status).toBe(201);
+    const { credential } = (await minted.json()) as { credential: string };
+    expect((await proxy(credential, a.session.id, '/v1/users')).status).toBe(200);
+    expect((await proxy(credential, a.session.id, '/v1/invoices')).status).toBe(403);
+    expect((await proxy(credential, b.session.id, '/v1/users')).status).toBe(404);
+    const denied = await t.store.readAudit({ session: a.session.id, type: 'action.denied' });
+    expect(denied.map((e) => [e.data.rule, e.actor?.roles])).toEqual([
+      ['machine.path_allowlist', ['machine:ci-diag']],
+    ]);
+    const refused = await t.store.readAudit({ session: b.session.id, type: 'access.denied' });
+    expect(refused.map((e) => e.data.rule)).toEqual(['session.owner']);
   });
 
   it('a write is refused by scope before the allow-list, and the machine token opens nothing else', async () => {
