@@ -128,6 +128,16 @@ describe('the npm package', () => {
     ).toBe(true);
   });
 
+  it('keeps `imp/verify` working for services that import it from the imp package', async () => {
+    const script =
+      "const v = await import('imp/verify'); console.log(typeof v.createVerifier, v.SESSION_TOKEN_TYPE);";
+    const loaded = await sh(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: join(prefix, 'lib'),
+      timeoutMs: 30_000,
+    });
+    expect(loaded).toMatchObject({ code: 0, stdout: 'function at+jwt\n' });
+  });
+
   it('imp dev runs the stack from the installed package, and imp doctor checks it', async () => {
     const { env } = makeUserEnv();
     const dev = new ImpProcess(['dev', '--port', '0', '--json'], env, imp, dir);
