@@ -37,6 +37,7 @@ function principal(sub: string, roles: Role[], authAgeSeconds = 0, nowMs = 0): P
     roles,
     authTime: Math.floor(nowMs / 1000) - authAgeSeconds,
     expiresAt: Math.floor(nowMs / 1000) + 3600,
+    machine: null,
   };
 }
 
@@ -195,19 +196,30 @@ describe('the route table', () => {
     expect(route(method, path)).toMatchObject({ auth: true, ...guards });
   });
 
-  it('only login, config, keys, health, the token-status check and the passkey page go without a broker token', () => {
+  it('only login, the machine token exchange, config, keys, health, the token-status check and the passkey page go without a broker token', () => {
     expect(ROUTES.filter((r) => !r.auth).map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /healthz',
       'GET /.well-known/jwks.json',
       'GET /v1/config',
       'POST /v1/login',
       'GET /v1/token-status',
+      'POST /v1/token',
       // A browser has no broker token: the ceremony id is the capability, and an answer counts only
       // when made with the person's own passkey for the operation the ceremony is bound to.
       'GET /passkey/:id',
       'GET /passkey/assets/:name',
       'GET /v1/ceremonies/:id/options',
       'POST /v1/ceremonies/:id',
+    ]);
+  });
+
+  it("a machine identity may only read its session, end it, read its summary, mint its exec child's credential (and whoami)", () => {
+    expect(ROUTES.filter((r) => r.machines).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /v1/whoami',
+      'GET /v1/sessions/:id',
+      'POST /v1/sessions/:id/end',
+      'GET /v1/sessions/:id/summary',
+      'POST /v1/sessions/:id/exec-credential',
     ]);
   });
 });

@@ -16,6 +16,7 @@ import {
   insertNewSession,
   loadSession,
   newSession,
+  ownsSession,
   personOf,
   sessionAudit,
   sessionChanges,
@@ -216,6 +217,9 @@ export async function visibleSession(
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  // A machine's token sees the one session its exchange opened, never a sibling of the same identity.
+  if (principal.machine !== null && !ownsSession(principal, session))
+    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
   const verdict = decideSessionRead(principal.roles, principal, session);
   if (verdict.allowed) return session;
   // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
