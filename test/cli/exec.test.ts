@@ -31,7 +31,7 @@ describe('imp exec parse', () => {
     [[...base, '--ticket', 'INC-1'], 'imp exec needs -- <command>'],
   ])('%j → usage error (exit 2) before any broker call', async (argv, message) => {
     const t = makeTestDeps({ fetch: stubBroker([]), env: { IMP_BROKER_URL: BROKER } });
-    expect(await main(argv, t.deps)).toBe(2);
+    expect(await main(argv, t.deps, 'test')).toBe(2);
     expect(t.io.stderrText()).toContain(message);
     expect(t.io.stdoutText()).toBe('');
   });
@@ -59,7 +59,11 @@ describe('imp exec --no-login', () => {
         user: { iss: 'x', sub: 'user-alice', email: 'alice@example.test', name: 'A', groups: [], roles: [] },
       }),
     );
-    const code = await main([...base, '--ticket', 'INC-1', '--no-login', '--json', '--', 'true'], t.deps);
+    const code = await main(
+      [...base, '--ticket', 'INC-1', '--no-login', '--json', '--', 'true'],
+      t.deps,
+      'test',
+    );
     expect(code).toBe(3);
     expect(t.logins).toEqual([]);
     expect(fetch.remaining()).toEqual([]);
@@ -75,7 +79,7 @@ describe('imp exec --no-login', () => {
       fetch: stubBroker([]),
       env: { IMP_BROKER_URL: BROKER, IMP_IDENTITY_TOKEN_FILE: '/nonexistent/imp-token' },
     });
-    expect(await main([...base, '--', 'true'], t.deps)).toBe(3);
+    expect(await main([...base, '--', 'true'], t.deps, 'test')).toBe(3);
     expect(t.io.stderrText()).toContain(
       'Cannot read the identity token file /nonexistent/imp-token (ENOENT)',
     );
