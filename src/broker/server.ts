@@ -124,13 +124,16 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   );
 
   // Expiry happens at `exp` even if nobody asks: the sweeper audits it within a second.
-  const sweeper = setInterval(() => {
-    sweepExpired(deps).catch((error: unknown) =>
-      deps.log('error', 'expiry sweep failed', { message: (error as Error).message }),
-    );
-  }, 1000);
-  sweeper.unref();
-  app.addHook('onClose', async () => clearInterval(sweeper));
+  const stopSweeper = deps.clock.every(
+    1000,
+    () => {
+      sweepExpired(deps).catch((error: unknown) =>
+        deps.log('error', 'expiry sweep failed', { message: (error as Error).message }),
+      );
+    },
+    { unref: true },
+  );
+  app.addHook('onClose', async () => stopSweeper());
 
   // The proxy streams bodies untouched: its own scope, with a pass-through body parser.
   await app.register(async (scope) => {

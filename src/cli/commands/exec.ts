@@ -178,15 +178,12 @@ async function execute(
   const expiresAt = Date.parse(session.expires_at ?? '');
   let expired = false;
   const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
-  const expiry = setTimeout(
-    () => {
-      expired = true;
-      child.kill('SIGTERM');
-    },
-    Math.max(0, expiresAt - deps.clock.now()),
-  );
+  const cancelExpiry = deps.clock.after(Math.max(0, expiresAt - deps.clock.now()), () => {
+    expired = true;
+    child.kill('SIGTERM');
+  });
   const exit = await child.exited;
-  clearTimeout(expiry);
+  cancelExpiry();
   unsubscribe();
   rmSync(childState, { recursive: true, force: true });
 
