@@ -1,7 +1,7 @@
 /** `imp exec` parse table and its unattended paths, with the test IO and a stub broker. */
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import { makeTestDeps, stubBroker } from '../helpers/cli-deps.js';
+import { main } from '../../../src/cli/main.js';
+import { makeTestDeps, stubBroker } from '../../helpers/cli-deps.js';
 
 const BROKER = 'http://127.0.0.1:7700';
 const config = {
