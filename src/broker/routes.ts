@@ -9,6 +9,7 @@ import { approveRequest, denyRequest, listRequests, revokeSession } from './hand
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import { getRecording, postRecordingChunk } from './handlers/recording.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
@@ -41,6 +42,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
   { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke
   { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, handler: getSummary },
+  { method: 'POST', path: '/v1/sessions/:id/recording', auth: true, handler: postRecordingChunk }, // owner only; in order, idempotent, bounded
+  { method: 'GET', path: '/v1/sessions/:id/recording', auth: true, handler: getRecording }, // owner, role audit or review; audited
   { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
   { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self

@@ -16,9 +16,9 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
-import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
@@ -452,13 +452,10 @@ export class PostgresStore implements Store {
         return result.rowCount === 1;
       },
       insertRecordingChunk: async (chunk: RecordingChunk) => {
-        await query('INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)', [
-          chunk.session,
-          chunk.seq,
-          chunk.ts,
-          chunk.data,
-          chunk.sha256,
-        ]);
+        await query(
+          'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)',
+          [chunk.session, chunk.seq, chunk.ts, chunk.data, chunk.sha256],
+        );
       },
       getRecordingChunk: async (session: string, seq: number) => {
         const result = await query<Row>('SELECT * FROM recording_chunks WHERE session = $1 AND seq = $2', [

@@ -12,9 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
-import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import type {
@@ -260,8 +260,11 @@ class SqliteStore implements Store {
         return row ? rowToChunk(row) : null;
       },
       countRecordingChunks: async (session: string) =>
-        (this.statement('SELECT COUNT(*) AS n FROM recording_chunks WHERE session = ?').get(session) as { n: number })
-          .n,
+        (
+          this.statement('SELECT COUNT(*) AS n FROM recording_chunks WHERE session = ?').get(session) as {
+            n: number;
+          }
+        ).n,
     };
   }
 

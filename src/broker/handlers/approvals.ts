@@ -2,12 +2,14 @@
  * The second person: list what I may approve, approve (fresh login, never my own request), deny.
  * Approve and deny race safely: the conditional update lets exactly one decision through.
  */
+
 import { ConflictError, ForbiddenError, ImpError, InvalidInputError } from '../../core/errors.js';
 import { hasControlCharacters } from '../../core/escape.js';
 import { decideApproval, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { recordingFacts } from '../recording.js';
 import { loadSession, personOf, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
 
 /** GET /v1/requests?state=pending — pending requests the caller may approve (never their own). */
@@ -96,6 +98,7 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
         ttl: session.ttl,
         expires_at: new Date(changes.expiresAt).toISOString(),
         approved_by: principal.email ?? principal.sub,
+        ...recordingFacts(ctx.deps.policy, session),
       }),
       now,
     );

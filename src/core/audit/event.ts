@@ -61,6 +61,7 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'alert.delivered', 'alert.failed',
   'audit.read', 'audit.export', 'audit.checkpoint',
   'access.denied', 'stepup.required',
+  'recording.chunk', 'recording.refused', 'recording.replayed',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */

@@ -27,7 +27,7 @@ export interface RecordingPolicy {
   input: boolean;
   /** Seconds a required recording may stay undelivered before the CLI ends the session. */
   maxOutage: number;
-  /** The largest chunk the broker accepts, in bytes. */
+  /** The largest chunk the broker accepts, in bytes of its JSON string (≤ 60 KiB: the broker's body limit is 64 KiB). */
   maxChunkBytes: number;
 }
 
@@ -38,7 +38,7 @@ export const DEFAULT_RECORDING: RecordingPolicy = {
   rules: [],
   input: false,
   maxOutage: 30,
-  maxChunkBytes: 256 * 1024,
+  maxChunkBytes: 32 * 1024,
 };
 
 /** What the CLI is told about a session's recording (part of the session view). */

@@ -353,8 +353,20 @@ function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
 
 function readRecording(r: Reader, value: unknown): RecordingPolicy {
   const path = ['recording'];
-  const obj = r.object(value, path, ['default', 'break_glass', 'rules', 'input', 'max_outage', 'max_chunk_bytes']);
-  const mode = (o: Record<string, unknown>, key: string, at: Path, fallback: RecordingMode): RecordingMode => {
+  const obj = r.object(value, path, [
+    'default',
+    'break_glass',
+    'rules',
+    'input',
+    'max_outage',
+    'max_chunk_bytes',
+  ]);
+  const mode = (
+    o: Record<string, unknown>,
+    key: string,
+    at: Path,
+    fallback: RecordingMode,
+  ): RecordingMode => {
     const v = r.string(o, key, at, fallback);
     if ((RECORDING_MODES as readonly string[]).includes(v)) return v as RecordingMode;
     r.problem([...at, key], 'must be required, optional or off');
@@ -370,7 +382,7 @@ function readRecording(r: Reader, value: unknown): RecordingPolicy {
       mode: mode(rule, 'mode', at, 'required'),
     };
   });
-  return {
+  const recording: RecordingPolicy = {
     default: mode(obj, 'default', path, DEFAULT_RECORDING.default),
     breakGlass: mode(obj, 'break_glass', path, DEFAULT_RECORDING.breakGlass),
     rules,
@@ -378,6 +390,12 @@ function readRecording(r: Reader, value: unknown): RecordingPolicy {
     maxOutage: r.duration(obj, 'max_outage', path, DEFAULT_RECORDING.maxOutage),
     maxChunkBytes: r.int(obj, 'max_chunk_bytes', path, DEFAULT_RECORDING.maxChunkBytes, 1024),
   };
+  if (recording.maxChunkBytes > 60 * 1024)
+    r.problem(
+      [...path, 'max_chunk_bytes'],
+      'must be at most 61440 (the broker takes request bodies up to 64 KiB)',
+    );
+  return recording;
 }
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {

@@ -104,7 +104,11 @@ export function parseAsciicast(text: string): { header: AsciicastHeader | null; 
  * Event times as a player shows them: divided by `speed`, and no pause longer than `idleLimit`
  * seconds (asciinema's `--idle-time-limit`). Returns each event's playback time in seconds.
  */
-export function playbackTimes(events: readonly AsciicastEvent[], speed: number, idleLimit: number | null): number[] {
+export function playbackTimes(
+  events: readonly AsciicastEvent[],
+  speed: number,
+  idleLimit: number | null,
+): number[] {
   const times: number[] = [];
   let previous = 0;
   let at = 0;
