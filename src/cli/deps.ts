@@ -29,6 +29,25 @@ export interface Deps {
   onSignal(handler: (signal: TermSignal) => void): () => void;
   /** Starts a child process with inherited stdio (the session subshell, imp exec's command). */
   runChild(command: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle;
+  /**
+   * Starts a child on a pseudo-terminal of its own, wired to the person's terminal (raw keys in,
+   * output out, window size followed), and reports the traffic to `hooks` (session recording).
+   */
+  runPty(command: string, args: string[], env: NodeJS.ProcessEnv, hooks: PtyHooks): Promise<PtyHandle>;
+}
+
+/** What passes through a pty, as it passes. */
+export interface PtyHooks {
+  output(data: string): void;
+  input(data: string): void;
+  resize(cols: number, rows: number): void;
+}
+
+/** A child on its own pty. */
+export interface PtyHandle extends ChildHandle {
+  /** The window size it started with. */
+  readonly cols: number;
+  readonly rows: number;
 }
 
 /** Signals that end or interrupt imp. */
@@ -77,6 +96,10 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
         child.once('exit', (code, signal) => resolve({ code, signal }));
       });
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
+    },
+    async runPty(command, args, childEnv, hooks) {
+      const { startPty } = await import('./pty.js');
+      return startPty(command, args, childEnv, hooks);
     },
     credentials() {
       credentials ??= import('../client/credentials.js').then((m) =>

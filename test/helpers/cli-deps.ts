@@ -102,6 +102,9 @@ export function makeTestDeps(
     runChild: () => {
       throw new Error('tests never spawn');
     },
+    runPty: async () => {
+      throw new Error('tests never spawn');
+    },
   };
   return { deps, io, prompter, credentials, logins, interrupt: controller };
 }
