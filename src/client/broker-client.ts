@@ -182,7 +182,13 @@ export class BrokerClient {
   }
 
   /** POST /v1/sessions/:id/recording: one chunk, by its number (a repeat of a stored chunk is fine). */
-  async uploadRecordingChunk(token: string, id: string, seq: number, data: string, signal?: AbortSignal): Promise<void> {
+  async uploadRecordingChunk(
+    token: string,
+    id: string,
+    seq: number,
+    data: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.request('POST', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
       token,
       body: { seq, data },
@@ -191,7 +197,11 @@ export class BrokerClient {
   }
 
   /** GET /v1/sessions/:id/recording (audited on the broker with its purpose). */
-  async getRecording(token: string, id: string, purpose: 'replay' | 'export' | 'verify'): Promise<RecordingResponse> {
+  async getRecording(
+    token: string,
+    id: string,
+    purpose: 'replay' | 'export' | 'verify',
+  ): Promise<RecordingResponse> {
     return (
       await this.request<RecordingResponse>('GET', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
         token,
