@@ -5,9 +5,9 @@
  * in the database is named by `imp audit verify`. Stopping the broker mid-session ends a required
  * recording within its bound (fail closed) and leaves an optional one running until it catches up.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -170,7 +170,12 @@ describe.skipIf(!run)('session recording with the real parts', () => {
     expect(exported.stdout).toMatch(/"r", ?"100x30"/);
     const file = join(erin.home, 'session.cast');
     await writeFile(file, exported.stdout);
-    const cat = execFileSync('asciinema', ['cat', file], { encoding: 'utf8' });
+    // asciinema 2 reads keys from /dev/tty even to cat, so it runs on a terminal of its own.
+    const catOut = join(erin.home, 'cat.txt');
+    const player = new TmuxSession(`asciinema cat ${file} > ${catOut}; echo "CAT-EXIT=$?"`, erin.env);
+    terminals.push(player);
+    await player.waitFor('CAT-EXIT=0');
+    const cat = await readFile(catOut, 'utf8');
     expect(cat).toContain('typed-42');
     expect(cat).toContain('30 100');
     expect(cat).toContain('after-2-interrupt');
