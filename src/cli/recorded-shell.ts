@@ -41,7 +41,7 @@ export async function startRecordedShell(
     required: terms.mode === 'required',
     maxOutageMs: terms.max_outage_seconds * 1000,
     maxBufferBytes: MAX_BUFFER_BYTES,
-    now: () => clock.now(),
+    clock,
     upload: (seq, data) => target.client.uploadRecordingChunk(token, session.id, seq, data),
     onFail,
     onWarn: (message) => io.err(`\r\n${message}`),
@@ -69,12 +69,12 @@ export async function startRecordedShell(
     emit: (data) => uploader.push(data),
   });
   for (const [kind, data] of early) recorder[kind](data);
-  const flusher = setInterval(() => recorder?.flush(), FLUSH_MS);
+  const stopFlushing = clock.every(FLUSH_MS, () => recorder?.flush());
   return {
     exited: child.exited,
     kill: (signal) => child.kill(signal),
     async finish() {
-      clearInterval(flusher);
+      stopFlushing();
       recorder?.flush();
       const delivered = await uploader.drain(Math.min(terms.max_outage_seconds * 1000, 10_000));
       if (!delivered)

@@ -137,8 +137,8 @@ export async function runActiveSession(
   };
 
   const timers = [
-    setInterval(tick, 1000),
-    setInterval(async () => {
+    deps.clock.every(1000, tick),
+    deps.clock.every(STATUS_POLL_MS, async () => {
       try {
         const now = await target.client.getSession(token, session.id);
         if (now.state === 'revoked') finish('revoked');
@@ -147,14 +147,15 @@ export async function runActiveSession(
       } catch {
         // A broker blip must not end the session locally; expiry still does.
       }
-    }, STATUS_POLL_MS),
+    }),
   ];
   tick();
 
   try {
     if (options.noShell) await runForeground(deps, label, tick, stop.signal, () => finish('ended'));
     else {
-      const terms = session.recording ?? (await target.client.getSession(token, session.id)).recording;
+      // Every answer that makes a session active carries its terms; a broker without recording sends none.
+      const terms = session.recording;
       const recording =
         terms && terms.mode !== 'off'
           ? {
@@ -169,7 +170,7 @@ export async function runActiveSession(
       await runSubshell(deps, target, session, recording, stop.signal, () => finish('ended'));
     }
   } finally {
-    for (const timer of timers) clearInterval(timer);
+    for (const cancel of timers) cancel();
     if (io.stderrIsTTY && !options.json) io.stderr.write('\u001b]0;\u0007');
   }
 
@@ -240,9 +241,9 @@ async function runSubshell(
     if (first === 'exited') onExit();
     else {
       child.kill('SIGHUP');
-      const killer = setTimeout(() => child.kill('SIGKILL'), FORCED_LOGOUT_GRACE_MS);
+      const cancelKill = deps.clock.after(FORCED_LOGOUT_GRACE_MS, () => child.kill('SIGKILL'));
       await child.exited;
-      clearTimeout(killer);
+      cancelKill();
     }
     if ('finish' in child) await child.finish();
   } finally {
@@ -259,9 +260,8 @@ async function runForeground(
   onInterrupt: () => void,
 ): Promise<void> {
   const spinner = await startSpinner(deps.io, `Session ${label} active — Ctrl-C ends it`);
-  const refresh = setInterval(
-    () => spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`),
-    1000,
+  const cancelRefresh = deps.clock.every(1000, () =>
+    spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`),
   );
   try {
     await new Promise<void>((resolve) => {
@@ -277,7 +277,7 @@ async function runForeground(
       );
     });
   } finally {
-    clearInterval(refresh);
+    cancelRefresh();
     spinner.stop();
   }
 }

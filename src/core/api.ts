@@ -125,9 +125,9 @@ export interface SessionSummary {
   actions: { read: number; write: number; export: number };
   writes: number;
   denials: number;
-  /** Whether any of its terminal was recorded (chunks stored), and who supervised it live. */
-  recorded: boolean;
-  supervised_by: string[];
+  /** Whether any of its terminal was recorded (chunks stored), and who supervised it live (brokers before recording leave them out). */
+  recorded?: boolean;
+  supervised_by?: string[];
   calls: {
     ts: string;
     method: string;

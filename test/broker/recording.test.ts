@@ -106,9 +106,10 @@ describe('recording upload', () => {
     const alice = await t.loginAs('alice');
     const intruder = await post(2, eventLine(2, 'o', 'injected'), alice);
     expect(intruder.status).toBe(403);
-    expect(intruder.body.error.details?.rule ?? intruder.body.error.message).toContain('recording.owner');
-    const denied = (await t.store.readAudit({ type: 'recording.refused', session: id })).at(-1);
-    expect(denied).toMatchObject({ actor: { sub: 'user-alice' }, data: { rule: 'recording.owner' } });
+    expect(intruder.body.error.message).toContain('Only the person who opened a session');
+    const denied = (await t.store.readAudit({ type: 'access.denied', session: id })).at(-1);
+    expect(denied).toMatchObject({ actor: { sub: 'user-alice' }, data: { rule: 'session.owner' } });
+    expect(await t.store.readAudit({ type: 'recording.chunk', session: id })).toHaveLength(2);
   });
 
   it('replays to the owner and the audit role, audited; refuses others by role.replay', async () => {

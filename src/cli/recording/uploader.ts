@@ -8,6 +8,7 @@
  */
 import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CancelTimer, Clock } from '../../core/clock.js';
 import { ImpError } from '../../core/errors.js';
 
 /** What the uploader works with. */
@@ -16,7 +17,7 @@ export interface UploaderOptions {
   required: boolean;
   maxOutageMs: number;
   maxBufferBytes: number;
-  now: () => number;
+  clock: Clock;
   upload: (seq: number, data: string) => Promise<void>;
   /** A required recording could not be delivered: end the session, saying why. */
   onFail: (why: string) => void;
@@ -45,11 +46,11 @@ export class RecordingUploader {
   private stopped = false;
   private warnedOutage = false;
   private readonly ready: Promise<unknown>;
-  private readonly watchdog: NodeJS.Timeout;
+  private readonly stopWatchdog: CancelTimer;
 
   constructor(private readonly options: UploaderOptions) {
     this.ready = mkdir(options.dir, { recursive: true, mode: 0o700 });
-    this.watchdog = setInterval(() => this.check(), 250);
+    this.stopWatchdog = options.clock.every(250, () => this.check());
   }
 
   /** Chunks not yet delivered. */
@@ -75,7 +76,7 @@ export class RecordingUploader {
       seq,
       data,
       bytes,
-      since: this.options.now(),
+      since: this.options.clock.now(),
       file: join(this.options.dir, `${seq}.cast`),
       written: Promise.resolve(),
     };
@@ -91,17 +92,17 @@ export class RecordingUploader {
 
   /** Tries to deliver everything within `timeoutMs`; true when nothing is left. */
   async drain(timeoutMs: number): Promise<boolean> {
-    const deadline = this.options.now() + timeoutMs;
-    while (this.queue.length > 0 && !this.failed && this.options.now() < deadline) {
+    const deadline = this.options.clock.now() + timeoutMs;
+    while (this.queue.length > 0 && !this.failed && this.options.clock.now() < deadline) {
       this.pumping ??= this.pump();
-      await Promise.race([this.pumping, new Promise((r) => setTimeout(r, 100))]);
+      await Promise.race([this.pumping, this.options.clock.sleep(100)]);
     }
     return this.queue.length === 0;
   }
 
   /** Stops the watchdog; removes the session's directory when everything was delivered. */
   async close(): Promise<void> {
-    clearInterval(this.watchdog);
+    this.stopWatchdog();
     this.stopped = true;
     if (this.queue.length === 0) await rmdir(this.options.dir).catch(() => {});
   }
@@ -109,7 +110,7 @@ export class RecordingUploader {
   private check(): void {
     const oldest = this.queue[0];
     if (!oldest || this.failed) return;
-    const late = this.options.now() - oldest.since;
+    const late = this.options.clock.now() - oldest.since;
     if (late <= this.options.maxOutageMs) return;
     const why = `the broker has not taken it for ${Math.round(late / 1000)} s${this.lastError ? ` (${this.lastError})` : ''}`;
     if (this.options.required) this.fail(why);
@@ -148,7 +149,7 @@ export class RecordingUploader {
             }
             return;
           }
-          await new Promise((r) => setTimeout(r, delay));
+          await this.options.clock.sleep(delay);
           delay = Math.min(delay * 2, 2000);
           continue;
         }
