@@ -211,6 +211,8 @@ export async function rotateKeys(options: {
   storeUrl?: string;
   env?: NodeJS.ProcessEnv;
   clock: Clock;
+  /** Who ran it, as the OS knows them (audited; there is no broker login on this path). */
+  operator?: string;
 }): Promise<KeyRotation> {
   const now = options.clock.now();
   let store: Store | null = null;
@@ -222,13 +224,18 @@ export async function rotateKeys(options: {
       if (!hasSharedKeys(store)) throw new ConfigError('This store cannot hold signing keys.');
       keys = await KeyRing.open(store.keyStorage(), now);
     } else {
+      await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+      store = openSqliteStore(join(options.stateDir, 'imp.db'));
       keys = await KeyRing.load(join(options.stateDir, 'keys.json'), now);
     }
+    // The audit log must be writable before anything changes (a new audit key is published forever).
+    const openStore = store;
+    await openStore.ping();
     const before = keys.verifying(options.kind, now).map((key) => key.kid);
     const overlapMs =
       options.kind === 'audit' ? Number.MAX_SAFE_INTEGER - now : options.overlapSeconds * 1000;
     const fresh = await keys.rotate(options.kind, now, overlapMs);
-    return {
+    const rotation: KeyRotation = {
       kind: options.kind,
       kid: fresh.kid,
       retiring: before.map((kid) => ({
@@ -236,6 +243,22 @@ export async function rotateKeys(options: {
         retireAfter: options.kind === 'audit' ? null : new Date(now + overlapMs).toISOString(),
       })),
     };
+    await openStore.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'keys.rotated',
+          actor: null,
+          data: {
+            kind: rotation.kind,
+            kid: rotation.kid,
+            retiring: rotation.retiring.map((r) => ({ kid: r.kid, retire_after: r.retireAfter })),
+            by: options.operator ?? null,
+          },
+        },
+        options.clock.now(),
+      ),
+    );
+    return rotation;
   } finally {
     await store?.close();
   }

@@ -117,6 +117,13 @@ export function makeTestDeps(
     runChild: () => {
       throw new Error('tests never spawn');
     },
+    openEvents: () => {
+      throw new Error('tests pass no --events target');
+    },
+    readTextFile: async (path: string) => {
+      const { readFile } = await import('node:fs/promises');
+      return readFile(path, 'utf8');
+    },
     runPty: async () => {
       throw new Error('tests never spawn');
     },

@@ -4,6 +4,7 @@
  */
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
+import { readMachine } from './machines.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
@@ -20,10 +21,13 @@ export function formatPolicyPath(path: readonly (string | number)[]): string {
     .join('');
 }
 
-type Obj = Record<string, unknown>;
-type Path = (string | number)[];
+/** A mapping of the policy document. */
+export type Obj = Record<string, unknown>;
+/** A key path into the policy document. */
+export type Path = (string | number)[];
 
-class Reader {
+/** Reads values out of the policy document, collecting problems instead of stopping at the first. */
+export class Reader {
   readonly problems: PolicyProblem[] = [];
 
   problem(path: Path, message: string): void {
@@ -160,6 +164,7 @@ const TOP_KEYS = [
   'proxy',
   'roles',
   'tenants',
+  'machines',
   'store',
   'recording',
 ];
@@ -224,6 +229,17 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     'tenants',
     'id',
   );
+  const machines = r.list(top, 'machines', []).map((raw, i) => readMachine(r, raw, ['machines', i]));
+  duplicates(
+    r,
+    machines.map((machine) => machine.name),
+    'machines',
+    'name',
+  );
+  roles.forEach((role, i) => {
+    // Machine sessions are told apart by this prefix in the requester's roles (src/core/policy/machines.ts).
+    if (role.name.startsWith('machine:')) r.problem(['roles', i, 'name'], 'must not start with "machine:"');
+  });
 
   const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
   if (!['read', 'write', 'forbidden'].includes(exportScope))
@@ -274,6 +290,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     },
     roles,
     tenants,
+    machines,
     store: readStore(r, top.store),
     recording: readRecording(r, top.recording),
   };

@@ -39,6 +39,11 @@ const summary: SessionSummary = {
   calls: [],
 };
 
+const CREDENTIAL = call('POST', `/v1/sessions/${ID}/exec-credential`, 200, {
+  credential: 'exec-cred-1',
+  expires_at: '2026-11-24T12:10:00.000Z',
+});
+
 /** A child process the test ends by hand; records what it was started with and the signals sent. */
 function fakeChild() {
   let exit: (value: { code: number | null; signal: NodeJS.Signals | null }) => void = () => {};
@@ -106,6 +111,7 @@ describe('imp exec: run', () => {
         { session: active, message: 'ok' },
         { check: ({ body }) => expect(body).toMatchObject({ scope: 'read', ttl: 600 }) },
       ),
+      CREDENTIAL,
       call('POST', `/v1/sessions/${ID}/end`, 200, { session: sessionView('ended') }),
       call('GET', `/v1/sessions/${ID}/summary`, 200, summary),
     ]);
@@ -114,7 +120,7 @@ describe('imp exec: run', () => {
     expect(child.started[0]).toMatchObject({
       command: './diagnose.sh',
       args: ['--fast'],
-      env: { IMP_SESSION_ID: ID, IMP_TENANT: 'acme', IMP_SCOPE: 'read' },
+      env: { IMP_SESSION_ID: ID, IMP_TENANT: 'acme', IMP_SCOPE: 'read', IMP_EXEC_CREDENTIAL: 'exec-cred-1' },
     });
     child.exit(3);
     expect((await run.done).code).toBe(3);
@@ -125,6 +131,7 @@ describe('imp exec: run', () => {
     const run = startImp(ARGV, [
       call('GET', '/v1/config', 200, CONFIG),
       call('POST', '/v1/sessions', 201, { session: active, message: 'ok' }),
+      CREDENTIAL,
       call('POST', `/v1/sessions/${ID}/end`, 200, { session: sessionView('ended') }),
       call('GET', `/v1/sessions/${ID}/summary`, 200, summary),
     ]);
