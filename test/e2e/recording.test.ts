@@ -191,7 +191,7 @@ describe.skipIf(!run)('session recording with the real parts', () => {
     expect(verified.code).toBe(0);
   }, 90_000);
 
-  it('a chunk changed in the database by its administrator is named by imp audit verify', async () => {
+  it('a chunk changed and one deleted in the database by its administrator are named by imp audit verify', async () => {
     const db = new Database(join(stateDir, 'imp.db'));
     // The triggers are a speed bump, not the proof: a DBA drops them.
     db.exec('DROP TRIGGER recording_chunks_no_update');
@@ -200,13 +200,23 @@ describe.skipIf(!run)('session recording with the real parts', () => {
         "UPDATE recording_chunks SET data = replace(data, 'typed-42', 'typed-43') WHERE session = ? AND data LIKE '%typed-42%'",
       )
       .run(recorded);
+    db.exec('DROP TRIGGER recording_chunks_no_delete');
+    const removed = db
+      .prepare(
+        "DELETE FROM recording_chunks WHERE session = ? AND seq = (SELECT MAX(seq) FROM recording_chunks WHERE session = ?) AND data NOT LIKE '%typed-43%'",
+      )
+      .run(recorded, recorded);
     db.close();
     expect(changed.changes).toBe(1);
+    expect(removed.changes).toBe(1);
     const erin = await person('erin', ['security']);
     const verified = await runImp(['audit', 'verify'], erin.env);
     expect(verified.code).toBe(1);
     expect(verified.stderr).toMatch(
       new RegExp(`Recording BROKEN \\(changed\\): recording chunk \\d+ of session ${recorded} was changed`),
+    );
+    expect(verified.stderr).toMatch(
+      new RegExp(`Recording BROKEN \\(missing\\): recording chunk \\d+ of session ${recorded} is missing`),
     );
   }, 60_000);
 
