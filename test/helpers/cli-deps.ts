@@ -127,6 +127,9 @@ export function makeTestDeps(
       const { readFile } = await import('node:fs/promises');
       return readFile(path, 'utf8');
     },
+    runPty: async () => {
+      throw new Error('tests never spawn');
+    },
   };
   return { deps, io, prompter, credentials, logins, interrupt: controller, clock };
 }
