@@ -55,7 +55,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
   const { policy, text, name } = await readPolicy(options.policy);
   const store = options.store ?? (await openStore(options, policy));
   let keys: KeyRing;
-  let keyRefresh: NodeJS.Timeout | undefined;
+  let stopKeyRefresh: (() => void) | undefined;
   try {
     if (hasSharedKeys(store)) {
       // Replicas sign and verify with one set of keys, kept in the shared store.
@@ -65,14 +65,17 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       keys = await KeyRing.load(join(options.stateDir, 'keys.json'), options.clock.now());
     }
     // Re-read the keys now and then: a rotation (`imp broker rotate-keys`, or another replica) takes effect.
-    keyRefresh = setInterval(() => {
-      keys
-        .refresh()
-        .catch((error: unknown) =>
-          options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
-        );
-    }, KEY_REFRESH_MS);
-    keyRefresh.unref();
+    stopKeyRefresh = options.clock.every(
+      KEY_REFRESH_MS,
+      () => {
+        keys
+          .refresh()
+          .catch((error: unknown) =>
+            options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
+          );
+      },
+      { unref: true },
+    );
   } catch (error) {
     if (!options.store) await store.close();
     throw error;
@@ -105,7 +108,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   };
   const closeStore = async () => {
-    clearInterval(keyRefresh);
+    stopKeyRefresh?.();
     stopRelay?.();
     await store.close();
   };

@@ -16,6 +16,7 @@ import {
   insertNewSession,
   loadSession,
   newSession,
+  ownsSession,
   personOf,
   sessionAudit,
   sessionChanges,
@@ -197,6 +198,9 @@ export async function visibleSession(
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  // A machine's token sees the one session its exchange opened, never a sibling of the same identity.
+  if (principal.machine !== null && !ownsSession(principal, session))
+    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
   const verdict = decideSessionRead(principal.roles, principal, session);
   if (verdict.allowed) return session;
   // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
@@ -231,10 +235,10 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
     const done = () => {
       sessionChanges.off(id, done);
       ctx.signal.removeEventListener('abort', done);
-      clearTimeout(timer);
+      cancel();
       resolve();
     };
-    const timer = setTimeout(done, Math.max(10, ms));
+    const cancel = ctx.deps.clock.after(Math.max(10, ms), done);
     sessionChanges.on(id, done);
     ctx.signal.addEventListener('abort', done, { once: true });
   });
