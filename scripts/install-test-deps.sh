@@ -9,8 +9,10 @@
 #   glewlwyd sqlite3 openssl curl
 #                       a second, independent IdP that ignores max_age on the device grant
 #                       (test/fixtures/glewlwyd/start.sh sets it up through its admin API)
+#   asciinema           plays the asciicast exports of session recordings (`asciinema cat`)
+#   build-essential python3  compile node-pty (the session pty) where npm has no prebuilt binary
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

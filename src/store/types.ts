@@ -6,6 +6,7 @@
 
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 
 /** A login the broker accepted (one per successful `imp login`). */
 export interface LoginRecord {
@@ -189,6 +190,12 @@ export interface StoreTx {
     expectedState: CeremonyRecord['state'],
     changes: CeremonyChanges,
   ): Promise<boolean>;
+  /** Stores one recording chunk; a second chunk with the same (session, seq) throws. */
+  insertRecordingChunk(chunk: RecordingChunk): Promise<void>;
+  /** One stored chunk, or null. */
+  getRecordingChunk(session: string, seq: number): Promise<RecordingChunk | null>;
+  /** How many chunks of a session are stored (the next chunk's seq, since they arrive in order). */
+  countRecordingChunks(session: string): Promise<number>;
 }
 
 /** A store engine. */
@@ -208,6 +215,8 @@ export interface Store {
   listCheckpoints(): Promise<Checkpoint[]>;
   /** The newest login of each person (iss, sub), with the groups it carried (access reviews). */
   listLatestLogins(): Promise<LoginRecord[]>;
+  /** A session's recording chunks in seq order (empty when it was not recorded). */
+  listRecordingChunks(session: string): Promise<RecordingChunk[]>;
   /** Calls `listener` after each commit that appended audit events, with those events in order. */
   onAppended(listener: (events: AuditEvent[]) => void): () => void;
   /**

@@ -9,6 +9,7 @@ import { decideApproval, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
+import { recordingFacts } from '../recording.js';
 import {
   decisionOperation,
   describeDecision,
@@ -78,6 +79,7 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
         expires_at: new Date(changes.expiresAt).toISOString(),
         approved_by: principal.email ?? principal.sub,
         reauth,
+        ...recordingFacts(ctx.deps.policy, session),
       }),
       now,
     );

@@ -65,6 +65,7 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'access.denied', 'access.refusals', 'stepup.required', 'stepup.passkey', 'stepup.refused',
   'keys.rotated', 'policy.explained',
   'passkey.added', 'passkey.removed', 'passkey.reset', 'passkey.clone_suspected', 'passkey.refused',
+  'recording.chunk', 'recording.refused', 'recording.replayed',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */
