@@ -195,16 +195,14 @@ describe('property: any sequence of appends', () => {
   });
 
   test('any single flipped bit in a consistency proof or either root makes it fail', () => {
-    const arb = fc
-      .array(fc.uint8Array({ maxLength: 4 }), { minLength: 2, maxLength: 70 })
-      .chain((raw) =>
-        fc.record({
-          leaves: fc.constant(raw.map(leafHash)),
-          m: fc.integer({ min: 1, max: raw.length - 1 }),
-          bit: fc.nat(),
-          where: fc.constantFrom('root1', 'root2', 'proof'),
-        }),
-      );
+    const arb = fc.array(fc.uint8Array({ maxLength: 4 }), { minLength: 2, maxLength: 70 }).chain((raw) =>
+      fc.record({
+        leaves: fc.constant(raw.map(leafHash)),
+        m: fc.integer({ min: 1, max: raw.length - 1 }),
+        bit: fc.nat(),
+        where: fc.constantFrom('root1', 'root2', 'proof'),
+      }),
+    );
     fc.assert(
       fc.property(arb, ({ leaves, m, bit, where }) => {
         const tree = storedTree(leaves);
