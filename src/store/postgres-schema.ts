@@ -11,6 +11,8 @@
  * the other columns are copies for filtering (NUL replaced) that verification never reads.
  */
 
+import { POSTGRES_TREE_MIGRATION } from './postgres-tree.js';
+
 /** One migration: a name for the version table and its SQL (run in one transaction with the others). */
 export interface PostgresMigration {
   name: string;
@@ -134,5 +136,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       private_jwk TEXT NOT NULL
     );
     `,
+  },
+  {
+    name: 'audit tree (RFC 9162), checkpoint notes, witness cosignatures',
+    sql: POSTGRES_TREE_MIGRATION,
   },
 ];

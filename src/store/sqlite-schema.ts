@@ -1,4 +1,5 @@
 /** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
+import { SQLITE_TREE_MIGRATION } from './sqlite-tree.js';
 
 /** Ordered migrations; never edit a released one, append a new one. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
@@ -84,4 +85,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN review TEXT;
   CREATE INDEX sessions_review ON sessions (mode, review_required);
   `,
+  // 4: the audit log as an RFC 9162 tree (existing events are integrated on open), checkpoint notes, cosignatures.
+  SQLITE_TREE_MIGRATION,
 ];

@@ -93,6 +93,31 @@ export class Frontier {
   }
 }
 
+/**
+ * The stored nodes appending leaf `index` needs: its left siblings on the way up, one per trailing
+ * 1-bit of the index (amortised one), smallest first.
+ */
+export function leftSiblings(index: number): TreeNode[] {
+  const nodes: TreeNode[] = [];
+  for (let level = 0; Math.floor(index / 2 ** level) % 2 === 1; level++)
+    nodes.push({ level, index: Math.floor(index / 2 ** level) - 1 });
+  return nodes;
+}
+
+/**
+ * The nodes that become complete when leaf `index` (hash `leaf`) is appended, given the hashes of
+ * leftSiblings(index) in order: what a store inserts so every later proof can be read, not recomputed.
+ */
+export function appendedNodes(index: number, leaf: Hash, siblings: readonly Hash[]): { node: TreeNode; hash: Hash }[] {
+  const created = [{ node: { level: 0, index }, hash: leaf }];
+  let hash = leaf;
+  siblings.forEach((sibling, level) => {
+    hash = nodeHash(sibling, hash);
+    created.push({ node: { level: level + 1, index: Math.floor(index / 2 ** (level + 1)) }, hash });
+  });
+  return created;
+}
+
 /** A half-open range of leaves [start, end) whose MTH is one element of a proof. */
 export interface LeafRange {
   start: number;
