@@ -1,51 +1,51 @@
 /**
- * Signed checkpoints of the audit chain: at least every `checkpoint_every` events or
- * `checkpoint_interval` seconds (when the log moved), and at shutdown. A checkpoint is what makes
- * deleting the newest events detectable. Signed with the `audit` key, published in the JWKS.
+ * Audit checkpoints (C2SP tlog-checkpoint, signed with the audit note key): at least every
+ * `checkpoint_every` events or `checkpoint_interval` seconds (when the log moved), on request
+ * (export, receipt) and at shutdown; each is stored and offered to the witnesses.
  */
-import { CompactSign } from 'jose';
-import { CHECKPOINT_JWS_TYPE, type Checkpoint, checkpointPayload } from '../core/audit/checkpoint.js';
-import type { BrokerDeps } from './context.js';
-import { BROKER_ALG } from './keys.js';
 
-/** Signs a checkpoint for the chain head. */
-export async function signCheckpoint(
-  deps: Pick<BrokerDeps, 'keys'>,
-  head: { seq: number; hash: string },
-  ts: string,
-): Promise<Checkpoint> {
-  const key = deps.keys.active('audit');
-  const claims = { seq: head.seq, hash: head.hash, ts };
-  const jws = await new CompactSign(new TextEncoder().encode(checkpointPayload(claims)))
-    .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: CHECKPOINT_JWS_TYPE })
-    .sign(key.privateKey);
-  return { ...claims, jws };
-}
+import { parseNote, signNote } from '../core/audit/signed-note.js';
+import { formatCheckpoint, parseCheckpoint } from '../core/audit/tlog-checkpoint.js';
+import type { BrokerDeps } from './context.js';
+import type { AuditNoteKey } from './note-key.js';
+import type { WitnessPusher } from './witnesses.js';
 
 /** Keeps checkpoints coming; `close` writes the last one. */
 export class Checkpointer {
-  private lastSeq = 0;
+  private lastSize = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly deps: BrokerDeps) {
+  constructor(
+    private readonly deps: BrokerDeps,
+    private readonly key: AuditNoteKey,
+    private readonly witnesses: WitnessPusher,
+  ) {
     this.lastAt = deps.clock.now();
     this.unsubscribe = deps.store.onAppended((events) => {
       const newest = events.at(-1)!.seq;
-      if (newest - this.lastSeq >= deps.policy.audit.checkpointEvery) this.request();
+      if (newest - this.lastSize >= deps.policy.audit.checkpointEvery) void this.request();
     });
     this.timer = setInterval(() => {
       if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
-        this.request();
+        void this.request();
     }, 1000);
     this.timer.unref();
   }
 
-  /** Loads where the last checkpoint is (call once at start). */
+  /** Loads the newest checkpoint (call once at start) and offers it to the witnesses again. */
   async init(): Promise<void> {
-    this.lastSeq = (await this.deps.store.listCheckpoints()).at(-1)?.seq ?? 0;
+    const latest = (await this.deps.store.listNotes()).at(-1);
+    if (!latest) return;
+    this.lastSize = latest.size;
+    const body = parseCheckpoint(parseNote(latest.note).text);
+    this.witnesses.offer({
+      size: latest.size,
+      root: body.root,
+      note: stripCosignatures(latest.note, this.key.origin),
+    });
   }
 
   /** Checkpoints the current head if it moved; serialized so two never race. */
@@ -59,12 +59,16 @@ export class Checkpointer {
   }
 
   private async checkpointNow(): Promise<void> {
-    const head = await this.deps.store.auditHead();
+    const head = await this.deps.store.treeHead();
     this.lastAt = this.deps.clock.now();
-    if (!head || head.seq <= this.lastSeq) return;
-    const checkpoint = await signCheckpoint(this.deps, head, new Date(this.deps.clock.now()).toISOString());
-    await this.deps.store.insertCheckpoint(checkpoint);
-    this.lastSeq = head.seq;
+    if (head.size === 0 || head.size <= this.lastSize) return;
+    const note = await signNote(
+      formatCheckpoint({ origin: this.key.origin, size: head.size, root: head.root }),
+      [this.key.signer],
+    );
+    await this.deps.store.insertNote(head.size, note);
+    this.lastSize = head.size;
+    this.witnesses.offer({ size: head.size, root: head.root, note });
   }
 
   /** Stops the timer and writes a final checkpoint. */
@@ -73,4 +77,14 @@ export class Checkpointer {
     this.unsubscribe();
     await this.request();
   }
+}
+
+/** The note with only the log's own signature lines (witnesses get what the log signed). */
+export function stripCosignatures(note: string, origin: string): string {
+  const parsed = parseNote(note);
+  const own = note
+    .slice(parsed.text.length + 1)
+    .split('\n')
+    .filter((line) => line.startsWith(`\u2014 ${origin} `));
+  return `${parsed.text}\n${own.map((line) => `${line}\n`).join('')}`;
 }

@@ -7,6 +7,8 @@ import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { KeyRing } from './keys.js';
+import type { AuditNoteKey } from './note-key.js';
+import type { WitnessPusher } from './witnesses.js';
 
 /** A caller the broker authenticated from a broker token. */
 export interface Principal {
@@ -48,6 +50,10 @@ export interface BrokerDeps {
   alertSettings?: Partial<AlertSettings>;
   /** Sends break-glass alerts after commit (set by createBroker). */
   alerts?: AlertDispatcher;
+  /** The key that signs checkpoints (C2SP signed-note); derived from the audit key when absent. */
+  auditNote?: AuditNoteKey;
+  /** Pushes checkpoints to the policy's witnesses (set by createBroker). */
+  witnesses?: WitnessPusher;
 }
 
 /** A request, typed for handlers. */

@@ -35,6 +35,7 @@ const RULES: Record<string, string[]> = {
   runtime: ['core', 'runtime'],
   broker: ['core', 'auth', 'store', 'runtime', 'broker'],
   cli: ['core', 'auth', 'client', 'runtime', 'cli', 'dev'],
+  witness: ['core', 'runtime', 'witness'],
 };
 
 describe('layering', () => {

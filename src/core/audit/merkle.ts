@@ -108,7 +108,11 @@ export function leftSiblings(index: number): TreeNode[] {
  * The nodes that become complete when leaf `index` (hash `leaf`) is appended, given the hashes of
  * leftSiblings(index) in order: what a store inserts so every later proof can be read, not recomputed.
  */
-export function appendedNodes(index: number, leaf: Hash, siblings: readonly Hash[]): { node: TreeNode; hash: Hash }[] {
+export function appendedNodes(
+  index: number,
+  leaf: Hash,
+  siblings: readonly Hash[],
+): { node: TreeNode; hash: Hash }[] {
   const created = [{ node: { level: 0, index }, hash: leaf }];
   let hash = leaf;
   siblings.forEach((sibling, level) => {
