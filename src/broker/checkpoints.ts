@@ -2,13 +2,32 @@
  * Audit checkpoints (C2SP tlog-checkpoint, signed with the audit note key): at least every
  * `checkpoint_every` events or `checkpoint_interval` seconds (when the log moved), on request
  * (export, receipt) and at shutdown; each is stored and offered to the witnesses.
+ * The chain head is also signed as a JWS checkpoint (the pre-tree format), so the chain verifier
+ * keeps locating edits to the exact seq and exports stay readable by older imp.
  */
+import { CompactSign } from 'jose';
+import { CHECKPOINT_JWS_TYPE, type Checkpoint, checkpointPayload } from '../core/audit/checkpoint.js';
 
 import { parseNote, signNote } from '../core/audit/signed-note.js';
 import { formatCheckpoint, parseCheckpoint } from '../core/audit/tlog-checkpoint.js';
 import type { BrokerDeps } from './context.js';
+import { BROKER_ALG } from './keys.js';
 import type { AuditNoteKey } from './note-key.js';
 import type { WitnessPusher } from './witnesses.js';
+
+/** Signs a JWS checkpoint for the chain head. */
+export async function signCheckpoint(
+  deps: Pick<BrokerDeps, 'keys'>,
+  head: { seq: number; hash: string },
+  ts: string,
+): Promise<Checkpoint> {
+  const key = deps.keys.active('audit');
+  const claims = { seq: head.seq, hash: head.hash, ts };
+  const jws = await new CompactSign(new TextEncoder().encode(checkpointPayload(claims)))
+    .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: CHECKPOINT_JWS_TYPE })
+    .sign(key.privateKey);
+  return { ...claims, jws };
+}
 
 /** Keeps checkpoints coming; `close` writes the last one. */
 export class Checkpointer {
@@ -62,6 +81,11 @@ export class Checkpointer {
     const head = await this.deps.store.treeHead();
     this.lastAt = this.deps.clock.now();
     if (head.size === 0 || head.size <= this.lastSize) return;
+    const chainHead = await this.deps.store.auditHead();
+    if (chainHead) {
+      const ts = new Date(this.deps.clock.now()).toISOString();
+      await this.deps.store.insertCheckpoint(await signCheckpoint(this.deps, chainHead, ts));
+    }
     const note = await signNote(
       formatCheckpoint({ origin: this.key.origin, size: head.size, root: head.root }),
       [this.key.signer],

@@ -7,6 +7,7 @@ import type { HandlerContext, HandlerResult } from './context.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
+import { getCheckpoint, getReceipt } from './handlers/audit-tree.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
@@ -52,6 +53,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/audit/events/:ref', auth: true, handler: showAudit }, // role: audit
   { method: 'GET', path: '/v1/audit/export', auth: true, handler: exportAudit }, // role: audit; audited as audit.export
   { method: 'POST', path: '/v1/audit/checkpoint', auth: true, handler: checkpointNow }, // role: audit
+  { method: 'GET', path: '/v1/audit/checkpoint', auth: false, handler: getCheckpoint }, // public: the newest cosigned checkpoint
+  { method: 'GET', path: '/v1/audit/receipt/:ref', auth: true, handler: getReceipt }, // role: audit
   { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
   { method: 'GET', path: '/v1/review', auth: true, handler: getReview }, // role: audit or review; audited as audit.read
 ];

@@ -1,5 +1,8 @@
 /** `imp/verify`: what a tenant service imports to accept imp session tokens safely. */
 export type { JSONWebKeySet } from 'jose';
+/** Audit receipts: check, offline, that an event was logged and cosigned by witnesses you trust. */
+export { type AuditReceipt, type ReceiptVerification, verifyReceipt } from '../core/audit/receipt.js';
+export { cosignatureVerifier as witnessKey } from '../core/audit/tlog-cosignature.js';
 export { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE, type SessionMode } from '../core/session-token.js';
 export {
   type AccessRequirement,
