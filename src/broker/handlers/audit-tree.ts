@@ -44,9 +44,14 @@ export async function treeExport(
   range: { sinceTs?: string; untilTs?: string },
 ): Promise<PassThrough> {
   const { store } = deps;
-  const latest = await freshCheckpoint(deps);
-  const size = latest?.size ?? 0;
-  const events = size === 0 ? [] : await store.readAudit({ ...range, toSeq: size });
+  let size = (await freshCheckpoint(deps))?.size ?? 0;
+  let events = size === 0 ? [] : await store.readAudit({ ...range, toSeq: size });
+  if (!range.untilTs && (events.at(-1)?.seq ?? 0) < size) {
+    // The tree moved under us (an append rolled back): fall back to the newest checkpoint the rows reach.
+    const reach = (await store.readAudit({ limit: 1, newest: true })).at(-1)?.seq ?? 0;
+    size = (await store.listNotes()).filter((n) => n.size <= reach).at(-1)?.size ?? 0;
+    events = size === 0 ? [] : await store.readAudit({ ...range, toSeq: size });
+  }
   const first = events[0]?.seq ?? size + 1;
   const last = events.at(-1)?.seq ?? size;
   const [left, right] = await Promise.all([

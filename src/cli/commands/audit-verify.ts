@@ -77,6 +77,7 @@ export interface AuditVerifyOptions {
   witnessKeys: string[];
   quorum: number | undefined;
   receipt: string | undefined;
+  partial: boolean;
   json: boolean;
 }
 
@@ -90,6 +91,7 @@ export function parse(parsed: ParsedArgs): AuditVerifyOptions {
     witnessKeys: (parsed.flags['witness-key'] as string[] | undefined) ?? [],
     quorum: quorumFlag(stringFlag(parsed, 'quorum')),
     receipt: stringFlag(parsed, 'receipt'),
+    partial: boolFlag(parsed, 'partial'),
     json: boolFlag(parsed, 'json'),
   };
 }
@@ -140,8 +142,14 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
       fromPrev: header?.prev ?? GENESIS_PREV,
     },
   );
-  const tree = result.ok || header?.version === 2 ? await checkTree(deps, parsed, trust) : null;
+  // The tree is checked even when the chain is broken: it names the range witnesses disagree with.
+  const tree =
+    result.ok || header?.version === 2 ? await checkTree(deps, parsed, trust, options.partial) : null;
   if (options.json) deps.io.out(JSON.stringify({ ...result, ok: result.ok && (tree?.ok ?? true), tree }));
+  if (tree && !tree.ok) {
+    const p = tree.problem!;
+    deps.io.err(`Audit log BROKEN: events ${p.first}–${p.last} (${p.kind}): ${escapeUntrusted(p.message)}`);
+  }
   if (!result.ok) {
     const problem = result.problem!;
     deps.io.err(
@@ -149,11 +157,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
     );
     return EXIT.error;
   }
-  if (tree && !tree.ok) {
-    const p = tree.problem!;
-    deps.io.err(`Audit log BROKEN: events ${p.first}–${p.last} (${p.kind}): ${escapeUntrusted(p.message)}`);
-    return EXIT.error;
-  }
+  if (tree && !tree.ok) return EXIT.error;
   if (!options.json) {
     deps.io.out(
       `Audit log verified: ${result.events} events (seq ${header?.from_seq ?? 1}–${result.lastSeq}), ${result.checkpoints} signed checkpoints; head ${result.lastHash.slice(0, 16)}…`,
@@ -175,6 +179,7 @@ async function checkTree(
   deps: Deps,
   parsed: ParsedExport,
   trust: WitnessTrust,
+  partial: boolean,
 ): Promise<TreeVerification | null> {
   const header = parsed.header;
   if (header?.version !== 2) {
@@ -219,6 +224,7 @@ async function checkTree(
     witnessKeys: trust.keys,
     quorum: trust.quorum,
     witnessHeads: await fetchWitnessHeads(deps, trust, origin),
+    partial,
   });
 }
 

@@ -85,6 +85,11 @@ export interface TreeInputs {
   quorum: number;
   /** Latest checkpoints fetched from witnesses, with the name of the witness they came from. */
   witnessHeads: readonly { witness: NoteVerifier; note: string }[];
+  /**
+   * A window of the log was asked for: it may start after 1 and end before its tree. Otherwise the
+   * window must be the whole tree — an export cut at either end fails even with a rewritten header.
+   */
+  partial?: boolean;
 }
 
 /** Checks the window against every trusted head; the first problem wins. */
@@ -104,6 +109,20 @@ export function verifyTree(input: TreeInputs): TreeVerification {
     result.problem = { kind, first, last, message };
     return result;
   };
+  if (!input.partial && window.first !== 1)
+    return fail(
+      'truncated',
+      1,
+      window.first - 1,
+      `events 1–${window.first - 1} are missing: the export starts at ${window.first}`,
+    );
+  if (!input.partial && end !== window.size)
+    return fail(
+      'truncated',
+      end + 1,
+      window.size,
+      `events ${end + 1}–${window.size} are missing: the export stops at ${end} but its tree has ${window.size}`,
+    );
   const trusted: TrustedHead[] = [];
   for (const note of input.notes) {
     let opened: ReturnType<typeof openNote>;
@@ -169,7 +188,7 @@ export function verifyTree(input: TreeInputs): TreeVerification {
   let beyond: TrustedHead | null = null;
   for (const head of trusted) {
     const root = roots.get(head.size);
-    if (head.size > window.size) {
+    if (head.size > (input.partial ? window.size : end)) {
       if (!beyond || head.size > beyond.size) beyond = head;
     } else if (root === undefined) {
       // Inside the window's tree but not computable from a partial window: nothing to compare.
@@ -186,7 +205,8 @@ export function verifyTree(input: TreeInputs): TreeVerification {
     );
   }
   if (beyond) {
-    const message = `events ${end + 1}–${beyond.size} are missing: ${beyond.source} cosigned a log of ${beyond.size} events, this one ends at ${end}`;
+    const unvouched = good < end ? ` (and events ${good + 1}–${end} are vouched for by no witness)` : '';
+    const message = `events ${end + 1}–${beyond.size} are missing: ${beyond.source} cosigned a log of ${beyond.size} events, this one ends at ${end}${unvouched}`;
     return fail('truncated', end + 1, beyond.size, message);
   }
   if (input.witnessKeys.length > 0) {
