@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
+import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
 import type { AuditNoteKey } from './note-key.js';
 import type { WitnessPusher } from './witnesses.js';
@@ -18,6 +19,8 @@ export interface Principal {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** policy identity.person_claim of the login, when configured. */
+  person?: string | null;
   roles: Role[];
   authTime: number;
   expiresAt: number;
@@ -68,6 +71,8 @@ export interface HandlerContext {
   ip: string;
   /** Aborted when the client goes away (long-polls stop waiting). */
   signal: AbortSignal;
+  /** The route's guards, for the ones a handler evaluates at its own point (target, fresh login) and its commit. */
+  guard: Guard;
 }
 
 /** What a handler returns. */

@@ -21,6 +21,8 @@ export interface LoginClaims {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** The person behind the account (policy identity.person_claim), when configured. */
+  person?: string | null;
   authTime: number;
   expiresAt: number;
 }
@@ -39,6 +41,7 @@ export async function issueLoginToken(
     name: claims.name,
     groups: claims.groups,
     auth_time: claims.authTime,
+    ...(claims.person ? { person: claims.person } : {}),
   })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
     .setIssuer(brokerIssuer)
@@ -106,6 +109,7 @@ export async function verifyLoginToken(
       groups: Array.isArray(payload.groups)
         ? payload.groups.filter((g): g is string => typeof g === 'string')
         : [],
+      person: typeof payload.person === 'string' ? payload.person : null,
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
     };

@@ -145,6 +145,7 @@ export function personOf(principal: Principal): SessionRecord['requester'] {
     sub: principal.sub,
     email: principal.email,
     roles: principal.roles.map((r) => r.name),
+    ...(principal.person ? { person: principal.person } : {}),
   };
 }
 

@@ -96,6 +96,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       issuer: policy.identity.issuer,
       clientId: policy.identity.clientId,
       groupsClaim: policy.identity.groupsClaim,
+      personClaim: policy.identity.personClaim,
       clock: options.clock,
       leewaySeconds: ID_TOKEN_LEEWAY_SECONDS,
       ...(options.fetch ? { fetch: options.fetch } : {}),

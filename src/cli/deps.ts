@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
+import { execCredentialFrom } from '../client/exec-credential.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
@@ -79,12 +80,15 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
     },
     credentials() {
+      // Under `imp exec` the child holds a one-session credential and must not reach the person's store.
       credentials ??= import('../client/credentials.js').then((m) =>
-        m.openCredentialStore({
-          mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
-          filePath: paths.credentialsFile,
-          warn: (message) => io.err(message),
-        }),
+        execCredentialFrom(env)
+          ? new m.MemoryCredentialStore()
+          : m.openCredentialStore({
+              mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
+              filePath: paths.credentialsFile,
+              warn: (message) => io.err(message),
+            }),
       );
       return credentials;
     },

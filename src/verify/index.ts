@@ -16,13 +16,16 @@ export {
   impersonationErrorResponse,
   type RequireImpersonationOptions,
   requireImpersonation,
+  requireWriteSession,
 } from './middleware.js';
 export {
   ALLOWED_ALGORITHMS,
   createVerifier,
+  DEFAULT_CLOCK_TOLERANCE_SECONDS,
   type ImpersonationContext,
   ImpersonationError,
   type ImpersonationErrorCode,
+  SESSION_KEY_PREFIX,
   type StatusCheckOptions,
   type Verifier,
   type VerifierOptions,

@@ -6,7 +6,7 @@ import type { AuditEvent } from '../../core/audit/event.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal, requireCapability } from '../guards.js';
+import { mustHavePrincipal } from '../guards.js';
 import { freshCheckpoint, treeExport } from './audit-tree.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
@@ -53,7 +53,6 @@ async function recordRead(
 
 /** GET /v1/audit/events — filtered events, newest `limit` (default 200), oldest first. */
 export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'read the audit log');
   const query = { limit: 200, ...auditQuery(ctx), newest: true };
   await recordRead(ctx, 'audit.read', { filters: { ...ctx.query } });
   return { body: { events: await ctx.deps.store.readAudit(query) } };
@@ -61,7 +60,6 @@ export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/audit/events/:ref — one event by seq or id. */
 export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'read the audit log');
   const ref = ctx.params.ref ?? '';
   await recordRead(ctx, 'audit.read', { ref });
   let events: AuditEvent[];
@@ -75,7 +73,6 @@ export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/audit/export — JSONL with every field and the checkpoints, verifiable offline. */
 export async function exportAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'export the audit log');
   const query = auditQuery(ctx);
   if (query.tenant || query.actor || query.type || query.session)
     throw new InvalidInputError(
@@ -91,7 +88,6 @@ export async function exportAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** POST /v1/audit/checkpoint — sign a checkpoint of the head now (before an export, say). */
 export async function checkpointNow(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'checkpoint the audit log');
   const latest = await freshCheckpoint(ctx.deps);
   return { body: { checkpoint: latest?.note ?? null, size: latest?.size ?? 0 } };
 }

@@ -3,20 +3,15 @@
  * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
  */
 import type { SessionSummary } from '../../core/api.js';
+import type { AuditDraft } from '../../core/audit/event.js';
 import { parseDuration } from '../../core/duration.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-  PolicyDeniedError,
-  StepUpRequiredError,
-} from '../../core/errors.js';
-import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
+import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
+import { boundedEscape } from '../../core/escape.js';
+import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
+import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal } from '../guards.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 import {
   insertNewSession,
   loadSession,
@@ -50,63 +45,32 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const base = { tenant: ask.tenant, environment: ask.environment, actor: actorOf(principal) };
 
   const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
-  if (inputProblem) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...base,
-          type: 'session.refused',
-          ticket: safeText(body.ticket),
-          reason: safeText(body.reason),
-          data: { rule: inputProblem.rule, scope },
-        },
-        now,
-      ),
-    );
-    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${inputProblem.message}`, {
+  if (inputProblem)
+    return refuse(ctx, {
       rule: inputProblem.rule,
+      message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
+      as: 'invalid',
+      event: 'session.refused',
+      about: { ...base, ticket: safeText(body.ticket, 128), reason: safeText(body.reason) },
+      data: { scope },
     });
-  }
   const ticket = body.ticket as string;
   const reason = (body.reason as string).trim();
   const audited = { ...base, ticket, reason };
 
   const decision = decideSession(policy, principal.roles, ask);
-  if (decision.outcome === 'deny') {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit({ ...audited, type: 'session.refused', data: { rule: decision.rule, scope, ttl } }, now),
-    );
-    throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
-  }
+  if (decision.outcome === 'deny')
+    return refuse(ctx, {
+      rule: decision.rule,
+      message: `Denied by rule ${decision.rule}: ${decision.message}`,
+      as: 'policy',
+      event: 'session.refused',
+      about: audited,
+      data: { scope, ttl },
+    });
 
-  const open = await deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: ask.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...audited,
-          type: 'session.refused',
-          data: { rule: 'session.one_active', existing: conflicting.id },
-        },
-        now,
-      ),
-    );
-    throw new ConflictError(
-      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${ask.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      {
-        rule: 'session.one_active',
-        session: conflicting.id,
-      },
-    );
-  }
-
-  await requireSessionLogin(ctx, principal, audited);
+  await refuseSecondSession(ctx, principal, audited, 'session.refused');
+  await ctx.guard.freshLogin(audited);
 
   const pending = decision.outcome === 'approval';
   const session = newSession(principal, now, {
@@ -122,7 +86,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     startedAt: pending ? null : now,
     expiresAt: pending ? null : now + ttl * 1000,
   });
-  await deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(sessionAudit(session, 'session.requested', { ttl, decision: decision.rule }), now);
     if (!pending)
@@ -141,43 +105,31 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   };
 }
 
-/** Fresh login demanded last: within reauth.max_age, and with per_session a login not used before. */
-export async function requireSessionLogin(
+/** Refuses (and audits) a second active or pending session of the caller on the same tenant. */
+export async function refuseSecondSession(
   ctx: HandlerContext,
   principal: Principal,
-  audited: Record<string, unknown>,
+  about: Omit<AuditDraft, 'type' | 'data'> & { tenant: string },
+  event: 'session.refused' | 'breakglass.refused',
 ): Promise<void> {
-  const { deps } = ctx;
-  const now = deps.clock.now();
-  const maxAge = deps.policy.reauth.maxAge;
-  const age = now / 1000 - principal.authTime;
-  let why: string | null = null;
-  let challengeMaxAge = maxAge;
-  if (age > maxAge) why = 'stale';
-  else if (deps.policy.reauth.perSession) {
-    const lastUsed = await deps.store.transaction((tx) => tx.lastUsedAuthTime(principal.iss, principal.sub));
-    if (lastUsed !== null && lastUsed >= principal.authTime) {
-      why = 'login_already_used';
-      challengeMaxAge = 1; // the IdP must ask again now: the smallest max_age IdPs honour in the device flow
-    }
-  }
-  if (!why) return;
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(
-      {
-        ...(audited as object),
-        type: 'stepup.required',
-        data: { why, login_age_seconds: Math.round(age), max_age: challengeMaxAge },
-      },
-      now,
-    ),
-  );
-  throw new StepUpRequiredError(
-    challengeMaxAge,
-    why === 'stale'
-      ? `Your login is ${Math.round(age)} s old; opening a session needs one from the last ${maxAge} s.`
-      : 'Each session needs a login of its own; log in again.',
-  );
+  const now = ctx.deps.clock.now();
+  const open = await ctx.deps.store.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: about.tenant,
+    states: ['active', 'pending'],
+  });
+  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
+  if (conflicting)
+    await refuse(ctx, {
+      rule: 'session.one_active',
+      message: `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${about.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      as: 'conflict',
+      event,
+      about,
+      data: { existing: conflicting.id },
+      details: { session: conflicting.id },
+    });
 }
 
 /** GET /v1/sessions — my sessions (`?state=active,pending`); `?all=1` for audit/revoke roles. */
@@ -225,14 +177,20 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
 }
 
 /** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
-export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
+export async function visibleSession(
+  ctx: HandlerContext,
+  id: string,
+  action = 'read',
+): Promise<SessionRecord> {
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
-  const isOwner = session !== null && sameSubject(session.requester, principal);
-  const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
-  if (!session || (!isOwner && !mayOversee))
-    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
-  return session;
+  if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  const verdict = decideSessionRead(principal.roles, principal, session);
+  if (verdict.allowed) return session;
+  // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
+  // which rule, and it is recorded.
+  if (!verdict.overseer) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  return refuse(ctx, { rule: verdict.rule, message: verdict.message, about: session, data: { action } });
 }
 
 /** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
@@ -273,19 +231,8 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 /** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
-  if (!sameSubject(session.requester, principal)) {
-    await ctx.deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'access.denied', { action: 'end', rule: 'session.owner' }, actorOf(principal)),
-        ctx.deps.clock.now(),
-      ),
-    );
-    throw new ForbiddenError(
-      'Only the person who opened a session can end it (security staff can revoke it).',
-      'session.owner',
-    );
-  }
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
+  await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
   if (session.state !== 'active' && session.state !== 'pending') {
@@ -295,7 +242,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
       { details: { state: session.state } },
     );
   }
-  await ctx.deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     if (
       !(await tx.updateSession(session.id, session.state, {
         state: nextState,
@@ -318,7 +265,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const actions = { read: 0, write: 0, export: 0 };
   const calls: SessionSummary['calls'] = [];
@@ -366,7 +313,11 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-/** Untrusted text as it may be audited: strings only, bounded. */
-export function safeText(value: unknown): string | null {
-  return typeof value === 'string' ? value.slice(0, 600) : null;
+/**
+ * Untrusted text as it may be kept (a refused request's ticket and reason, an id in a message):
+ * strings only, escaped (controls, bidi and invisible characters made visible), bounded — the raw
+ * text that was refused never reaches the log.
+ */
+export function safeText(value: unknown, max = 600): string | null {
+  return typeof value === 'string' ? boundedEscape(value, max) : null;
 }

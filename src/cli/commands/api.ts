@@ -1,5 +1,6 @@
 /** `imp api METHOD PATH`: call the tenant API through the broker's audited proxy. */
 import { readFile } from 'node:fs/promises';
+import { execCredentialFrom } from '../../client/exec-credential.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
@@ -89,36 +90,33 @@ export function parse(parsed: ParsedArgs): ApiOptions {
   };
 }
 
-/** Makes the call; exit 0 for 2xx, 4 refused by the broker, 6 session over, 1 otherwise. */
+/** Makes the call: exit 0 when the tenant API answers 2xx, 1 for another answer; the broker's refusals throw. */
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
-  const stored = await requireStoredLogin(deps, target);
-  const sessionId = await pickSession(deps, target, stored.token, options.session);
+  // Under `imp exec`: the session's own credential, which opens only that session's proxy.
+  const execCredential = execCredentialFrom(deps.env);
+  const execSession = deps.env.IMP_SESSION_ID;
+  let sessionId: string;
+  let bearer: string;
+  if (execCredential && execSession && (options.session === undefined || options.session === execSession)) {
+    sessionId = execSession;
+    bearer = execCredential;
+  } else {
+    const stored = await requireStoredLogin(deps, target);
+    sessionId = await pickSession(deps, target, stored.token, options.session);
+    bearer = stored.token;
+  }
   const body = await readBody(deps, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
-  headers.authorization = `Bearer ${stored.token}`;
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
-  const url = `${target.url}/v1/sessions/${encodeURIComponent(sessionId)}/proxy${options.path}`;
-  let response: Response;
-  try {
-    response = await deps.fetch(url, {
-      method: options.method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      redirect: 'manual',
-    });
-  } catch (error) {
-    throw new ImpError(
-      'IMP_UNREACHABLE',
-      `Cannot reach the broker at ${target.url}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const text = await response.text();
-  const fromUpstream = response.headers.has('x-imp-action-id');
-  if (!fromUpstream) return brokerRefusal(deps, response.status, text);
+  // The broker's refusals throw coded errors: main maps them to exit codes like every command's.
+  const response = await target.client.proxy(bearer, sessionId, options.method, options.path, {
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+  const { text } = response;
 
   io.err(`${response.status} ${response.statusText}`);
   if (options.json) {
@@ -136,26 +134,20 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
       io.out('');
     }
     const pretty = io.stdoutIsTTY && (response.headers.get('content-type') ?? '').includes('json');
+    // JSON.stringify escapes C0 controls but leaves C1 (U+009B is a one-byte CSI) and bidi
+    // overrides raw: each line of the pretty form goes through the escaping helper too.
     io.stdout.write(
       pretty
-        ? `${JSON.stringify(parseMaybe(text), null, 2)}\n`
+        ? `${JSON.stringify(parseMaybe(text), null, 2)
+            .split('\n')
+            .map((line) => escapeUntrusted(line))
+            .join('\n')}\n`
         : io.stdoutIsTTY
           ? escapeUntrusted(text).replace(/\\n/g, '\n')
           : text,
     );
   }
   return response.status >= 200 && response.status < 300 ? EXIT.ok : EXIT.error;
-}
-
-function brokerRefusal(deps: Pick<Deps, 'io'>, status: number, text: string): number {
-  const error = (parseMaybe(text) as { error?: { code?: string; message?: string } } | null)?.error;
-  deps.io.err(`error: ${escapeUntrusted(error?.message ?? `The broker answered HTTP ${status}.`)}`);
-  if (status === 410 || error?.code === 'IMP_SESSION_EXPIRED' || error?.code === 'IMP_SESSION_ENDED')
-    return EXIT.sessionOver;
-  if (status === 403) return EXIT.denied;
-  if (status === 401) return EXIT.auth;
-  if (status === 400) return EXIT.usage;
-  return EXIT.error;
 }
 
 async function pickSession(

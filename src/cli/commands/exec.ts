@@ -1,8 +1,13 @@
 /**
  * `imp exec`: for runbooks. Opens a read-only session (never write, never prompts), runs COMMAND
- * with the session in its environment so `imp api` works inside it, ends the session when COMMAND
+ * with the session in its environment so `imp api` works inside it (with a credential for that
+ * session's proxy only, never the person's broker token), ends the session when COMMAND
  * exits (also on Ctrl-C or SIGTERM), prints the summary to stderr, exits with COMMAND's code.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXEC_CREDENTIAL_ENV } from '../../client/exec-credential.js';
 import { UsageError } from '../../core/errors.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -98,6 +103,14 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
     });
   });
   const session = opened.session;
+  // The child never gets the person's broker token, nor a way to it: a credential for this one
+  // session's proxy, and an empty state directory instead of the one holding credentials.json.
+  const { credential } = await target.client.execCredential(token, session.id).catch(async (error) => {
+    await target.client.endSession(token, session.id).catch(() => {});
+    throw error;
+  });
+  const childState = mkdtempSync(join(tmpdir(), 'imp-exec-'));
+  const { IMP_CREDENTIAL_STORE: _store, ...base } = deps.env;
   if (options.json) io.err(JSON.stringify({ event: 'session_started', session }));
   else
     io.err(
@@ -105,7 +118,11 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
     );
 
   const [command, ...args] = options.command;
-  const child = deps.runChild(command!, args, sessionEnv(deps.env, session, target.url));
+  const child = deps.runChild(command!, args, {
+    ...sessionEnv(base, session, target.url),
+    [EXEC_CREDENTIAL_ENV]: credential,
+    XDG_STATE_HOME: childState,
+  });
   const expiresAt = Date.parse(session.expires_at ?? '');
   let expired = false;
   const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
@@ -119,6 +136,7 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
   const exit = await child.exited;
   clearTimeout(expiry);
   unsubscribe();
+  rmSync(childState, { recursive: true, force: true });
 
   await target.client.endSession(token, session.id).catch(() => {});
   const summary = await target.client.summary(token, session.id).catch(() => null);

@@ -55,12 +55,15 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'policy.loaded',
   'session.requested', 'session.approved', 'session.denied', 'session.started', 'session.ended',
   'session.expired', 'session.revoked', 'session.cancelled', 'session.refused',
+  'session.exec_credential', 'session.read', 'session.summary_read', 'sessions.listed',
   'request.expired',
-  'action.requested', 'action.completed', 'action.denied',
+  'action.requested', 'action.completed', 'action.failed', 'action.denied', 'action.cut',
   'breakglass.requested', 'breakglass.confirmed', 'breakglass.refused', 'breakglass.expired', 'breakglass.reviewed',
+  'breakglass.read',
   'alert.delivered', 'alert.failed',
   'audit.read', 'audit.export', 'audit.checkpoint',
-  'access.denied', 'stepup.required',
+  'access.denied', 'access.refusals', 'stepup.required',
+  'keys.rotated', 'policy.explained',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */

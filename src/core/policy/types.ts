@@ -43,6 +43,8 @@ export interface Policy {
     issuer: string;
     clientId: string;
     groupsClaim: string;
+    /** A claim naming the person (not the account): self-approval checks compare it too; null: off. */
+    personClaim: string | null;
     /** Extra assurance where the IdP reports it: each listed value must be in the ID token's amr. */
     requireAmr: string[];
     requireAcr: string[];
@@ -67,7 +69,14 @@ export interface Policy {
     /** Longest a quorum may lag behind the log before the broker fails closed: seconds and events. */
     witnessLagMax: { seconds: number; events: number };
   };
-  proxy: { timeout: number; maxBodyBytes: number; exportPaths: string[]; exportScope: Scope | 'forbidden' };
+  proxy: {
+    timeout: number;
+    maxBodyBytes: number;
+    exportPaths: string[];
+    exportScope: Scope | 'forbidden';
+    /** Request headers forwarded besides the built-in allow-list (lower case). */
+    forwardHeaders: string[];
+  };
   roles: Role[];
   tenants: Tenant[];
   /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */

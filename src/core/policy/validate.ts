@@ -3,6 +3,7 @@
  * path; the file loader adds file and line. Pure: no fs, no YAML.
  */
 import { parseDuration } from '../duration.js';
+import { isUnforwardableHeader } from '../proxy-request.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -184,7 +185,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const identity = r.object(
     top.identity,
     ['identity'],
-    ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr'],
+    ['issuer', 'client_id', 'groups_claim', 'person_claim', 'require_amr', 'require_acr'],
   );
   const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
   const login = r.object(top.login, ['login'], ['token_ttl']);
@@ -215,7 +216,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       ['audit', 'witness_quorum'],
       `is ${audit.witness_quorum} but only ${witnesses.length} witnesses are listed`,
     );
-  const proxy = r.object(top.proxy, ['proxy'], ['timeout', 'max_body_bytes', 'export_paths', 'export_scope']);
+  const proxy = r.object(
+    top.proxy,
+    ['proxy'],
+    ['timeout', 'max_body_bytes', 'export_paths', 'export_scope', 'forward_headers'],
+  );
 
   const ticketPattern = r.string(tickets, 'pattern', ['tickets'], '^[A-Z][A-Z0-9]+-[0-9]+$');
   try {
@@ -248,6 +253,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       issuer: r.url(r.string(identity, 'issuer', ['identity']), ['identity', 'issuer']),
       clientId: r.string(identity, 'client_id', ['identity'], 'imp-cli'),
       groupsClaim: r.string(identity, 'groups_claim', ['identity'], 'groups'),
+      personClaim: r.optionalString(identity, 'person_claim', ['identity']),
       requireAmr: r.strings(identity, 'require_amr', ['identity'], []),
       requireAcr: r.strings(identity, 'require_acr', ['identity'], []),
     },
@@ -296,11 +302,19 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       maxBodyBytes: r.int(proxy, 'max_body_bytes', ['proxy'], 10 * 1024 * 1024, 1),
       exportPaths: r.strings(proxy, 'export_paths', ['proxy'], ['/v1/export/**']),
       exportScope: exportScope as Scope | 'forbidden',
+      forwardHeaders: r.strings(proxy, 'forward_headers', ['proxy'], []).map((name) => name.toLowerCase()),
     },
     roles,
     tenants,
     store: readStore(r, top.store),
   };
+  policy.proxy.forwardHeaders.forEach((name, i) => {
+    if (isUnforwardableHeader(name))
+      r.problem(
+        ['proxy', 'forward_headers', i],
+        `${JSON.stringify(name)} is never forwarded (credentials, hop-by-hop, method, path or client-address override)`,
+      );
+  });
   if (policy.login.tokenTtl > 24 * 3600)
     r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
   if (policy.reason.maxLength < policy.reason.minLength)

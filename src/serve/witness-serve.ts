@@ -5,16 +5,16 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../../cli/command.js';
-import type { Deps } from '../../cli/deps.js';
+import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../cli/command.js';
+import type { Deps } from '../cli/deps.js';
 import {
   type Ed25519NoteKey,
   formatPrivateNoteKey,
   parsePrivateNoteKey,
   rawEd25519PublicKey,
-} from '../../core/audit/signed-note.js';
-import { COSIGNATURE_TYPE } from '../../core/audit/tlog-cosignature.js';
-import { ConfigError, UsageError } from '../../core/errors.js';
+} from '../core/audit/signed-note.js';
+import { COSIGNATURE_TYPE } from '../core/audit/tlog-cosignature.js';
+import { ConfigError, UsageError } from '../core/errors.js';
 
 /** Help, flags and examples. */
 export const spec: CommandSpec = {
@@ -109,7 +109,7 @@ export async function loadOrCreateKey(file: string, name: string | undefined): P
 
 /** Serves until interrupted. */
 export async function run(options: WitnessServeOptions, deps: Deps): Promise<number> {
-  const { startWitness } = await import('../../witness/server.js');
+  const { startWitness } = await import('../witness/server.js');
   const witness = await startWitness({
     key: await loadOrCreateKey(options.key, options.name),
     logs: options.logs,
