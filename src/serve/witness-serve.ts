@@ -3,18 +3,9 @@
  * runs it, with its own key file and state file; brokers list its URL and key under
  * `audit.witnesses`, verifiers pass them to `imp audit verify --witness … --witness-key …`.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../cli/command.js';
 import type { Deps } from '../cli/deps.js';
-import {
-  type Ed25519NoteKey,
-  formatPrivateNoteKey,
-  parsePrivateNoteKey,
-  rawEd25519PublicKey,
-} from '../core/audit/signed-note.js';
-import { COSIGNATURE_TYPE } from '../core/audit/tlog-cosignature.js';
-import { ConfigError, UsageError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 
 /** Help, flags and examples. */
 export const spec: CommandSpec = {
@@ -88,28 +79,9 @@ export function parse(parsed: ParsedArgs): WitnessServeOptions {
   };
 }
 
-/** Reads the witness key, creating it (0600) when the file does not exist. */
-export async function loadOrCreateKey(file: string, name: string | undefined): Promise<Ed25519NoteKey> {
-  try {
-    const key = parsePrivateNoteKey(await readFile(file, 'utf8'));
-    if (key.type !== COSIGNATURE_TYPE) throw new ConfigError(`${file} is not a witness (cosigner) key.`);
-    return key;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const key = {
-    name: name ?? `witness.imp.local/${Math.random().toString(36).slice(2, 10)}`,
-    privateKey,
-    publicKey: rawEd25519PublicKey(privateKey),
-  };
-  await writeFile(file, `${formatPrivateNoteKey(key, COSIGNATURE_TYPE)}\n`, { mode: 0o600, flag: 'wx' });
-  return key;
-}
-
 /** Serves until interrupted. */
 export async function run(options: WitnessServeOptions, deps: Deps): Promise<number> {
-  const { startWitness } = await import('../witness/server.js');
+  const { startWitness, loadOrCreateKey } = await import('../witness/server.js');
   const witness = await startWitness({
     key: await loadOrCreateKey(options.key, options.name),
     logs: options.logs,

@@ -11,7 +11,7 @@
  * Check-and-update is atomic (one request at a time, "the witness MUST persist … atomically"), and
  * the state is on disk (temp + rename) before the cosignature is returned.
  */
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,9 +20,12 @@ import {
   decodeBase64,
   type Ed25519NoteKey,
   ed25519Verifier,
+  formatPrivateNoteKey,
   keyIdOf,
   NoteError,
   openNote,
+  parsePrivateNoteKey,
+  rawEd25519PublicKey,
   signatureLine,
 } from '../core/audit/signed-note.js';
 import { parseCheckpoint } from '../core/audit/tlog-checkpoint.js';
@@ -176,6 +179,25 @@ export async function startWitness(options: WitnessOptions): Promise<Witness> {
         server.closeAllConnections();
       }),
   };
+}
+
+/** Reads a witness key (Go note private key, type 0x04), creating it (0600) when the file does not exist. */
+export async function loadOrCreateKey(file: string, name: string | undefined): Promise<Ed25519NoteKey> {
+  try {
+    const key = parsePrivateNoteKey(await readFile(file, 'utf8'));
+    if (key.type !== COSIGNATURE_TYPE) throw new Error(`${file} is not a witness (cosigner) key.`);
+    return key;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const key = {
+    name: name ?? `witness.imp.local/${randomBytes(4).toString('hex')}`,
+    privateKey,
+    publicKey: rawEd25519PublicKey(privateKey),
+  };
+  await writeFile(file, `${formatPrivateNoteKey(key, COSIGNATURE_TYPE)}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
 }
 
 /** The origin hash of "Monitor Retrieval": lowercase hex SHA-256 of the origin line. */

@@ -84,6 +84,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
         broker: stack.broker,
         tenant_api: stack.tenantApi,
         alert_receiver: stack.alertReceiver,
+        witnesses: stack.witnesses,
         users,
       }),
     );
@@ -93,6 +94,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     io.err(`  broker             ${stack.broker}`);
     io.err(`  demo tenant API    ${stack.tenantApi}`);
     io.err(`  alert webhook      ${stack.alertReceiver}  (break-glass alerts are printed here)`);
+    for (const w of stack.witnesses) io.err(`  witness            ${w.url}  key ${w.key}`);
     io.err(`  state              ${stack.stateDir}`);
     io.err('  dev users (password = login):');
     for (const user of users)
