@@ -16,7 +16,7 @@ _imp_flags() {
     'logout') echo '--broker --json --no-input --no-color --help' ;;
     'start') echo '--tenant --env --write --ticket --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
     'api') echo '--data --header --session --include --broker --json --no-input --no-color --help' ;;
-    'exec') echo '--tenant --env --ticket --reason --ttl --broker --json --no-input --no-color --help' ;;
+    'exec') echo '--tenant --env --ticket --reason --ttl --broker --identity-token-file --no-login --events-fd --events --json --no-input --no-color --help' ;;
     'status') echo '--watch --broker --json --no-input --no-color --help' ;;
     'end') echo '--format --broker --json --no-input --no-color --help' ;;
     'prompt') echo '--json --no-input --no-color --help' ;;
@@ -30,7 +30,7 @@ _imp_flags() {
     'audit show') echo '--broker --json --no-input --no-color --help' ;;
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
     'audit verify') echo '--file --jwks --broker --json --no-input --no-color --help' ;;
-    'review') echo '--since --format --broker --no-browser --json --no-input --no-color --help' ;;
+    'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
@@ -74,6 +74,9 @@ _imp_value() {
     'exec|--reason') echo 'none' ;;
     'exec|--ttl') echo 'none' ;;
     'exec|--broker') echo 'none' ;;
+    'exec|--identity-token-file') echo 'source:files' ;;
+    'exec|--events-fd') echo 'none' ;;
+    'exec|--events') echo 'source:files' ;;
     'status|--broker') echo 'none' ;;
     'end|--format') echo 'words:text markdown json' ;;
     'end|--broker') echo 'none' ;;
@@ -112,6 +115,7 @@ _imp_value() {
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
     'review|--since') echo 'none' ;;
+    'review|--unused-days') echo 'none' ;;
     'review|--format') echo 'words:text markdown json' ;;
     'review|--broker') echo 'none' ;;
     'revoke|--reason') echo 'none' ;;

@@ -34,7 +34,7 @@ export class Checkpointer {
   private lastSize = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -47,11 +47,14 @@ export class Checkpointer {
       const newest = events.at(-1)!.seq;
       if (newest - this.lastSize >= deps.policy.audit.checkpointEvery) void this.request();
     });
-    this.timer = setInterval(() => {
-      if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
-        void this.request();
-    }, 1000);
-    this.timer.unref();
+    this.stopTimer = deps.clock.every(
+      1000,
+      () => {
+        if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
+          void this.request();
+      },
+      { unref: true },
+    );
   }
 
   /** Loads the newest checkpoint (call once at start) and offers it to the witnesses again. */
@@ -97,7 +100,7 @@ export class Checkpointer {
 
   /** Stops the timer and writes a final checkpoint. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     this.unsubscribe();
     await this.request();
   }

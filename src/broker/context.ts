@@ -3,6 +3,7 @@
 import type { IdTokenVerifier } from '../auth/id-token.js';
 import type { AuditActor } from '../core/audit/event.js';
 import type { Clock } from '../core/clock.js';
+import { machineRole } from '../core/policy/machines.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
@@ -24,6 +25,8 @@ export interface Principal {
   roles: Role[];
   authTime: number;
   expiresAt: number;
+  /** A machine identity's name when a workload token was exchanged for this login; null for people. */
+  machine: string | null;
 }
 
 /** Logs broker internals (never tokens). */
@@ -82,12 +85,12 @@ export interface HandlerResult {
   headers?: Record<string, string>;
 }
 
-/** The audit actor for a principal. */
+/** The audit actor for a principal; a machine is named by its `machine:<name>` role. */
 export function actorOf(principal: Principal): AuditActor {
   return {
     iss: principal.iss,
     sub: principal.sub,
     email: principal.email,
-    roles: principal.roles.map((role) => role.name),
+    roles: principal.machine ? [machineRole(principal.machine)] : principal.roles.map((role) => role.name),
   };
 }

@@ -53,6 +53,7 @@ export async function issueExecToken(
     auth_time: principal.authTime,
     lid: principal.loginId,
     sid: session.id,
+    ...(principal.machine ? { machine: principal.machine } : {}),
   })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: EXEC_TOKEN_TYPE })
     .setIssuer(brokerIssuer)
@@ -103,6 +104,7 @@ export async function verifyExecToken(
         : [],
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
+      machine: typeof payload.machine === 'string' ? payload.machine : null,
     };
   } catch {
     throw new AuthRequiredError('This exec credential is invalid or its session is over.');

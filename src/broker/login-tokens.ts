@@ -25,6 +25,8 @@ export interface LoginClaims {
   person?: string | null;
   authTime: number;
   expiresAt: number;
+  /** The machine identity (policy `machines:`) for a token from a token exchange; absent for people. */
+  machine?: string | null;
 }
 
 /** Signs a broker token. */
@@ -41,6 +43,7 @@ export async function issueLoginToken(
     name: claims.name,
     groups: claims.groups,
     auth_time: claims.authTime,
+    ...(claims.machine ? { machine: claims.machine } : {}),
     ...(claims.person ? { person: claims.person } : {}),
   })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
@@ -112,6 +115,7 @@ export async function verifyLoginToken(
       person: typeof payload.person === 'string' ? payload.person : null,
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
+      machine: typeof payload.machine === 'string' ? payload.machine : null,
     };
     if (cache.size >= MAX_VERIFIED) cache.delete(cache.keys().next().value!);
     cache.set(cacheKey, { claims, kid });

@@ -17,17 +17,17 @@ import {
   InvalidInputError,
   NotFoundError,
 } from '../core/errors.js';
-import { sameSubject } from '../core/policy/decide.js';
+import { machineAllows } from '../core/policy/machines.js';
 import { rolesForGroups } from '../core/policy/roles.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
 import { isForwardedHeader, readOnlyViolation } from '../core/proxy-request.js';
 import type { SessionRecord } from '../store/types.js';
-import type { BrokerDeps, Principal } from './context.js';
+import { actorOf, type BrokerDeps, type Principal } from './context.js';
 import { isExecToken, verifyExecToken } from './exec-tokens.js';
 import { authenticate } from './guards.js';
 import { mintSessionToken } from './session-tokens.js';
 import { watchSessionEnd } from './session-watch.js';
-import { loadSession, sessionAudit } from './sessions.js';
+import { loadSession, ownsSession, sessionAudit } from './sessions.js';
 
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -62,7 +62,7 @@ export async function proxyHandler(
   const session = await loadSession(deps, id);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
-  if (session && !sameSubject(session.requester, principal)) {
+  if (session && !ownsSession(principal, session)) {
     // Someone else's session: answered like an unknown id (no oracle), but a stolen or guessed id
     // being tried is worth a record.
     await deps.store.transaction((tx) =>
@@ -77,7 +77,7 @@ export async function proxyHandler(
       ),
     );
   }
-  if (!session || !sameSubject(session.requester, principal))
+  if (!session || !ownsSession(principal, session))
     throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const deny = async (rule: string, error: ImpError, kind: ActionKind | null = null): Promise<never> => {
     await deps.store.transaction((tx) =>
@@ -148,6 +148,26 @@ export async function proxyHandler(
       'path.escape',
       new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }),
     );
+  if (principal.machine !== null) {
+    // After scope: a machine reads only what its policy entry lists, and an entry removed from the
+    // policy stops its sessions at once. An allow-list must not over-match, so the path must match
+    // both as the upstream routes it (canonical: decoded, `;` parameters and `//` dropped) and as
+    // sent: `/v1/%75sers` or `/v1/users;x` are refused rather than guessed at.
+    const machine = deps.policy.machines.find((m) => m.name === principal.machine);
+    if (
+      !machine ||
+      !machineAllows(machine, method, target.canonical) ||
+      !machineAllows(machine, method, target.path)
+    )
+      return deny(
+        'machine.path_allowlist',
+        new ForbiddenError(
+          `Denied by rule machine.path_allowlist: machine ${principal.machine} may not call ${method} ${target.canonical}.`,
+          'machine.path_allowlist',
+        ),
+        isReadMethod(method) ? 'read' : 'write',
+      );
+  }
   const kind = classify(deps, method, target.canonical);
   if (kind === 'export') {
     const exportScope = deps.policy.proxy.exportScope;
@@ -325,7 +345,8 @@ async function authenticateCaller(
   const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('The login behind this exec credential is no longer valid.');
-  return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
+  const machine = claims.machine ?? null;
+  return { ...claims, machine, roles: machine ? [] : rolesForGroups(deps.policy, claims.groups) };
 }
 
 function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
@@ -370,10 +391,5 @@ function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
 }
 
 function actorFor(principal: Principal) {
-  return {
-    iss: principal.iss,
-    sub: principal.sub,
-    email: principal.email,
-    roles: principal.roles.map((r) => r.name),
-  };
+  return actorOf(principal);
 }

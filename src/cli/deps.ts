@@ -10,6 +10,7 @@ import { execCredentialFrom } from '../client/exec-credential.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
+import { type EventStream, type EventTarget, openEventStream } from './events.js';
 import { type IO, systemIO } from './io.js';
 import type { Prompter } from './prompter.js';
 
@@ -30,6 +31,10 @@ export interface Deps {
   onSignal(handler: (signal: TermSignal) => void): () => void;
   /** Starts a child process with inherited stdio (the session subshell, imp exec's command). */
   runChild(command: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle;
+  /** Opens where `--events-fd` / `--events` send JSON events (throws a usage error if it can't). */
+  openEvents(target: EventTarget): EventStream;
+  /** Reads a small file the user named (an identity token); errors are the caller's to word. */
+  readTextFile(path: string): Promise<string>;
 }
 
 /** Signals that end or interrupt imp. */
@@ -78,6 +83,11 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
         child.once('exit', (code, signal) => resolve({ code, signal }));
       });
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
+    },
+    openEvents: openEventStream,
+    async readTextFile(path) {
+      const { readFile } = await import('node:fs/promises');
+      return readFile(path, 'utf8');
     },
     credentials() {
       // Under `imp exec` the child holds a one-session credential and must not reach the person's store.

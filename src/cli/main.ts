@@ -14,6 +14,7 @@ import { COMMANDS, findCommand } from './registry.js';
 /** Runs imp with argv (without node and script) and returns the exit code. */
 export async function main(argv: readonly string[], deps: Deps, version: string): Promise<number> {
   const json = argv.includes('--json');
+  let stdoutIsTheChilds = false;
   try {
     if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
       const target = argv[0] === 'help' ? findCommand(argv.slice(1)) : undefined;
@@ -32,6 +33,8 @@ export async function main(argv: readonly string[], deps: Deps, version: string)
     const found = findCommand(argv);
     if (!found) throw unknownCommand(argv);
     const module = await found.entry.load();
+    // A command that runs another program (exec) leaves stdout to it and reports its own error event.
+    stdoutIsTheChilds = module.spec.passThrough === true;
     if (found.rest.includes('--help') || found.rest.includes('-h')) {
       const dashDash = found.rest.indexOf('--');
       const helpAt = Math.max(found.rest.indexOf('--help'), found.rest.indexOf('-h'));
@@ -47,7 +50,7 @@ export async function main(argv: readonly string[], deps: Deps, version: string)
     const options = module.parse(parsed);
     return (await module.run(options, deps)) ?? EXIT.ok;
   } catch (error) {
-    return report(error, deps, json);
+    return report(error, deps, json && !stdoutIsTheChilds);
   }
 }
 

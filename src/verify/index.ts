@@ -1,32 +1,8 @@
-/** `imp/verify`: what a tenant service imports to accept imp session tokens safely. */
-export type { JSONWebKeySet } from 'jose';
+/**
+ * `imp/verify`, kept for services that imported it from the imp package: the library itself is the
+ * package `@imp/verify` (packages/verify), which depends on jose only.
+ */
+export * from '@imp/verify';
 /** Audit receipts: check, offline, that an event was logged and cosigned by witnesses you trust. */
 export { type AuditReceipt, type ReceiptVerification, verifyReceipt } from '../core/audit/receipt.js';
 export { cosignatureVerifier as witnessKey } from '../core/audit/tlog-cosignature.js';
-export { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE, type SessionMode } from '../core/session-token.js';
-export {
-  type AccessRequirement,
-  authorizeRequest,
-  checkAccess,
-  type FastifyImpersonationOptions,
-  type FastifyLikeReply,
-  type FastifyLikeRequest,
-  fastifyImpersonation,
-  type ImpersonatedRequest,
-  impersonationErrorResponse,
-  type RequireImpersonationOptions,
-  requireImpersonation,
-  requireWriteSession,
-} from './middleware.js';
-export {
-  ALLOWED_ALGORITHMS,
-  createVerifier,
-  DEFAULT_CLOCK_TOLERANCE_SECONDS,
-  type ImpersonationContext,
-  ImpersonationError,
-  type ImpersonationErrorCode,
-  SESSION_KEY_PREFIX,
-  type StatusCheckOptions,
-  type Verifier,
-  type VerifierOptions,
-} from './verifier.js';

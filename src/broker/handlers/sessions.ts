@@ -16,6 +16,7 @@ import {
   insertNewSession,
   loadSession,
   newSession,
+  ownsSession,
   personOf,
   sessionAudit,
   sessionChanges,
@@ -148,6 +149,18 @@ export async function listSessions(ctx: HandlerContext): Promise<HandlerResult> 
   const visible = fresh.filter(
     (s): s is SessionRecord => s !== null && (!states || states.includes(s.state)),
   );
+  // Everyone's sessions (reasons, tickets, tenants) is a read of sensitive data: recorded before it is answered.
+  if (all)
+    await ctx.deps.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'sessions.listed',
+          actor: actorOf(principal),
+          data: { all: true, states: states ?? null, count: visible.length, request_id: ctx.requestId },
+        },
+        ctx.deps.clock.now(),
+      ),
+    );
   return { body: { sessions: visible.map(sessionView) } };
 }
 
@@ -185,6 +198,9 @@ export async function visibleSession(
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  // A machine's token sees the one session its exchange opened, never a sibling of the same identity.
+  if (principal.machine !== null && !ownsSession(principal, session))
+    throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
   const verdict = decideSessionRead(principal.roles, principal, session);
   if (verdict.allowed) return session;
   // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
@@ -219,10 +235,10 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
     const done = () => {
       sessionChanges.off(id, done);
       ctx.signal.removeEventListener('abort', done);
-      clearTimeout(timer);
+      cancel();
       resolve();
     };
-    const timer = setTimeout(done, Math.max(10, ms));
+    const cancel = ctx.deps.clock.after(Math.max(10, ms), done);
     sessionChanges.on(id, done);
     ctx.signal.addEventListener('abort', done, { once: true });
   });
@@ -310,6 +326,18 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
     denials,
     calls,
   };
+  // Who read what happened in a session is itself a fact (the calls list paths and outcomes).
+  await ctx.deps.store.transaction((tx) =>
+    tx.appendAudit(
+      sessionAudit(
+        session,
+        'session.summary_read',
+        { calls: calls.length, request_id: ctx.requestId },
+        actorOf(mustHavePrincipal(ctx)),
+      ),
+      ctx.deps.clock.now(),
+    ),
+  );
   return { body: summary };
 }
 

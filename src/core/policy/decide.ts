@@ -39,6 +39,11 @@ export function checkTicketAndReason(
       message: `The ticket id does not match the required pattern ${policy.tickets.pattern}.`,
     };
   }
+  return checkReason(policy, reason);
+}
+
+/** Checks the reason alone against the policy; returns the rule broken, or null. */
+export function checkReason(policy: Policy, reason: unknown): { rule: string; message: string } | null {
   if (typeof reason !== 'string') return { rule: 'reason.required', message: 'A reason is required.' };
   if (hasControlCharacters(reason))
     return { rule: 'reason.control_characters', message: 'The reason must not contain control characters.' };

@@ -30,6 +30,32 @@ export interface Tenant {
   upstream: Record<string, string>;
 }
 
+/** One method + path glob a machine identity may call through the proxy (`GET /v1/queue/**`). */
+export interface MachineAllow {
+  method: 'GET' | 'HEAD' | 'OPTIONS';
+  path: string;
+}
+
+/**
+ * A workload identity (CI job, Kubernetes service account) that may open read-only, path-limited
+ * sessions by exchanging a short-lived token from a trusted issuer. Never write, never break-glass.
+ */
+export interface Machine {
+  name: string;
+  /** The `iss` its tokens carry; keys come from its OIDC discovery document unless jwksUri is set. */
+  issuer: string;
+  jwksUri: string | null;
+  /** The `sub` its tokens must carry; `*` matches any run of characters. */
+  subject: string;
+  /** The `aud` its tokens must carry; null: the broker's own URL. */
+  audience: string | null;
+  tenants: string[];
+  environments: string[];
+  allow: MachineAllow[];
+  maxTtl: number;
+  ticketRequired: boolean;
+}
+
 /** A webhook told about every break-glass session. */
 export interface AlertWebhook {
   url: string;
@@ -79,6 +105,8 @@ export interface Policy {
   };
   roles: Role[];
   tenants: Tenant[];
+  /** Workload identities for unattended runbooks. */
+  machines: Machine[];
   /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */
   store: string | null;
 }

@@ -4,6 +4,7 @@
  */
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
+import { readMachine } from './machines.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -19,10 +20,13 @@ export function formatPolicyPath(path: readonly (string | number)[]): string {
     .join('');
 }
 
-type Obj = Record<string, unknown>;
-type Path = (string | number)[];
+/** A mapping of the policy document. */
+export type Obj = Record<string, unknown>;
+/** A key path into the policy document. */
+export type Path = (string | number)[];
 
-class Reader {
+/** Reads values out of the policy document, collecting problems instead of stopping at the first. */
+export class Reader {
   readonly problems: PolicyProblem[] = [];
 
   problem(path: Path, message: string): void {
@@ -159,6 +163,7 @@ const TOP_KEYS = [
   'proxy',
   'roles',
   'tenants',
+  'machines',
   'store',
 ];
 const ROLE_KEYS = [
@@ -243,6 +248,17 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     'tenants',
     'id',
   );
+  const machines = r.list(top, 'machines', []).map((raw, i) => readMachine(r, raw, ['machines', i]));
+  duplicates(
+    r,
+    machines.map((machine) => machine.name),
+    'machines',
+    'name',
+  );
+  roles.forEach((role, i) => {
+    // Machine sessions are told apart by this prefix in the requester's roles (src/core/policy/machines.ts).
+    if (role.name.startsWith('machine:')) r.problem(['roles', i, 'name'], 'must not start with "machine:"');
+  });
 
   const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
   if (!['read', 'write', 'forbidden'].includes(exportScope))
@@ -306,6 +322,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     },
     roles,
     tenants,
+    machines,
     store: readStore(r, top.store),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {

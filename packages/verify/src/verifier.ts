@@ -18,10 +18,10 @@ import {
   type JWSHeaderParameters,
   errors as joseErrors,
 } from 'jose';
-import { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE } from '../core/session-token.js';
 import { contextFromClaims, decodeJsonPart, type ImpersonationContext, isBase64Url } from './claims.js';
 import { ImpersonationError, invalidToken } from './errors.js';
 import { createStatusCheck, type StatusCheckOptions } from './status.js';
+import { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE } from './token-contract.js';
 
 export type { ImpersonationContext } from './claims.js';
 export { ImpersonationError, type ImpersonationErrorCode } from './errors.js';
