@@ -194,7 +194,7 @@ describe('the route table', () => {
     expect(route(method, path)).toMatchObject({ auth: true, ...guards });
   });
 
-  it('only login, the machine token exchange, config, keys, health and the token-status check go without a broker token', () => {
+  it('only login, the machine token exchange, config, keys, health, the token-status check and the public audit checkpoint go without a broker token', () => {
     expect(ROUTES.filter((r) => !r.auth).map((r) => r.path)).toEqual([
       '/healthz',
       '/.well-known/jwks.json',
@@ -202,6 +202,8 @@ describe('the route table', () => {
       '/v1/login',
       '/v1/token-status',
       '/v1/token',
+      // Like any transparency log's head: the newest checkpoint note and its witness cosignatures.
+      '/v1/audit/checkpoint',
     ]);
   });
 
