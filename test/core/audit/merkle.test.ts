@@ -239,3 +239,31 @@ describe('property: any sequence of appends', () => {
     );
   });
 });
+
+describe('event leaves', () => {
+  test('the fast leaf JSON is exactly RFC 8785 canonical JSON, for odd data and malformed events too', async () => {
+    const { eventLeafJson } = await import('../../../src/core/audit/log-tree.js');
+    const { canonicalJson } = await import('../../../src/core/audit/canonical-json.js');
+    const base = {
+      seq: 7,
+      id: 'id-7',
+      ts: '2026-11-24T12:00:00.000Z',
+      type: 'auth.login',
+      actor: { sub: 's', iss: 'https://idp', email: null, roles: ['a', 'b'] },
+      tenant: 'acme',
+      environment: null,
+      session: null,
+      ticket: 'SUP-1',
+      reason: 'r\u2028\u00e9\ud83d\ude00',
+      data: { z: 1, a: [1.5, 'x', { y: null, b: true }], '\u00e9': 1e21 },
+      prev: '0'.repeat(64),
+      hash: 'f'.repeat(64),
+    };
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.constantFrom('data', 'tenant', 'actor', 'none'), (value, where) => {
+        const event = where === 'none' ? base : { ...base, [where]: where === 'data' ? { v: value } : value };
+        expect(eventLeafJson(event as never)).toBe(canonicalJson(event));
+      }),
+    );
+  });
+});
