@@ -30,6 +30,7 @@ _imp_flags() {
     'audit show') echo '--broker --json --no-input --no-color --help' ;;
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
     'audit verify') echo '--file --jwks --broker --json --no-input --no-color --help' ;;
+    'replay') echo '--speed --idle-limit --format --broker --json --no-input --no-color --help' ;;
     'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
@@ -46,6 +47,7 @@ _imp_args() {
     'end') echo sessions ;;
     'approve') echo requests ;;
     'deny') echo requests ;;
+    'replay') echo sessions ;;
     'revoke') echo sessions ;;
     'policy check') echo files ;;
   esac
@@ -114,6 +116,10 @@ _imp_value() {
     'audit verify|--file') echo 'source:files' ;;
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
+    'replay|--speed') echo 'none' ;;
+    'replay|--idle-limit') echo 'none' ;;
+    'replay|--format') echo 'words:play asciicast' ;;
+    'replay|--broker') echo 'none' ;;
     'review|--since') echo 'none' ;;
     'review|--unused-days') echo 'none' ;;
     'review|--format') echo 'words:text markdown json' ;;
@@ -154,7 +160,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit replay review revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

@@ -10,6 +10,7 @@ import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
 import type { AuditNoteKey } from './note-key.js';
+import type { RefusalFolder } from './refusal-fold.js';
 import type { WitnessPusher } from './witnesses.js';
 
 /** A caller the broker authenticated from a broker token. */
@@ -56,6 +57,8 @@ export interface BrokerDeps {
   alertSettings?: Partial<AlertSettings>;
   /** Sends break-glass alerts after commit (set by createBroker). */
   alerts?: AlertDispatcher;
+  /** Audits refusals of anonymous requests, folding repeats (set by createBroker). */
+  refusals?: RefusalFolder;
   /** The key that signs checkpoints (C2SP signed-note); derived from the audit key when absent. */
   auditNote?: AuditNoteKey;
   /** Pushes checkpoints to the policy's witnesses (set by createBroker). */

@@ -50,6 +50,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit export', 'audit', 'Export the audit log (JSONL or CSV)', () => import('./commands/audit-export.js')),
   entry('audit receipt', 'audit', 'Write a receipt proving one event is logged', () => import('./commands/audit-receipt.js')),
   entry('audit verify', 'audit', 'Verify the audit chain and checkpoints', () => import('./commands/audit-verify.js')),
+  entry('replay', 'audit', "Play a session's recording, or export it for asciinema", () => import('./commands/replay.js')),
   entry('review', 'audit', 'Access review: sessions, break-glass, denials, unused roles', () => import('./commands/review.js')),
   entry('revoke', 'admin', "Revoke someone's session at once", () => import('./commands/revoke.js')),
   entry('policy check', 'admin', 'Validate a policy file', () => import('./commands/policy-check.js')),

@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   LoginResponse,
   MachineTokenResponse,
+  RecordingResponse,
   ReviewReport,
   SessionRequestBody,
   SessionSummary,
@@ -143,7 +144,14 @@ export class BrokerClient {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const text = await response.text();
-    if (!response.headers.has('x-imp-action-id') && !response.ok) throw this.toError(response, text);
+    if (!response.headers.has('x-imp-action-id') && !response.ok) {
+      const error = this.toError(response, text);
+      // A tenant API that did not answer in time is a failed upstream call (exit 1), not a wait of
+      // imp's own that ran out (exit 5: approvals, confirmations).
+      if (error.code === 'IMP_TIMEOUT' && response.status === 504)
+        throw new ImpError('IMP_UPSTREAM', error.message, { details: error.details, cause: error });
+      throw error;
+    }
     return { status: response.status, statusText: response.statusText, headers: response.headers, text };
   }
 
@@ -251,6 +259,35 @@ export class BrokerClient {
         query: { state: states?.join(',') },
       })
     ).body.sessions;
+  }
+
+  /** POST /v1/sessions/:id/recording: one chunk, by its number (a repeat of a stored chunk is fine). */
+  async uploadRecordingChunk(
+    token: string,
+    id: string,
+    seq: number,
+    data: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.request('POST', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
+      token,
+      body: { seq, data },
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** GET /v1/sessions/:id/recording (audited on the broker with its purpose). */
+  async getRecording(
+    token: string,
+    id: string,
+    purpose: 'replay' | 'export' | 'verify',
+  ): Promise<RecordingResponse> {
+    return (
+      await this.request<RecordingResponse>('GET', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
+        token,
+        query: { purpose },
+      })
+    ).body;
   }
 
   /** POST /v1/sessions/:id/end (also withdraws a pending request). */

@@ -6,6 +6,8 @@
  *   $XDG_STATE_HOME/imp/              (default ~/.local/state/imp, mode 0700)
  *     credentials.json                broker tokens when no OS keychain is available (mode 0600)
  *     cache/tenants.json              tenant ids for shell completion (short-lived)
+ *     recordings/<session-id>/        recording chunks not yet delivered to the broker (0700; files
+ *       <seq>.cast                    0600, deleted once the broker has them; bounded)
  *
  * The broker's own state (SQLite file, signing keys) lives in its --state-dir, not here.
  */
@@ -19,6 +21,8 @@ export interface Paths {
   stateDir: string;
   credentialsFile: string;
   cacheDir: string;
+  /** Recording chunks waiting for the broker, one directory per session. */
+  recordingsDir: string;
 }
 
 /** Computes the paths from the environment (XDG base directories). */
@@ -33,6 +37,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv, home: string = homedir()): 
     stateDir,
     credentialsFile: join(stateDir, 'credentials.json'),
     cacheDir: join(stateDir, 'cache'),
+    recordingsDir: join(stateDir, 'recordings'),
   };
 }
 

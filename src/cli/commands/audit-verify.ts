@@ -17,7 +17,8 @@ import { fetchWitnessHeads, type WitnessTrust, witnessTrust } from '../audit-wit
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { EXIT } from '../exit-codes.js';
-import { brokerTarget } from '../login-flow.js';
+import { brokerTarget, requireStoredLogin } from '../login-flow.js';
+import { verifyRecordings } from '../recording-verify.js';
 import { fetchExport } from './audit-export.js';
 
 /** Help, flags and examples. */
@@ -113,6 +114,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
   if (options.receipt) return verifyReceiptFile(options, deps, trust);
   let text: string;
   let jwks: JSONWebKeySet;
+  let online: { target: Awaited<ReturnType<typeof brokerTarget>>; token: string } | null = null;
   if (options.file) {
     text = await readFile(options.file, 'utf8').catch((error: Error) =>
       Promise.reject(new UsageError(`Cannot read ${options.file}: ${error.message}`)),
@@ -125,6 +127,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
   } else {
     const target = await brokerTarget(deps, options.broker);
     text = await fetchExport(deps, target, {});
+    online = { target, token: (await requireStoredLogin(deps, target)).token };
     jwks = await loadJwks(deps, options.jwks ?? `${target.url}/.well-known/jwks.json`);
   }
   const { verifyChain } = await import('../../core/audit/verify-chain.js');
@@ -142,10 +145,28 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
       fromPrev: header?.prev ?? GENESIS_PREV,
     },
   );
+  // Online, the recordings the log pins are checked too (offline there are no chunks to compare).
+  const recordings =
+    result.ok && online
+      ? await verifyRecordings(online.target.client, online.token, parsed.events as AuditEvent[])
+      : null;
   // The tree is checked even when the chain is broken: it names the range witnesses disagree with.
   const tree =
     result.ok || header?.version === 2 ? await checkTree(deps, parsed, trust, options.partial) : null;
-  if (options.json) deps.io.out(JSON.stringify({ ...result, ok: result.ok && (tree?.ok ?? true), tree }));
+  if (options.json)
+    deps.io.out(
+      JSON.stringify({
+        ...result,
+        ok: result.ok && (tree?.ok ?? true),
+        tree,
+        ...(recordings ? { recordings } : {}),
+      }),
+    );
+  if (recordings && recordings.problems.length > 0) {
+    for (const problem of recordings.problems)
+      deps.io.err(`Recording BROKEN (${problem.kind}): ${escapeUntrusted(problem.message)}`);
+    return EXIT.error;
+  }
   if (tree && !tree.ok) {
     const p = tree.problem!;
     deps.io.err(`Audit log BROKEN: events ${p.first}–${p.last} (${p.kind}): ${escapeUntrusted(p.message)}`);
@@ -162,6 +183,10 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
     deps.io.out(
       `Audit log verified: ${result.events} events (seq ${header?.from_seq ?? 1}–${result.lastSeq}), ${result.checkpoints} signed checkpoints; head ${result.lastHash.slice(0, 16)}…`,
     );
+    if (recordings && recordings.sessions > 0)
+      deps.io.out(
+        `Recordings verified: ${recordings.chunks} chunks of ${recordings.sessions} sessions match their logged SHA-256.`,
+      );
     if (tree?.witnessed)
       deps.io.out(
         `Witnessed: tree of ${tree.size} cosigned by a quorum of your witnesses (${tree.cosigned} cosigned checkpoints).`,

@@ -5,6 +5,7 @@
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
+import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -161,10 +162,12 @@ const TOP_KEYS = [
   'break_glass',
   'audit',
   'proxy',
+  'rate_limit',
   'roles',
   'tenants',
   'machines',
   'store',
+  'recording',
 ];
 const ROLE_KEYS = [
   'name',
@@ -221,6 +224,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       ['audit', 'witness_quorum'],
       `is ${audit.witness_quorum} but only ${witnesses.length} witnesses are listed`,
     );
+  const rateLimit = r.object(
+    top.rate_limit,
+    ['rate_limit'],
+    ['window', 'login', 'public', 'fold_after', 'trusted_proxies'],
+  );
   const proxy = r.object(
     top.proxy,
     ['proxy'],
@@ -320,10 +328,18 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       exportScope: exportScope as Scope | 'forbidden',
       forwardHeaders: r.strings(proxy, 'forward_headers', ['proxy'], []).map((name) => name.toLowerCase()),
     },
+    rateLimit: {
+      window: r.duration(rateLimit, 'window', ['rate_limit'], 60),
+      login: r.int(rateLimit, 'login', ['rate_limit'], 60, 1),
+      public: r.int(rateLimit, 'public', ['rate_limit'], 1200, 1),
+      foldAfter: r.int(rateLimit, 'fold_after', ['rate_limit'], 5, 0),
+      trustedProxies: r.strings(rateLimit, 'trusted_proxies', ['rate_limit'], []),
+    },
     roles,
     tenants,
     machines,
     store: readStore(r, top.store),
+    recording: readRecording(r, top.recording),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {
     if (isUnforwardableHeader(name))
@@ -411,6 +427,53 @@ function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
     approvalRequired: r.scopes(obj, 'approval_required', path, []),
     upstream,
   };
+}
+
+function readRecording(r: Reader, value: unknown): RecordingPolicy {
+  const path = ['recording'];
+  const obj = r.object(value, path, [
+    'default',
+    'break_glass',
+    'rules',
+    'input',
+    'max_outage',
+    'max_chunk_bytes',
+  ]);
+  const mode = (
+    o: Record<string, unknown>,
+    key: string,
+    at: Path,
+    fallback: RecordingMode,
+  ): RecordingMode => {
+    const v = r.string(o, key, at, fallback);
+    if ((RECORDING_MODES as readonly string[]).includes(v)) return v as RecordingMode;
+    r.problem([...at, key], 'must be required, optional or off');
+    return fallback;
+  };
+  const rules = r.list(obj, 'rules', path).map((raw, i) => {
+    const at = [...path, 'rules', i];
+    const rule = r.object(raw, at, ['tiers', 'environments', 'scopes', 'mode']);
+    return {
+      tiers: r.strings(rule, 'tiers', at, []),
+      environments: r.strings(rule, 'environments', at, []),
+      scopes: r.scopes(rule, 'scopes', at, []),
+      mode: mode(rule, 'mode', at, 'required'),
+    };
+  });
+  const recording: RecordingPolicy = {
+    default: mode(obj, 'default', path, DEFAULT_RECORDING.default),
+    breakGlass: mode(obj, 'break_glass', path, DEFAULT_RECORDING.breakGlass),
+    rules,
+    input: r.bool(obj, 'input', path, DEFAULT_RECORDING.input),
+    maxOutage: r.duration(obj, 'max_outage', path, DEFAULT_RECORDING.maxOutage),
+    maxChunkBytes: r.int(obj, 'max_chunk_bytes', path, DEFAULT_RECORDING.maxChunkBytes, 1024),
+  };
+  if (recording.maxChunkBytes > 60 * 1024)
+    r.problem(
+      [...path, 'max_chunk_bytes'],
+      'must be at most 61440 (the broker takes request bodies up to 64 KiB)',
+    );
+  return recording;
 }
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
