@@ -1,5 +1,5 @@
 /**
- * Migration: a log written before the tree existed (events and JWS checkpoints, schema version 3)
+ * Migration: a log written before the tree existed (events and JWS checkpoints, schema version 4)
  * becomes the first leaves of the tree when the store opens; appends continue the same tree.
  */
 import { mkdtempSync } from 'node:fs';
