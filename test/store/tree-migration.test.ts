@@ -24,7 +24,7 @@ it('integrates a pre-tree SQLite log on open, then keeps appending to the same t
   // Back to the schema before the tree: as a broker of the previous release left it.
   const db = new Database(file);
   db.exec(
-    'DROP TABLE audit_tree; DROP TABLE audit_notes; DROP TABLE audit_cosignatures; PRAGMA user_version = 3',
+    'DROP TABLE audit_tree; DROP TABLE audit_notes; DROP TABLE audit_cosignatures; PRAGMA user_version = 4',
   );
   db.close();
 
