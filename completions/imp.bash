@@ -5,9 +5,10 @@ _imp_subs() {
   case "$1" in
     passkey) echo 'add list remove reset' ;;
     break-glass) echo 'confirm review' ;;
-    audit) echo 'list show export verify' ;;
+    audit) echo 'list show export receipt verify' ;;
     policy) echo 'check explain' ;;
     broker) echo 'serve rotate-keys' ;;
+    witness) echo 'serve' ;;
   esac
 }
 _imp_flags() {
@@ -34,7 +35,8 @@ _imp_flags() {
     'audit list') echo '--tenant --actor --type --since --session --limit --broker --json --no-input --no-color --help' ;;
     'audit show') echo '--broker --json --no-input --no-color --help' ;;
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
-    'audit verify') echo '--file --jwks --broker --json --no-input --no-color --help' ;;
+    'audit receipt') echo '--output --broker --json --no-input --no-color --help' ;;
+    'audit verify') echo '--file --jwks --broker --witness --witness-key --quorum --receipt --json --no-input --no-color --help' ;;
     'replay') echo '--speed --idle-limit --format --broker --json --no-input --no-color --help' ;;
     'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
@@ -43,7 +45,8 @@ _imp_flags() {
     'doctor') echo '--reauth --no-browser --broker --json --no-input --no-color --help' ;;
     'completion') echo '--json --no-input --no-color --help' ;;
     'dev') echo '--port --state-dir --policy --reauth --login --for --json --no-input --no-color --help' ;;
-    'broker serve') echo '--config --store --state-dir --port --host --public-url --migrate-only --json --no-input --no-color --help' ;;
+    'broker serve') echo '--config --store --state-dir --port --host --public-url --audit-key --migrate-only --json --no-input --no-color --help' ;;
+    'witness serve') echo '--log --key --state --name --port --host --json --no-input --no-color --help' ;;
     'broker rotate-keys') echo '--kind --overlap --state-dir --store --json --no-input --no-color --help' ;;
   esac
 }
@@ -123,9 +126,16 @@ _imp_value() {
     'audit export|--output') echo 'source:files' ;;
     'audit export|-o') echo 'source:files' ;;
     'audit export|--broker') echo 'none' ;;
+    'audit receipt|--output') echo 'source:files' ;;
+    'audit receipt|-o') echo 'source:files' ;;
+    'audit receipt|--broker') echo 'none' ;;
     'audit verify|--file') echo 'source:files' ;;
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
+    'audit verify|--witness') echo 'none' ;;
+    'audit verify|--witness-key') echo 'none' ;;
+    'audit verify|--quorum') echo 'none' ;;
+    'audit verify|--receipt') echo 'source:files' ;;
     'replay|--speed') echo 'none' ;;
     'replay|--idle-limit') echo 'none' ;;
     'replay|--format') echo 'words:play asciicast' ;;
@@ -153,6 +163,13 @@ _imp_value() {
     'broker serve|--port') echo 'none' ;;
     'broker serve|--host') echo 'none' ;;
     'broker serve|--public-url') echo 'none' ;;
+    'broker serve|--audit-key') echo 'source:files' ;;
+    'witness serve|--log') echo 'none' ;;
+    'witness serve|--key') echo 'source:files' ;;
+    'witness serve|--state') echo 'source:files' ;;
+    'witness serve|--name') echo 'none' ;;
+    'witness serve|--port') echo 'none' ;;
+    'witness serve|--host') echo 'none' ;;
     'broker rotate-keys|--kind') echo 'words:session audit login' ;;
     'broker rotate-keys|--overlap') echo 'none' ;;
     'broker rotate-keys|--state-dir') echo 'source:files' ;;
@@ -171,7 +188,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review revoke policy doctor completion dev broker witness' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

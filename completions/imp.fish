@@ -16,7 +16,7 @@ function __imp_cmd
                 set path "$path $tokens[2]"
             end
         case audit
-            if test (count $tokens) -ge 2; and contains -- $tokens[2] list show export verify
+            if test (count $tokens) -ge 2; and contains -- $tokens[2] list show export receipt verify
                 set path "$path $tokens[2]"
             end
         case policy
@@ -25,6 +25,10 @@ function __imp_cmd
             end
         case broker
             if test (count $tokens) -ge 2; and contains -- $tokens[2] serve rotate-keys
+                set path "$path $tokens[2]"
+            end
+        case witness
+            if test (count $tokens) -ge 2; and contains -- $tokens[2] serve
                 set path "$path $tokens[2]"
             end
     end
@@ -69,6 +73,7 @@ complete -c imp -n 'test -z (__imp_cmd)' -a 'doctor' -d 'Check broker, IdP, keyc
 complete -c imp -n 'test -z (__imp_cmd)' -a 'completion' -d 'Print the shell completion script (bash, zsh, fish)'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'dev' -d 'Run the local stack (IdP, broker, tenant API)'
 complete -c imp -n 'test -z (__imp_cmd)' -a 'broker' -d 'broker commands'
+complete -c imp -n 'test -z (__imp_cmd)' -a 'witness' -d 'witness commands'
 complete -c imp -n 'test (__imp_cmd) = passkey' -a 'add' -d 'Enrol a passkey the broker will ask for'
 complete -c imp -n 'test (__imp_cmd) = passkey' -a 'list' -d 'List your passkeys'
 complete -c imp -n 'test (__imp_cmd) = passkey' -a 'remove' -d 'Remove one of your passkeys'
@@ -78,11 +83,13 @@ complete -c imp -n 'test (__imp_cmd) = break-glass' -a 'review' -d 'Record the r
 complete -c imp -n 'test (__imp_cmd) = audit' -a 'list' -d 'List audit events'
 complete -c imp -n 'test (__imp_cmd) = audit' -a 'show' -d 'Show one audit event in full'
 complete -c imp -n 'test (__imp_cmd) = audit' -a 'export' -d 'Export the audit log (JSONL or CSV)'
+complete -c imp -n 'test (__imp_cmd) = audit' -a 'receipt' -d 'Write a receipt proving one event is logged'
 complete -c imp -n 'test (__imp_cmd) = audit' -a 'verify' -d 'Verify the audit chain and checkpoints'
 complete -c imp -n 'test (__imp_cmd) = policy' -a 'check' -d 'Validate a policy file'
 complete -c imp -n 'test (__imp_cmd) = policy' -a 'explain' -d 'Explain a policy decision'
 complete -c imp -n 'test (__imp_cmd) = broker' -a 'serve' -d 'Run the broker against a real IdP'
 complete -c imp -n 'test (__imp_cmd) = broker' -a 'rotate-keys' -d 'Start a new broker signing key'
+complete -c imp -n 'test (__imp_cmd) = witness' -a 'serve' -d 'Run a witness that cosigns audit checkpoints'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l fresh -d 'Make the identity provider ask for your password again, even if the browser is signed in'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l broker -r -d 'Broker URL (else IMP_BROKER_URL, else the remembered one)'
 complete -c imp -n 'test (__imp_cmd) = "login"' -l no-browser -d 'Do not open a browser; print the link and code only'
@@ -252,9 +259,19 @@ complete -c imp -n 'test (__imp_cmd) = "audit export"' -l json -d 'Machine-reada
 complete -c imp -n 'test (__imp_cmd) = "audit export"' -l no-input -d 'Never prompt; missing values are usage errors'
 complete -c imp -n 'test (__imp_cmd) = "audit export"' -l no-color -d 'No colour or decoration'
 complete -c imp -n 'test (__imp_cmd) = "audit export"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l output -s o -r -F -d 'Write the receipt here (default: stdout)'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "audit receipt"' -l help -s h -d 'Show help for this command'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l file -r -F -d 'Verify this export file offline'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l jwks -r -F -d 'The broker'\''s public keys (default: fetched from the broker)'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l broker -r -d 'Broker URL'
+complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l witness -r -d 'A witness to ask for its latest cosigned checkpoint (repeatable; default: config audit_witnesses)'
+complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l witness-key -r -d 'A witness key you trust (repeatable; never taken from the broker)'
+complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l quorum -r -d 'How many of those witnesses must have cosigned (default: all)'
+complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l receipt -r -F -d 'Verify a receipt (imp audit receipt) offline'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l json -d 'Machine-readable JSON on stdout'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l no-input -d 'Never prompt; missing values are usage errors'
 complete -c imp -n 'test (__imp_cmd) = "audit verify"' -l no-color -d 'No colour or decoration'
@@ -325,11 +342,22 @@ complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l state-dir -r -d 'SQLit
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l port -r -d 'Port to listen on (default 7700)'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l host -r -d 'Address to bind (default 127.0.0.1; put TLS in front)'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l public-url -r -d 'The URL clients use; the issuer of tokens (default http://host:port)'
+complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l audit-key -r -F -d 'Key that signs audit checkpoints: a PRIVATE+KEY note key file outside --state-dir (`imp audit keygen`), or pkcs11:… (default: derived from the audit key)'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l migrate-only -d 'Bring the PostgreSQL schema up to date, then exit (run as the schema owner)'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l json -d 'Machine-readable JSON on stdout'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l no-input -d 'Never prompt; missing values are usage errors'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l no-color -d 'No colour or decoration'
 complete -c imp -n 'test (__imp_cmd) = "broker serve"' -l help -s h -d 'Show help for this command'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l log -r -d 'A log to witness: the broker'\''s checkpoint key (repeatable)'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l key -r -F -d 'The witness'\''s private key (created if missing, mode 0600)'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l state -r -F -d 'Where the latest cosigned checkpoint per log is kept'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l name -r -d 'Key name for a new key (default witness.imp.local/<random>)'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l port -r -d 'Port to listen on (default 7710; 0 = any free port)'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l host -r -d 'Address to bind (default 127.0.0.1)'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l json -d 'Machine-readable JSON on stdout'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l no-input -d 'Never prompt; missing values are usage errors'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l no-color -d 'No colour or decoration'
+complete -c imp -n 'test (__imp_cmd) = "witness serve"' -l help -s h -d 'Show help for this command'
 complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l kind -r -a 'session audit login' -d 'Which key: session (tenant tokens), audit (checkpoints), login (broker tokens)'
 complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l overlap -r -d 'How long the old key keeps verifying (default 24h: the longest token lifetime); audit keys are never retired'
 complete -c imp -n 'test (__imp_cmd) = "broker rotate-keys"' -l state-dir -r -F -d 'The broker state dir holding keys.json (default ./imp-state)'

@@ -1,14 +1,21 @@
 /**
- * Signed checkpoints of the audit chain: at least every `checkpoint_every` events or
- * `checkpoint_interval` seconds (when the log moved), and at shutdown. A checkpoint is what makes
- * deleting the newest events detectable. Signed with the `audit` key, published in the JWKS.
+ * Audit checkpoints (C2SP tlog-checkpoint, signed with the audit note key): at least every
+ * `checkpoint_every` events or `checkpoint_interval` seconds (when the log moved), on request
+ * (export, receipt) and at shutdown; each is stored and offered to the witnesses.
+ * The chain head is also signed as a JWS checkpoint (the pre-tree format), so the chain verifier
+ * keeps locating edits to the exact seq and exports stay readable by older imp.
  */
 import { CompactSign } from 'jose';
 import { CHECKPOINT_JWS_TYPE, type Checkpoint, checkpointPayload } from '../core/audit/checkpoint.js';
+
+import { parseNote, signNote } from '../core/audit/signed-note.js';
+import { formatCheckpoint, parseCheckpoint } from '../core/audit/tlog-checkpoint.js';
 import type { BrokerDeps } from './context.js';
 import { BROKER_ALG } from './keys.js';
+import type { AuditNoteKey } from './note-key.js';
+import type { WitnessPusher } from './witnesses.js';
 
-/** Signs a checkpoint for the chain head. */
+/** Signs a JWS checkpoint for the chain head. */
 export async function signCheckpoint(
   deps: Pick<BrokerDeps, 'keys'>,
   head: { seq: number; hash: string },
@@ -24,31 +31,43 @@ export async function signCheckpoint(
 
 /** Keeps checkpoints coming; `close` writes the last one. */
 export class Checkpointer {
-  private lastSeq = 0;
+  private lastSize = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
   private readonly stopTimer: () => void;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly deps: BrokerDeps) {
+  constructor(
+    private readonly deps: BrokerDeps,
+    private readonly key: AuditNoteKey,
+    private readonly witnesses: WitnessPusher,
+  ) {
     this.lastAt = deps.clock.now();
     this.unsubscribe = deps.store.onAppended((events) => {
       const newest = events.at(-1)!.seq;
-      if (newest - this.lastSeq >= deps.policy.audit.checkpointEvery) this.request();
+      if (newest - this.lastSize >= deps.policy.audit.checkpointEvery) void this.request();
     });
     this.stopTimer = deps.clock.every(
       1000,
       () => {
         if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
-          this.request();
+          void this.request();
       },
       { unref: true },
     );
   }
 
-  /** Loads where the last checkpoint is (call once at start). */
+  /** Loads the newest checkpoint (call once at start) and offers it to the witnesses again. */
   async init(): Promise<void> {
-    this.lastSeq = (await this.deps.store.listCheckpoints()).at(-1)?.seq ?? 0;
+    const latest = (await this.deps.store.listNotes()).at(-1);
+    if (!latest) return;
+    this.lastSize = latest.size;
+    const body = parseCheckpoint(parseNote(latest.note).text);
+    this.witnesses.offer({
+      size: latest.size,
+      root: body.root,
+      note: stripCosignatures(latest.note, this.key.origin),
+    });
   }
 
   /** Checkpoints the current head if it moved; serialized so two never race. */
@@ -62,12 +81,21 @@ export class Checkpointer {
   }
 
   private async checkpointNow(): Promise<void> {
-    const head = await this.deps.store.auditHead();
+    const head = await this.deps.store.treeHead();
     this.lastAt = this.deps.clock.now();
-    if (!head || head.seq <= this.lastSeq) return;
-    const checkpoint = await signCheckpoint(this.deps, head, new Date(this.deps.clock.now()).toISOString());
-    await this.deps.store.insertCheckpoint(checkpoint);
-    this.lastSeq = head.seq;
+    if (head.size === 0 || head.size <= this.lastSize) return;
+    const chainHead = await this.deps.store.auditHead();
+    if (chainHead) {
+      const ts = new Date(this.deps.clock.now()).toISOString();
+      await this.deps.store.insertCheckpoint(await signCheckpoint(this.deps, chainHead, ts));
+    }
+    const note = await signNote(
+      formatCheckpoint({ origin: this.key.origin, size: head.size, root: head.root }),
+      [this.key.signer],
+    );
+    await this.deps.store.insertNote(head.size, note);
+    this.lastSize = head.size;
+    this.witnesses.offer({ size: head.size, root: head.root, note });
   }
 
   /** Stops the timer and writes a final checkpoint. */
@@ -76,4 +104,14 @@ export class Checkpointer {
     this.unsubscribe();
     await this.request();
   }
+}
+
+/** The note with only the log's own signature lines (witnesses get what the log signed). */
+export function stripCosignatures(note: string, origin: string): string {
+  const parsed = parseNote(note);
+  const own = note
+    .slice(parsed.text.length + 1)
+    .split('\n')
+    .filter((line) => line.startsWith(`\u2014 ${origin} `));
+  return `${parsed.text}\n${own.map((line) => `${line}\n`).join('')}`;
 }

@@ -9,7 +9,9 @@ import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
+import type { AuditNoteKey } from './note-key.js';
 import type { RefusalFolder } from './refusal-fold.js';
+import type { WitnessPusher } from './witnesses.js';
 
 /** A caller the broker authenticated from a broker token. */
 export interface Principal {
@@ -57,6 +59,10 @@ export interface BrokerDeps {
   alerts?: AlertDispatcher;
   /** Audits refusals of anonymous requests, folding repeats (set by createBroker). */
   refusals?: RefusalFolder;
+  /** The key that signs checkpoints (C2SP signed-note); derived from the audit key when absent. */
+  auditNote?: AuditNoteKey;
+  /** Pushes checkpoints to the policy's witnesses (set by createBroker). */
+  witnesses?: WitnessPusher;
 }
 
 /** A request, typed for handlers. */

@@ -29,7 +29,7 @@ export interface SigningKey {
   publicJwk: JWK;
 }
 
-type HeldKey = SigningKey & { retireAfter: number | null; createdAt: number };
+type HeldKey = SigningKey & { retireAfter: number | null; createdAt: number; privateJwk: JWK };
 
 /** All keys of one broker. */
 export class KeyRing {
@@ -77,6 +77,16 @@ export class KeyRing {
     const newest = candidates.sort((a, b) => b.createdAt - a.createdAt)[0];
     if (!newest) throw new Error(`No active ${kind} key`);
     return newest;
+  }
+
+  /**
+   * The first key ever made of a kind, with its private JWK: the audit note key is derived from the
+   * oldest audit key, so it stays the same across rotations and on every replica.
+   */
+  oldest(kind: KeyKind): SigningKey & { privateJwk: JWK } {
+    const oldest = this.keys.filter((key) => key.kind === kind).sort((a, b) => a.createdAt - b.createdAt)[0];
+    if (!oldest) throw new Error(`No ${kind} key`);
+    return oldest;
   }
 
   /** Keys of a kind that may still verify (active or not yet retired). */
@@ -138,5 +148,6 @@ async function toSigningKey(stored: StoredKey): Promise<HeldKey> {
     publicJwk: { ...publicPart, kid: stored.kid, alg: BROKER_ALG, use: 'sig' },
     retireAfter: stored.retire_after,
     createdAt: stored.created_at,
+    privateJwk: jwk,
   };
 }

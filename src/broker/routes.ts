@@ -10,6 +10,7 @@ import type { RouteGuards } from './guards.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
+import { getCheckpoint, getReceipt } from './handlers/audit-tree.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
@@ -83,6 +84,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/audit/events/:ref', action: 'read the audit log', auth: true, capability: 'audit', handler: showAudit },
   { method: 'GET', path: '/v1/audit/export', action: 'export the audit log', auth: true, capability: 'audit', handler: exportAudit },
   { method: 'POST', path: '/v1/audit/checkpoint', action: 'checkpoint the audit log', auth: true, capability: 'audit', handler: checkpointNow },
+  // Public like any transparency log's head: the newest checkpoint note with its witness cosignatures.
+  { method: 'GET', path: '/v1/audit/checkpoint', action: 'read the audit checkpoint', auth: false, handler: getCheckpoint },
+  { method: 'GET', path: '/v1/audit/receipt/:ref', action: 'issue an audit receipt', auth: true, capability: 'audit', handler: getReceipt },
   { method: 'GET', path: '/v1/policy/explain', action: 'explain the policy', auth: true, capability: 'audit', handler: explainPolicy },
   { method: 'GET', path: '/v1/review', action: 'read the access review', auth: true, capability: ['audit', 'review'], handler: getReview },
   // The passkey ceremony page and its calls: no broker token (a browser has none); the ceremony id is

@@ -13,10 +13,12 @@ import { Checkpointer } from './checkpoints.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
+import { loadAuditNoteKey } from './note-key.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
 import { RefusalFolder } from './refusal-fold.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
 import { sweepExpired } from './sessions.js';
+import { gateStore, WitnessPusher } from './witnesses.js';
 
 /** A running (or ready to run) broker. */
 export interface Broker {
@@ -122,7 +124,19 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     });
   }
 
-  const checkpointer = new Checkpointer(deps);
+  deps.auditNote ??= await loadAuditNoteKey({
+    auditKey: undefined,
+    stateDir: '',
+    origin: deps.policy.audit.origin,
+    keys: deps.keys,
+  });
+  const rawStore = deps.store;
+  const witnesses = new WitnessPusher(deps, rawStore);
+  deps.witnesses = witnesses;
+  // Witnesses too far behind: refuse work exactly like an unwritable store (503, nothing forwarded).
+  deps.store = gateStore(rawStore, () => witnesses.lagging());
+  const checkpointer = new Checkpointer(deps, deps.auditNote, witnesses);
+  await witnesses.init(await rawStore.listNotes());
   await checkpointer.init();
   deps.checkpoint = () => checkpointer.request();
   const stopSink = startAuditSink(deps);
@@ -139,6 +153,8 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     await alerts.close();
     stopSink();
     await checkpointer.close();
+    await witnesses.close();
+    deps.store = rawStore;
   });
 
   await deps.store.transaction((tx) =>

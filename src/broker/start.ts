@@ -13,6 +13,7 @@ import type { Store } from '../store/types.js';
 import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
 import { type KeyKind, KeyRing } from './keys.js';
+import { loadAuditNoteKey } from './note-key.js';
 import { checkPasskeyOrigin } from './passkeys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
@@ -44,6 +45,8 @@ export interface StartBrokerOptions {
    * SQLite file <state-dir>/imp.db.
    */
   storeUrl?: string;
+  /** The audit note key: a PRIVATE+KEY file outside stateDir, or a pkcs11: URI (default: derived from the audit key). */
+  auditKey?: string;
   /** Environment for the PostgreSQL connection (PGSSLMODE, PGSSLROOTCERT, …); default process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -106,6 +109,20 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     fetch: options.fetch ?? globalThis.fetch,
     log: options.log,
     checkpoint: async () => {},
+    ...(options.auditKey
+      ? {
+          auditNote: await loadAuditNoteKey({
+            auditKey: options.auditKey,
+            stateDir: options.stateDir,
+            origin: policy.audit.origin,
+            keys,
+          }).catch(async (error: unknown) => {
+            stopKeyRefresh?.();
+            if (!options.store) await store.close();
+            throw error;
+          }),
+        }
+      : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   };
   const closeStore = async () => {

@@ -52,6 +52,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit list', 'audit', 'List audit events', () => import('./commands/audit-list.js')),
   entry('audit show', 'audit', 'Show one audit event in full', () => import('./commands/audit-show.js')),
   entry('audit export', 'audit', 'Export the audit log (JSONL or CSV)', () => import('./commands/audit-export.js')),
+  entry('audit receipt', 'audit', 'Write a receipt proving one event is logged', () => import('./commands/audit-receipt.js')),
   entry('audit verify', 'audit', 'Verify the audit chain and checkpoints', () => import('./commands/audit-verify.js')),
   entry('replay', 'audit', "Play a session's recording, or export it for asciinema", () => import('./commands/replay.js')),
   entry('review', 'audit', 'Access review: sessions, break-glass, denials, unused roles', () => import('./commands/review.js')),
@@ -62,6 +63,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('completion', 'admin', 'Print the shell completion script (bash, zsh, fish)', () => import('./commands/completion.js')),
   entry('dev', 'admin', 'Run the local stack (IdP, broker, tenant API)', () => import('../dev/commands/dev.js')),
   entry('broker serve', 'admin', 'Run the broker against a real IdP', () => import('../serve/broker-serve.js')),
+  entry('witness serve', 'admin', 'Run a witness that cosigns audit checkpoints', () => import('../serve/witness-serve.js')),
   entry('broker rotate-keys', 'admin', 'Start a new broker signing key', () => import('../serve/broker-rotate-keys.js')),
   { ...entry('__complete', 'admin', 'Values for shell completion', () => import('./commands/complete.js')), hidden: true },
 ];

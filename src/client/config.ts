@@ -7,6 +7,10 @@ import { isLoopbackHost } from '../core/policy/validate.js';
 /** What config.json holds. */
 export interface CliConfig {
   broker_url?: string;
+  /** Witnesses `imp audit verify` trusts: URL and cosigner key (the verifier's own, never the broker's). */
+  audit_witnesses?: { url?: string; key: string }[];
+  /** How many of them must have cosigned (default: all listed keys). */
+  audit_witness_quorum?: number;
 }
 
 /** Reads config.json; a missing file is an empty config, a corrupt one an error naming the file. */
@@ -22,8 +26,17 @@ export async function loadConfig(file: string): Promise<CliConfig> {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       throw new Error('not an object');
-    const brokerUrl = (parsed as Record<string, unknown>).broker_url;
-    return typeof brokerUrl === 'string' ? { broker_url: brokerUrl } : {};
+    const record = parsed as Record<string, unknown>;
+    const config: CliConfig = {};
+    if (typeof record.broker_url === 'string') config.broker_url = record.broker_url;
+    if (Array.isArray(record.audit_witnesses))
+      config.audit_witnesses = record.audit_witnesses.filter(
+        (w): w is { url?: string; key: string } =>
+          typeof w === 'object' && w !== null && typeof (w as { key?: unknown }).key === 'string',
+      );
+    if (typeof record.audit_witness_quorum === 'number')
+      config.audit_witness_quorum = record.audit_witness_quorum;
+    return config;
   } catch {
     throw new ConfigError(`${file} is not valid JSON. Fix or delete it.`);
   }

@@ -2,14 +2,24 @@
  * `imp dev`'s stack in one process on loopback: the real dev IdP (oidc-provider, device flow), the
  * broker on a SQLite file, and the demo tenant API. Also the harness for end-to-end tests.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import type { BrokerLog } from '../broker/context.js';
+import { defaultOrigin, noteKeyFromSeed } from '../broker/note-key.js';
 import { startBroker } from '../broker/start.js';
+import {
+  ED25519_TYPE,
+  type Ed25519NoteKey,
+  formatPrivateNoteKey,
+  formatVerifierKey,
+  parsePrivateNoteKey,
+} from '../core/audit/signed-note.js';
 import type { Clock } from '../core/clock.js';
 import type { Policy, ReauthMethod } from '../core/policy/types.js';
+import { loadOrCreateKey, startWitness } from '../witness/server.js';
 import { DEV_ALERT_SECRET_ENV, startAlertReceiver } from './alert-receiver.js';
 import { devPolicyYaml } from './dev-policy.js';
 import { DEV_USERS, type DevUser, startDevIdp } from './idp.js';
@@ -17,7 +27,7 @@ import { startTenantApi } from './tenant-api.js';
 
 /** Options for {@link startDevStack}. */
 export interface DevStackOptions {
-  /** Base port: broker = base, IdP = base+1, tenant API = base+2, alert webhook = base+3; 0 picks free ports. */
+  /** Base port: broker = base, IdP = base+1, tenant API = base+2, alert webhook = base+3, witness = base+4; 0 picks free ports. */
   port: number;
   stateDir?: string;
   policyFile?: string;
@@ -36,6 +46,8 @@ export interface DevStack {
   tenantApi: string;
   /** The local webhook the built-in policy sends break-glass alerts to. */
   alertReceiver: string;
+  /** The witness cosigning the broker's checkpoints (URL and cosigner key). */
+  witnesses: { url: string; key: string }[];
   stateDir: string;
   /** The re-authentication the broker demands. */
   reauth: ReauthMethod;
@@ -62,12 +74,28 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       report: options.reportAlert ?? (() => {}),
     });
     closers.push(() => receiver.close());
-    const policyText = options.policyFile
-      ? fillDevDefaults(await readFile(options.policyFile, 'utf8'), idp.issuer, tenantApi.url)
-      : devPolicyYaml(idp.issuer, tenantApi.url, {
-          alerts: [{ url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV }],
-        });
+    // The audit key and the witness live beside, not inside, the broker's state (another team's, in real life).
+    const auditDir = `${stateDir.replace(/\/+$/, '')}.audit`;
+    await mkdir(auditDir, { recursive: true, mode: 0o700 });
+    const auditKey = await devAuditKey(join(auditDir, 'audit.key'));
+    const witness = await startWitness({
+      key: await loadOrCreateKey(join(auditDir, 'witness.key'), 'witness.imp.dev/w1'),
+      logs: [auditKey.vkey],
+      stateFile: join(auditDir, 'witness-state.json'),
+      now: () => options.clock.now(),
+      port: port(4),
+    });
+    closers.push(() => witness.close());
+    const policyText = withWitness(
+      options.policyFile
+        ? fillDevDefaults(await readFile(options.policyFile, 'utf8'), idp.issuer, tenantApi.url)
+        : devPolicyYaml(idp.issuer, tenantApi.url, {
+            alerts: [{ url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV }],
+          }),
+      { url: witness.url, key: witness.vkey },
+    );
     const broker = await startBroker({
+      auditKey: auditKey.file,
       policy: {
         text: policyText,
         name: options.policyFile ?? 'built-in dev policy',
@@ -89,6 +117,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       broker: broker.url,
       tenantApi: tenantApi.url,
       alertReceiver: receiver.url,
+      witnesses: [{ url: witness.url, key: witness.vkey }],
       stateDir,
       reauth: broker.deps.policy.reauth.method,
       users: DEV_USERS,
@@ -103,6 +132,29 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 const withReauth =
   (method: ReauthMethod) =>
   (policy: Policy): Policy => ({ ...policy, reauth: { ...policy.reauth, method } });
+
+/** The dev audit note key: created once (0600), named after its own public key. */
+async function devAuditKey(file: string): Promise<{ file: string; vkey: string }> {
+  let key: Ed25519NoteKey;
+  try {
+    key = parsePrivateNoteKey(await readFile(file, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const seed = randomBytes(32);
+    key = noteKeyFromSeed(defaultOrigin(noteKeyFromSeed('x', seed).publicKey), seed);
+    await writeFile(file, `${formatPrivateNoteKey(key)}\n`, { mode: 0o600 });
+  }
+  return { file, vkey: formatVerifierKey(key.name, ED25519_TYPE, key.publicKey) };
+}
+
+/** Adds the dev witness to the policy's audit.witnesses unless the policy lists its own. */
+function withWitness(text: string, witness: { url: string; key: string }): string {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0 || doc.hasIn(['audit', 'witnesses'])) return text;
+  if (!doc.has('audit')) doc.set('audit', doc.createNode({}));
+  doc.setIn(['audit', 'witnesses'], doc.createNode([witness]));
+  return doc.toString();
+}
 
 /** Where a dev policy file leaves out `identity` or a tenant's `upstream`, point them at the dev stack. */
 export function fillDevDefaults(text: string, issuer: string, tenantApi: string): string {

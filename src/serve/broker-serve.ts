@@ -12,7 +12,7 @@ export const spec: CommandSpec = {
   group: 'admin',
   summary: 'Run the broker against a real identity provider',
   usage:
-    'imp broker serve --config <policy.yaml> [--store <postgres-url>] [--state-dir <dir>] [--port <n>] [--host <addr>] [--public-url <url>] [--migrate-only]',
+    'imp broker serve --config <policy.yaml> [--store <postgres-url>] [--state-dir <dir>] [--port <n>] [--host <addr>] [--public-url <url>] [--audit-key <file|pkcs11:uri>] [--migrate-only]',
   flags: [
     { name: 'config', value: '<file>', description: 'Policy file (YAML)', complete: 'files' },
     {
@@ -28,6 +28,13 @@ export const spec: CommandSpec = {
       name: 'public-url',
       value: '<url>',
       description: 'The URL clients use; the issuer of tokens (default http://host:port)',
+    },
+    {
+      name: 'audit-key',
+      value: '<file|pkcs11:uri>',
+      description:
+        'Key that signs audit checkpoints: a PRIVATE+KEY note key file outside --state-dir (`imp audit keygen`), or pkcs11:… (default: derived from the audit key)',
+      complete: 'files',
     },
     {
       name: 'migrate-only',
@@ -51,6 +58,7 @@ export interface BrokerServeOptions {
   port: number;
   host: string;
   publicUrl: string | undefined;
+  auditKey: string | undefined;
   json: boolean;
 }
 
@@ -73,6 +81,7 @@ export function parse(parsed: ParsedArgs): BrokerServeOptions {
     port: Number(portText),
     host: stringFlag(parsed, 'host') ?? '127.0.0.1',
     publicUrl: stringFlag(parsed, 'public-url'),
+    auditKey: stringFlag(parsed, 'audit-key'),
     json: boolFlag(parsed, 'json'),
   };
 }
@@ -102,13 +111,16 @@ export async function run(options: BrokerServeOptions, deps: Deps): Promise<numb
     port: options.port,
     host: options.host,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.auditKey ? { auditKey: options.auditKey } : {}),
     clock: deps.clock,
     log: (level, message, fields) => deps.io.err(JSON.stringify({ level, message, ...fields })),
   });
-  if (options.json) deps.io.out(JSON.stringify({ broker: broker.url }));
+  const note = broker.deps.auditNote!;
+  if (options.json)
+    deps.io.out(JSON.stringify({ broker: broker.url, audit: { origin: note.origin, key: note.vkey } }));
   else
     deps.io.err(
-      `imp broker listening on ${broker.url} (policy ${options.config}, ${broker.deps.store.engine} store)`,
+      `imp broker listening on ${broker.url} (policy ${options.config}, ${broker.deps.store.engine} store)\naudit log ${note.origin}, checkpoint key ${note.vkey} (${note.where})`,
     );
   await new Promise<void>((resolve) =>
     deps.interrupt.addEventListener('abort', () => resolve(), { once: true }),

@@ -12,6 +12,8 @@
  */
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
+import { POSTGRES_TREE_MIGRATION } from './postgres-tree.js';
+
 /** One migration: a name for the version table and its SQL (run in one transaction with the others). */
 export interface PostgresMigration {
   name: string;
@@ -151,6 +153,10 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     CREATE TRIGGER recording_chunks_append_only BEFORE UPDATE OR DELETE ON recording_chunks
       FOR EACH ROW EXECUTE FUNCTION imp_refuse_change();
     `,
+  },
+  {
+    name: 'audit tree (RFC 9162), checkpoint notes, witness cosignatures',
+    sql: POSTGRES_TREE_MIGRATION,
   },
   {
     name: 'passkeys and WebAuthn ceremonies',

@@ -17,11 +17,14 @@ import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
+import type { StoredNote } from '../core/audit/log-tree.js';
+import type { Frontier, Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { passkeyTx } from './passkey-rows.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import type {
   AuditQuery,
@@ -44,6 +47,8 @@ interface TxState {
   head: { seq: number; hash: string } | null;
   appended: AuditEvent[];
   pending: string[];
+  /** The tree's right edge, read at the transaction's first append. */
+  frontier: Frontier | null;
 }
 
 /** Advisory lock keys: (namespace 'imp', purpose). Locks are per database. */
@@ -247,7 +252,40 @@ export async function openPostgresStore(
     await pool.end().catch(() => {});
     throw error;
   }
+  try {
+    await catchUpTree(pool);
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
   return new PostgresStore(pool, config, options.maxConcurrentTransactions ?? 4, onError);
+}
+
+/**
+ * Integrates events the tree does not hold yet (a log from before the tree: migration), under the
+ * chain lock so no append interleaves. Events carry their own JSON, so this is one pass.
+ */
+async function catchUpTree(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query(`BEGIN; ${lockSql('chain')}`);
+    const size = await treeSize(client);
+    const rows = await client.query<{ event: string }>(
+      'SELECT event FROM audit_events WHERE seq > $1 ORDER BY seq',
+      [size],
+    );
+    if (rows.rows.length > 0) {
+      const frontier = await loadFrontier(client, size);
+      for (const row of rows.rows)
+        await client.query(integrateSql(frontier, JSON.parse(row.event) as AuditEvent));
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 /** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
@@ -318,6 +356,7 @@ export class PostgresStore implements Store {
         head: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null,
         appended,
         pending: [],
+        frontier: null,
       };
       const result = await fn(this.tx(client, state));
       // Audit rows not yet sent go with COMMIT, in one round trip: the chain lock is held for one
@@ -374,6 +413,8 @@ export class PostgresStore implements Store {
           state.pending.push(
             `INSERT INTO audit_events (seq, id, ts, type, actor_sub, actor_email, tenant, environment, session, prev, hash, event) VALUES (${values.join(', ')})`,
           );
+          state.frontier ??= await loadFrontier(client, event.seq - 1);
+          state.pending.push(integrateSql(state.frontier, event));
           // We hold the chain lock until commit: nobody else can move the head meanwhile.
           state.head = { seq: event.seq, hash: event.hash };
           state.appended.push(event);
@@ -551,6 +592,37 @@ export class PostgresStore implements Store {
       ),
     );
     return result.rows.map((row) => ({ seq: Number(row.seq), hash: row.hash, ts: row.ts, jws: row.jws }));
+  }
+
+  async treeHead(): Promise<{ size: number; root: Hash }> {
+    return this.read(() => treeHead(this.pool));
+  }
+
+  async treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]> {
+    return this.read(() => readNodes(this.pool, nodes));
+  }
+
+  async insertNote(size: number, note: string): Promise<void> {
+    await this.read(() =>
+      this.pool.query('INSERT INTO audit_notes (size, note) VALUES ($1, $2) ON CONFLICT (size) DO NOTHING', [
+        size,
+        note,
+      ]),
+    );
+  }
+
+  async addCosignatures(size: number, lines: readonly { witness: string; line: string }[]): Promise<void> {
+    for (const { witness, line } of lines)
+      await this.read(() =>
+        this.pool.query(
+          'INSERT INTO audit_cosignatures (size, witness, line) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+          [size, witness, line],
+        ),
+      );
+  }
+
+  async listNotes(): Promise<StoredNote[]> {
+    return this.read(() => listNotes(this.pool));
   }
 
   async listLatestLogins(): Promise<LoginRecord[]> {

@@ -1,6 +1,7 @@
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
 /** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
+import { SQLITE_TREE_MIGRATION } from './sqlite-tree.js';
 
 /** Ordered migrations; never edit a released one, append a new one. */
 export const SQLITE_MIGRATIONS: readonly string[] = [
@@ -101,6 +102,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER recording_chunks_no_delete BEFORE DELETE ON recording_chunks
     BEGIN SELECT RAISE(ABORT, 'recordings are append-only'); END;
   `,
-  // 5: passkeys the broker holds and the WebAuthn ceremonies that use them.
+  // 5: the audit log as an RFC 9162 tree (existing events are integrated on open), checkpoint notes, cosignatures.
+  SQLITE_TREE_MIGRATION,
+  // 6: passkeys the broker holds and the WebAuthn ceremonies that use them.
   PASSKEY_TABLES_SQL,
 ];

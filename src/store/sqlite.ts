@@ -13,11 +13,14 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
+import type { StoredNote } from '../core/audit/log-tree.js';
+import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { passkeyTx } from './passkey-rows.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
+import { SqliteTree } from './sqlite-tree.js';
 import type {
   AuditQuery,
   LoginRecord,
@@ -39,7 +42,13 @@ export function openSqliteStore(file: string, options: { busyTimeoutMs?: number 
   db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
   db.pragma('foreign_keys = ON');
   migrate(db);
-  return new SqliteStore(db);
+  const tree = new SqliteTree(db);
+  // Events the tree does not hold yet (a log from before the tree existed): integrate them first.
+  const size = tree.size();
+  tree.catchUp(
+    (db.prepare('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq').all(size) as Row[]).map(rowToEvent),
+  );
+  return new SqliteStore(db, tree);
 }
 
 function migrate(db: Database.Database): void {
@@ -84,7 +93,10 @@ class SqliteStore implements Store {
   private readonly headStatement: Database.Statement;
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    private readonly tree: SqliteTree,
+  ) {
     this.insertEvent = db.prepare(
       `INSERT INTO audit_events (seq, id, ts, type, actor, tenant, environment, session, ticket, reason, data, prev, hash)
        VALUES (@seq, @id, @ts, @type, @actor, @tenant, @environment, @session, @ticket, @reason, @data, @prev, @hash)`,
@@ -178,6 +190,7 @@ class SqliteStore implements Store {
             prev: head?.hash ?? GENESIS_PREV,
           });
           this.insertEvent.run(eventToRow(event));
+          this.tree.integrate(event);
           this.appendedInTx.push(event);
           return event;
         } catch (error) {
@@ -345,6 +358,27 @@ class SqliteStore implements Store {
     return this.statement(
       'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
     ).all() as Checkpoint[];
+  }
+
+  // Through the queue like auditHead: the head is one that committed.
+  async treeHead(): Promise<{ size: number; root: Hash }> {
+    return this.transaction(async () => this.tree.head());
+  }
+
+  async treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]> {
+    return this.tree.nodes(nodes);
+  }
+
+  async insertNote(size: number, note: string): Promise<void> {
+    await this.transaction(async () => this.tree.insertNote(size, note));
+  }
+
+  async addCosignatures(size: number, lines: readonly { witness: string; line: string }[]): Promise<void> {
+    await this.transaction(async () => this.tree.addCosignatures(size, lines));
+  }
+
+  async listNotes(): Promise<StoredNote[]> {
+    return this.tree.listNotes();
   }
 
   async listLatestLogins(): Promise<LoginRecord[]> {

@@ -6,6 +6,8 @@
 
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
+import type { StoredNote } from '../core/audit/log-tree.js';
+import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 
 /** A login the broker accepted (one per successful `imp login`). */
@@ -211,8 +213,19 @@ export interface Store {
   auditHead(): Promise<{ seq: number; hash: string } | null>;
   getSession(id: string): Promise<SessionRecord | null>;
   listSessions(query: SessionQuery): Promise<SessionRecord[]>;
+  /** Legacy JWS checkpoints (before the tree); still read so old logs and exports verify. */
   insertCheckpoint(checkpoint: Checkpoint): Promise<void>;
   listCheckpoints(): Promise<Checkpoint[]>;
+  /** The RFC 9162 tree over the committed events: its size and root hash. */
+  treeHead(): Promise<{ size: number; root: Hash }>;
+  /** Stored complete-subtree hashes, in the order asked (proofs and roots are folded from these). */
+  treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]>;
+  /** Stores a log-signed checkpoint note (C2SP tlog-checkpoint) for a tree size; the first one stands. */
+  insertNote(size: number, note: string): Promise<void>;
+  /** Adds witness cosignature lines to the checkpoint of `size` (one per witness name). */
+  addCosignatures(size: number, lines: readonly { witness: string; line: string }[]): Promise<void>;
+  /** Every checkpoint note, oldest first, with its cosignature lines appended. */
+  listNotes(): Promise<StoredNote[]>;
   /** The newest login of each person (iss, sub), with the groups it carried (access reviews). */
   listLatestLogins(): Promise<LoginRecord[]>;
   /** A session's recording chunks in seq order (empty when it was not recorded). */

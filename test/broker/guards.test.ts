@@ -196,7 +196,7 @@ describe('the route table', () => {
     expect(route(method, path)).toMatchObject({ auth: true, ...guards });
   });
 
-  it('only login, the machine token exchange, config, keys, health, the token-status check and the passkey page go without a broker token', () => {
+  it('only login, the machine token exchange, config, keys, health, the token-status check, the public audit checkpoint and the passkey page go without a broker token', () => {
     expect(ROUTES.filter((r) => !r.auth).map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /healthz',
       'GET /.well-known/jwks.json',
@@ -204,6 +204,8 @@ describe('the route table', () => {
       'POST /v1/login',
       'GET /v1/token-status',
       'POST /v1/token',
+      // Like any transparency log's head: the newest checkpoint note and its witness cosignatures.
+      'GET /v1/audit/checkpoint',
       // A browser has no broker token: the ceremony id is the capability, and an answer counts only
       // when made with the person's own passkey for the operation the ceremony is bound to.
       'GET /passkey/:id',

@@ -37,7 +37,8 @@ const RULES: Record<string, string[]> = {
   broker: ['core', 'auth', 'store', 'runtime', 'broker'],
   cli: ['core', 'auth', 'client', 'runtime', 'cli', 'dev', 'serve'],
   // The production server commands compose the broker with the CLI's command plumbing; never the dev stack.
-  serve: ['core', 'auth', 'store', 'runtime', 'broker', 'cli', 'serve'],
+  serve: ['core', 'auth', 'store', 'runtime', 'broker', 'cli', 'serve', 'witness'],
+  witness: ['core', 'runtime', 'witness'],
 };
 
 describe('layering', () => {

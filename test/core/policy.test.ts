@@ -81,6 +81,21 @@ describe('policy file', () => {
       'identity: { issuer: https://idp.example.com }\nproxy:\n  forward_headers: [X-HTTP-Method]\n',
       'proxy.forward_headers[0]: "x-http-method" is never forwarded',
     ],
+    [
+      'a witness quorum larger than the witnesses',
+      'identity: { issuer: https://idp.example.com }\naudit:\n  witness_quorum: 2\n  witnesses:\n    - { url: "https://w1.example", key: "w1+01020304+BAAA" }\n',
+      'audit.witness_quorum: is 2 but only 1 witnesses are listed',
+    ],
+    [
+      'a witness key that is not a verifier key',
+      'identity: { issuer: https://idp.example.com }\naudit:\n  witnesses:\n    - { url: "https://w1.example", key: "just a string" }\n',
+      'audit.witnesses[0].key: is not a witness verifier key',
+    ],
+    [
+      'a witness over plain http to a remote host',
+      'identity: { issuer: https://idp.example.com }\naudit:\n  witnesses:\n    - { url: "http://w1.example", key: "w1+01020304+BAAA" }\n',
+      'audit.witnesses[0].url: must be https',
+    ],
   ])('refuses %s naming file, line and key', (_name, yaml, expected) => {
     expect(() => parsePolicy(yaml, 'broker.yaml')).toThrow(expected);
   });

@@ -75,11 +75,13 @@ export async function startTestBroker(
     tenantApi?: string;
     store?: Store;
     alertSettings?: Partial<AlertSettings>;
+    auditKey?: string;
+    stateDir?: string;
   } = {},
 ): Promise<TestBroker> {
   const idp = await startDevIdp();
   const clock = new ShiftedClock();
-  const stateDir = await mkdtemp(join(tmpdir(), 'imp-broker-test-'));
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'imp-broker-test-')));
   const tenantApi = options.tenantApi ?? 'http://127.0.0.1:9';
   const broker = await startBroker({
     policy: {
@@ -96,6 +98,7 @@ export async function startTestBroker(
       : () => {},
     ...(options.store ? { store: options.store } : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.auditKey ? { auditKey: options.auditKey } : {}),
   });
   const signing = idp.signingKeys[0]!;
   const key = (await importJWK(signing, signing.alg)) as CryptoKey;

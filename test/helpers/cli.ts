@@ -126,6 +126,7 @@ export interface DevStackInfo {
   issuer: string;
   broker: string;
   tenant_api: string;
+  witnesses: { url: string; key: string }[];
   users: { login: string; password: string; groups: string[] }[];
 }
 

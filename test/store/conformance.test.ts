@@ -12,6 +12,15 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditDraft, AuditEvent } from '../../src/core/audit/event.js';
+import { eventLeafHash } from '../../src/core/audit/log-tree.js';
+import {
+  EMPTY_ROOT,
+  inclusionRanges,
+  nodesFor,
+  rangeHash,
+  rootFromLeafHashes,
+  verifyInclusion,
+} from '../../src/core/audit/merkle.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { AuditUnavailableError } from '../../src/core/errors.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
@@ -310,6 +319,59 @@ describe.each(engines)('$name store', (engine) => {
     const events = await expectChainValid(store);
     expect(events).toHaveLength(2 * (40 + 14));
     expect(await other.auditHead()).toEqual({ seq: events.length, hash: events.at(-1)!.hash });
+  });
+
+  it('keeps the RFC 9162 tree incrementally: root and proofs match a recompute, under two brokers appending', async () => {
+    const { store, open } = await engine.fresh();
+    expect(await store.treeHead()).toEqual({ size: 0, root: EMPTY_ROOT });
+    const other = await open();
+    const work = (s: Store, who: string) =>
+      Promise.all(
+        Array.from({ length: 25 }, (_, i) =>
+          s.transaction(async (tx) => {
+            await tx.appendAudit(draft({ data: { who, i } }), T0 + i);
+            if (i % 4 === 0) await tx.appendAudit(draft({ data: { who, i, second: true } }), T0 + i);
+          }),
+        ),
+      );
+    await Promise.all([work(store, 'a'), work(other, 'b')]);
+    const events = await expectChainValid(store);
+    const leaves = events.map(eventLeafHash);
+    const head = await store.treeHead();
+    expect(head.size).toBe(events.length);
+    expect(Buffer.from(head.root).toString('hex')).toBe(
+      Buffer.from(rootFromLeafHashes(leaves)).toString('hex'),
+    );
+    for (const index of [0, 7, events.length - 1]) {
+      const ranges = inclusionRanges(index, head.size);
+      const nodes = nodesFor(ranges);
+      const hashes = await store.treeNodes(nodes);
+      const byKey = new Map(nodes.map((n, i) => [`${n.level}/${n.index}`, hashes[i]!]));
+      const proof = ranges.map((r) => rangeHash(r, (n) => byKey.get(`${n.level}/${n.index}`)!));
+      expect(verifyInclusion(index, head.size, leaves[index]!, proof, head.root)).toBe(true);
+    }
+  });
+
+  it('stores checkpoint notes once per size with their witness cosignatures, append-only', async () => {
+    const { store, raw } = await engine.fresh();
+    await append(store, [draft()]);
+    await store.insertNote(3, 'log\n3\nAAAA\n\n— log sig3\n');
+    await store.insertNote(1, 'log\n1\nAAAA\n\n— log sig1\n');
+    await store.insertNote(3, 'a second replica: ignored\n');
+    await store.addCosignatures(3, [
+      { witness: 'w2', line: '— w2 c2\n' },
+      { witness: 'w1', line: '— w1 c1\n' },
+    ]);
+    expect(await store.listNotes()).toEqual([
+      { size: 1, note: 'log\n1\nAAAA\n\n— log sig1\n' },
+      { size: 3, note: 'log\n3\nAAAA\n\n— log sig3\n— w1 c1\n— w2 c2\n' },
+    ]);
+    for (const sql of [
+      "UPDATE audit_notes SET note = 'x'",
+      'DELETE FROM audit_cosignatures',
+      'DELETE FROM audit_tree',
+    ])
+      await expect(raw(sql), sql).rejects.toThrow(/append-only/);
   });
 
   it('stores checkpoints once per seq, in order', async () => {

@@ -2,13 +2,12 @@
  * Reading the audit log: for roles with `audit` only; every read is itself audited (fail-closed:
  * if the read can't be recorded, nothing is returned).
  */
-import { PassThrough } from 'node:stream';
-import { type AuditEvent, GENESIS_PREV } from '../../core/audit/event.js';
-import { exportLine } from '../../core/audit/export-format.js';
+import type { AuditEvent } from '../../core/audit/event.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
+import { freshCheckpoint, treeExport } from './audit-tree.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
@@ -80,37 +79,15 @@ export async function exportAudit(ctx: HandlerContext): Promise<HandlerResult> {
       'An export is a contiguous stretch of the chain: filter by since/until only.',
     );
   await recordRead(ctx, 'audit.export', { since: ctx.query.since ?? null, until: ctx.query.until ?? null });
-  const { store } = ctx.deps;
-  const events = await store.readAudit({
+  const stream = await treeExport(ctx.deps, {
     ...(query.sinceTs ? { sinceTs: query.sinceTs } : {}),
     ...(query.untilTs ? { untilTs: query.untilTs } : {}),
   });
-  const first = events[0];
-  const last = events.at(-1);
-  const checkpoints = (await store.listCheckpoints()).filter(
-    (cp) => (!first || cp.seq >= first.seq) && (query.untilTs === undefined || !last || cp.seq <= last.seq),
-  );
-  const stream = new PassThrough();
-  stream.write(
-    exportLine({
-      export: {
-        version: 1,
-        broker: ctx.deps.issuer,
-        exported_at: new Date(ctx.deps.clock.now()).toISOString(),
-        from_seq: first?.seq ?? 1,
-        prev: first?.prev ?? GENESIS_PREV,
-        to_seq: last?.seq ?? 0,
-      },
-    }),
-  );
-  for (const event of events) stream.write(exportLine(event));
-  for (const checkpoint of checkpoints) stream.write(exportLine({ checkpoint }));
-  stream.end();
   return { body: stream, headers: { 'content-type': 'application/x-ndjson' } };
 }
 
 /** POST /v1/audit/checkpoint — sign a checkpoint of the head now (before an export, say). */
 export async function checkpointNow(ctx: HandlerContext): Promise<HandlerResult> {
-  await ctx.deps.checkpoint();
-  return { body: { checkpoints: (await ctx.deps.store.listCheckpoints()).slice(-1) } };
+  const latest = await freshCheckpoint(ctx.deps);
+  return { body: { checkpoint: latest?.note ?? null, size: latest?.size ?? 0 } };
 }

@@ -107,7 +107,19 @@ export interface Policy {
   sessions: { defaultTtl: number; audience: string };
   approvals: { requestTtl: number };
   breakGlass: { confirmWindow: number; maxTtl: number; alerts: AlertWebhook[] };
-  audit: { sink: string | null; checkpointEvery: number; checkpointInterval: number };
+  audit: {
+    sink: string | null;
+    checkpointEvery: number;
+    checkpointInterval: number;
+    /** Checkpoint origin line (C2SP tlog-checkpoint); null: derived from the audit note key. */
+    origin: string | null;
+    /** Witnesses every checkpoint is pushed to (C2SP tlog-witness); key is the cosigner vkey. */
+    witnesses: { url: string; key: string }[];
+    /** How many witnesses must cosign. */
+    witnessQuorum: number;
+    /** Longest a quorum may lag behind the log before the broker fails closed: seconds and events. */
+    witnessLagMax: { seconds: number; events: number };
+  };
   proxy: {
     timeout: number;
     maxBodyBytes: number;

@@ -219,7 +219,28 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const sessions = r.object(top.sessions, ['sessions'], ['default_ttl', 'audience']);
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
   const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
-  const audit = r.object(top.audit, ['audit'], ['sink', 'checkpoint_every', 'checkpoint_interval']);
+  const audit = r.object(
+    top.audit,
+    ['audit'],
+    [
+      'sink',
+      'checkpoint_every',
+      'checkpoint_interval',
+      'origin',
+      'witnesses',
+      'witness_quorum',
+      'witness_lag_max',
+    ],
+  );
+  const witnesses = r
+    .list(audit, 'witnesses', ['audit'])
+    .map((raw, i) => readWitness(r, raw, ['audit', 'witnesses', i]));
+  const lagMax = r.object(audit.witness_lag_max, ['audit', 'witness_lag_max'], ['time', 'events']);
+  if (typeof audit.witness_quorum === 'number' && audit.witness_quorum > witnesses.length)
+    r.problem(
+      ['audit', 'witness_quorum'],
+      `is ${audit.witness_quorum} but only ${witnesses.length} witnesses are listed`,
+    );
   const rateLimit = r.object(
     top.rate_limit,
     ['rate_limit'],
@@ -305,6 +326,19 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       sink: r.optionalString(audit, 'sink', ['audit']),
       checkpointEvery: r.int(audit, 'checkpoint_every', ['audit'], 100, 1),
       checkpointInterval: r.duration(audit, 'checkpoint_interval', ['audit'], 60),
+      origin: r.optionalString(audit, 'origin', ['audit']),
+      witnesses,
+      witnessQuorum: r.int(
+        audit,
+        'witness_quorum',
+        ['audit'],
+        witnesses.length,
+        witnesses.length > 0 ? 1 : 0,
+      ),
+      witnessLagMax: {
+        seconds: r.duration(lagMax, 'time', ['audit', 'witness_lag_max'], 300),
+        events: r.int(lagMax, 'events', ['audit', 'witness_lag_max'], 10_000, 1),
+      },
     },
     proxy: {
       timeout: r.duration(proxy, 'timeout', ['proxy'], 30),
@@ -468,6 +502,15 @@ function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
     url: r.url(r.string(obj, 'url', path), [...path, 'url']),
     secretEnv: r.optionalString(obj, 'secret_env', path),
   };
+}
+
+function readWitness(r: Reader, raw: unknown, path: Path): { url: string; key: string } {
+  const obj = r.object(raw, path, ['url', 'key']);
+  const key = r.string(obj, 'key', path);
+  // name+hex(id)+base64(0x04 || 32-byte key): checked in full where it is used (the broker start).
+  if (key && !/^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/.test(key))
+    r.problem([...path, 'key'], 'is not a witness verifier key (name+id+key, as `imp witness serve` prints)');
+  return { url: r.url(r.string(obj, 'url', path), [...path, 'url']).replace(/\/+$/, ''), key };
 }
 
 function duplicates(r: Reader, values: string[], listKey: string, key: string): void {

@@ -98,6 +98,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
         tenant_api: stack.tenantApi,
         alert_receiver: stack.alertReceiver,
         reauth: stack.reauth,
+        witnesses: stack.witnesses,
         users,
       }),
     );
@@ -107,6 +108,7 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
     io.err(`  broker             ${stack.broker}`);
     io.err(`  demo tenant API    ${stack.tenantApi}`);
     io.err(`  alert webhook      ${stack.alertReceiver}  (break-glass alerts are printed here)`);
+    for (const w of stack.witnesses) io.err(`  witness            ${w.url}  key ${w.key}`);
     io.err(`  state              ${stack.stateDir}`);
     io.err(`  re-authentication  ${stack.reauth}`);
     io.err('  dev users (password = login):');
