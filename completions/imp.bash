@@ -31,6 +31,7 @@ _imp_flags() {
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
     'audit verify') echo '--file --jwks --broker --json --no-input --no-color --help' ;;
     'review') echo '--since --format --broker --no-browser --json --no-input --no-color --help' ;;
+    'sessions') echo '--tenant --env --user --mode --state --broker --json --no-input --no-color --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
     'policy check') echo '--json --no-input --no-color --help' ;;
     'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
@@ -114,6 +115,12 @@ _imp_value() {
     'review|--since') echo 'none' ;;
     'review|--format') echo 'words:text markdown json' ;;
     'review|--broker') echo 'none' ;;
+    'sessions|--tenant') echo 'source:tenants' ;;
+    'sessions|--env') echo 'source:environments' ;;
+    'sessions|--user') echo 'none' ;;
+    'sessions|--mode') echo 'words:standard break-glass' ;;
+    'sessions|--state') echo 'words:active pending' ;;
+    'sessions|--broker') echo 'none' ;;
     'revoke|--reason') echo 'none' ;;
     'revoke|--broker') echo 'none' ;;
     'policy explain|--user') echo 'none' ;;
@@ -150,7 +157,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review sessions revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

@@ -9,6 +9,7 @@ import { approveRequest, denyRequest, listRequests, revokeSession } from './hand
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import { listLiveSessions } from './handlers/oversight.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
@@ -37,6 +38,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/tenants', auth: true, handler: getTenants },
   { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
   { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
+  { method: 'GET', path: '/v1/sessions/live', auth: true, handler: listLiveSessions }, // role: revoke, audit, review or supervise; audited as sessions.read
   { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls
   { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
   { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke

@@ -272,6 +272,15 @@ export class BrokerClient {
     return (await this.request<{ session: SessionView }>('POST', path, { token, body })).body.session;
   }
 
+  /** GET /v1/sessions/live: everyone's active and pending sessions (security roles; audited). */
+  async liveSessions(token: string, filters: Record<string, string>): Promise<SessionView[]> {
+    const answer = await this.request<{ sessions: SessionView[] }>('GET', '/v1/sessions/live', {
+      token,
+      query: filters,
+    });
+    return answer.body.sessions;
+  }
+
   /** GET /v1/review?since=: the access review. */
   async review(token: string, since: string): Promise<ReviewReport> {
     return (await this.request<ReviewReport>('GET', '/v1/review', { token, query: { since } })).body;

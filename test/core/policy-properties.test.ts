@@ -62,6 +62,7 @@ const roleArb = (index: number): fc.Arbitrary<Role> =>
       audit: false,
       review: false,
       revoke: false,
+      supervise: false,
     }));
 
 const policyArb: fc.Arbitrary<Policy> = fc

@@ -59,7 +59,7 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'action.requested', 'action.completed', 'action.denied',
   'breakglass.requested', 'breakglass.confirmed', 'breakglass.refused', 'breakglass.expired', 'breakglass.reviewed',
   'alert.delivered', 'alert.failed',
-  'audit.read', 'audit.export', 'audit.checkpoint',
+  'audit.read', 'audit.export', 'audit.checkpoint', 'sessions.read',
   'access.denied', 'stepup.required',
 ]);
 

@@ -19,6 +19,8 @@ export interface Role {
   audit: boolean;
   review: boolean;
   revoke: boolean;
+  /** May watch live sessions across people (`imp sessions`) without audit, review or revoke rights. */
+  supervise: boolean;
 }
 
 /** A customer tenant and where its API lives per environment. */

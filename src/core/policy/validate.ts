@@ -173,6 +173,7 @@ const ROLE_KEYS = [
   'audit',
   'review',
   'revoke',
+  'supervise',
 ];
 const TENANT_KEYS = ['id', 'name', 'tier', 'approval_required', 'upstream'];
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -319,6 +320,7 @@ function readRole(r: Reader, raw: unknown, path: Path): Role {
     audit: r.bool(obj, 'audit', path, false),
     review: r.bool(obj, 'review', path, false),
     revoke: r.bool(obj, 'revoke', path, false),
+    supervise: r.bool(obj, 'supervise', path, false),
   };
 }
 
