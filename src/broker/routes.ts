@@ -11,6 +11,7 @@ import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/bre
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { listLiveSessions } from './handlers/oversight.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
+import { checkSession } from './handlers/session-check.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route. */
@@ -37,6 +38,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/whoami', auth: true, handler: getWhoami },
   { method: 'GET', path: '/v1/tenants', auth: true, handler: getTenants },
   { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
+  { method: 'POST', path: '/v1/sessions/check', auth: true, handler: checkSession }, // the same checks, no session, no step-up
   { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
   { method: 'GET', path: '/v1/sessions/live', auth: true, handler: listLiveSessions }, // role: revoke, audit, review or supervise; audited as sessions.read
   { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls

@@ -33,13 +33,27 @@ export async function waitForApproval(
     io.err(`Request ${session.id} needs approval by a second person. They run:`);
     io.err(`  imp approve ${session.id}`);
   }
-  return waitWhilePending(
+  const decided = await waitWhilePending(
     deps,
     target,
     token,
     session,
     json ? null : 'Waiting for approval… (Ctrl-C withdraws the request)',
   );
+  if (decided.state === 'active') {
+    const by = decided.decided_by;
+    if (json) io.out(JSON.stringify({ event: 'approved', by, comment: decided.decision_comment ?? null }));
+    else io.err(`Approved by ${personText(by)}${commentText(decided.decision_comment)}.`);
+  }
+  return decided;
+}
+
+function personText(person: { sub: string; email: string | null } | null | undefined): string {
+  return escapeUntrusted(person?.email ?? person?.sub ?? 'someone');
+}
+
+function commentText(comment: string | null | undefined): string {
+  return comment ? `: "${escapeUntrusted(comment)}"` : ' (no comment)';
 }
 
 /** Long-polls while a request is pending, with a spinner unless `spinnerText` is null; Ctrl-C withdraws it. */
@@ -109,6 +123,7 @@ export async function runActiveSession(
 
   const stop = new AbortController();
   let reason: EndReason | null = null;
+  let revoked: SessionView | null = null;
   const finish = (why: EndReason) => {
     reason ??= why;
     stop.abort();
@@ -138,8 +153,10 @@ export async function runActiveSession(
     setInterval(async () => {
       try {
         const now = await target.client.getSession(token, session.id);
-        if (now.state === 'revoked') finish('revoked');
-        else if (now.state === 'expired') finish('expired');
+        if (now.state === 'revoked') {
+          revoked = now;
+          finish('revoked');
+        } else if (now.state === 'expired') finish('expired');
         else if (now.state === 'ended') finish('ended');
       } catch {
         // A broker blip must not end the session locally; expiry still does.
@@ -156,17 +173,29 @@ export async function runActiveSession(
     if (io.stderrIsTTY && !options.json) io.stderr.write('\u001b]0;\u0007');
   }
 
-  const why = reason ?? 'ended';
+  // Set from timers and the status poll, which TypeScript's narrowing cannot see.
+  const why = (reason as EndReason | null) ?? 'ended';
+  const revokedView = revoked as SessionView | null;
   if (why === 'ended')
     await target.client.endSession(token, session.id).catch((error: unknown) => ignoreAlreadyOver(error));
   else if (!options.json)
     io.err(
-      `\r\nimp: session ${why === 'expired' ? 'expired' : 'was revoked'} — you have been logged out of ${label}.`,
+      `\r\nimp: session ${why === 'expired' ? 'expired' : `was revoked${revokedText(revokedView)}`} — you have been logged out of ${label}.`,
     );
   const summary = await target.client.summary(token, session.id).catch(() => null);
-  if (options.json) io.out(JSON.stringify({ event: 'session_ended', reason: why, summary }));
-  else if (summary) io.err(formatSummary(summary, 'text'));
+  if (options.json) {
+    const by =
+      why === 'revoked'
+        ? { by: revokedView?.ended_by ?? null, comment: revokedView?.decision_comment ?? null }
+        : {};
+    io.out(JSON.stringify({ event: 'session_ended', reason: why, ...by, summary }));
+  } else if (summary) io.err(formatSummary(summary, 'text'));
   return why === 'ended' ? EXIT.ok : EXIT.sessionOver;
+}
+
+function revokedText(session: SessionView | null): string {
+  if (!session) return '';
+  return ` by ${personText(session.ended_by)}${session.decision_comment ? ` ("${escapeUntrusted(session.decision_comment)}")` : ''}`;
 }
 
 function ignoreAlreadyOver(error: unknown): void {

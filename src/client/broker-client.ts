@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   LoginResponse,
   ReviewReport,
+  SessionCheck,
   SessionRequestBody,
   SessionSummary,
   SessionView,
@@ -151,6 +152,11 @@ export class BrokerClient {
       body,
     });
     return { status: answer.status, session: answer.body.session, message: answer.body.message };
+  }
+
+  /** POST /v1/sessions/check: the broker's checks for a session request, without opening it. */
+  async checkSession(token: string, body: SessionRequestBody): Promise<SessionCheck> {
+    return (await this.request<SessionCheck>('POST', '/v1/sessions/check', { token, body })).body;
   }
 
   /** GET /v1/sessions/:id, long-polling while pending when `waitSeconds` is given. */

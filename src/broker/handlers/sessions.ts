@@ -10,10 +10,9 @@ import {
   ImpError,
   InvalidInputError,
   NotFoundError,
-  PolicyDeniedError,
   StepUpRequiredError,
 } from '../../core/errors.js';
-import { checkTicketAndReason, decideSession, sameSubject } from '../../core/policy/decide.js';
+import { sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -26,85 +25,16 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
-
-const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { checkSessionAsk, safeText } from './session-check.js';
 
 /** POST /v1/sessions — 201 active, 202 pending approval, 403 naming the rule, 401 step-up last. */
 export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
   const { policy } = deps;
-  const body = (ctx.body ?? {}) as Record<string, unknown>;
   const now = deps.clock.now();
-  const environment = body.environment ?? 'prod';
-  const scope = body.scope ?? 'read';
-  const ttl = body.ttl ?? policy.sessions.defaultTtl;
-  if (typeof body.tenant !== 'string' || !ID_PATTERN.test(body.tenant))
-    throw new InvalidInputError('tenant must be a tenant id (lowercase letters, digits, dashes).');
-  if (typeof environment !== 'string' || !ID_PATTERN.test(environment))
-    throw new InvalidInputError('environment must be an environment name such as prod.');
-  if (scope !== 'read' && scope !== 'write') throw new InvalidInputError('scope must be "read" or "write".');
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400)
-    throw new InvalidInputError('ttl must be a whole number of seconds.');
-  const ask = { tenant: body.tenant, environment, scope, ttl } as const;
-  const base = { tenant: ask.tenant, environment: ask.environment, actor: actorOf(principal) };
-
-  const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
-  if (inputProblem) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...base,
-          type: 'session.refused',
-          ticket: safeText(body.ticket),
-          reason: safeText(body.reason),
-          data: { rule: inputProblem.rule, scope },
-        },
-        now,
-      ),
-    );
-    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${inputProblem.message}`, {
-      rule: inputProblem.rule,
-    });
-  }
-  const ticket = body.ticket as string;
-  const reason = (body.reason as string).trim();
-  const audited = { ...base, ticket, reason };
-
-  const decision = decideSession(policy, principal.roles, ask);
-  if (decision.outcome === 'deny') {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit({ ...audited, type: 'session.refused', data: { rule: decision.rule, scope, ttl } }, now),
-    );
-    throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
-  }
-
-  const open = await deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: ask.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...audited,
-          type: 'session.refused',
-          data: { rule: 'session.one_active', existing: conflicting.id },
-        },
-        now,
-      ),
-    );
-    throw new ConflictError(
-      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${ask.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      {
-        rule: 'session.one_active',
-        session: conflicting.id,
-      },
-    );
-  }
+  const { ask, ticket, reason, audited, decision } = await checkSessionAsk(ctx, principal, false);
+  const { ttl } = ask;
 
   await requireSessionLogin(ctx, principal, audited);
 
@@ -366,7 +296,4 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-/** Untrusted text as it may be audited: strings only, bounded. */
-export function safeText(value: unknown): string | null {
-  return typeof value === 'string' ? value.slice(0, 600) : null;
-}
+export { safeText };

@@ -8,7 +8,7 @@ import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../comm
 import type { Deps } from '../deps.js';
 import { EXIT } from '../exit-codes.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
-import { collectSessionInput } from '../session-input.js';
+import { asInputError, collectSessionInput } from '../session-input.js';
 import { sessionEnv } from '../subshell.js';
 import { formatSummary } from '../summary-format.js';
 
@@ -22,7 +22,12 @@ export const spec: CommandSpec = {
   passThrough: true,
   flags: [
     { name: 'tenant', value: '<id>', description: 'Tenant to act as', complete: 'tenants' },
-    { name: 'env', value: '<env>', description: 'Environment (default prod)', complete: 'environments' },
+    {
+      name: 'env',
+      value: '<env>',
+      description: 'Environment (needed when the tenant has several)',
+      complete: 'environments',
+    },
     { name: 'ticket', value: '<id>', description: 'Ticket this run belongs to' },
     { name: 'reason', value: '<text>', description: 'Why this runs' },
     { name: 'ttl', value: '<duration>', description: 'Time limit (default 10m)' },
@@ -34,7 +39,7 @@ export const spec: CommandSpec = {
 /** Typed options. */
 export interface ExecOptions {
   tenant: string;
-  env: string;
+  env: string | undefined;
   ticket: string;
   reason: string;
   ttl: string;
@@ -57,7 +62,7 @@ export function parse(parsed: ParsedArgs): ExecOptions {
   if (missing.length > 0) throw new UsageError(`imp exec needs ${missing.join(', ')}.\nUsage: ${spec.usage}`);
   return {
     tenant: tenant!,
-    env: stringFlag(parsed, 'env') ?? 'prod',
+    env: stringFlag(parsed, 'env'),
     ticket: ticket!,
     reason: reason!,
     ttl: stringFlag(parsed, 'ttl') ?? '10m',
@@ -73,6 +78,7 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
   io.noInput = true;
   const target = await brokerTarget(deps, options.broker);
   const config = await target.client.config();
+  const ux = { json: options.json, noBrowser: true };
   const input = await collectSessionInput(
     deps,
     config,
@@ -83,19 +89,21 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
       reason: options.reason,
       ttl: options.ttl,
     },
-    async () => [options.env],
+    () => withLogin(deps, target, ux, (token) => target.client.tenants(token)),
   );
   let token = '';
-  const opened = await withLogin(deps, target, { json: options.json, noBrowser: true }, async (fresh) => {
+  const opened = await withLogin(deps, target, ux, async (fresh) => {
     token = fresh;
-    return target.client.openSession(fresh, {
-      tenant: input.tenant,
-      environment: input.environment,
-      scope: 'read',
-      ticket: input.ticket,
-      reason: input.reason,
-      ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
-    });
+    return target.client
+      .openSession(fresh, {
+        tenant: input.tenant,
+        environment: input.environment,
+        scope: 'read',
+        ticket: input.ticket,
+        reason: input.reason,
+        ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
+      })
+      .catch(asInputError);
   });
   const session = opened.session;
   if (options.json) io.err(JSON.stringify({ event: 'session_started', session }));

@@ -3,6 +3,7 @@
  * request. Every "no" names the rule that said it, so the denial, the audit event and
  * `imp policy explain` all agree.
  */
+import { formatDuration } from '../duration.js';
 import { hasControlCharacters } from '../escape.js';
 import { matchesPattern } from './roles.js';
 import type { Policy, Role, Scope } from './types.js';
@@ -107,7 +108,7 @@ export function decideSession(policy: Policy, roles: readonly Role[], ask: Sessi
     return {
       outcome: 'deny',
       rule: 'ttl.max',
-      message: `The time limit ${ask.ttl}s is over the maximum of ${maxTtl}s your roles allow.`,
+      message: `The time limit ${formatDuration(ask.ttl)} is over the maximum of ${formatDuration(maxTtl)} your roles allow on ${ask.tenant}/${ask.environment}.`,
     };
   }
   if (tenant.approvalRequired.includes(ask.scope)) {
