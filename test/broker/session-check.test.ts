@@ -68,3 +68,38 @@ describe('POST /v1/sessions/check', () => {
     expect((await t.call('POST', '/v1/sessions/check', null, ask())).status).toBe(401);
   });
 });
+
+describe('the requester sees who decided', () => {
+  it('a revoked session names who revoked it and why; an approved one who approved it and the comment', async () => {
+    t.clock.advance(1100);
+    const alice = await t.loginAs('alice');
+    const opened = await t.call<{ session: { id: string } }>(
+      'POST',
+      '/v1/sessions',
+      alice,
+      ask({ tenant: 'acme', scope: 'write' }),
+    );
+    expect(opened.status).toBe(202);
+    const id = opened.body.session.id;
+    const bob = await t.loginAs('bob');
+    expect(
+      (await t.call('POST', `/v1/requests/${id}/approve`, bob, { comment: 'fine for SUP-101' })).status,
+    ).toBe(200);
+    const approved = await t.call<{ session: Record<string, unknown> }>('GET', `/v1/sessions/${id}`, alice);
+    expect(approved.body.session).toMatchObject({
+      state: 'active',
+      decided_by: { email: 'bob@example.test' },
+      decision_comment: 'fine for SUP-101',
+    });
+    const erin = await t.loginAs('erin');
+    expect(
+      (await t.call('POST', `/v1/sessions/${id}/revoke`, erin, { reason: 'Ticket was closed' })).status,
+    ).toBe(200);
+    const revoked = await t.call<{ session: Record<string, unknown> }>('GET', `/v1/sessions/${id}`, alice);
+    expect(revoked.body.session).toMatchObject({
+      state: 'revoked',
+      ended_by: { email: 'erin@example.test' },
+      decision_comment: 'Ticket was closed',
+    });
+  });
+});
