@@ -164,7 +164,7 @@ describe.skipIf(!run)('break-glass end to end (imp dev, real IdP, headless Chrom
     const denied = await runImp(['review'], carol.env);
     expect(denied.code).toBe(4);
     expect(denied.stderr).toContain('role.audit');
-  }, 90_000);
+  }, 150_000);
 });
 
 describe.skipIf(!runTerminal)('break-glass in a real terminal', () => {
@@ -214,5 +214,5 @@ describe.skipIf(!runTerminal)('break-glass in a real terminal', () => {
     const late = await runImp(['break-glass', 'confirm', id!, '--confirm', id!, '--no-input'], carol.env);
     expect(late.code).toBe(1);
     expect(late.stderr).toContain('no longer pending (it is cancelled)');
-  }, 60_000);
+  }, 90_000);
 });

@@ -43,9 +43,11 @@ describe.skipIf(!run)('shell completion in real shells', () => {
   });
 
   it('imp __complete lists tenants from the broker, and environments per tenant', async () => {
-    const tenants = await runImp(['__complete', 'tenants'], env);
+    // A cold cache asks the broker; give it more than a TAB press's 200 ms on a loaded machine.
+    const slowLink = { ...env, IMP_COMPLETE_BUDGET_MS: '10000' };
+    const tenants = await runImp(['__complete', 'tenants'], slowLink);
     expect(tenants.stdout.split('\n').filter(Boolean)).toEqual(['acme', 'globex', 'initech']);
-    const envs = await runImp(['__complete', 'environments', '--tenant', 'globex'], env);
+    const envs = await runImp(['__complete', 'environments', '--tenant', 'globex'], slowLink);
     expect(envs.stdout.trim()).toBe('prod');
     const nothing = await runImp(['__complete', 'tenants'], {
       ...env,
@@ -55,46 +57,51 @@ describe.skipIf(!run)('shell completion in real shells', () => {
     expect(nothing).toMatchObject({ code: 0, stdout: '', stderr: '' });
   });
 
+  /**
+   * Presses `key` until the screen matches `pattern`. Shells differ in how many TABs a listing
+   * takes (bash: complete the common prefix, ring, then list; zsh: list on the second; fish: on the
+   * first), and the dynamic lists wait for `imp __complete`; so each press waits for the screen
+   * rather than for a fixed time, and an extra press only lists again.
+   */
+  async function pressUntil(
+    term: TmuxSession,
+    key: string,
+    pattern: RegExp,
+    presses: number,
+  ): Promise<string> {
+    for (let press = 1; press < presses; press++) {
+      term.key(key);
+      const screen = await term.waitFor(pattern, 2_000).catch(() => undefined);
+      if (screen) return screen;
+    }
+    term.key(key);
+    return term.waitFor(pattern, 8_000);
+  }
+
+  /** Runs a command line and waits until the shell has printed what it echoes afterwards. */
+  async function runAndWait(term: TmuxSession, line: string, marker: string): Promise<void> {
+    term.type(`${line}; echo ${marker}`);
+    await term.waitFor(new RegExp(`^${marker}\\s*$`, 'm'), 10_000);
+  }
+
   it.each([
-    // bash completes the common prefix on the first TAB and lists on the next two; zsh lists on the second.
-    [
-      'bash',
-      'bash --norc --noprofile',
-      `source ${join(ROOT, 'completions/imp.bash')}`,
-      ['Tab', 'Tab', 'Tab'],
-    ],
-    [
-      'zsh',
-      'zsh -f',
-      `autoload -U compinit && compinit -u && source ${join(ROOT, 'completions/_imp')}`,
-      ['Tab', 'Tab'],
-    ],
-    ['fish', 'fish --no-config', `source ${join(ROOT, 'completions/imp.fish')}`, ['Tab']],
+    ['bash', 'bash --norc --noprofile', `source ${join(ROOT, 'completions/imp.bash')}`],
+    ['zsh', 'zsh -f', `autoload -U compinit && compinit -u && source ${join(ROOT, 'completions/_imp')}`],
+    ['fish', 'fish --no-config', `source ${join(ROOT, 'completions/imp.fish')}`],
   ])(
     '%s: imp st<TAB> offers start and status; imp start --tenant <TAB> offers the dev tenants',
-    async (_name, command, setup, keys) => {
+    async (_name, command, setup) => {
       const term = new TmuxSession(command, env, { cwd: ROOT });
       terminals.push(term);
-      await new Promise((r) => setTimeout(r, 500));
-      term.type(setup);
-      term.type('clear');
-      await new Promise((r) => setTimeout(r, 300));
+      await runAndWait(term, setup, 'SETUP-DONE');
+      await runAndWait(term, 'clear', 'CLEARED-1');
       term.type('imp st', false);
-      for (const key of keys) {
-        term.key(key);
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      const first = await term.waitFor(/status/);
+      const first = await pressUntil(term, 'Tab', /status/, 4);
       expect(first).toMatch(/start/);
       term.key('C-c');
-      term.type('clear');
-      await new Promise((r) => setTimeout(r, 300));
+      await runAndWait(term, 'clear', 'CLEARED-2');
       term.type('imp start --tenant ', false);
-      for (const key of keys) {
-        term.key(key);
-        await new Promise((r) => setTimeout(r, 700));
-      }
-      const second = await term.waitFor(/initech/);
+      const second = await pressUntil(term, 'Tab', /initech/, 4);
       expect(second).toMatch(/acme/);
       expect(second).toMatch(/globex/);
       term.key('C-c');

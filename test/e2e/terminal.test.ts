@@ -55,7 +55,7 @@ describe.skipIf(!run)('the session in a real terminal', () => {
     expect(after).toMatch(/Session [0-9a-f-]{36} — expired/);
     expect(after).toContain('ticket SUP-77');
     expect(after).toContain('IMP-EXIT=6');
-  }, 60_000);
+  }, 90_000);
 
   it('leaving the subshell ends the session (exit 0) and prints the summary', async () => {
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker, SHELL: '/bin/bash', TERM: 'xterm-256color' });
@@ -71,5 +71,5 @@ describe.skipIf(!run)('the session in a real terminal', () => {
     const after = await term.waitFor('IMP-EXIT=');
     expect(after).toMatch(/Session [0-9a-f-]{36} — ended/);
     expect(after).toContain('IMP-EXIT=0');
-  }, 60_000);
+  }, 90_000);
 });

@@ -8,6 +8,11 @@
  * `imp whoami`, then `secret-tool search service imp`) share one keyring. `close()` ends the pipe:
  * `cat` exits, dbus-run-session tears the bus down, and gnome-keyring-daemon exits with its bus.
  * If the test process dies, the pipe closes just the same.
+ *
+ * Waiting is bounded everywhere, and always below the test timeout (vitest.config.ts): dbus-daemon and
+ * gnome-keyring-daemon inherit our pipes, so a `'close'` event (all pipes shut) can wait forever
+ * after the session leader is gone. Waits therefore resolve on `'exit'`, and a session that does
+ * not end in time is killed as a whole process group (it is spawned detached, as a group leader).
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -25,7 +30,7 @@ export interface RunResult {
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Kill the command and reject after this long (default 30 s). */
+  /** Kill the command and reject after this long (default 15 s). */
   timeoutMs?: number;
   /** Written to the command's stdin, which is then closed. */
   input?: string;
@@ -46,6 +51,16 @@ export interface KeyringSession {
 /** The login keyring's password; a fixed value is fine, the keyring lives and dies with the test. */
 const KEYRING_PASSWORD = 'imp-test-keyring';
 const READY = 'IMP_KEYRING_READY';
+
+/**
+ * Limits, chosen so that start + one command + close (runInKeyringSession) stays well under the
+ * 60 s test timeout even when every step hits its limit.
+ */
+const START_TIMEOUT_MS = 8_000;
+const RUN_TIMEOUT_MS = 15_000;
+const CLOSE_TIMEOUT_MS = 3_000;
+/** After a command has exited, how long its output pipes may stay open (held by a grandchild). */
+const DRAIN_MS = 1_000;
 
 // An empty password does not create the login keyring (writes then fail with "no result found"),
 // hence a real one. The daemon daemonizes itself once it is serving org.freedesktop.secrets.
@@ -89,8 +104,19 @@ export async function startKeyringSession(
   const daemon = spawn('dbus-run-session', ['--', 'sh', '-c', SESSION_SCRIPT], {
     env: { ...baseEnv, IMP_TEST_KEYRING_PASSWORD: KEYRING_PASSWORD },
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true, // its own process group, so close() can end the bus and keyring daemons with it
   });
-  const exited = new Promise<void>((done) => daemon.once('close', () => done()));
+  const exited = new Promise<void>((done) => {
+    if (daemon.exitCode !== null || daemon.signalCode !== null) done();
+    else daemon.once('exit', () => done());
+  });
+  const killGroup = (): void => {
+    try {
+      if (daemon.pid) process.kill(-daemon.pid, 'SIGKILL');
+    } catch {
+      // the group is already gone
+    }
+  };
   let daemonStderr = '';
   daemon.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     daemonStderr += chunk;
@@ -101,9 +127,12 @@ export async function startKeyringSession(
     if (closed) return;
     closed = true;
     daemon.stdin.end();
-    const timer = setTimeout(() => daemon.kill('SIGKILL'), 5_000);
+    const timer = setTimeout(killGroup, CLOSE_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
+    killGroup(); // anything of the session still alive (a daemon that outlived its bus) goes too
+    daemon.stdout.destroy();
+    daemon.stderr.destroy();
     await rm(home, { recursive: true, force: true });
   };
 
@@ -111,7 +140,7 @@ export async function startKeyringSession(
   try {
     busAddress = await new Promise<string>((done, fail) => {
       let stdout = '';
-      const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+      const startTimeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
       const timer = setTimeout(
         () => fail(new Error(`keyring session did not start within ${startTimeoutMs} ms: ${daemonStderr}`)),
         startTimeoutMs,
@@ -128,7 +157,7 @@ export async function startKeyringSession(
         clearTimeout(timer);
         fail(error);
       });
-      daemon.once('close', (code) => {
+      daemon.once('exit', (code) => {
         clearTimeout(timer);
         fail(new Error(`keyring session exited early (code ${code}): ${daemonStderr}`));
       });
@@ -179,7 +208,7 @@ function runCommand(command: string, args: string[], options: RunOptions): Promi
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    const timeoutMs = options.timeoutMs ?? RUN_TIMEOUT_MS;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -189,14 +218,29 @@ function runCommand(command: string, args: string[], options: RunOptions): Promi
       clearTimeout(timer);
       fail(error);
     });
-    child.once('close', (code, signal) => {
+    // 'close' waits for every holder of the pipes, and a daemon the command started may hold
+    // them forever; so finish on 'exit', after the pipes drained or DRAIN_MS, whichever is first.
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) {
-        const shown = [command, ...args].join(' ');
-        fail(new Error(`timed out after ${timeoutMs} ms: ${shown}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-        return;
-      }
-      done({ code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout, stderr });
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(drainTimer);
+        child.stdout.destroy();
+        child.stderr.destroy();
+        if (timedOut) {
+          const shown = [command, ...args].join(' ');
+          fail(
+            new Error(`timed out after ${timeoutMs} ms: ${shown}\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+          );
+          return;
+        }
+        done({ code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout, stderr });
+      };
+      const drainTimer = setTimeout(finish, DRAIN_MS);
+      if (child.stdout.readableEnded && child.stderr.readableEnded) finish();
+      else child.once('close', finish);
     });
     child.stdin.on('error', () => undefined); // a command that never reads its stdin closes it early
     child.stdin.end(options.input ?? '');

@@ -117,8 +117,19 @@ describe.runIf(havePostgres)('postgres shared state', () => {
         heard.push(id);
         wake();
       });
-      // The LISTEN connection comes up in the background.
-      await new Promise((r) => setTimeout(r, 300));
+      // The LISTEN connection comes up in the background: wait until the server has it listening.
+      const listening = async (): Promise<boolean> =>
+        (
+          await cluster.query(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query ILIKE 'LISTEN %' AND state = 'idle'",
+            [db.name],
+          )
+        ).rowCount! > 0;
+      const deadline = Date.now() + 10_000;
+      while (!(await listening())) {
+        if (Date.now() > deadline) throw new Error('the LISTEN connection never came up');
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const id = '00000000-0000-4000-8000-00000000cafe';
       const requester = { iss: 'i', sub: 's', email: null, roles: [] };
       await writer!.transaction((tx) =>

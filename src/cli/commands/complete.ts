@@ -1,7 +1,8 @@
 /**
  * `imp __complete <source> [--tenant T]`: values for shell completion, one per line. Never
- * prompts, never logs in, never fails loudly, and gives up after ~200 ms: a TAB press must not hang.
- * Tenants and environments are cached for 5 minutes in $XDG_STATE_HOME/imp/cache/tenants.json.
+ * prompts, never logs in, never fails loudly, and gives up after ~200 ms (`IMP_COMPLETE_BUDGET_MS`
+ * for a slow link to the broker): a TAB press must not hang. Tenants and environments are cached for
+ * 5 minutes in $XDG_STATE_HOME/imp/cache/tenants.json.
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,14 @@ import type { Deps } from '../deps.js';
 const SOURCES = ['tenants', 'environments', 'sessions', 'requests'] as const;
 type Source = (typeof SOURCES)[number];
 const CACHE_MS = 5 * 60 * 1000;
-const BUDGET_MS = 200;
+const DEFAULT_BUDGET_MS = 200;
+const MAX_BUDGET_MS = 10_000;
+
+/** How long a TAB press may wait for the broker: `IMP_COMPLETE_BUDGET_MS` (1–10000), else 200 ms. */
+export function completionBudgetMs(env: Readonly<Record<string, string | undefined>>): number {
+  const value = Number(env.IMP_COMPLETE_BUDGET_MS);
+  return Number.isInteger(value) && value >= 1 ? Math.min(value, MAX_BUDGET_MS) : DEFAULT_BUDGET_MS;
+}
 
 /** Help (hidden from `imp --help`). */
 export const spec: CommandSpec = {
@@ -55,7 +63,7 @@ export async function run(
     const broker = resolveBrokerUrl(undefined, deps.env, await loadConfig(deps.paths.configFile));
     const values = await Promise.race([
       list(options, deps, broker),
-      new Promise<string[]>((resolve) => setTimeout(() => resolve([]), BUDGET_MS).unref()),
+      new Promise<string[]>((resolve) => setTimeout(() => resolve([]), completionBudgetMs(deps.env)).unref()),
     ]);
     for (const value of values) if (/^[A-Za-z0-9._:-]+$/.test(value)) deps.io.out(value);
   } catch {
@@ -66,7 +74,7 @@ export async function run(
 
 async function list(
   options: CompleteOptions,
-  deps: Pick<Deps, 'paths' | 'fetch' | 'credentials' | 'clock'>,
+  deps: Pick<Deps, 'env' | 'paths' | 'fetch' | 'credentials' | 'clock'>,
   broker: string,
 ): Promise<string[]> {
   const source = options.source!;
@@ -78,7 +86,7 @@ async function list(
   }
   const login = await readLogin(await deps.credentials(), broker);
   if (!login) return [];
-  const client = new BrokerClient(broker, withTimeout(deps.fetch));
+  const client = new BrokerClient(broker, withTimeout(deps.fetch, completionBudgetMs(deps.env)));
   const sessions =
     source === 'sessions'
       ? await client.listSessions(login.token, ['active', 'pending'])
@@ -87,7 +95,7 @@ async function list(
 }
 
 async function tenantsFor(
-  deps: Pick<Deps, 'paths' | 'fetch' | 'credentials' | 'clock'>,
+  deps: Pick<Deps, 'env' | 'paths' | 'fetch' | 'credentials' | 'clock'>,
   broker: string,
 ): Promise<TenantCache['tenants']> {
   const file = join(deps.paths.cacheDir, 'tenants.json');
@@ -99,7 +107,9 @@ async function tenantsFor(
   }
   const login = await readLogin(await deps.credentials(), broker);
   if (!login) return [];
-  const tenants = (await new BrokerClient(broker, withTimeout(deps.fetch)).tenants(login.token)).map((t) => ({
+  const tenants = (
+    await new BrokerClient(broker, withTimeout(deps.fetch, completionBudgetMs(deps.env))).tenants(login.token)
+  ).map((t) => ({
     id: t.id,
     environments: t.environments,
   }));
@@ -112,6 +122,6 @@ async function tenantsFor(
   return tenants;
 }
 
-function withTimeout(fetchImpl: typeof fetch): typeof fetch {
-  return (input, init) => fetchImpl(input, { ...init, signal: AbortSignal.timeout(BUDGET_MS) });
+function withTimeout(fetchImpl: typeof fetch, budgetMs: number): typeof fetch {
+  return (input, init) => fetchImpl(input, { ...init, signal: AbortSignal.timeout(budgetMs) });
 }
