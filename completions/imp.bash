@@ -15,7 +15,7 @@ _imp_flags() {
     'whoami') echo '--broker --json --no-input --no-color --help' ;;
     'logout') echo '--broker --json --no-input --no-color --help' ;;
     'start') echo '--tenant --env --write --ticket --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
-    'api') echo '--data --header --session --include --broker --json --no-input --no-color --help' ;;
+    'api') echo '--raw-field --field --jq --filter --data --header --session --include --broker --json --no-input --no-color --help' ;;
     'exec') echo '--tenant --env --ticket --reason --ttl --broker --json --no-input --no-color --help' ;;
     'status') echo '--watch --broker --json --no-input --no-color --help' ;;
     'end') echo '--format --broker --json --no-input --no-color --help' ;;
@@ -63,6 +63,13 @@ _imp_value() {
     'start|--ttl') echo 'none' ;;
     'start|--confirm') echo 'none' ;;
     'start|--broker') echo 'none' ;;
+    'api|--raw-field') echo 'none' ;;
+    'api|-f') echo 'none' ;;
+    'api|--field') echo 'none' ;;
+    'api|-F') echo 'none' ;;
+    'api|--jq') echo 'none' ;;
+    'api|-q') echo 'none' ;;
+    'api|--filter') echo 'none' ;;
     'api|--data') echo 'none' ;;
     'api|-d') echo 'none' ;;
     'api|--header') echo 'none' ;;

@@ -81,9 +81,13 @@ function report(error: unknown, deps: Deps, json: boolean): number {
       }),
     );
   }
-  const prefix =
-    impError instanceof ImpError && impError.code !== 'IMP_INTERNAL' ? 'error' : 'unexpected error';
-  deps.io.err(`${prefix}: ${escapeMultiline(impError.message)}`);
+  // Withdrawing with Ctrl-C is what the user asked for, not a failure: no `error:` prefix.
+  if (impError.code === 'IMP_INTERRUPTED') deps.io.err(escapeMultiline(impError.message));
+  else {
+    const unexpected = !(impError instanceof ImpError) || impError.code === 'IMP_INTERNAL';
+    const hint = unexpected && !deps.env.IMP_DEBUG ? ' (unexpected; IMP_DEBUG=1 shows where)' : '';
+    deps.io.err(`error: ${escapeMultiline(impError.message)}${hint}`);
+  }
   if (impError.code === 'IMP_INTERNAL' && deps.env.IMP_DEBUG && impError.cause instanceof Error) {
     deps.io.err(escapeMultiline(impError.cause.stack ?? ''));
   }
