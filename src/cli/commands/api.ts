@@ -168,7 +168,8 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   if (!fromUpstream) return brokerRefusal(deps, response.status, text);
 
   // HTTP/2 has no reason phrase: name the status the way HTTP/1.1 would.
-  const statusLine = `${response.status} ${response.statusText || STATUS_CODES[response.status] || ''}`.trim();
+  const statusLine =
+    `${response.status} ${response.statusText || STATUS_CODES[response.status] || ''}`.trim();
   io.err(statusLine);
   if (options.json) {
     io.out(
