@@ -55,7 +55,7 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       if (!controller.signal.aborted) controller.abort(new Error(signal));
     });
   }
-  return {
+  const deps: Deps = {
     io,
     env,
     clock: systemClock,
@@ -78,13 +78,18 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       });
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
     },
+    // Reads deps.paths when first used: main() may have switched the profile (--profile) by then.
     credentials() {
-      credentials ??= import('../client/credentials.js').then((m) =>
-        m.openCredentialStore({
-          mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
-          filePath: paths.credentialsFile,
-          warn: (message) => io.err(message),
-        }),
+      credentials ??= import('../client/credentials.js').then(async (m) =>
+        m.profileStore(
+          await m.openCredentialStore({
+            mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
+            filePath: deps.paths.credentialsFile,
+            noticeFile: deps.paths.noticeFile,
+            warn: (message) => io.err(message),
+          }),
+          deps.paths.profile,
+        ),
       );
       return credentials;
     },
@@ -103,4 +108,5 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       return runDeviceLogin(options);
     },
   };
+  return deps;
 }
