@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
+import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
 
 /** A caller the broker authenticated from a broker token. */
@@ -62,6 +63,8 @@ export interface HandlerContext {
   ip: string;
   /** Aborted when the client goes away (long-polls stop waiting). */
   signal: AbortSignal;
+  /** The route's guards, for the ones a handler evaluates at its own point (target, fresh login) and its commit. */
+  guard: Guard;
 }
 
 /** What a handler returns. */

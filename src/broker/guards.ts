@@ -1,13 +1,107 @@
 /**
- * Route guards: who may call what. Authentication reads the broker token; role guards name the
- * rule that denied; fresh-login demands a recent `auth_time` (RFC 9470 step-up). Denials are
- * audited before they are answered.
+ * Route guards: who may call what, enforced from the fields of the route table (./routes.ts).
+ *
+ *   auth        a valid broker token (authenticate, before anything else)
+ *   capability  a role granting it; before the handler, or with `checkedOn: 'target'` on the session
+ *               or request the handler names (so it can cover that tenant, after input validation)
+ *   notSelf     people on the target who may not act on it (four eyes); `owner`: only its requester
+ *   freshLogin  RFC 9470 step-up, evaluated LAST: the handler calls `ctx.guard.freshLogin()` once every
+ *               other check passed, so a request refused anyway never asks anyone to log in again
+ *
+ * A handler cannot skip a declared guard: `ctx.guard.commit()` (the transaction that changes state)
+ * and the server, before answering, both refuse when one was not evaluated. Every refusal goes
+ * through `refuse()`, which audits it (fail-closed) and throws the error naming the rule.
  */
-import { AuthRequiredError, ForbiddenError, StepUpRequiredError } from '../core/errors.js';
+import type { AuditDraft } from '../core/audit/event.js';
+import {
+  AuthRequiredError,
+  ConflictError,
+  ForbiddenError,
+  ImpError,
+  InvalidInputError,
+  PolicyDeniedError,
+  StepUpRequiredError,
+} from '../core/errors.js';
+import {
+  CAPABILITY_RULES,
+  type Capability,
+  decideTargetAccess,
+  type TargetPerson,
+} from '../core/policy/decide.js';
 import { rolesForGroups } from '../core/policy/roles.js';
-import type { Role } from '../core/policy/types.js';
+import type { SessionRecord, StoreTx } from '../store/types.js';
 import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
 import { verifyLoginToken } from './login-tokens.js';
+import { sessionAudit } from './sessions.js';
+
+export type { Capability } from '../core/policy/decide.js';
+
+/** How fresh the caller's login must be: within reauth.max_age, or also not used for a session before. */
+export type FreshLogin = 'max_age' | 'per_session';
+
+/** A route's guards: the fields of the route table that say who may call it. */
+export interface RouteGuards {
+  /** What the route does, in words, for audit events and messages ("approve", "read the audit log"). */
+  action: string;
+  /** A valid broker token is required. */
+  auth: boolean;
+  /** A role granting one of these (the first names the rule when none does). */
+  capability?: Capability | readonly Capability[];
+  /** Role, not-self and owner checks wait for the handler's `ctx.guard.target(session)`. */
+  checkedOn?: 'target';
+  /** People on the target who may not act on it. */
+  notSelf?: readonly TargetPerson[];
+  /** Only the target's requester may act on it. */
+  owner?: boolean;
+  /** Demanded last, when the handler calls `ctx.guard.freshLogin()`. */
+  freshLogin?: FreshLogin;
+  /** How a refusal on the target is recorded: access.denied (403 IMP_FORBIDDEN, default) or breakglass.refused (403 IMP_POLICY_DENIED). */
+  refusedAs?: 'breakglass.refused';
+}
+
+/** Why a request is refused, how the caller is answered and how it is recorded. */
+export interface Refusal {
+  rule: string;
+  /** The whole message the caller reads. */
+  message: string;
+  /** The answer: 403 IMP_FORBIDDEN (default), 403 IMP_POLICY_DENIED, 400 or 409. */
+  as?: 'forbidden' | 'policy' | 'invalid' | 'conflict';
+  /** The audit event type; default access.denied. */
+  event?: string;
+  /** What the event is about: a session, or the fields of one not yet created (tenant, ticket, …). */
+  about?: SessionRecord | Omit<AuditDraft, 'type' | 'data'>;
+  /** More audit data (the rule and, without a session, the request id are added). */
+  data?: Record<string, unknown>;
+  /** More error details for the caller (the rule is added). */
+  details?: Record<string, unknown>;
+}
+
+/** Audits a refusal (nothing is answered if that fails) and throws the error naming its rule. */
+export async function refuse(ctx: HandlerContext, refusal: Refusal): Promise<never> {
+  const { rule, about } = refusal;
+  const type = refusal.event ?? 'access.denied';
+  const actor = ctx.principal ? actorOf(ctx.principal) : null;
+  const data = { ...refusal.data, rule };
+  const draft: AuditDraft = isSession(about)
+    ? sessionAudit(about, type, data, actor)
+    : { ...about, actor: about?.actor ?? actor, type, data: { ...data, request_id: ctx.requestId } };
+  await ctx.deps.store.transaction((tx) => tx.appendAudit(draft, ctx.deps.clock.now()));
+  const details = { ...refusal.details, rule };
+  switch (refusal.as ?? 'forbidden') {
+    case 'policy':
+      throw new PolicyDeniedError(rule, refusal.message);
+    case 'invalid':
+      throw new InvalidInputError(refusal.message, details);
+    case 'conflict':
+      throw new ConflictError(refusal.message, details);
+    default:
+      throw new ForbiddenError(refusal.message, rule);
+  }
+}
+
+function isSession(about: Refusal['about']): about is SessionRecord {
+  return about !== undefined && 'requester' in about && 'state' in about;
+}
 
 /** Reads `Authorization: Bearer <broker token>` into a principal, or throws 401. */
 export async function authenticate(
@@ -24,43 +118,136 @@ export async function authenticate(
   return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
 }
 
-/** A named capability a role grants. */
-export type Capability = 'audit' | 'approve' | 'review' | 'revoke' | 'breakGlass' | 'breakGlassConfirm';
+/** The guards of one request, evaluated where the route's fields say. */
+export class Guard {
+  private targetSession: SessionRecord | null = null;
+  private targetChecked = false;
+  private freshChecked = false;
 
-/** Throws 403 (audited as access.denied) unless one of the principal's roles grants `capability`. */
-export async function requireCapability(
-  ctx: HandlerContext,
-  capability: Capability,
-  action: string,
-): Promise<Role[]> {
-  const principal = mustHavePrincipal(ctx);
-  const granting = principal.roles.filter((role) => role[capability]);
-  if (granting.length > 0) return granting;
-  const rule = `role.${capability}`;
-  await ctx.deps.store.transaction((tx) =>
-    tx.appendAudit(
-      { type: 'access.denied', actor: actorOf(principal), data: { action, rule, request_id: ctx.requestId } },
-      ctx.deps.clock.now(),
-    ),
-  );
-  throw new ForbiddenError(
-    `Denied by rule ${rule}: none of your roles (${principal.roles.map((r) => r.name).join(', ') || 'none'}) may ${action}.`,
-    rule,
-  );
+  constructor(
+    private readonly ctx: HandlerContext,
+    private readonly route: RouteGuards,
+  ) {}
+
+  /** Before the handler: the role, unless the route checks it on its target. */
+  async beforeHandler(): Promise<void> {
+    const { capability } = this.route;
+    if (!capability || this.route.checkedOn === 'target') return;
+    const principal = mustHavePrincipal(this.ctx);
+    const wanted: readonly Capability[] = typeof capability === 'string' ? [capability] : capability;
+    if (principal.roles.some((role) => wanted.some((c) => role[c]))) return;
+    const rule = CAPABILITY_RULES[wanted[0]!];
+    await refuse(this.ctx, {
+      rule,
+      message: `Denied by rule ${rule}: none of your roles (${principal.roles.map((r) => r.name).join(', ') || 'none'}) may ${this.route.action}.`,
+      data: { action: this.route.action },
+    });
+  }
+
+  /** The session or request the route acts on: not-self, owner and role are decided on it now. */
+  async target(session: SessionRecord): Promise<void> {
+    const principal = mustHavePrincipal(this.ctx);
+    this.targetSession = session;
+    const { capability, notSelf, owner } = this.route;
+    const target = {
+      id: session.id,
+      tenant: session.tenant,
+      environment: session.environment,
+      scope: session.scope,
+      mode: session.mode,
+      requester: session.requester,
+      confirmer: session.decidedBy,
+    };
+    const wanted: readonly (Capability | undefined)[] =
+      capability === undefined ? [undefined] : typeof capability === 'string' ? [capability] : capability;
+    const verdicts = wanted.map((c) =>
+      decideTargetAccess(principal.roles, principal, target, {
+        ...(c ? { capability: c } : {}),
+        ...(notSelf ? { notSelf } : {}),
+        ...(owner ? { owner } : {}),
+      }),
+    );
+    const verdict = verdicts.find((v) => v.allowed) ?? verdicts[0]!;
+    if (!verdict.allowed) {
+      const breakGlass = this.route.refusedAs === 'breakglass.refused';
+      await refuse(this.ctx, {
+        rule: verdict.rule,
+        message:
+          verdict.rule === 'session.owner'
+            ? verdict.message
+            : `${breakGlass ? 'Refused' : 'Denied'} by rule ${verdict.rule}: ${verdict.message}`,
+        as: breakGlass ? 'policy' : 'forbidden',
+        event: breakGlass ? 'breakglass.refused' : 'access.denied',
+        about: session,
+        data: { action: this.route.action },
+      });
+    }
+    this.targetChecked = true;
+  }
+
+  /**
+   * The step-up, last: throws RFC 9470's challenge (audited as stepup.required) unless the login is
+   * fresh enough. `about` describes what is being asked for when there is no target session yet.
+   */
+  async freshLogin(about?: Omit<AuditDraft, 'type' | 'data'>): Promise<void> {
+    const kind = this.route.freshLogin;
+    if (!kind) throw internal(`route "${this.route.action}" declares no fresh-login guard`);
+    const { deps } = this.ctx;
+    const principal = mustHavePrincipal(this.ctx);
+    const now = deps.clock.now();
+    const maxAge = deps.policy.reauth.maxAge;
+    const age = now / 1000 - principal.authTime;
+    let why: 'stale' | 'login_already_used' | null = age > maxAge ? 'stale' : null;
+    let challengeMaxAge = maxAge;
+    if (!why && kind === 'per_session' && deps.policy.reauth.perSession) {
+      const lastUsed = await deps.store.transaction((tx) =>
+        tx.lastUsedAuthTime(principal.iss, principal.sub),
+      );
+      if (lastUsed !== null && lastUsed >= principal.authTime) {
+        why = 'login_already_used';
+        challengeMaxAge = 1; // the IdP must ask again now: the smallest max_age IdPs honour in the device flow
+      }
+    }
+    if (why) {
+      const data = {
+        action: this.route.action,
+        why,
+        login_age_seconds: Math.round(age),
+        max_age: challengeMaxAge,
+      };
+      const actor = actorOf(principal);
+      const draft: AuditDraft = this.targetSession
+        ? sessionAudit(this.targetSession, 'stepup.required', data, actor)
+        : { ...about, actor, type: 'stepup.required', data: { ...data, request_id: this.ctx.requestId } };
+      await deps.store.transaction((tx) => tx.appendAudit(draft, now));
+      throw new StepUpRequiredError(
+        challengeMaxAge,
+        why === 'stale'
+          ? `Your login is ${Math.round(age)} s old; to ${this.route.action} you need one from the last ${maxAge} s.`
+          : 'Each session needs a login of its own; log in again.',
+      );
+    }
+    this.freshChecked = true;
+  }
+
+  /** Throws unless every guard the route declares was evaluated (a handler that skipped one answers 500). */
+  assertEvaluated(): void {
+    const { route } = this;
+    if (route.checkedOn === 'target' && !this.targetChecked)
+      throw internal(`route "${route.action}" checks its target, but the handler never named one`);
+    if (route.freshLogin && !this.freshChecked)
+      throw internal(`route "${route.action}" demands a fresh login, but the handler never asked for it`);
+  }
+
+  /** The transaction that changes state: only once every declared guard passed. */
+  async commit<T>(work: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.assertEvaluated();
+    return this.ctx.deps.store.transaction(work);
+  }
 }
 
-/** Throws RFC 9470 step-up when the login is older than maxAge seconds (with a small leeway for clock skew). */
-export function requireFreshLogin(
-  deps: BrokerDeps,
-  principal: Principal,
-  maxAgeSeconds = deps.policy.reauth.maxAge,
-): void {
-  const ageSeconds = deps.clock.now() / 1000 - principal.authTime;
-  if (ageSeconds > maxAgeSeconds)
-    throw new StepUpRequiredError(
-      maxAgeSeconds,
-      `Your login is ${Math.round(ageSeconds)} s old; this needs one from the last ${maxAgeSeconds} s. Log in again.`,
-    );
+function internal(message: string): ImpError {
+  return new ImpError('IMP_INTERNAL', `Guard not evaluated: ${message}.`);
 }
 
 /** The principal of an authenticated route. */

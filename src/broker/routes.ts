@@ -1,9 +1,12 @@
 /**
- * The broker's whole API on one screen: method, path, guard, handler. `auth: true` means a valid
- * broker token; capability and fresh-login checks live in the handlers, after input validation,
- * so a request that would be refused anyway is refused without asking anyone to log in again.
+ * The broker's whole API on one screen: method, path, guards, handler. The guards are fields, and
+ * shared code enforces them (./guards.ts): `auth` and `capability` before the handler; with
+ * `checkedOn: 'target'`, capability, `notSelf` and `owner` on the session or request the handler
+ * loads (after input validation); `freshLogin` last of all, so a request refused anyway is refused
+ * without asking anyone to log in again. A handler that skips a declared guard cannot commit.
  */
 import type { HandlerContext, HandlerResult } from './context.js';
+import type { RouteGuards } from './guards.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
@@ -14,11 +17,10 @@ import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { checkSession } from './handlers/session-check.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
-/** One route. */
-export interface Route {
+/** One route: where, who may call it, and what answers. */
+export interface Route extends RouteGuards {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
-  auth: boolean;
   handler: (ctx: HandlerContext) => Promise<HandlerResult>;
 }
 
@@ -29,33 +31,42 @@ export interface Route {
 export const PROXY_PATH = '/v1/sessions/:id/proxy/*';
 
 /** Every route of the broker API. */
+// biome-ignore format: one route per line is the point of this table
 export const ROUTES: readonly Route[] = [
-  { method: 'GET', path: '/healthz', auth: false, handler: getHealth },
-  { method: 'GET', path: '/.well-known/jwks.json', auth: false, handler: getJwks },
-  { method: 'GET', path: '/v1/config', auth: false, handler: getConfig },
-  { method: 'POST', path: '/v1/login', auth: false, handler: postLogin },
-  { method: 'GET', path: '/v1/token-status', auth: false, handler: getTokenStatus }, // the session token authenticates
-  { method: 'GET', path: '/v1/whoami', auth: true, handler: getWhoami },
-  { method: 'GET', path: '/v1/tenants', auth: true, handler: getTenants },
-  { method: 'POST', path: '/v1/sessions', auth: true, handler: postSession }, // policy, then fresh login (per session)
-  { method: 'POST', path: '/v1/sessions/check', auth: true, handler: checkSession }, // the same checks, no session, no step-up
-  { method: 'GET', path: '/v1/sessions', auth: true, handler: listSessions },
-  { method: 'GET', path: '/v1/sessions/live', auth: true, handler: listLiveSessions }, // role: revoke, audit, review or supervise; audited as sessions.read
-  { method: 'GET', path: '/v1/sessions/:id', auth: true, handler: getSession }, // owner or overseer; ?wait long-polls
-  { method: 'POST', path: '/v1/sessions/:id/end', auth: true, handler: endSession }, // owner only
-  { method: 'POST', path: '/v1/sessions/:id/revoke', auth: true, handler: revokeSession }, // role: revoke
-  { method: 'GET', path: '/v1/sessions/:id/summary', auth: true, handler: getSummary },
-  { method: 'GET', path: '/v1/requests', auth: true, handler: listRequests },
-  { method: 'POST', path: '/v1/requests/:id/approve', auth: true, handler: approveRequest }, // role: approve, not self, fresh login
-  { method: 'POST', path: '/v1/requests/:id/deny', auth: true, handler: denyRequest }, // role: approve, not self
-  { method: 'POST', path: '/v1/break-glass', auth: true, handler: postBreakGlass }, // role: break_glass; policy, then fresh login (per session)
-  { method: 'GET', path: '/v1/break-glass/:id', auth: true, handler: getBreakGlass }, // role: break_glass_confirm, not self, in window
-  { method: 'POST', path: '/v1/break-glass/:id/confirm', auth: true, handler: confirmBreakGlass }, // as above + fresh login; alerts after commit
-  { method: 'POST', path: '/v1/break-glass/:id/review', auth: true, handler: reviewBreakGlass }, // role: review; neither requester nor confirmer; fresh login
-  { method: 'GET', path: '/v1/audit/events', auth: true, handler: listAudit }, // role: audit; audited as audit.read
-  { method: 'GET', path: '/v1/audit/events/:ref', auth: true, handler: showAudit }, // role: audit
-  { method: 'GET', path: '/v1/audit/export', auth: true, handler: exportAudit }, // role: audit; audited as audit.export
-  { method: 'POST', path: '/v1/audit/checkpoint', auth: true, handler: checkpointNow }, // role: audit
-  { method: 'GET', path: '/v1/policy/explain', auth: true, handler: explainPolicy }, // role: audit
-  { method: 'GET', path: '/v1/review', auth: true, handler: getReview }, // role: audit or review; audited as audit.read
+  { method: 'GET', path: '/healthz', action: 'check health', auth: false, handler: getHealth },
+  { method: 'GET', path: '/.well-known/jwks.json', action: 'read the keys', auth: false, handler: getJwks },
+  { method: 'GET', path: '/v1/config', action: 'read the config', auth: false, handler: getConfig },
+  { method: 'POST', path: '/v1/login', action: 'log in', auth: false, handler: postLogin },
+  // The session token is the credential here, checked by the handler.
+  { method: 'GET', path: '/v1/token-status', action: 'check a session token', auth: false, handler: getTokenStatus },
+  { method: 'GET', path: '/v1/whoami', action: 'say who is logged in', auth: true, handler: getWhoami },
+  { method: 'GET', path: '/v1/tenants', action: 'list tenants', auth: true, handler: getTenants },
+  // Who may open what is the policy's decision (input → policy → conflicts), then the per-session login.
+  { method: 'POST', path: '/v1/sessions', action: 'open a session', auth: true, freshLogin: 'per_session', handler: postSession },
+  // The same checks without opening anything or asking for a fresh login (the CLI's banner waits for it).
+  { method: 'POST', path: '/v1/sessions/check', action: 'check a session request', auth: true, handler: checkSession },
+  { method: 'GET', path: '/v1/sessions', action: 'list sessions', auth: true, handler: listSessions },
+  // Everyone's live sessions for security staff; each listing is audited (sessions.read) by the handler.
+  { method: 'GET', path: '/v1/sessions/live', action: "list everyone's live sessions", auth: true, capability: ['supervise', 'revoke', 'audit', 'review'], handler: listLiveSessions },
+  // Visible to its owner and overseers, 404 to anyone else; ?wait long-polls.
+  { method: 'GET', path: '/v1/sessions/:id', action: 'read a session', auth: true, handler: getSession },
+  { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, checkedOn: 'target', owner: true, handler: endSession },
+  { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', handler: revokeSession },
+  { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, handler: getSummary },
+  { method: 'GET', path: '/v1/requests', action: 'list requests', auth: true, handler: listRequests },
+  { method: 'POST', path: '/v1/requests/:id/approve', action: 'approve', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], freshLogin: 'max_age', handler: approveRequest },
+  { method: 'POST', path: '/v1/requests/:id/deny', action: 'deny', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], handler: denyRequest },
+  // Role break_glass is the policy's decision for that tenant (after input), then the per-session login.
+  { method: 'POST', path: '/v1/break-glass', action: 'start break-glass', auth: true, freshLogin: 'per_session', handler: postBreakGlass },
+  { method: 'GET', path: '/v1/break-glass/:id', action: 'confirm', auth: true, checkedOn: 'target', capability: 'breakGlassConfirm', notSelf: ['requester'], refusedAs: 'breakglass.refused', handler: getBreakGlass },
+  // Alerts go out after the confirmation commits.
+  { method: 'POST', path: '/v1/break-glass/:id/confirm', action: 'confirm', auth: true, checkedOn: 'target', capability: 'breakGlassConfirm', notSelf: ['requester'], freshLogin: 'max_age', refusedAs: 'breakglass.refused', handler: confirmBreakGlass },
+  { method: 'POST', path: '/v1/break-glass/:id/review', action: 'review', auth: true, checkedOn: 'target', capability: 'review', notSelf: ['requester', 'confirmer'], freshLogin: 'max_age', handler: reviewBreakGlass },
+  // Reading the log is itself audited (audit.read / audit.export) by the handlers.
+  { method: 'GET', path: '/v1/audit/events', action: 'read the audit log', auth: true, capability: 'audit', handler: listAudit },
+  { method: 'GET', path: '/v1/audit/events/:ref', action: 'read the audit log', auth: true, capability: 'audit', handler: showAudit },
+  { method: 'GET', path: '/v1/audit/export', action: 'export the audit log', auth: true, capability: 'audit', handler: exportAudit },
+  { method: 'POST', path: '/v1/audit/checkpoint', action: 'checkpoint the audit log', auth: true, capability: 'audit', handler: checkpointNow },
+  { method: 'GET', path: '/v1/policy/explain', action: 'explain the policy', auth: true, capability: 'audit', handler: explainPolicy },
+  { method: 'GET', path: '/v1/review', action: 'read the access review', auth: true, capability: ['audit', 'review'], handler: getReview },
 ];

@@ -10,7 +10,7 @@ import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
-import { authenticate } from './guards.js';
+import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
@@ -54,7 +54,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
-        const ctx: HandlerContext = {
+        const ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard } = {
           deps,
           requestId: request.id,
           principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
@@ -65,7 +65,12 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           ip: request.ip,
           signal: controller.signal,
         };
-        const result = await route.handler(ctx);
+        const guard = new Guard(ctx as HandlerContext, route);
+        ctx.guard = guard;
+        await guard.beforeHandler();
+        const result = await route.handler(ctx as HandlerContext);
+        // A handler that skipped a guard its route declares answers 500, never its result.
+        guard.assertEvaluated();
         reply.status(result.status ?? 200);
         for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
         reply.header('cache-control', result.headers?.['cache-control'] ?? 'no-store');

@@ -57,8 +57,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('doctor', 'admin', 'Check broker, IdP, keychain, clock and login', () => import('./commands/doctor.js')),
   entry('completion', 'admin', 'Print the shell completion script (bash, zsh, fish)', () => import('./commands/completion.js')),
   entry('dev', 'admin', 'Run the local stack (IdP, broker, tenant API)', () => import('../dev/commands/dev.js')),
-  entry('broker serve', 'admin', 'Run the broker against a real IdP', () => import('../dev/commands/broker-serve.js')),
-  entry('broker rotate-keys', 'admin', 'Start a new broker signing key', () => import('../dev/commands/broker-rotate-keys.js')),
+  entry('broker serve', 'admin', 'Run the broker against a real IdP', () => import('../serve/broker-serve.js')),
+  entry('broker rotate-keys', 'admin', 'Start a new broker signing key', () => import('../serve/broker-rotate-keys.js')),
   { ...entry('__complete', 'admin', 'Values for shell completion', () => import('./commands/complete.js')), hidden: true },
 ];
 

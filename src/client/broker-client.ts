@@ -39,6 +39,14 @@ export interface BrokerResponse<T> {
   body: T;
 }
 
+/** The tenant API's answer through the proxy. */
+export interface ProxyResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  text: string;
+}
+
 /** Parses `WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=300`. */
 export function parseStepUpChallenge(header: string | null): number | null {
   if (!header || !/error="?insufficient_user_authentication"?/.test(header)) return null;
@@ -83,34 +91,63 @@ export class BrokerClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    let response: Response;
+    const response = await this.fetchOrUnreachable(url, {
+      method,
+      headers,
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const text = await response.text();
+    if (response.ok) return { status: response.status, text };
+    throw this.toError(response, text);
+  }
+
+  /**
+   * ANY /v1/sessions/:id/proxy/<path>: the tenant API's answer, whatever its status. The broker's own
+   * refusals (no `x-imp-action-id`: denied, session over, not yours) become ImpErrors like any call's,
+   * so `imp api` maps them to exit codes through the one table.
+   */
+  async proxy(
+    token: string,
+    sessionId: string,
+    method: string,
+    path: string,
+    options: { headers?: Record<string, string>; body?: string; signal?: AbortSignal } = {},
+  ): Promise<ProxyResponse> {
+    const url = `${this.baseUrl}/v1/sessions/${encodeURIComponent(sessionId)}/proxy${path}`;
+    const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${token}` };
+    const response = await this.fetchOrUnreachable(url, {
+      method,
+      headers,
+      redirect: 'manual',
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const text = await response.text();
+    if (!response.headers.has('x-imp-action-id') && !response.ok) throw this.toError(response, text);
+    return { status: response.status, statusText: response.statusText, headers: response.headers, text };
+  }
+
+  private async fetchOrUnreachable(url: URL | string, init: RequestInit): Promise<Response> {
     try {
-      response = await this.fetchImpl(url, {
-        method,
-        headers,
-        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      return await this.fetchImpl(url, init);
     } catch (error) {
-      if (options.signal?.aborted) throw error;
+      if (init.signal?.aborted) throw error;
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
       throw new UnreachableError(
         `Cannot reach the broker at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (error as Error).message}). Check the URL (--broker, IMP_BROKER_URL), that the broker is running, and your network.`,
         error,
       );
     }
-    const text = await response.text();
-    if (response.ok) return { status: response.status, text };
+  }
+
+  private toError(response: Response, text: string): ImpError {
     let body: unknown = null;
     try {
       body = JSON.parse(text);
     } catch {
       body = null;
     }
-    throw this.toError(response, body);
-  }
-
-  private toError(response: Response, body: unknown): ImpError {
     const maxAge = parseStepUpChallenge(response.headers.get('www-authenticate'));
     const error = (body as Partial<ErrorBody> | null)?.error;
     const message =

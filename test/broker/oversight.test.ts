@@ -1,6 +1,6 @@
 /**
  * GET /v1/sessions/live: security staff list everyone's live sessions with filters; everyone else is
- * refused by rule role.oversee, and both the read and the refusal are in the audit log.
+ * refused by rule role.supervise, and both the read and the refusal are in the audit log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
@@ -84,13 +84,13 @@ describe('GET /v1/sessions/live', () => {
     expect(live.body.sessions.map((s) => s.id)).toContain(daveAcme);
   });
 
-  it('refuses a support engineer by rule role.oversee, audited as access.denied', async () => {
+  it('refuses a support engineer by rule role.supervise, audited as access.denied', async () => {
     const alice = await t.loginAs('alice');
     const refused = await t.call<ErrorBody>('GET', '/v1/sessions/live', alice);
     expect(refused.status).toBe(403);
-    expect(refused.body.error.details?.rule).toBe('role.oversee');
+    expect(refused.body.error.details?.rule).toBe('role.supervise');
     const denied = (await t.store.readAudit({ type: 'access.denied' })).at(-1);
-    expect(denied).toMatchObject({ actor: { sub: 'user-alice' }, data: { rule: 'role.oversee' } });
+    expect(denied).toMatchObject({ actor: { sub: 'user-alice' }, data: { rule: 'role.supervise' } });
   });
 
   it('refuses unknown filters and malformed values (400) and anonymous callers (401)', async () => {

@@ -1,6 +1,7 @@
 /**
  * The layout's rules, checked: `core` imports nothing of ours outside core; `cli` and `broker` never
- * import each other; `verify` (shipped to tenant services) depends on core only; `client` knows no server.
+ * import each other; `verify` (shipped to tenant services) depends on core only; `client` knows no server;
+ * `serve` (`imp broker serve`, `imp broker rotate-keys`) composes broker and cli, and `dev` composes anything.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -34,7 +35,9 @@ const RULES: Record<string, string[]> = {
   store: ['core', 'store'],
   runtime: ['core', 'runtime'],
   broker: ['core', 'auth', 'store', 'runtime', 'broker'],
-  cli: ['core', 'auth', 'client', 'runtime', 'cli', 'dev'],
+  cli: ['core', 'auth', 'client', 'runtime', 'cli', 'dev', 'serve'],
+  // The production server commands compose the broker with the CLI's command plumbing; never the dev stack.
+  serve: ['core', 'auth', 'store', 'runtime', 'broker', 'cli', 'serve'],
 };
 
 describe('layering', () => {
@@ -54,10 +57,19 @@ describe('layering', () => {
     });
   }
 
-  it('the only cli → dev imports are the lazy loaders of `imp dev` and `imp broker serve` in the registry', () => {
+  it('the only cli → dev and cli → serve imports are the lazy loaders of `imp dev` and `imp broker …` in the registry', () => {
     const offenders = all
       .filter((file) => relative(SRC, file).startsWith('cli/') && !file.endsWith('registry.ts'))
-      .filter((file) => importedAreas(file).includes('dev'));
+      .filter((file) => importedAreas(file).some((area) => area === 'dev' || area === 'serve'));
     expect(offenders.map((f) => relative(SRC, f))).toEqual([]);
+  });
+
+  it('production commands live outside the dev stack', () => {
+    const registry = readFileSync(join(SRC, 'cli', 'registry.ts'), 'utf8');
+    expect(registry).toMatch(/'broker serve'.*import\('\.\.\/serve\/broker-serve\.js'\)/);
+    expect(registry).toMatch(/'broker rotate-keys'.*import\('\.\.\/serve\/broker-rotate-keys\.js'\)/);
+    expect(all.filter((f) => relative(SRC, f).startsWith('dev/')).map((f) => relative(SRC, f))).not.toContain(
+      'dev/commands/broker-serve.ts',
+    );
   });
 });

@@ -109,6 +109,10 @@ describe('session decisions', () => {
       allowed: false,
       rule: 'role.approve',
     });
+    // A break-glass request is confirmed by on-call, never approved: not even by a full approver.
+    expect(
+      decideApproval(roles('support-leads'), bob, alice, { ...request, mode: 'break_glass' }),
+    ).toMatchObject({ allowed: false, rule: 'break_glass.confirm_only' });
   });
 
   it.each([

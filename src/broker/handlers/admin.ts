@@ -5,7 +5,6 @@ import { decideSession } from '../../core/policy/decide.js';
 import { rolesForGroups } from '../../core/policy/roles.js';
 import { SESSION_TOKEN_TYPE } from '../../core/session-token.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
-import { requireCapability } from '../guards.js';
 import { BROKER_ALG } from '../keys.js';
 import { loadSession } from '../sessions.js';
 
@@ -42,7 +41,6 @@ export async function getTokenStatus(ctx: HandlerContext): Promise<HandlerResult
 
 /** GET /v1/policy/explain?user=&tenant=&env=&scope=&ttl= — for auditors: allow, approval or deny, and the rule. */
 export async function explainPolicy(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'explain the policy');
   const { user, tenant, env, scope, groups } = ctx.query;
   if (!tenant || (!user && groups === undefined))
     throw new InvalidInputError('Give tenant and user (or groups).');

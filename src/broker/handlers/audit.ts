@@ -8,7 +8,7 @@ import { exportLine } from '../../core/audit/export-format.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { AuditQuery } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal, requireCapability } from '../guards.js';
+import { mustHavePrincipal } from '../guards.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
@@ -54,7 +54,6 @@ async function recordRead(
 
 /** GET /v1/audit/events — filtered events, newest `limit` (default 200), oldest first. */
 export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'read the audit log');
   const query = { limit: 200, ...auditQuery(ctx), newest: true };
   await recordRead(ctx, 'audit.read', { filters: { ...ctx.query } });
   return { body: { events: await ctx.deps.store.readAudit(query) } };
@@ -62,7 +61,6 @@ export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/audit/events/:ref — one event by seq or id. */
 export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'read the audit log');
   const ref = ctx.params.ref ?? '';
   await recordRead(ctx, 'audit.read', { ref });
   let events: AuditEvent[];
@@ -76,7 +74,6 @@ export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/audit/export — JSONL with every field and the checkpoints, verifiable offline. */
 export async function exportAudit(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'export the audit log');
   const query = auditQuery(ctx);
   if (query.tenant || query.actor || query.type || query.session)
     throw new InvalidInputError(
@@ -114,7 +111,6 @@ export async function exportAudit(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** POST /v1/audit/checkpoint — sign a checkpoint of the head now (before an export, say). */
 export async function checkpointNow(ctx: HandlerContext): Promise<HandlerResult> {
-  await requireCapability(ctx, 'audit', 'checkpoint the audit log');
   await ctx.deps.checkpoint();
   return { body: { checkpoints: (await ctx.deps.store.listCheckpoints()).slice(-1) } };
 }

@@ -8,12 +8,12 @@
  * ticket. Every refusal is audited with its rule; alerts go out after the confirmation commits.
  */
 import type { BreakGlassRequestView } from '../../core/api.js';
-import { ConflictError, InvalidInputError, NotFoundError, PolicyDeniedError } from '../../core/errors.js';
-import { decideBreakGlass, decideBreakGlassConfirm } from '../../core/policy/break-glass.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../../core/errors.js';
+import { decideBreakGlass } from '../../core/policy/break-glass.js';
 import { checkTicketAndReason } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
-import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 import {
   applyExpiry,
   insertNewSession,
@@ -24,7 +24,7 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
-import { requireSessionLogin, safeText } from './sessions.js';
+import { refuseSecondSession, safeText } from './sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -49,47 +49,38 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
   if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400)
     throw new InvalidInputError('ttl must be a whole number of seconds.');
   const base = { tenant: body.tenant, environment, actor: actorOf(principal) };
-  const refuse = (rule: string, extra: Record<string, unknown> = {}, texts = {}) =>
-    deps.store.transaction((tx) =>
-      tx.appendAudit({ ...base, ...texts, type: 'breakglass.refused', data: { rule, ...extra } }, now),
-    );
+  const event = 'breakglass.refused';
 
   const inputProblem = checkTicketAndReason(policy, body.incident, body.reason);
   if (inputProblem) {
-    await refuse(inputProblem.rule, {}, { ticket: safeText(body.incident), reason: safeText(body.reason) });
     const message = inputProblem.rule.startsWith('ticket.')
       ? `The incident id must match ${policy.tickets.pattern} (for example INC-123).`
       : inputProblem.message;
-    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${message}`, {
+    return refuse(ctx, {
       rule: inputProblem.rule,
+      message: `Refused by rule ${inputProblem.rule}: ${message}`,
+      as: 'invalid',
+      event,
+      about: { ...base, ticket: safeText(body.incident), reason: safeText(body.reason) },
     });
   }
   const incident = body.incident as string;
   const reason = (body.reason as string).trim();
-  const texts = { ticket: incident, reason };
+  const audited = { ...base, ticket: incident, reason };
 
   const verdict = decideBreakGlass(policy, principal.roles, { tenant: body.tenant, environment, ttl });
-  if (!verdict.allowed) {
-    await refuse(verdict.rule, { ttl }, texts);
-    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
-  }
+  if (!verdict.allowed)
+    return refuse(ctx, {
+      rule: verdict.rule,
+      message: `Denied by rule ${verdict.rule}: ${verdict.message}`,
+      as: 'policy',
+      event,
+      about: audited,
+      data: { ttl },
+    });
 
-  const open = await deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: body.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting) {
-    await refuse('session.one_active', { existing: conflicting.id }, texts);
-    throw new ConflictError(
-      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${body.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      { rule: 'session.one_active', session: conflicting.id },
-    );
-  }
-
-  await requireSessionLogin(ctx, principal, { ...base, ...texts });
+  await refuseSecondSession(ctx, principal, audited, event);
+  await ctx.guard.freshLogin(audited);
 
   const session = newSession(principal, now, {
     state: 'pending',
@@ -104,7 +95,7 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
     startedAt: null,
     expiresAt: null,
   });
-  await deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(
       sessionAudit(session, 'breakglass.requested', {
@@ -122,36 +113,30 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
   };
 }
 
-/** Audits a refused confirmation and throws it (403 naming the rule). */
-async function refuseConfirm(
-  ctx: HandlerContext,
-  principal: Principal,
-  session: SessionRecord,
-  rule: string,
-  message: string,
-): Promise<never> {
-  await ctx.deps.store.transaction((tx) =>
-    tx.appendAudit(
-      sessionAudit(session, 'breakglass.refused', { action: 'confirm', rule }, actorOf(principal)),
-      ctx.deps.clock.now(),
-    ),
-  );
-  throw new PolicyDeniedError(rule, `Refused by rule ${rule}: ${message}`);
+/** Audits and throws a confirmation that came too late. */
+function refuseLate(ctx: HandlerContext, session: SessionRecord): Promise<never> {
+  const rule = 'break_glass.confirm_window';
+  return refuse(ctx, {
+    rule,
+    message: `Refused by rule ${rule}: ${lateMessage(session)}`,
+    as: 'policy',
+    event: 'breakglass.refused',
+    about: session,
+    data: { action: 'confirm' },
+  });
 }
 
 const lateMessage = (session: SessionRecord) =>
   `the request expired unconfirmed at ${new Date(session.requestExpiresAt ?? 0).toISOString()}; the requester must ask again.`;
 
-/** Loads a pending break-glass request the caller may confirm, or audits and throws why not. */
-async function confirmable(ctx: HandlerContext, principal: Principal): Promise<SessionRecord> {
+/** Loads a pending break-glass request; the route's guards (a confirmer covering it, not its requester) decide on it. */
+async function confirmable(ctx: HandlerContext): Promise<SessionRecord> {
   const id = ctx.params.id ?? '';
   const session = await loadSession(ctx.deps, id);
   if (session?.mode !== 'break_glass')
     throw new NotFoundError(`No break-glass request ${safeText(id)?.slice(0, 64)}.`);
-  const verdict = decideBreakGlassConfirm(principal.roles, principal, session.requester, session);
-  if (!verdict.allowed) return refuseConfirm(ctx, principal, session, verdict.rule, verdict.message);
-  if (session.state === 'request_expired')
-    return refuseConfirm(ctx, principal, session, 'break_glass.confirm_window', lateMessage(session));
+  await ctx.guard.target(session);
+  if (session.state === 'request_expired') return refuseLate(ctx, session);
   if (session.state !== 'pending')
     throw new ConflictError(
       `Break-glass request ${session.id} is no longer pending (it is ${session.state}).`,
@@ -164,8 +149,7 @@ async function confirmable(ctx: HandlerContext, principal: Principal): Promise<S
 
 /** GET /v1/break-glass/:id — for the confirmer: who asks, where, why; refused exactly as confirming would be. */
 export async function getBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
-  const principal = mustHavePrincipal(ctx);
-  const session = await confirmable(ctx, principal);
+  const session = await confirmable(ctx);
   return { body: { request: requestView(session) } };
 }
 
@@ -173,18 +157,8 @@ export async function getBreakGlass(ctx: HandlerContext): Promise<HandlerResult>
 export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
-  const session = await confirmable(ctx, principal);
-  try {
-    requireFreshLogin(deps, principal);
-  } catch (error) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'confirm', why: 'stale' }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
+  const session = await confirmable(ctx);
+  await ctx.guard.freshLogin();
   const now = deps.clock.now();
   const changes = {
     state: 'active',
@@ -194,7 +168,7 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
     expiresAt: now + session.ttl * 1000,
     reviewRequired: true,
   } as const;
-  const outcome = await deps.store.transaction(async (tx) => {
+  const outcome = await ctx.guard.commit(async (tx) => {
     const fresh = await tx.getSession(session.id);
     // The window is checked again at the moment of the write, not only when the request was loaded.
     if (fresh?.state === 'pending' && (fresh.requestExpiresAt ?? 0) <= now) {
@@ -227,8 +201,7 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
     );
     return confirmed;
   });
-  if (outcome === 'late')
-    return refuseConfirm(ctx, principal, session, 'break_glass.confirm_window', lateMessage(session));
+  if (outcome === 'late') return refuseLate(ctx, session);
   sessionChanges.emit(session.id);
   deps.alerts?.dispatch(outcome);
   return { body: { session: sessionView(outcome) } };

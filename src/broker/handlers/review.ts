@@ -5,19 +5,11 @@
  * break-glass session.
  */
 import { parseDuration } from '../../core/duration.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-  PolicyDeniedError,
-} from '../../core/errors.js';
+import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { hasControlCharacters } from '../../core/escape.js';
-import { decideBreakGlassReview } from '../../core/policy/break-glass.js';
 import type { SessionReview } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
-import { mustHavePrincipal, requireFreshLogin } from '../guards.js';
+import { mustHavePrincipal } from '../guards.js';
 import { buildReviewReport } from '../review-report.js';
 import { loadSession, sessionAudit, sessionView } from '../sessions.js';
 import { safeText } from './sessions.js';
@@ -49,22 +41,6 @@ export async function getReview(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
   const now = deps.clock.now();
-  if (!principal.roles.some((role) => role.audit || role.review)) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          type: 'access.denied',
-          actor: actorOf(principal),
-          data: { action: 'read the access review', rule: 'role.audit', request_id: ctx.requestId },
-        },
-        now,
-      ),
-    );
-    throw new ForbiddenError(
-      'Denied by rule role.audit: the access review is for roles with audit or review.',
-      'role.audit',
-    );
-  }
   const since = parseSince(ctx.query.since, now);
   const [sessions, events, logins] = await Promise.all([
     deps.store.listSessions({}),
@@ -108,16 +84,7 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
   const session = await loadSession(deps, id);
   if (session?.mode !== 'break_glass')
     throw new NotFoundError(`No break-glass session ${safeText(id)?.slice(0, 64)}.`);
-  const verdict = decideBreakGlassReview(principal.roles, principal, session.requester, session.decidedBy);
-  if (!verdict.allowed) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'access.denied', { action: 'review', rule: verdict.rule }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw new PolicyDeniedError(verdict.rule, `Denied by rule ${verdict.rule}: ${verdict.message}`);
-  }
+  await ctx.guard.target(session);
   if (!session.reviewRequired)
     throw new ConflictError(
       `Break-glass request ${session.id} was never confirmed (${session.state}): nothing to review.`,
@@ -127,17 +94,7 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
       `Break-glass session ${session.id} is still active; review it once it has ended.`,
     );
   if (session.review) throw new ConflictError(`Break-glass session ${session.id} was already reviewed.`);
-  try {
-    requireFreshLogin(deps, principal);
-  } catch (error) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'stepup.required', { action: 'review', why: 'stale' }, actorOf(principal)),
-        deps.clock.now(),
-      ),
-    );
-    throw error;
-  }
+  await ctx.guard.freshLogin();
   const now = deps.clock.now();
   const review: SessionReview = {
     by: { iss: principal.iss, sub: principal.sub, email: principal.email },
@@ -145,7 +102,7 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
     outcome: body.outcome,
     notes,
   };
-  await deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     if (!(await tx.recordReview(session.id, review)))
       throw new ConflictError(`Break-glass session ${session.id} was reviewed meanwhile.`);
     await tx.appendAudit(

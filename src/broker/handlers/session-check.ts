@@ -1,36 +1,33 @@
 /**
  * The checks before a session opens — input → policy → conflicts — shared by POST /v1/sessions and
- * its dry run POST /v1/sessions/check, which lets the CLI refuse bad input before the banner.
+ * its dry run POST /v1/sessions/check, which lets the CLI refuse bad input before its banner.
  */
-import { ConflictError, InvalidInputError, PolicyDeniedError } from '../../core/errors.js';
+import type { AuditDraft } from '../../core/audit/event.js';
+import { InvalidInputError } from '../../core/errors.js';
 import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
-import { mustHavePrincipal } from '../guards.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-/** What a session request asks for, checked: input, policy and conflicts (no fresh login yet). */
+/** What a session request asks for, after input, policy and conflicts were checked. */
 export interface CheckedAsk {
   ask: { tenant: string; environment: string; scope: 'read' | 'write'; ttl: number };
   ticket: string;
   reason: string;
-  audited: Record<string, unknown>;
+  audited: Omit<AuditDraft, 'type' | 'data'> & { tenant: string };
   decision: Exclude<ReturnType<typeof decideSession>, { outcome: 'deny' }>;
 }
 
 /**
- * Input → policy → conflicts for POST /v1/sessions and its dry run; each refusal audited as
- * session.refused naming its rule (`check: true` when only checking).
+ * Input → policy → conflicts, for POST /v1/sessions and its dry run POST /v1/sessions/check; each
+ * refusal audited as session.refused naming its rule (`check: true` in its data when only checking).
  */
-export async function checkSessionAsk(
-  ctx: HandlerContext,
-  principal: Principal,
-  check: boolean,
-): Promise<CheckedAsk> {
+export async function checkSessionAsk(ctx: HandlerContext, check: boolean): Promise<CheckedAsk> {
+  const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
   const { policy } = deps;
   const body = (ctx.body ?? {}) as Record<string, unknown>;
-  const now = deps.clock.now();
   const environment = body.environment ?? 'prod';
   const scope = body.scope ?? 'read';
   const ttl = body.ttl ?? policy.sessions.defaultTtl;
@@ -46,74 +43,40 @@ export async function checkSessionAsk(
   const flag = check ? { check: true } : {};
 
   const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
-  if (inputProblem) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...base,
-          type: 'session.refused',
-          ticket: safeText(body.ticket),
-          reason: safeText(body.reason),
-          data: { rule: inputProblem.rule, scope, ...flag },
-        },
-        now,
-      ),
-    );
-    throw new InvalidInputError(`Refused by rule ${inputProblem.rule}: ${inputProblem.message}`, {
+  if (inputProblem)
+    return refuse(ctx, {
       rule: inputProblem.rule,
+      message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
+      as: 'invalid',
+      event: 'session.refused',
+      about: { ...base, ticket: safeText(body.ticket), reason: safeText(body.reason) },
+      data: { scope, ...flag },
     });
-  }
   const ticket = body.ticket as string;
   const reason = (body.reason as string).trim();
   const audited = { ...base, ticket, reason };
 
   const decision = decideSession(policy, principal.roles, ask);
-  if (decision.outcome === 'deny') {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        { ...audited, type: 'session.refused', data: { rule: decision.rule, scope, ttl, ...flag } },
-        now,
-      ),
-    );
-    throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
-  }
+  if (decision.outcome === 'deny')
+    return refuse(ctx, {
+      rule: decision.rule,
+      message: `Denied by rule ${decision.rule}: ${decision.message}`,
+      as: 'policy',
+      event: 'session.refused',
+      about: audited,
+      data: { scope, ttl, ...flag },
+    });
 
-  const open = await deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: ask.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting) {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          ...audited,
-          type: 'session.refused',
-          data: { rule: 'session.one_active', existing: conflicting.id, ...flag },
-        },
-        now,
-      ),
-    );
-    throw new ConflictError(
-      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${ask.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      {
-        rule: 'session.one_active',
-        session: conflicting.id,
-      },
-    );
-  }
+  await refuseSecondSession(ctx, principal, audited, 'session.refused', flag);
   return { ask, ticket, reason, audited, decision };
 }
 
 /**
  * POST /v1/sessions/check — the same checks as opening, without opening or asking for a fresh
- * login, so the CLI can refuse bad input before it shows the banner. 200 with the decision.
+ * login, so the CLI refuses bad input before its banner promises anything. 200 with the decision.
  */
 export async function checkSession(ctx: HandlerContext): Promise<HandlerResult> {
-  const principal = mustHavePrincipal(ctx);
-  const { ask, decision } = await checkSessionAsk(ctx, principal, true);
+  const { ask, decision } = await checkSessionAsk(ctx, true);
   return {
     body: {
       decision: decision.outcome,
@@ -123,6 +86,34 @@ export async function checkSession(ctx: HandlerContext): Promise<HandlerResult> 
       max_ttl: decision.maxTtl,
     },
   };
+}
+
+/** Refuses (and audits) a second active or pending session of the caller on the same tenant. */
+export async function refuseSecondSession(
+  ctx: HandlerContext,
+  principal: Principal,
+  about: Omit<AuditDraft, 'type' | 'data'> & { tenant: string },
+  event: 'session.refused' | 'breakglass.refused',
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  const now = ctx.deps.clock.now();
+  const open = await ctx.deps.store.listSessions({
+    requesterIss: principal.iss,
+    requesterSub: principal.sub,
+    tenant: about.tenant,
+    states: ['active', 'pending'],
+  });
+  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
+  if (conflicting)
+    await refuse(ctx, {
+      rule: 'session.one_active',
+      message: `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${about.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      as: 'conflict',
+      event,
+      about,
+      data: { existing: conflicting.id, ...extra },
+      details: { session: conflicting.id },
+    });
 }
 
 /** Untrusted text as it may be audited: strings only, bounded. */

@@ -4,17 +4,10 @@
  */
 import type { SessionSummary } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
-import {
-  ConflictError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-  StepUpRequiredError,
-} from '../../core/errors.js';
+import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
-import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import type { HandlerContext, HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
 import {
   insertNewSession,
@@ -33,10 +26,9 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const { deps } = ctx;
   const { policy } = deps;
   const now = deps.clock.now();
-  const { ask, ticket, reason, audited, decision } = await checkSessionAsk(ctx, principal, false);
+  const { ask, ticket, reason, audited, decision } = await checkSessionAsk(ctx, false);
   const { ttl } = ask;
-
-  await requireSessionLogin(ctx, principal, audited);
+  await ctx.guard.freshLogin(audited);
 
   const pending = decision.outcome === 'approval';
   const session = newSession(principal, now, {
@@ -52,7 +44,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     startedAt: pending ? null : now,
     expiresAt: pending ? null : now + ttl * 1000,
   });
-  await deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(sessionAudit(session, 'session.requested', { ttl, decision: decision.rule }), now);
     if (!pending)
@@ -69,45 +61,6 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     status: pending ? 202 : 201,
     body: { session: sessionView(session), rule: decision.rule, message: decision.message },
   };
-}
-
-/** Fresh login demanded last: within reauth.max_age, and with per_session a login not used before. */
-export async function requireSessionLogin(
-  ctx: HandlerContext,
-  principal: Principal,
-  audited: Record<string, unknown>,
-): Promise<void> {
-  const { deps } = ctx;
-  const now = deps.clock.now();
-  const maxAge = deps.policy.reauth.maxAge;
-  const age = now / 1000 - principal.authTime;
-  let why: string | null = null;
-  let challengeMaxAge = maxAge;
-  if (age > maxAge) why = 'stale';
-  else if (deps.policy.reauth.perSession) {
-    const lastUsed = await deps.store.transaction((tx) => tx.lastUsedAuthTime(principal.iss, principal.sub));
-    if (lastUsed !== null && lastUsed >= principal.authTime) {
-      why = 'login_already_used';
-      challengeMaxAge = 1; // the IdP must ask again now: the smallest max_age IdPs honour in the device flow
-    }
-  }
-  if (!why) return;
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(
-      {
-        ...(audited as object),
-        type: 'stepup.required',
-        data: { why, login_age_seconds: Math.round(age), max_age: challengeMaxAge },
-      },
-      now,
-    ),
-  );
-  throw new StepUpRequiredError(
-    challengeMaxAge,
-    why === 'stale'
-      ? `Your login is ${Math.round(age)} s old; opening a session needs one from the last ${maxAge} s.`
-      : 'Each session needs a login of its own; log in again.',
-  );
 }
 
 /** GET /v1/sessions — my sessions (`?state=active,pending`); `?all=1` for audit/revoke roles. */
@@ -204,18 +157,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const session = await visibleSession(ctx, ctx.params.id ?? '');
-  if (!sameSubject(session.requester, principal)) {
-    await ctx.deps.store.transaction((tx) =>
-      tx.appendAudit(
-        sessionAudit(session, 'access.denied', { action: 'end', rule: 'session.owner' }, actorOf(principal)),
-        ctx.deps.clock.now(),
-      ),
-    );
-    throw new ForbiddenError(
-      'Only the person who opened a session can end it (security staff can revoke it).',
-      'session.owner',
-    );
-  }
+  await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
   if (session.state !== 'active' && session.state !== 'pending') {
@@ -225,7 +167,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
       { details: { state: session.state } },
     );
   }
-  await ctx.deps.store.transaction(async (tx) => {
+  await ctx.guard.commit(async (tx) => {
     if (
       !(await tx.updateSession(session.id, session.state, {
         state: nextState,
@@ -296,4 +238,4 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-export { safeText };
+export { refuseSecondSession, safeText } from './session-check.js';

@@ -136,7 +136,7 @@ export function parse(parsed: ParsedArgs): ApiOptions {
   };
 }
 
-/** Makes the call; exit 0 for 2xx, 4 refused by the broker, 6 session over, 1 otherwise. */
+/** Makes the call: exit 0 when the tenant API answers 2xx, 1 for another answer; the broker's refusals throw. */
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
@@ -144,28 +144,14 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const sessionId = await pickSession(deps, target, stored.token, options.session);
   const { path, body } = await buildRequest(deps, options.method, options.path, options.fields, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
-  headers.authorization = `Bearer ${stored.token}`;
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
-  const url = `${target.url}/v1/sessions/${encodeURIComponent(sessionId)}/proxy${path}`;
-  let response: Response;
-  try {
-    response = await deps.fetch(url, {
-      method: options.method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      redirect: 'manual',
-    });
-  } catch (error) {
-    throw new ImpError(
-      'IMP_UNREACHABLE',
-      `Cannot reach the broker at ${target.url}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const text = await response.text();
-  const fromUpstream = response.headers.has('x-imp-action-id');
-  if (!fromUpstream) return brokerRefusal(deps, response.status, text);
+  // The broker's refusals throw coded errors: main maps them to exit codes like every command's.
+  const response = await target.client.proxy(stored.token, sessionId, options.method, path, {
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+  const { text } = response;
 
   // HTTP/2 has no reason phrase: name the status the way HTTP/1.1 would.
   const statusLine =
@@ -190,17 +176,6 @@ export async function run(options: ApiOptions, deps: Deps): Promise<number> {
     else io.stdout.write(bodyText(io, response, text));
   }
   return response.status >= 200 && response.status < 300 ? EXIT.ok : EXIT.error;
-}
-
-function brokerRefusal(deps: Pick<Deps, 'io'>, status: number, text: string): number {
-  const error = (parseMaybe(text) as { error?: { code?: string; message?: string } } | null)?.error;
-  deps.io.err(`error: ${escapeUntrusted(error?.message ?? `The broker answered HTTP ${status}.`)}`);
-  if (status === 410 || error?.code === 'IMP_SESSION_EXPIRED' || error?.code === 'IMP_SESSION_ENDED')
-    return EXIT.sessionOver;
-  if (status === 403) return EXIT.denied;
-  if (status === 401) return EXIT.auth;
-  if (status === 400) return EXIT.usage;
-  return EXIT.error;
 }
 
 async function pickSession(
@@ -236,7 +211,7 @@ function forTerminal(io: Deps['io'], text: string): string {
 
 // JSON is pretty on a terminal; JSON and text end with a newline when piped, so the next shell
 // prompt or `while read` does not lose the last line. Other types (downloads) pass byte for byte.
-function bodyText(io: Deps['io'], response: Response, text: string): string {
+function bodyText(io: Deps['io'], response: { headers: Headers }, text: string): string {
   const type = response.headers.get('content-type') ?? '';
   const isJson = type.includes('json');
   if (io.stdoutIsTTY && isJson) return `${JSON.stringify(parseMaybe(text), null, 2)}\n`;

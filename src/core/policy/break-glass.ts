@@ -3,7 +3,7 @@
  * review it. Two people at least, three for the review; people are compared by (iss, sub), never by
  * email, so a second account with the same address is still the same person only if the IdP says so.
  */
-import { type Subject, sameSubject } from './decide.js';
+import { type AccessVerdict, decideTargetAccess, type Subject, type TargetRequirement } from './decide.js';
 import { matchesPattern } from './roles.js';
 import type { Policy, Role } from './types.js';
 
@@ -58,6 +58,18 @@ export function decideBreakGlass(
   return { allowed: true, role };
 }
 
+/** What confirming (and looking at) a break-glass request demands: a second person who may confirm there. */
+export const BREAK_GLASS_CONFIRM: TargetRequirement = {
+  capability: 'breakGlassConfirm',
+  notSelf: ['requester'],
+};
+
+/** What reviewing a break-glass session demands: a reviewer who neither asked for nor confirmed it. */
+export const BREAK_GLASS_REVIEW: TargetRequirement = {
+  capability: 'review',
+  notSelf: ['requester', 'confirmer'],
+};
+
 /** May `confirmer` (with roles) confirm the break-glass request of `requester`? */
 export function decideBreakGlassConfirm(
   roles: readonly Role[],
@@ -65,22 +77,8 @@ export function decideBreakGlassConfirm(
   requester: Subject,
   ask: Omit<BreakGlassAsk, 'ttl'>,
 ): BreakGlassVerdict {
-  if (sameSubject(confirmer, requester)) {
-    return {
-      allowed: false,
-      rule: 'break_glass.self',
-      message: 'You cannot confirm your own break-glass request: a second person must.',
-    };
-  }
-  const role = roles.find((r) => r.breakGlassConfirm && covers(r, ask));
-  if (!role) {
-    return {
-      allowed: false,
-      rule: 'role.break_glass_confirm',
-      message: `None of your roles may confirm break-glass on ${ask.tenant}/${ask.environment}.`,
-    };
-  }
-  return { allowed: true, role };
+  const target = { ...ask, scope: 'write', mode: 'break_glass', requester, confirmer: null } as const;
+  return withRole(decideTargetAccess(roles, confirmer, target, BREAK_GLASS_CONFIRM));
 }
 
 /** May `reviewer` record the review of a break-glass session? Neither the requester nor the confirmer may. */
@@ -90,20 +88,18 @@ export function decideBreakGlassReview(
   requester: Subject,
   confirmer: Subject | null,
 ): BreakGlassVerdict {
-  if (sameSubject(reviewer, requester) || (confirmer && sameSubject(reviewer, confirmer))) {
-    return {
-      allowed: false,
-      rule: 'break_glass.review_self',
-      message:
-        'The people who asked for or confirmed a break-glass session cannot review it: a third person must.',
-    };
-  }
-  const role = roles.find((r) => r.review);
-  if (!role)
-    return {
-      allowed: false,
-      rule: 'role.review',
-      message: 'None of your roles may review break-glass sessions.',
-    };
-  return { allowed: true, role };
+  // Reviewing is granted across tenants, so where the session ran does not enter the decision.
+  const target = {
+    tenant: '',
+    environment: '',
+    scope: 'write',
+    mode: 'break_glass',
+    requester,
+    confirmer,
+  } as const;
+  return withRole(decideTargetAccess(roles, reviewer, target, BREAK_GLASS_REVIEW));
+}
+
+function withRole(verdict: AccessVerdict): BreakGlassVerdict {
+  return verdict.allowed ? { allowed: true, role: verdict.role! } : verdict;
 }

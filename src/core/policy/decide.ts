@@ -140,32 +140,156 @@ export function sameSubject(a: Subject, b: Subject): boolean {
   return a.iss === b.iss && a.sub === b.sub;
 }
 
-/** May `approver` (with roles) approve the request of `requester` for `ask`? */
+/** A capability a role grants (the policy's approve, break_glass, … keys). */
+export type Capability =
+  | 'audit'
+  | 'approve'
+  | 'review'
+  | 'revoke'
+  | 'supervise'
+  | 'breakGlass'
+  | 'breakGlassConfirm';
+
+/** The rule that names a missing capability: `role.<policy key>`. */
+export const CAPABILITY_RULES: Readonly<Record<Capability, string>> = {
+  audit: 'role.audit',
+  approve: 'role.approve',
+  review: 'role.review',
+  revoke: 'role.revoke',
+  supervise: 'role.supervise',
+  breakGlass: 'role.break_glass',
+  breakGlassConfirm: 'role.break_glass_confirm',
+};
+
+/** The people on a session or request whom a guard can exclude from acting on it. */
+export type TargetPerson = 'requester' | 'confirmer';
+
+/** What a route demands of its caller towards the session or request it acts on (the route table's fields). */
+export interface TargetRequirement {
+  /** A role with this capability; approve and break-glass capabilities must also cover the target. */
+  capability?: Capability;
+  /** These people may not act on it (four eyes, and a third pair for reviews). */
+  notSelf?: readonly TargetPerson[];
+  /** Only its requester may act on it. */
+  owner?: boolean;
+}
+
+/** A session or request as access decisions see it. */
+export interface AccessTarget extends Omit<SessionAsk, 'ttl'> {
+  /** Its id, where a message should name it. */
+  id?: string;
+  mode: 'standard' | 'break_glass';
+  requester: Subject;
+  /** Who approved or confirmed it, once someone has. */
+  confirmer: Subject | null;
+}
+
+/** Allowed (with the granting role, where a capability was asked for) or refused naming the rule. */
+export type AccessVerdict =
+  | { allowed: true; role: Role | null }
+  | { allowed: false; rule: string; message: string };
+
+// The four-eyes rules, named after what the excluded person tried to do.
+const SELF_RULES: Partial<Record<Capability, { rule: string; message: string }>> = {
+  approve: { rule: 'approval.self', message: 'You cannot approve your own request: a second person must.' },
+  breakGlassConfirm: {
+    rule: 'break_glass.self',
+    message: 'You cannot confirm your own break-glass request: a second person must.',
+  },
+  review: {
+    rule: 'break_glass.review_self',
+    message:
+      'The people who asked for or confirmed a break-glass session cannot review it: a third person must.',
+  },
+};
+
+const CAPABILITY_WORDS: Record<Capability, (t: AccessTarget) => string> = {
+  audit: () => 'read the audit log',
+  approve: (t) => `approve ${t.scope} sessions on ${t.tenant}/${t.environment}`,
+  review: () => 'review break-glass sessions',
+  revoke: () => 'revoke sessions',
+  supervise: () => "list everyone's live sessions",
+  breakGlass: (t) => `start break-glass on ${t.tenant}/${t.environment}`,
+  breakGlassConfirm: (t) => `confirm break-glass on ${t.tenant}/${t.environment}`,
+};
+
+/**
+ * May `caller` act on `target` as a route demands? In order: ownership, the approval route's
+ * standard-requests-only rule, not-self, then a role whose capability covers the target.
+ */
+export function decideTargetAccess(
+  roles: readonly Role[],
+  caller: Subject,
+  target: AccessTarget,
+  requirement: TargetRequirement,
+): AccessVerdict {
+  if (requirement.owner && !sameSubject(caller, target.requester))
+    return {
+      allowed: false,
+      rule: 'session.owner',
+      message: 'Only the person who opened a session can end it (security staff can revoke it).',
+    };
+  const { capability } = requirement;
+  // An approver must not be able to open (or quietly deny) a break-glass request: that takes a confirmer.
+  if (capability === 'approve' && target.mode === 'break_glass')
+    return {
+      allowed: false,
+      rule: 'break_glass.confirm_only',
+      message: `This is a break-glass request: a second on-call person confirms it with imp break-glass confirm ${target.id ?? '<id>'}.`,
+    };
+  const excluded = (requirement.notSelf ?? []).some((person) => {
+    const subject = person === 'requester' ? target.requester : target.confirmer;
+    return subject !== null && sameSubject(caller, subject);
+  });
+  if (excluded) {
+    const named = capability ? SELF_RULES[capability] : undefined;
+    return {
+      allowed: false,
+      rule: named?.rule ?? 'access.self',
+      message: named?.message ?? 'You cannot do this to your own session: another person must.',
+    };
+  }
+  if (!capability) return { allowed: true, role: null };
+  const role = roles.find((r) => r[capability] && covers(r, capability, target));
+  if (!role)
+    return {
+      allowed: false,
+      rule: CAPABILITY_RULES[capability],
+      message: `None of your roles may ${CAPABILITY_WORDS[capability](target)}.`,
+    };
+  return { allowed: true, role };
+}
+
+// Approving and break-glass are granted per tenant and environment (approving per scope too);
+// auditing, reviewing and revoking span every tenant.
+function covers(role: Role, capability: Capability, target: AccessTarget): boolean {
+  if (capability !== 'approve' && capability !== 'breakGlass' && capability !== 'breakGlassConfirm')
+    return true;
+  return (
+    role.tenants.some((p) => matchesPattern(p, target.tenant)) &&
+    role.environments.some((p) => matchesPattern(p, target.environment)) &&
+    (capability !== 'approve' || role.scopes.includes(target.scope))
+  );
+}
+
+/** What POST /v1/requests/:id/approve and /deny demand: an approver covering the request, never its requester. */
+export const APPROVAL: TargetRequirement = { capability: 'approve', notSelf: ['requester'] };
+
+/**
+ * The one approval decision: may `approver` (with roles) approve the request of `requester`?
+ * Break-glass requests are never approved here (a confirmer opens them); never one's own request.
+ */
 export function decideApproval(
   roles: readonly Role[],
   approver: Subject,
   requester: Subject,
-  ask: Omit<SessionAsk, 'ttl'>,
+  ask: Omit<SessionAsk, 'ttl'> & { mode?: 'standard' | 'break_glass' },
 ): { allowed: true; role: Role } | { allowed: false; rule: string; message: string } {
-  if (sameSubject(approver, requester))
-    return {
-      allowed: false,
-      rule: 'approval.self',
-      message: 'You cannot approve your own request: a second person must.',
-    };
-  const role = roles.find(
-    (r) =>
-      r.approve &&
-      r.tenants.some((p) => matchesPattern(p, ask.tenant)) &&
-      r.environments.some((p) => matchesPattern(p, ask.environment)) &&
-      r.scopes.includes(ask.scope),
+  const verdict = decideTargetAccess(
+    roles,
+    approver,
+    { ...ask, mode: ask.mode ?? 'standard', requester, confirmer: null },
+    APPROVAL,
   );
-  if (!role) {
-    return {
-      allowed: false,
-      rule: 'role.approve',
-      message: `None of your roles may approve ${ask.scope} sessions on ${ask.tenant}/${ask.environment}.`,
-    };
-  }
-  return { allowed: true, role };
+  return verdict.allowed ? { allowed: true, role: verdict.role! } : verdict;
 }

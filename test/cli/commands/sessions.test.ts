@@ -98,15 +98,15 @@ describe('imp sessions', () => {
           body: {
             error: {
               code: 'IMP_FORBIDDEN',
-              message: 'Denied by rule role.oversee: listing everyone’s sessions needs a role…',
-              details: { rule: 'role.oversee' },
+              message: 'Denied by rule role.supervise: listing everyone’s sessions needs a role…',
+              details: { rule: 'role.supervise' },
             },
           },
         },
       ],
     );
     expect(result.code).toBe(4);
-    expect(result.stderr).toContain('error: Denied by rule role.oversee');
+    expect(result.stderr).toContain('error: Denied by rule role.supervise');
   });
 
   it('refuses a mode that does not exist before calling anyone (exit 2)', async () => {

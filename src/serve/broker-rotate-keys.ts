@@ -1,10 +1,10 @@
 /** `imp broker rotate-keys`: start a new signing key; the old one keeps verifying while its tokens live. */
 
-import { rotateKeys } from '../../broker/start.js';
-import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../../cli/command.js';
-import type { Deps } from '../../cli/deps.js';
-import { parseDuration } from '../../core/duration.js';
-import { UsageError } from '../../core/errors.js';
+import { rotateKeys } from '../broker/start.js';
+import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../cli/command.js';
+import type { Deps } from '../cli/deps.js';
+import { parseDuration } from '../core/duration.js';
+import { UsageError } from '../core/errors.js';
 
 const KINDS = ['session', 'audit', 'login'] as const;
 

@@ -1,10 +1,10 @@
 /** `imp broker serve`: the broker alone, against a real IdP, with the same code as the dev stack. */
 
-import { migrateStore, startBroker } from '../../broker/start.js';
-import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../../cli/command.js';
-import type { Deps } from '../../cli/deps.js';
-import { UsageError } from '../../core/errors.js';
-import { storeUrlProblem } from '../../core/policy/validate.js';
+import { migrateStore, startBroker } from '../broker/start.js';
+import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../cli/command.js';
+import type { Deps } from '../cli/deps.js';
+import { UsageError } from '../core/errors.js';
+import { storeUrlProblem } from '../core/policy/validate.js';
 
 /** Help, flags and examples. */
 export const spec: CommandSpec = {
