@@ -7,6 +7,7 @@ import type { SessionView } from '../core/api.js';
 import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
+import { formatSecondsLeft, formatTimeLeft } from '../core/time-left.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './exit-codes.js';
 import type { BrokerTarget } from './login-flow.js';
@@ -18,6 +19,8 @@ import { formatSummary } from './summary-format.js';
 const FORCED_LOGOUT_GRACE_MS = 3000;
 /** How often the parent asks the broker whether the session was revoked. */
 const STATUS_POLL_MS = 5000;
+/** Warnings before a forced logout, largest first. */
+const WARN_AT_SECONDS = [300, 60];
 
 /** Waits while a request is pending; Ctrl-C withdraws it. Returns the decided session. */
 export async function waitForApproval(
@@ -128,21 +131,23 @@ export async function runActiveSession(
     reason ??= why;
     stop.abort();
   };
-  const warned = new Set<number>();
+  // A session that starts with less than a threshold left was told its length by the banner: no
+  // warning for that threshold, and never two in one tick (a 4-minute session warns once, at 1 min).
+  const initialLeft = Math.floor((expiresAt - deps.clock.now()) / 1000);
+  const warned = new Set(WARN_AT_SECONDS.filter((threshold) => threshold >= initialLeft));
   const tick = () => {
-    const left = Math.max(0, Math.round((expiresAt - deps.clock.now()) / 1000));
+    const left = Math.max(0, Math.floor((expiresAt - deps.clock.now()) / 1000));
     if (io.stderrIsTTY && !options.json)
-      io.stderr.write(`\u001b]0;imp ${label} — ${formatDuration(left)} left\u0007`);
-    for (const threshold of [300, 60]) {
-      if (left <= threshold && !warned.has(threshold) && left > 0) {
-        warned.add(threshold);
-        for (const t of [300, 60]) if (t >= threshold) warned.add(t);
-        if (options.json) io.out(JSON.stringify({ event: 'session_warning', seconds_left: left }));
-        else
-          io.err(
-            `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
-          );
-      }
+      io.stderr.write(`\u001b]0;imp ${label} — ${formatTimeLeft(expiresAt, deps.clock.now())} left\u0007`);
+    const due = WARN_AT_SECONDS.filter((threshold) => left <= threshold && !warned.has(threshold));
+    const threshold = due.at(-1);
+    if (threshold !== undefined && left > 0) {
+      for (const t of due) warned.add(t);
+      if (options.json) io.out(JSON.stringify({ event: 'session_warning', seconds_left: left }));
+      else
+        io.err(
+          `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
+        );
     }
     if (left <= 0) finish('expired');
     return left;
@@ -250,7 +255,7 @@ async function runForeground(
 ): Promise<void> {
   const spinner = await startSpinner(deps.io, `Session ${label} active — Ctrl-C ends it`);
   const refresh = setInterval(
-    () => spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`),
+    () => spinner.update(`Session ${label} active — ${formatSecondsLeft(tick())} left — Ctrl-C ends it`),
     1000,
   );
   try {

@@ -38,14 +38,3 @@ export function formatDuration(totalSeconds: number): string {
   const m = Math.floor((seconds % 3600) / 60);
   return m === 0 ? `${h}h` : `${h}h${String(m).padStart(2, '0')}m`;
 }
-
-/**
- * Time left in a session, as every place shows it (status line, title, prompt, the subshell's PS1):
- * whole seconds under a minute, else whole minutes, always rounded down so no display promises
- * more time than there is.
- */
-export function formatTimeLeft(expiresAtMs: number, nowMs: number): string {
-  if (Number.isNaN(expiresAtMs)) return '?';
-  const seconds = Math.max(0, Math.floor((expiresAtMs - nowMs) / 1000));
-  return seconds < 60 ? `${seconds}s` : `${Math.floor(seconds / 60)}m`;
-}

@@ -3,9 +3,10 @@
  * supervise). Each read is audited on the broker. Plain lines on stdout, one per session, so
  * `imp sessions --tenant acme | cut -d' ' -f1` feeds `imp revoke`.
  */
-import { formatTimeLeft } from '../../core/duration.js';
+
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { formatTimeLeft } from '../../core/time-left.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
