@@ -2,7 +2,7 @@
  * `imp dev`'s stack in one process on loopback: the real dev IdP (oidc-provider, device flow), the
  * broker on a SQLite file, and the demo tenant API. Also the harness for end-to-end tests.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
@@ -43,6 +43,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'imp-dev-')));
   const port = (offset: number) => (options.port === 0 ? 0 : options.port + offset);
   const closers: (() => Promise<void>)[] = [];
+  // A state dir we made holds signing keys: it goes when the stack does (one given with --state-dir stays).
+  if (!options.stateDir) closers.push(() => rm(stateDir, { recursive: true, force: true }));
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
   };

@@ -3,12 +3,12 @@
  * --jq/--filter with the real jq, --include for the status line and headers, a newline at the end
  * when piped, and `/../` refused as a path escape instead of being resolved into a broker route.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.js';
 import { makeTestDeps } from '../../helpers/cli-deps.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const BROKER = 'http://127.0.0.1:7700';
 const stored = JSON.stringify({
@@ -72,7 +72,7 @@ describe('imp api fields', () => {
   });
 
   it('-f and -F make a JSON body for a POST: -f strings, -F true/false/null/numbers/@file, a[b] nests', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imp-api-test-'));
+    const dir = makeTempDir('imp-api-test-');
     writeFileSync(join(dir, 'note.txt'), 'Line one\nLine two\n');
     const result = await imp([
       'POST',

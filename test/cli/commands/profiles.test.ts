@@ -3,8 +3,7 @@
  * config; the default profile does not see them. Run with the real deps (file credential store,
  * real paths) and a stub broker; also the text login shows the complete verification URI.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Deps } from '../../../src/cli/deps.js';
@@ -12,6 +11,7 @@ import { systemDeps } from '../../../src/cli/deps.js';
 import { testIO } from '../../../src/cli/io.js';
 import { main } from '../../../src/cli/main.js';
 import { type StubCall, stubBroker } from '../../helpers/cli-deps.js';
+import { makeTempDir } from '../../helpers/temp.js';
 
 const WORK = 'http://127.0.0.1:7711';
 const config = {
@@ -27,7 +27,7 @@ const config = {
 const user = { iss: 'i', sub: 'alice', email: 'alice@work.test', name: null, groups: [], roles: ['support'] };
 
 function machine() {
-  const home = mkdtempSync(join(tmpdir(), 'imp-profile-test-'));
+  const home = makeTempDir('imp-profile-test-');
   return {
     home,
     env: {
