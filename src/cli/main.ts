@@ -38,6 +38,15 @@ export async function main(args: readonly string[], deps: Deps, version: string)
       return EXIT.ok;
     }
     const found = findCommand(argv);
+    if (!found && isFamily(argv[0])) {
+      // `imp broker` / `imp audit --help`: list the family's commands (bare, it is still a usage error).
+      const help = (await loadHelp()).familyHelp(argv[0]!, COMMANDS);
+      const asked = argv[1] === '--help' || argv[1] === '-h';
+      if (asked) deps.io.out(help);
+      else if (argv.length === 1) deps.io.err(help);
+      else throw unknownCommand(argv);
+      return asked ? EXIT.ok : EXIT.usage;
+    }
     if (!found) throw unknownCommand(argv);
     const module = await found.entry.load();
     if (found.rest.includes('--help') || found.rest.includes('-h')) {
@@ -81,6 +90,15 @@ function selectProfile(deps: Deps, name: string, where = '--profile'): void {
 // Help text is built only when asked for: every other run (a shell prompt's `imp prompt`) skips it.
 function loadHelp(): Promise<typeof import('./help.js')> {
   return import('./help.js');
+}
+
+// A first word shared by several commands that is not a command itself (broker, audit, policy).
+function isFamily(word: string | undefined): boolean {
+  return (
+    word !== undefined &&
+    !COMMANDS.some((c) => c.name === word) &&
+    COMMANDS.some((c) => !c.hidden && c.name.startsWith(`${word} `))
+  );
 }
 
 function unknownCommand(argv: readonly string[]): UsageError {
