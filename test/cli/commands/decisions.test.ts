@@ -141,3 +141,29 @@ describe('who decided', () => {
     expect(result.code).toBe(6);
   });
 });
+
+describe('withdrawing with Ctrl-C', () => {
+  it('is said plainly, not as an error, and exits 130', async () => {
+    const fetch = stubBroker([
+      calls[0]!,
+      calls[1]!,
+      calls[2]!,
+      { method: 'GET', path: `/v1/sessions/${ID}`, status: 200, hang: true },
+      {
+        method: 'POST',
+        path: `/v1/sessions/${ID}/end`,
+        status: 200,
+        body: { session: session('cancelled') },
+      },
+    ]);
+    const t = makeTestDeps({ fetch, env: { IMP_BROKER_URL: BROKER } });
+    await t.credentials.set(BROKER, stored);
+    const done = main(argv, t.deps, 'test');
+    while (fetch.remaining().length > 1) await new Promise((r) => setImmediate(r));
+    t.interrupt.abort(new Error('SIGINT'));
+    expect(await done).toBe(130);
+    expect(fetch.remaining()).toEqual([]);
+    expect(t.io.stderrText()).toContain(`\nRequest ${ID} withdrawn.\n`);
+    expect(t.io.stderrText()).not.toContain('error:');
+  });
+});
