@@ -1,6 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The verify package's sources, as tsconfig.json's paths say (built code links its dist instead).
+  resolve: {
+    alias: { '@imp/verify': fileURLToPath(new URL('./packages/verify/src/index.ts', import.meta.url)) },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     // End-to-end tests log people in through a real browser (several seconds each); on a loaded

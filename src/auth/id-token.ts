@@ -35,6 +35,8 @@ export interface VerifiedIdentity {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** The policy's `identity.person_claim` as a string (null when no claim is configured). */
+  person: string | null;
   authTime: number;
   amr: string[];
   acr: string | null;
@@ -48,6 +50,8 @@ export interface IdTokenVerifierOptions {
   issuer: string;
   clientId: string;
   groupsClaim: string;
+  /** A claim naming the person behind the account (employee id, …); required in every ID token when set. */
+  personClaim?: string | null;
   clock: Clock;
   /** Seconds of clock skew tolerated between IdP and broker. */
   leewaySeconds: number;
@@ -137,12 +141,24 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): IdTokenV
       });
     }
     const groups = payload[options.groupsClaim];
+    let person: string | null = null;
+    if (options.personClaim) {
+      const value = payload[options.personClaim];
+      // Without it, "not the same person" could only compare accounts: refuse rather than weaken.
+      if ((typeof value !== 'string' || value === '') && typeof value !== 'number')
+        throw new AuthFailedError(
+          `The ID token was refused: it has no "${options.personClaim}" claim (policy identity.person_claim).`,
+          { details: { reason: 'person_claim_missing' } },
+        );
+      person = String(value);
+    }
     return {
       iss: payload.iss!,
       sub: payload.sub!,
       email: typeof payload.email === 'string' ? payload.email : null,
       name: typeof payload.name === 'string' ? payload.name : null,
       groups: Array.isArray(groups) ? groups.filter((g): g is string => typeof g === 'string') : [],
+      person,
       authTime,
       amr: Array.isArray(payload.amr) ? payload.amr.filter((v): v is string => typeof v === 'string') : [],
       acr: typeof payload.acr === 'string' ? payload.acr : null,

@@ -27,7 +27,7 @@ export class Checkpointer {
   private lastSeq = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTimer: () => void;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: BrokerDeps) {
@@ -36,11 +36,14 @@ export class Checkpointer {
       const newest = events.at(-1)!.seq;
       if (newest - this.lastSeq >= deps.policy.audit.checkpointEvery) this.request();
     });
-    this.timer = setInterval(() => {
-      if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
-        this.request();
-    }, 1000);
-    this.timer.unref();
+    this.stopTimer = deps.clock.every(
+      1000,
+      () => {
+        if (this.deps.clock.now() - this.lastAt >= this.deps.policy.audit.checkpointInterval * 1000)
+          this.request();
+      },
+      { unref: true },
+    );
   }
 
   /** Loads where the last checkpoint is (call once at start). */
@@ -69,7 +72,7 @@ export class Checkpointer {
 
   /** Stops the timer and writes a final checkpoint. */
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTimer();
     this.unsubscribe();
     await this.request();
   }

@@ -3,6 +3,7 @@
 import type { IdTokenVerifier } from '../auth/id-token.js';
 import type { AuditActor } from '../core/audit/event.js';
 import type { Clock } from '../core/clock.js';
+import { machineRole } from '../core/policy/machines.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
@@ -17,9 +18,13 @@ export interface Principal {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** policy identity.person_claim of the login, when configured. */
+  person?: string | null;
   roles: Role[];
   authTime: number;
   expiresAt: number;
+  /** A machine identity's name when a workload token was exchanged for this login; null for people. */
+  machine: string | null;
 }
 
 /** Logs broker internals (never tokens). */
@@ -74,12 +79,12 @@ export interface HandlerResult {
   headers?: Record<string, string>;
 }
 
-/** The audit actor for a principal. */
+/** The audit actor for a principal; a machine is named by its `machine:<name>` role. */
 export function actorOf(principal: Principal): AuditActor {
   return {
     iss: principal.iss,
     sub: principal.sub,
     email: principal.email,
-    roles: principal.roles.map((role) => role.name),
+    roles: principal.machine ? [machineRole(principal.machine)] : principal.roles.map((role) => role.name),
   };
 }

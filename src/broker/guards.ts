@@ -2,6 +2,7 @@
  * Route guards: who may call what, enforced from the fields of the route table (./routes.ts).
  *
  *   auth        a valid broker token (authenticate, before anything else)
+ *   machines    a machine identity's token may call it (its own session only); every other route refuses it
  *   capability  a role granting it; before the handler, or with `checkedOn: 'target'` on the session
  *               or request the handler names (so it can cover that tenant, after input validation)
  *   notSelf     people on the target who may not act on it (four eyes); `owner`: only its requester
@@ -32,7 +33,7 @@ import { rolesForGroups } from '../core/policy/roles.js';
 import type { SessionRecord, StoreTx } from '../store/types.js';
 import { actorOf, type BrokerDeps, type HandlerContext, type Principal } from './context.js';
 import { verifyLoginToken } from './login-tokens.js';
-import { sessionAudit } from './sessions.js';
+import { ownsSession, sessionAudit } from './sessions.js';
 
 export type { Capability } from '../core/policy/decide.js';
 
@@ -57,6 +58,8 @@ export interface RouteGuards {
   freshLogin?: FreshLogin;
   /** How a refusal on the target is recorded: access.denied (403 IMP_FORBIDDEN, default) or breakglass.refused (403 IMP_POLICY_DENIED). */
   refusedAs?: 'breakglass.refused';
+  /** A machine identity's token (one session, from POST /v1/token) may call it; elsewhere: machine.route. */
+  machines?: true;
 }
 
 /** Why a request is refused, how the caller is answered and how it is recorded. */
@@ -115,7 +118,9 @@ export async function authenticate(
   const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('This login is no longer valid. Run: imp login');
-  return { ...claims, roles: rolesForGroups(deps.policy, claims.groups) };
+  // A machine holds no role, whatever groups it could claim: its rights are its `machines:` entry.
+  const machine = claims.machine ?? null;
+  return { ...claims, machine, roles: machine ? [] : rolesForGroups(deps.policy, claims.groups) };
 }
 
 /** The guards of one request, evaluated where the route's fields say. */
@@ -129,8 +134,15 @@ export class Guard {
     private readonly route: RouteGuards,
   ) {}
 
-  /** Before the handler: the role, unless the route checks it on its target. */
+  /** Before the handler: machine identities only where allowed; the role, unless the route checks it on its target. */
   async beforeHandler(): Promise<void> {
+    const machine = this.ctx.principal?.machine;
+    if (machine && !this.route.machines)
+      await refuse(this.ctx, {
+        rule: 'machine.route',
+        message: `Denied by rule machine.route: machine identity ${machine} may only use its own session, not ${this.route.action}.`,
+        data: { action: this.route.action },
+      });
     const { capability } = this.route;
     if (!capability || this.route.checkedOn === 'target') return;
     const principal = mustHavePrincipal(this.ctx);
@@ -148,6 +160,14 @@ export class Guard {
   async target(session: SessionRecord): Promise<void> {
     const principal = mustHavePrincipal(this.ctx);
     this.targetSession = session;
+    // A machine's token owns only the session its own exchange opened, not its identity's others.
+    if (principal.machine !== null && !ownsSession(principal, session))
+      await refuse(this.ctx, {
+        rule: 'session.owner',
+        message: `Session ${session.id} was not opened by this machine credential.`,
+        about: session,
+        data: { action: this.route.action },
+      });
     const { capability, notSelf, owner } = this.route;
     const target = {
       id: session.id,

@@ -3,6 +3,8 @@
  *   login   — broker tokens held by CLIs; verified only here, never published.
  *   session — session JWTs for tenant APIs; published in the JWKS.
  *   audit   — audit checkpoints; published in the JWKS so exports verify offline.
+ * Every kid is `<kind>-…` and every published key `use: sig`: imp/verify accepts session tokens
+ * only from `session-…` keys, so this naming is a contract, not decoration.
  * Keys persist in a KeyStorage: <state-dir>/keys.json (mode 0600) for one broker, or the
  * `broker_keys` table when replicas share PostgreSQL, so a token one replica signed verifies at
  * every other. Rotation keeps the old public key in the JWKS until `retire_after`, so tokens it

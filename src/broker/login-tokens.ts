@@ -21,8 +21,12 @@ export interface LoginClaims {
   email: string | null;
   name: string | null;
   groups: string[];
+  /** The person behind the account (policy identity.person_claim), when configured. */
+  person?: string | null;
   authTime: number;
   expiresAt: number;
+  /** The machine identity (policy `machines:`) for a token from a token exchange; absent for people. */
+  machine?: string | null;
 }
 
 /** Signs a broker token. */
@@ -39,6 +43,8 @@ export async function issueLoginToken(
     name: claims.name,
     groups: claims.groups,
     auth_time: claims.authTime,
+    ...(claims.machine ? { machine: claims.machine } : {}),
+    ...(claims.person ? { person: claims.person } : {}),
   })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
     .setIssuer(brokerIssuer)
@@ -106,8 +112,10 @@ export async function verifyLoginToken(
       groups: Array.isArray(payload.groups)
         ? payload.groups.filter((g): g is string => typeof g === 'string')
         : [],
+      person: typeof payload.person === 'string' ? payload.person : null,
       authTime: Number(payload.auth_time),
       expiresAt: payload.exp!,
+      machine: typeof payload.machine === 'string' ? payload.machine : null,
     };
     if (cache.size >= MAX_VERIFIED) cache.delete(cache.keys().next().value!);
     cache.set(cacheKey, { claims, kid });

@@ -10,18 +10,29 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as upstreamRequest } from 'undici';
-import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
-import { sameSubject } from '../core/policy/decide.js';
+import {
+  AuthRequiredError,
+  ForbiddenError,
+  ImpError,
+  InvalidInputError,
+  NotFoundError,
+} from '../core/errors.js';
+import { machineAllows } from '../core/policy/machines.js';
+import { rolesForGroups } from '../core/policy/roles.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
+import { isForwardedHeader, readOnlyViolation } from '../core/proxy-request.js';
 import type { SessionRecord } from '../store/types.js';
-import type { BrokerDeps, Principal } from './context.js';
+import { actorOf, type BrokerDeps, type Principal } from './context.js';
+import { isExecToken, verifyExecToken } from './exec-tokens.js';
 import { authenticate } from './guards.js';
 import { mintSessionToken } from './session-tokens.js';
-import { loadSession, sessionAudit } from './sessions.js';
+import { watchSessionEnd } from './session-watch.js';
+import { loadSession, ownsSession, sessionAudit } from './sessions.js';
 
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
+// Response headers never passed back: hop-by-hop (RFC 9110 §7.6.1), and the upstream's cookies.
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -34,19 +45,6 @@ const HOP_BY_HOP = new Set([
   'host',
   'content-length',
 ]);
-// Never forwarded upstream: the engineer's credentials, and headers that could smuggle a method.
-const NEVER_FORWARD = new Set([
-  'authorization',
-  'cookie',
-  'x-http-method-override',
-  'x-method-override',
-  'x-http-method',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-]);
-const METHOD_OVERRIDES = ['x-http-method-override', 'x-method-override', 'x-http-method'];
 
 /** What kind of action a call is, for policy and the summary. */
 export type ActionKind = 'read' | 'write' | 'export';
@@ -59,12 +57,12 @@ export async function proxyHandler(
 ): Promise<void> {
   const started = deps.clock.now();
   const requestId = request.id;
-  const principal = await authenticate(deps, request.headers.authorization);
   const id = (request.params as { id?: string }).id ?? '';
+  const principal = await authenticateCaller(deps, request.headers.authorization, id);
   const session = await loadSession(deps, id);
   const method = request.method.toUpperCase();
   const rawPath = request.url.slice(request.url.indexOf('/proxy') + '/proxy'.length) || '/';
-  if (session && !sameSubject(session.requester, principal)) {
+  if (session && !ownsSession(principal, session)) {
     // Someone else's session: answered like an unknown id (no oracle), but a stolen or guessed id
     // being tried is worth a record.
     await deps.store.transaction((tx) =>
@@ -79,7 +77,7 @@ export async function proxyHandler(
       ),
     );
   }
-  if (!session || !sameSubject(session.requester, principal))
+  if (!session || !ownsSession(principal, session))
     throw new NotFoundError(`No session ${id.slice(0, 64)} of yours.`);
   const deny = async (rule: string, error: ImpError, kind: ActionKind | null = null): Promise<never> => {
     await deps.store.transaction((tx) =>
@@ -115,15 +113,26 @@ export async function proxyHandler(
       'write',
     );
   }
-  if (session.scope !== 'write' && METHOD_OVERRIDES.some((h) => request.headers[h] !== undefined)) {
+  const readOnly =
+    session.scope !== 'write'
+      ? readOnlyViolation({ query: queryOf(rawPath), headers: request.headers })
+      : null;
+  if (readOnly === 'scope.method_override')
     return deny(
-      'scope.method_override',
+      readOnly,
       new ForbiddenError(
-        'Denied by rule scope.method_override: method-override headers are refused in read-only sessions.',
-        'scope.method_override',
+        `Denied by rule ${readOnly}: method overrides (headers or ?_method=/method= parameters) are refused in read-only sessions.`,
+        readOnly,
       ),
     );
-  }
+  if (readOnly === 'scope.read_body')
+    return deny(
+      readOnly,
+      new ForbiddenError(
+        `Denied by rule ${readOnly}: a read-only session sends no request body (${method} with a body).`,
+        readOnly,
+      ),
+    );
   const base = deps.policy.tenants.find((t) => t.id === session.tenant)?.upstream[session.environment];
   if (!base)
     return deny(
@@ -139,7 +148,27 @@ export async function proxyHandler(
       'path.escape',
       new InvalidInputError(`Refused by rule path.escape: ${target.reason}.`, { rule: 'path.escape' }),
     );
-  const kind = classify(deps, method, target.path);
+  if (principal.machine !== null) {
+    // After scope: a machine reads only what its policy entry lists, and an entry removed from the
+    // policy stops its sessions at once. An allow-list must not over-match, so the path must match
+    // both as the upstream routes it (canonical: decoded, `;` parameters and `//` dropped) and as
+    // sent: `/v1/%75sers` or `/v1/users;x` are refused rather than guessed at.
+    const machine = deps.policy.machines.find((m) => m.name === principal.machine);
+    if (
+      !machine ||
+      !machineAllows(machine, method, target.canonical) ||
+      !machineAllows(machine, method, target.path)
+    )
+      return deny(
+        'machine.path_allowlist',
+        new ForbiddenError(
+          `Denied by rule machine.path_allowlist: machine ${principal.machine} may not call ${method} ${target.canonical}.`,
+          'machine.path_allowlist',
+        ),
+        isReadMethod(method) ? 'read' : 'write',
+      );
+  }
+  const kind = classify(deps, method, target.canonical);
   if (kind === 'export') {
     const exportScope = deps.policy.proxy.exportScope;
     if (exportScope === 'forbidden')
@@ -182,7 +211,10 @@ export async function proxyHandler(
   );
 
   const token = await mintSessionToken(deps, session);
-  const outcome = async (type: 'action.completed' | 'action.failed', data: Record<string, unknown>) => {
+  const outcome = async (
+    type: 'action.completed' | 'action.failed' | 'action.cut',
+    data: Record<string, unknown>,
+  ) => {
     try {
       await deps.store.transaction((tx) =>
         tx.appendAudit(
@@ -206,16 +238,33 @@ export async function proxyHandler(
     method === 'GET' || method === 'HEAD'
       ? undefined
       : limitBody(request.raw, deps.policy.proxy.maxBodyBytes);
-  let upstream: Awaited<ReturnType<typeof upstreamRequest>>;
+  let upstream: Awaited<ReturnType<typeof upstreamRequest>> | undefined;
+  let bytes = 0;
+  let finished = false;
+  // Ending, expiry or revocation cuts the call wherever it is: waiting for the upstream, or streaming.
+  const cutter = new AbortController();
+  const stopWatching = watchSessionEnd(deps, session.id, (state) => {
+    if (finished) return;
+    finished = true;
+    void outcome('action.cut', { state, status: upstream?.statusCode ?? null, bytes });
+    cutter.abort(new Error(`session ${state}`));
+    upstream?.body.destroy();
+    reply.raw.destroy();
+  });
   try {
     upstream = await upstreamRequest(target.url, {
+      signal: cutter.signal,
       method: method as 'GET',
-      headers: forwardHeaders(request.headers, token, session, requestId),
+      headers: forwardHeaders(request.headers, deps.policy.proxy.forwardHeaders, token, session, requestId),
       ...(body ? { body } : {}),
       headersTimeout: deps.policy.proxy.timeout * 1000,
       bodyTimeout: deps.policy.proxy.timeout * 1000,
     });
   } catch (error) {
+    if (cutter.signal.aborted)
+      throw new ImpError('IMP_SESSION_ENDED', `Session ${session.id} ended while the call was in flight.`);
+    stopWatching();
+    finished = true;
     const timedOut = /timeout/i.test((error as Error).name + (error as Error).message);
     const tooLarge = (error as Error).message.includes('proxy.max_body');
     await outcome('action.failed', {
@@ -237,8 +286,7 @@ export async function proxyHandler(
     );
   }
 
-  let bytes = 0;
-  let finished = false;
+  const answered = upstream;
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
@@ -250,32 +298,55 @@ export async function proxyHandler(
   const complete = (aborted: boolean) => {
     if (finished) return;
     finished = true;
+    stopWatching();
     if (upstreamError) {
-      void outcome('action.failed', { error: upstreamError, status: upstream.statusCode, bytes });
+      void outcome('action.failed', { error: upstreamError, status: answered.statusCode, bytes });
       return;
     }
     void outcome('action.completed', {
-      status: upstream.statusCode,
+      status: answered.statusCode,
       bytes,
       ...(aborted ? { aborted: true } : {}),
     });
   };
   // pipe() passes no errors on: without this, a tenant API that stalls mid-body (undici's bodyTimeout
   // fires) would leave the client waiting forever and the call without an outcome.
-  upstream.body.on('error', (error: Error) => {
+  answered.body.on('error', (error: Error) => {
     upstreamError = /timeout/i.test(`${error.name} ${error.message}`) ? 'timeout' : 'upstream_error';
     counter.destroy(error);
   });
   counter.on('end', () => complete(false));
   counter.on('error', () => complete(true));
   reply.raw.on('close', () => complete(!counter.writableFinished));
-  upstream.body.pipe(counter);
-  reply.code(upstream.statusCode);
-  for (const [name, value] of Object.entries(upstream.headers)) {
+  answered.body.pipe(counter);
+  reply.code(answered.statusCode);
+  for (const [name, value] of Object.entries(answered.headers)) {
     if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'set-cookie') reply.header(name, value);
   }
   reply.header('x-imp-action-id', actionId);
   await reply.send(counter);
+}
+
+/**
+ * The caller of the proxy: a person's broker token, or an exec credential (`imp exec`'s child),
+ * which opens this one session's proxy and nothing else.
+ */
+async function authenticateCaller(
+  deps: BrokerDeps,
+  authorization: string | string[] | undefined,
+  sessionId: string,
+): Promise<Principal> {
+  const header = Array.isArray(authorization) ? authorization[0] : authorization;
+  const bearer = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header)?.[1] : undefined;
+  if (!bearer || !isExecToken(bearer)) return authenticate(deps, authorization);
+  const claims = await verifyExecToken(deps.keys, deps.issuer, bearer, deps.clock);
+  if (claims.sessionId !== sessionId)
+    throw new NotFoundError(`No session ${sessionId.slice(0, 64)} for this credential.`);
+  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
+  if (!login || login.sub !== claims.sub)
+    throw new AuthRequiredError('The login behind this exec credential is no longer valid.');
+  const machine = claims.machine ?? null;
+  return { ...claims, machine, roles: machine ? [] : rolesForGroups(deps.policy, claims.groups) };
 }
 
 function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
@@ -285,20 +356,25 @@ function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
 
 function forwardHeaders(
   headers: IncomingHttpHeaders,
+  extra: readonly string[],
   token: string,
   session: SessionRecord,
   requestId: string,
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || NEVER_FORWARD.has(name) || name.startsWith('x-imp-'))
-      continue;
+    if (value === undefined || !isForwardedHeader(name, extra)) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   out.authorization = `Bearer ${token}`;
   out['x-imp-session'] = session.id;
   out['x-imp-request-id'] = requestId;
   return out;
+}
+
+function queryOf(rawPath: string): string {
+  const at = rawPath.indexOf('?');
+  return at >= 0 ? rawPath.slice(at + 1) : '';
 }
 
 function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
@@ -315,10 +391,5 @@ function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
 }
 
 function actorFor(principal: Principal) {
-  return {
-    iss: principal.iss,
-    sub: principal.sub,
-    email: principal.email,
-    roles: principal.roles.map((r) => r.name),
-  };
+  return actorOf(principal);
 }

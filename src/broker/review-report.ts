@@ -6,6 +6,7 @@
  */
 import type { ReportPerson, ReviewReport, ReviewSessionLine } from '../core/api.js';
 import type { AuditEvent } from '../core/audit/event.js';
+import { machineNameOf, machineRole } from '../core/policy/machines.js';
 import { matchesPattern, rolesForGroups } from '../core/policy/roles.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { LoginRecord, SessionRecord } from '../store/types.js';
@@ -25,6 +26,8 @@ export interface ReviewInput {
   events: AuditEvent[];
   /** The newest login of each person. */
   logins: LoginRecord[];
+  /** A machine identity with no session in this many days is flagged unused. */
+  unusedDays: number;
 }
 
 const DENIALS = new Set([
@@ -139,7 +142,33 @@ export function buildReviewReport(input: ReviewInput): ReviewReport {
     step_ups: stepUps,
     alert_failures: alertFailures,
     unused_roles: unusedRoles(input),
+    machines: machineUse(input),
+    unused_days: input.unusedDays,
   };
+}
+
+// Machine identities, reviewed like people: what they did in the period, and those that have not
+// opened a session for `unusedDays` (looked up over every session, not just the period's).
+function machineUse(input: ReviewInput): ReviewReport['machines'] {
+  const unusedSince = input.now - input.unusedDays * 86400 * 1000;
+  return input.policy.machines.map((machine) => {
+    const role = machineRole(machine.name);
+    const sessions = input.sessions.filter(
+      (s) => s.startedAt !== null && machineNameOf(s.requester.roles) === machine.name,
+    );
+    const last = Math.max(-1, ...sessions.map((s) => s.startedAt!));
+    return {
+      name: machine.name,
+      issuer: machine.issuer,
+      subject: machine.subject,
+      sessions: sessions.filter((s) => s.startedAt! >= input.since).length,
+      denials: input.events.filter(
+        (e) => (DENIALS.has(e.type) || e.type === 'auth.machine_refused') && e.actor?.roles.includes(role),
+      ).length,
+      last_used: last < 0 ? null : new Date(last).toISOString(),
+      unused: last < unusedSince,
+    };
+  });
 }
 
 /** What each person did in the period, as far as role use goes. */

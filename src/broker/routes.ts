@@ -11,7 +11,9 @@ import { explainPolicy, getTokenStatus } from './handlers/admin.js';
 import { approveRequest, denyRequest, listRequests, revokeSession } from './handlers/approvals.js';
 import { checkpointNow, exportAudit, listAudit, showAudit } from './handlers/audit.js';
 import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/break-glass.js';
+import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
+import { postTokenExchange } from './handlers/machines.js';
 import { listLiveSessions } from './handlers/oversight.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { checkSession } from './handlers/session-check.js';
@@ -39,7 +41,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/login', action: 'log in', auth: false, handler: postLogin },
   // The session token is the credential here, checked by the handler.
   { method: 'GET', path: '/v1/token-status', action: 'check a session token', auth: false, handler: getTokenStatus },
-  { method: 'GET', path: '/v1/whoami', action: 'say who is logged in', auth: true, handler: getWhoami },
+  // RFC 8693 token exchange / RFC 7523 JWT bearer: a machine identity's workload token → one read-only session.
+  { method: 'POST', path: '/v1/token', action: 'exchange a machine identity token', auth: false, handler: postTokenExchange },
+  { method: 'GET', path: '/v1/whoami', action: 'say who is logged in', auth: true, machines: true, handler: getWhoami },
   { method: 'GET', path: '/v1/tenants', action: 'list tenants', auth: true, handler: getTenants },
   // Who may open what is the policy's decision (input → policy → conflicts), then the per-session login.
   { method: 'POST', path: '/v1/sessions', action: 'open a session', auth: true, freshLogin: 'per_session', handler: postSession },
@@ -49,10 +53,12 @@ export const ROUTES: readonly Route[] = [
   // Everyone's live sessions for security staff; each listing is audited (sessions.read) by the handler.
   { method: 'GET', path: '/v1/sessions/live', action: "list everyone's live sessions", auth: true, capability: ['supervise', 'revoke', 'audit', 'review'], handler: listLiveSessions },
   // Visible to its owner and overseers, 404 to anyone else; ?wait long-polls.
-  { method: 'GET', path: '/v1/sessions/:id', action: 'read a session', auth: true, handler: getSession },
-  { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, checkedOn: 'target', owner: true, handler: endSession },
+  { method: 'GET', path: '/v1/sessions/:id', action: 'read a session', auth: true, machines: true, handler: getSession },
+  { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, machines: true, checkedOn: 'target', owner: true, handler: endSession },
   { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', handler: revokeSession },
-  { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, handler: getSummary },
+  { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, machines: true, handler: getSummary },
+  // A credential for this session's proxy only, for `imp exec`'s child; the session must be active.
+  { method: 'POST', path: '/v1/sessions/:id/exec-credential', action: 'mint an exec credential', auth: true, machines: true, checkedOn: 'target', owner: true, handler: postExecCredential },
   { method: 'GET', path: '/v1/requests', action: 'list requests', auth: true, handler: listRequests },
   { method: 'POST', path: '/v1/requests/:id/approve', action: 'approve', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], freshLogin: 'max_age', handler: approveRequest },
   { method: 'POST', path: '/v1/requests/:id/deny', action: 'deny', auth: true, checkedOn: 'target', capability: 'approve', notSelf: ['requester'], handler: denyRequest },

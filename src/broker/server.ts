@@ -37,6 +37,23 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     frameworkErrors: (error, request, reply) => sendError(deps, request, reply, error),
   });
 
+  // RFC 8693 §2.1 and RFC 7523 §2.1 send their parameters form-encoded; each may appear once (RFC 6749 §3.2).
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      const record: Record<string, string> = {};
+      for (const [name, value] of new URLSearchParams(body as string)) {
+        if (Object.hasOwn(record, name))
+          return done(
+            new InvalidInputError(`Give the parameter ${JSON.stringify(name.slice(0, 40))} once.`),
+            undefined,
+          );
+        record[name] = value;
+      }
+      done(null, record);
+    },
+  );
   app.setErrorHandler((error, request, reply) => sendError(deps, request, reply, error));
   app.setNotFoundHandler((request, reply) =>
     sendError(
@@ -107,13 +124,16 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   );
 
   // Expiry happens at `exp` even if nobody asks: the sweeper audits it within a second.
-  const sweeper = setInterval(() => {
-    sweepExpired(deps).catch((error: unknown) =>
-      deps.log('error', 'expiry sweep failed', { message: (error as Error).message }),
-    );
-  }, 1000);
-  sweeper.unref();
-  app.addHook('onClose', async () => clearInterval(sweeper));
+  const stopSweeper = deps.clock.every(
+    1000,
+    () => {
+      sweepExpired(deps).catch((error: unknown) =>
+        deps.log('error', 'expiry sweep failed', { message: (error as Error).message }),
+      );
+    },
+    { unref: true },
+  );
+  app.addHook('onClose', async () => stopSweeper());
 
   // The proxy streams bodies untouched: its own scope, with a pass-through body parser.
   await app.register(async (scope) => {

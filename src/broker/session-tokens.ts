@@ -7,6 +7,7 @@
  */
 import { KeyObject, randomUUID, sign } from 'node:crypto';
 import type { CryptoKey } from 'jose';
+import { machineNameOf } from '../core/policy/machines.js';
 import { SESSION_TOKEN_TYPE, type SessionTokenClaims, scopeClaim } from '../core/session-token.js';
 import type { SessionRecord } from '../store/types.js';
 import type { BrokerDeps } from './context.js';
@@ -19,7 +20,7 @@ export async function mintSessionToken(deps: BrokerDeps, session: SessionRecord)
   const key = deps.keys.active('session');
   const now = Math.floor(deps.clock.now() / 1000);
   const claims: SessionTokenClaims = {
-    act: { sub: session.requester.sub, iss: session.requester.iss, email: session.requester.email },
+    act: actClaim(session),
     scope: scopeClaim(session.scope),
     env: session.environment,
     sid: session.id,
@@ -41,6 +42,13 @@ export async function mintSessionToken(deps: BrokerDeps, session: SessionRecord)
   }
   const signature = sign('sha256', Buffer.from(signingInput), { key: privateKey, dsaEncoding: 'ieee-p1363' });
   return `${signingInput}.${signature.toString('base64url')}`;
+}
+
+// RFC 8693 §4.1: `act` names who acts; a machine identity also by its policy name.
+function actClaim(session: SessionRecord): SessionTokenClaims['act'] {
+  const { sub, iss, email, roles } = session.requester;
+  const machine = machineNameOf(roles);
+  return machine ? { sub, iss, email, machine } : { sub, iss, email };
 }
 
 function base64url(text: string): string {

@@ -10,7 +10,7 @@ import type { AuditDraft } from '../core/audit/event.js';
 import { ConflictError, StepUpRequiredError } from '../core/errors.js';
 import type { Policy } from '../core/policy/types.js';
 import type { SessionRecord, StoreTx } from '../store/types.js';
-import type { BrokerDeps, Principal } from './context.js';
+import { actorOf, type BrokerDeps, type Principal } from './context.js';
 
 /** Tells long-polls on this broker that a session changed (other replicas are found by polling). */
 export const sessionChanges = new EventEmitter().setMaxListeners(0);
@@ -141,12 +141,24 @@ export function sessionView(session: SessionRecord): SessionView {
 
 /** The person (with roles) as a session record keeps them. */
 export function personOf(principal: Principal): SessionRecord['requester'] {
+  const { iss, sub, email, roles } = actorOf(principal);
   return {
-    iss: principal.iss,
-    sub: principal.sub,
-    email: principal.email,
-    roles: principal.roles.map((r) => r.name),
+    iss: iss ?? '',
+    sub,
+    email,
+    roles,
+    ...(principal.person ? { person: principal.person } : {}),
   };
+}
+
+/**
+ * True when `principal` may act on `session` as its owner: the same (iss, sub), and for a machine
+ * also the very exchange that opened it — one workload token, one session, whatever else that
+ * identity runs in parallel.
+ */
+export function ownsSession(principal: Principal, session: SessionRecord): boolean {
+  if (session.requester.iss !== principal.iss || session.requester.sub !== principal.sub) return false;
+  return principal.machine === null || session.loginId === principal.loginId;
 }
 
 /** What differs between a standard session, a pending request and a break-glass request. */

@@ -55,7 +55,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
   const { policy, text, name } = await readPolicy(options.policy);
   const store = options.store ?? (await openStore(options, policy));
   let keys: KeyRing;
-  let keyRefresh: NodeJS.Timeout | undefined;
+  let stopKeyRefresh: (() => void) | undefined;
   try {
     if (hasSharedKeys(store)) {
       // Replicas sign and verify with one set of keys, kept in the shared store.
@@ -65,14 +65,17 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       keys = await KeyRing.load(join(options.stateDir, 'keys.json'), options.clock.now());
     }
     // Re-read the keys now and then: a rotation (`imp broker rotate-keys`, or another replica) takes effect.
-    keyRefresh = setInterval(() => {
-      keys
-        .refresh()
-        .catch((error: unknown) =>
-          options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
-        );
-    }, KEY_REFRESH_MS);
-    keyRefresh.unref();
+    stopKeyRefresh = options.clock.every(
+      KEY_REFRESH_MS,
+      () => {
+        keys
+          .refresh()
+          .catch((error: unknown) =>
+            options.log('warn', 'could not re-read the signing keys', { message: (error as Error).message }),
+          );
+      },
+      { unref: true },
+    );
   } catch (error) {
     if (!options.store) await store.close();
     throw error;
@@ -93,6 +96,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       issuer: policy.identity.issuer,
       clientId: policy.identity.clientId,
       groupsClaim: policy.identity.groupsClaim,
+      personClaim: policy.identity.personClaim,
       clock: options.clock,
       leewaySeconds: ID_TOKEN_LEEWAY_SECONDS,
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -104,7 +108,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
   };
   const closeStore = async () => {
-    clearInterval(keyRefresh);
+    stopKeyRefresh?.();
     stopRelay?.();
     await store.close();
   };
@@ -207,6 +211,8 @@ export async function rotateKeys(options: {
   storeUrl?: string;
   env?: NodeJS.ProcessEnv;
   clock: Clock;
+  /** Who ran it, as the OS knows them (audited; there is no broker login on this path). */
+  operator?: string;
 }): Promise<KeyRotation> {
   const now = options.clock.now();
   let store: Store | null = null;
@@ -218,13 +224,18 @@ export async function rotateKeys(options: {
       if (!hasSharedKeys(store)) throw new ConfigError('This store cannot hold signing keys.');
       keys = await KeyRing.open(store.keyStorage(), now);
     } else {
+      await mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+      store = openSqliteStore(join(options.stateDir, 'imp.db'));
       keys = await KeyRing.load(join(options.stateDir, 'keys.json'), now);
     }
+    // The audit log must be writable before anything changes (a new audit key is published forever).
+    const openStore = store;
+    await openStore.ping();
     const before = keys.verifying(options.kind, now).map((key) => key.kid);
     const overlapMs =
       options.kind === 'audit' ? Number.MAX_SAFE_INTEGER - now : options.overlapSeconds * 1000;
     const fresh = await keys.rotate(options.kind, now, overlapMs);
-    return {
+    const rotation: KeyRotation = {
       kind: options.kind,
       kid: fresh.kid,
       retiring: before.map((kid) => ({
@@ -232,6 +243,22 @@ export async function rotateKeys(options: {
         retireAfter: options.kind === 'audit' ? null : new Date(now + overlapMs).toISOString(),
       })),
     };
+    await openStore.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'keys.rotated',
+          actor: null,
+          data: {
+            kind: rotation.kind,
+            kid: rotation.kid,
+            retiring: rotation.retiring.map((r) => ({ kid: r.kid, retire_after: r.retireAfter })),
+            by: options.operator ?? null,
+          },
+        },
+        options.clock.now(),
+      ),
+    );
+    return rotation;
   } finally {
     await store?.close();
   }

@@ -6,9 +6,11 @@
 import { createRequire } from 'node:module';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../auth/device-flow.js';
 import type { CredentialStore } from '../client/credentials.js';
+import { execCredentialFrom } from '../client/exec-credential.js';
 import { type Paths, resolvePaths } from '../client/paths.js';
 import type { Clock } from '../core/clock.js';
 import { systemClock } from '../runtime/clock.js';
+import { type EventStream, type EventTarget, openEventStream } from './events.js';
 import { type IO, systemIO } from './io.js';
 import type { Prompter } from './prompter.js';
 
@@ -29,6 +31,10 @@ export interface Deps {
   onSignal(handler: (signal: TermSignal) => void): () => void;
   /** Starts a child process with inherited stdio (the session subshell, imp exec's command). */
   runChild(command: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle;
+  /** Opens where `--events-fd` / `--events` send JSON events (throws a usage error if it can't). */
+  openEvents(target: EventTarget): EventStream;
+  /** Reads a small file the user named (an identity token); errors are the caller's to word. */
+  readTextFile(path: string): Promise<string>;
 }
 
 /** Signals that end or interrupt imp. */
@@ -78,18 +84,26 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       });
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
     },
+    openEvents: openEventStream,
+    async readTextFile(path) {
+      const { readFile } = await import('node:fs/promises');
+      return readFile(path, 'utf8');
+    },
     // Reads deps.paths when first used: main() may have switched the profile (--profile) by then.
     credentials() {
+      // Under `imp exec` the child holds a one-session credential and must not reach the person's store.
       credentials ??= import('../client/credentials.js').then(async (m) =>
-        m.profileStore(
-          await m.openCredentialStore({
-            mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
-            filePath: deps.paths.credentialsFile,
-            noticeFile: deps.paths.noticeFile,
-            warn: (message) => io.err(message),
-          }),
-          deps.paths.profile,
-        ),
+        execCredentialFrom(env)
+          ? new m.MemoryCredentialStore()
+          : m.profileStore(
+              await m.openCredentialStore({
+                mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
+                filePath: deps.paths.credentialsFile,
+                noticeFile: deps.paths.noticeFile,
+                warn: (message) => io.err(message),
+              }),
+              deps.paths.profile,
+            ),
       );
       return credentials;
     },

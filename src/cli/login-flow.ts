@@ -34,6 +34,13 @@ export interface LoginUx {
   noBrowser: boolean;
   /** Why the login is needed, shown before the code ("This needs a fresh login"). */
   reason?: string;
+  /**
+   * Where JSON events go when a command's stdout is not its own (exec's child writes there): the
+   * `device_authorization` event is sent here instead of stdout.
+   */
+  events?: (event: Record<string, unknown>) => void;
+  /** Unattended (--no-login): never start a login; fail at once with exit 3 naming the missing identity. */
+  noLogin?: boolean;
 }
 
 /** Runs the device flow against the broker's IdP and stores the broker token. */
@@ -48,7 +55,8 @@ export async function performLogin(
 ): Promise<LoginResponse> {
   const { io } = deps;
   const brokerConfig = await target.client.config();
-  if (ux.reason && !ux.json) io.err(ux.reason);
+  // Said on stderr at once, --json or not: a run that waits for a person must never wait silently.
+  if (ux.reason) io.err(ux.reason);
   const result = await deps.deviceLogin({
     issuer: brokerConfig.issuer,
     clientId: brokerConfig.client_id,
@@ -57,18 +65,17 @@ export async function performLogin(
     signal: deps.interrupt,
     onCode: async (code) => {
       const url = code.verification_uri_complete ?? code.verification_uri;
-      if (ux.json) io.out(JSON.stringify({ event: 'device_authorization', ...code }));
-      else {
-        // The complete URI carries the code, so nothing needs typing; the code is still shown to compare.
-        io.err(
-          code.verification_uri_complete
-            ? `To log in, open ${escapeUntrusted(code.verification_uri_complete)} (or ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)})`
-            : `To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`,
-        );
-        io.err(
-          `Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`,
-        );
-      }
+      if (ux.events) ux.events({ event: 'device_authorization', ...code });
+      else if (ux.json) io.out(JSON.stringify({ event: 'device_authorization', ...code }));
+      // The complete URI carries the code, so nothing needs typing; the code is still shown to compare.
+      io.err(
+        code.verification_uri_complete
+          ? `To log in, open ${escapeUntrusted(code.verification_uri_complete)} (or ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)})`
+          : `To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`,
+      );
+      io.err(
+        `Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`,
+      );
       if (!ux.noBrowser && canOpenBrowser(deps.env)) {
         await deps
           .openUrl(url)
@@ -126,11 +133,26 @@ export async function withLogin<T>(
 ): Promise<T> {
   const store = await deps.credentials();
   let stored: StoredLogin | null = await readLogin(store, target.url);
-  if (!stored)
+  const who = stored ? escapeUntrusted(stored.user.email ?? stored.user.sub) : null;
+  if (!stored) {
+    if (ux.noLogin)
+      throw new AuthRequiredError(
+        `Not logged in to ${target.url} and --no-login was given: no identity to act as. Run imp login first, or use a machine identity (--identity-token-file).`,
+      );
     stored = await loginWithProgress(deps, target, { ...ux, reason: ux.reason ?? 'You are not logged in.' });
+  }
   try {
     return await fn(stored.token);
   } catch (error) {
+    if (
+      ux.noLogin &&
+      (error instanceof StepUpRequiredError ||
+        (error instanceof ImpError && error.code === 'IMP_AUTH_REQUIRED'))
+    )
+      throw new AuthRequiredError(
+        `The login of ${who ?? 'this user'} at ${target.url} cannot open this (${error instanceof StepUpRequiredError ? 'the broker asks for a fresh login' : 'it has expired'}) and --no-login was given. Run imp login first, or use a machine identity (--identity-token-file).`,
+        { cause: error },
+      );
     if (error instanceof StepUpRequiredError) {
       const fresh = await loginWithProgress(
         deps,

@@ -17,6 +17,7 @@ import { COMMANDS, findCommand } from './registry.js';
 export async function main(args: readonly string[], deps: Deps, version: string): Promise<number> {
   let argv = args;
   const json = argv.includes('--json');
+  let stdoutIsTheChilds = false;
   try {
     // `imp --profile work login`: a profile given before the command, as gh and gcloud take it.
     const lead = leadingProfile(argv);
@@ -49,6 +50,8 @@ export async function main(args: readonly string[], deps: Deps, version: string)
     }
     if (!found) throw unknownCommand(argv);
     const module = await found.entry.load();
+    // A command that runs another program (exec) leaves stdout to it and reports its own error event.
+    stdoutIsTheChilds = module.spec.passThrough === true;
     if (found.rest.includes('--help') || found.rest.includes('-h')) {
       const dashDash = found.rest.indexOf('--');
       const helpAt = Math.max(found.rest.indexOf('--help'), found.rest.indexOf('-h'));
@@ -66,7 +69,7 @@ export async function main(args: readonly string[], deps: Deps, version: string)
     const options = module.parse(parsed);
     return (await module.run(options, deps)) ?? EXIT.ok;
   } catch (error) {
-    return report(error, deps, json);
+    return report(error, deps, json && !stdoutIsTheChilds);
   }
 }
 

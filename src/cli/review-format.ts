@@ -30,6 +30,10 @@ function summaryRows(r: ReviewReport): [string, string][] {
     ['Step-up challenges and refused logins', String(r.totals.step_ups)],
     ['Failed alert deliveries', String(r.totals.alert_failures)],
     ['Roles held but not used', String(r.unused_roles.length)],
+    [
+      `Machine identities unused for ${r.unused_days ?? 30} days`,
+      String((r.machines ?? []).filter((m) => m.unused).length),
+    ],
   ];
 }
 
@@ -81,6 +85,20 @@ function markdown(r: ReviewReport): string {
     ...table(
       ['Person', 'Sessions', 'Write', 'Break-glass'],
       r.by_person.map((p) => [md(who(p.person)), String(p.sessions), String(p.write), String(p.break_glass)]),
+    ),
+    '',
+    '## Machine identities',
+    '',
+    ...table(
+      ['Machine', 'Subject', 'Sessions', 'Denials', 'Last used', 'Flag'],
+      (r.machines ?? []).map((m) => [
+        md(m.name),
+        md(m.subject),
+        String(m.sessions),
+        String(m.denials),
+        when(m.last_used),
+        m.unused ? `unused for ${r.unused_days} days` : '',
+      ]),
     ),
     '',
     '## Sessions per tenant',
@@ -166,6 +184,13 @@ function text(r: ReviewReport): string {
       'Sessions per person:',
       r.by_person.map(
         (p) => `  ${t(who(p.person))}: ${p.sessions} (${p.write} write, ${p.break_glass} break-glass)`,
+      ),
+    ),
+    ...section(
+      'Machine identities:',
+      (r.machines ?? []).map(
+        (m) =>
+          `  ${t(m.name)} (${t(m.subject)}): ${m.sessions} session(s), ${m.denials} denial(s), last used ${when(m.last_used)}${m.unused ? `  UNUSED for ${r.unused_days} days` : ''}`,
       ),
     ),
     ...section(

@@ -154,8 +154,8 @@ export async function runActiveSession(
   };
 
   const timers = [
-    setInterval(tick, 1000),
-    setInterval(async () => {
+    deps.clock.every(1000, tick),
+    deps.clock.every(STATUS_POLL_MS, async () => {
       try {
         const now = await target.client.getSession(token, session.id);
         if (now.state === 'revoked') {
@@ -166,7 +166,7 @@ export async function runActiveSession(
       } catch {
         // A broker blip must not end the session locally; expiry still does.
       }
-    }, STATUS_POLL_MS),
+    }),
   ];
   tick();
 
@@ -174,7 +174,7 @@ export async function runActiveSession(
     if (options.noShell) await runForeground(deps, label, tick, stop.signal, () => finish('ended'));
     else await runSubshell(deps, target, session, stop.signal, () => finish('ended'));
   } finally {
-    for (const timer of timers) clearInterval(timer);
+    for (const cancel of timers) cancel();
     if (io.stderrIsTTY && !options.json) io.stderr.write('\u001b]0;\u0007');
   }
 
@@ -237,9 +237,9 @@ async function runSubshell(
       return;
     }
     child.kill('SIGHUP');
-    const killer = setTimeout(() => child.kill('SIGKILL'), FORCED_LOGOUT_GRACE_MS);
+    const cancelKill = deps.clock.after(FORCED_LOGOUT_GRACE_MS, () => child.kill('SIGKILL'));
     await child.exited;
-    clearTimeout(killer);
+    cancelKill();
   } finally {
     unsubscribe();
     launch.cleanup();
@@ -254,9 +254,8 @@ async function runForeground(
   onInterrupt: () => void,
 ): Promise<void> {
   const spinner = await startSpinner(deps.io, `Session ${label} active — Ctrl-C ends it`);
-  const refresh = setInterval(
-    () => spinner.update(`Session ${label} active — ${formatSecondsLeft(tick())} left — Ctrl-C ends it`),
-    1000,
+  const cancelRefresh = deps.clock.every(1000, () =>
+    spinner.update(`Session ${label} active — ${formatSecondsLeft(tick())} left — Ctrl-C ends it`),
   );
   try {
     await new Promise<void>((resolve) => {
@@ -272,7 +271,7 @@ async function runForeground(
       );
     });
   } finally {
-    clearInterval(refresh);
+    cancelRefresh();
     spinner.stop();
   }
 }

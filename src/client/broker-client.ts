@@ -9,6 +9,7 @@ import type {
   BrokerConfig,
   ErrorBody,
   LoginResponse,
+  MachineTokenResponse,
   ReviewReport,
   SessionCheck,
   SessionRequestBody,
@@ -24,10 +25,23 @@ import {
   UnreachableError,
 } from '../core/errors.js';
 
+/** What a machine identity asks for in a token exchange. */
+export interface MachineSessionAsk {
+  tenant: string;
+  /** Absent: the broker implies the tenant's only environment. */
+  environment: string | undefined;
+  ticket: string | undefined;
+  reason: string;
+  /** Seconds. */
+  ttl: number | undefined;
+}
+
 /** Options for one request. */
 export interface RequestOptions {
   token?: string | null;
   body?: unknown;
+  /** Sent form-encoded instead of a JSON body (OAuth endpoints: RFC 8693, RFC 7523). */
+  form?: Record<string, string>;
   signal?: AbortSignal;
   /** Query parameters; undefined values are left out. */
   query?: Record<string, string | undefined>;
@@ -91,10 +105,17 @@ export class BrokerClient {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
+    if (options.form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const payload =
+      options.form !== undefined
+        ? new URLSearchParams(options.form).toString()
+        : options.body !== undefined
+          ? JSON.stringify(options.body)
+          : undefined;
     const response = await this.fetchOrUnreachable(url, {
       method,
       headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      ...(payload !== undefined ? { body: payload } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const text = await response.text();
@@ -174,6 +195,22 @@ export class BrokerClient {
     return (await this.request<LoginResponse>('POST', '/v1/login', { body: { id_token: idToken } })).body;
   }
 
+  /** POST /v1/token: a workload identity token → one read-only session and a broker token for it alone. */
+  async exchangeMachineToken(identityToken: string, ask: MachineSessionAsk): Promise<MachineTokenResponse> {
+    const form: Record<string, string> = {
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: identityToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      scope: 'tenant:read',
+      tenant: ask.tenant,
+      reason: ask.reason,
+    };
+    if (ask.environment) form.environment = ask.environment;
+    if (ask.ticket) form.ticket = ask.ticket;
+    if (ask.ttl !== undefined) form.ttl = String(ask.ttl);
+    return (await this.request<MachineTokenResponse>('POST', '/v1/token', { form })).body;
+  }
+
   /** GET /v1/whoami. */
   async whoami(token: string): Promise<WhoamiResponse> {
     return (await this.request<WhoamiResponse>('GET', '/v1/whoami', { token })).body;
@@ -230,6 +267,17 @@ export class BrokerClient {
         token,
       })
     ).body.session;
+  }
+
+  /** POST /v1/sessions/:id/exec-credential: a credential for this session's proxy only (for `imp exec`'s child). */
+  async execCredential(token: string, id: string): Promise<{ credential: string; expires_at: string }> {
+    return (
+      await this.request<{ credential: string; expires_at: string }>(
+        'POST',
+        `/v1/sessions/${encodeURIComponent(id)}/exec-credential`,
+        { token },
+      )
+    ).body;
   }
 
   /** POST /v1/sessions/:id/revoke. */
@@ -325,7 +373,8 @@ export class BrokerClient {
   }
 
   /** GET /v1/review?since=: the access review. */
-  async review(token: string, since: string): Promise<ReviewReport> {
-    return (await this.request<ReviewReport>('GET', '/v1/review', { token, query: { since } })).body;
+  async review(token: string, since: string, unusedDays?: number): Promise<ReviewReport> {
+    const query = { since, unused_days: unusedDays === undefined ? undefined : String(unusedDays) };
+    return (await this.request<ReviewReport>('GET', '/v1/review', { token, query })).body;
   }
 }

@@ -72,6 +72,19 @@ export interface SessionCheck {
   max_ttl: number;
 }
 
+/** POST /v1/token's answer (RFC 8693 §2.2.1, plus the session it opened). */
+export interface MachineTokenResponse {
+  /** A broker token for this one session only; it expires with it. */
+  access_token: string;
+  issued_token_type: 'urn:ietf:params:oauth:token-type:access_token';
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  /** The policy `machines:` entry that allowed it. */
+  machine: string;
+  session: SessionView;
+}
+
 /** A session (or a request for one) as the API shows it. */
 export interface SessionView {
   id: string;
@@ -184,6 +197,21 @@ export interface ReviewReport {
     alert_failures: number;
   };
   by_person: { person: ReportPerson; sessions: number; write: number; break_glass: number }[];
+  /**
+   * Each machine identity of the policy: sessions and denials in the period, its last session ever,
+   * and `unused` when it opened none in the last `unused_days` days (a candidate to remove).
+   */
+  machines: {
+    name: string;
+    issuer: string;
+    subject: string;
+    sessions: number;
+    denials: number;
+    last_used: string | null;
+    unused: boolean;
+  }[];
+  /** The N of "unused for N days" (?unused_days=, default 30). */
+  unused_days: number;
   by_tenant: { tenant: string; sessions: number; write: number; break_glass: number }[];
   write_sessions: ReviewSessionLine[];
   break_glass_sessions: ReviewSessionLine[];

@@ -5,8 +5,20 @@
  * characters.
  */
 
-/** The upstream URL for a proxied path, or the reason it is refused. */
-export type ProxyTarget = { ok: true; url: string; path: string } | { ok: false; reason: string };
+/**
+ * The upstream URL for a proxied path, or the reason it is refused. `canonical` is the form an
+ * upstream router sees (percent-decoded once, `;` parameters and empty segments dropped, lower
+ * case): what classification and scope checks must look at, never the raw text.
+ */
+export type ProxyTarget =
+  | { ok: true; url: string; path: string; canonical: string }
+  | { ok: false; reason: string };
+
+// Percent-encoded unreserved characters (RFC 3986 §2.3) mean the same as the plain character to
+// most routers but not to a glob over the raw text: `/v1/%65xport` is `/v1/export` to Fastify. No
+// client needs to encode them (§6.2.2.2), so they are refused rather than guessed at. `%25` followed
+// by hex is a double encoding, which an upstream that decodes twice would read differently again.
+const AMBIGUOUS_ENCODING = /%(?:[46][1-9a-f]|[57][0-9a]|3[0-9]|2d|2e|5f|7e|25[0-9a-f]{2})/i;
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -26,6 +38,8 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
   if (/[\u0000-\u001f\u007f\s\\]/.test(rawPath))
     return { ok: false, reason: 'control characters, spaces or backslashes are not allowed' };
   if (/%(2f|5c|00)/i.test(path)) return { ok: false, reason: 'encoded slashes or NUL are not allowed' };
+  if (AMBIGUOUS_ENCODING.test(path))
+    return { ok: false, reason: 'percent-encoded letters, digits, -._~ or % are ambiguous; send them plain' };
   let decoded: string;
   try {
     decoded = decodeURIComponent(path);
@@ -47,10 +61,27 @@ export function resolveProxyTarget(base: string, rawPath: string): ProxyTarget {
   if (target.origin !== baseUrl.origin || !target.pathname.startsWith(baseUrl.pathname)) {
     return { ok: false, reason: 'the path leaves the tenant API' };
   }
-  return { ok: true, url: target.toString(), path: `${path}${query}` };
+  return { ok: true, url: target.toString(), path: `${path}${query}`, canonical: canonicalPath(decoded) };
 }
 
-/** Matches a path against a glob where `**` spans segments and `*` stays within one. */
+/**
+ * The path as routers match it: `;` path parameters (servlet containers strip them) and empty
+ * segments (`//`, which many routers merge) dropped, lower-cased (Express routes case-insensitively
+ * by default). Over-matching only makes classification stricter, never looser.
+ */
+function canonicalPath(decoded: string): string {
+  const segments = decoded
+    .split('/')
+    .map((segment) => segment.split(';')[0] ?? '')
+    .filter((segment) => segment !== '');
+  const trailing = decoded.endsWith('/') && segments.length > 0 ? '/' : '';
+  return `/${segments.join('/')}${trailing}`.toLowerCase();
+}
+
+/**
+ * Matches a path against a glob where `**` spans segments and `*` stays within one. Case-insensitive,
+ * to agree with {@link ProxyTarget.canonical}.
+ */
 export function matchesPathGlob(glob: string, path: string): boolean {
   const pattern = glob
     .split('**')
@@ -61,5 +92,5 @@ export function matchesPathGlob(glob: string, path: string): boolean {
         .join('[^/]*'),
     )
     .join('.*');
-  return new RegExp(`^${pattern}$`).test(path.split('?')[0] ?? path);
+  return new RegExp(`^${pattern}$`, 'i').test(path.split('?')[0] ?? path);
 }

@@ -17,8 +17,8 @@ export interface SessionTokenClaims {
   aud: string;
   /** The tenant id. */
   sub: string;
-  /** The engineer acting as the tenant. */
-  act: { sub: string; iss: string; email: string | null };
+  /** The engineer (or, with `machine`, the machine identity) acting as the tenant. */
+  act: { sub: string; iss: string; email: string | null; machine?: string };
   /** `tenant:read` or `tenant:read tenant:write`. */
   scope: string;
   /** The environment (prod, staging …). */

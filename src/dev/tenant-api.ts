@@ -5,13 +5,15 @@
  * its own record of what impersonating engineers did.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { checkAccess, impersonationErrorResponse, requireImpersonation } from '../verify/middleware.js';
 import {
+  checkAccess,
   createVerifier,
   type ImpersonationContext,
   ImpersonationError,
+  impersonationErrorResponse,
+  requireImpersonation,
   type VerifierOptions,
-} from '../verify/verifier.js';
+} from '@imp/verify';
 import { seedTenants, type TenantState } from './tenant-data.js';
 import { type Answer, json, notFound, ROUTES, type Route } from './tenant-routes.js';
 

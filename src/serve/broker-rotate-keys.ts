@@ -82,6 +82,7 @@ export async function run(
     stateDir: options.stateDir,
     ...(storeUrl ? { storeUrl, env: deps.env } : {}),
     clock: deps.clock,
+    operator: `local:${deps.env.USER ?? deps.env.LOGNAME ?? 'unknown'}`,
   });
   if (options.json) {
     deps.io.out(JSON.stringify(rotation));

@@ -37,7 +37,8 @@ export interface SessionRecord {
   id: string;
   state: SessionState;
   mode: 'standard' | 'break_glass';
-  requester: { iss: string; sub: string; email: string | null; roles: string[] };
+  /** `person`: policy identity.person_claim at request time (absent when not configured). */
+  requester: { iss: string; sub: string; email: string | null; roles: string[]; person?: string | null };
   tenant: string;
   environment: string;
   scope: 'read' | 'write';

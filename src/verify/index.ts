@@ -1,26 +1,5 @@
-/** `imp/verify`: what a tenant service imports to accept imp session tokens safely. */
-export type { JSONWebKeySet } from 'jose';
-export { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE, type SessionMode } from '../core/session-token.js';
-export {
-  type AccessRequirement,
-  authorizeRequest,
-  checkAccess,
-  type FastifyImpersonationOptions,
-  type FastifyLikeReply,
-  type FastifyLikeRequest,
-  fastifyImpersonation,
-  type ImpersonatedRequest,
-  impersonationErrorResponse,
-  type RequireImpersonationOptions,
-  requireImpersonation,
-} from './middleware.js';
-export {
-  ALLOWED_ALGORITHMS,
-  createVerifier,
-  type ImpersonationContext,
-  ImpersonationError,
-  type ImpersonationErrorCode,
-  type StatusCheckOptions,
-  type Verifier,
-  type VerifierOptions,
-} from './verifier.js';
+/**
+ * `imp/verify`, kept for services that imported it from the imp package: the library itself is the
+ * package `@imp/verify` (packages/verify), which depends on jose only.
+ */
+export * from '@imp/verify';

@@ -37,6 +37,7 @@ function principal(sub: string, roles: Role[], authAgeSeconds = 0, nowMs = 0): P
     roles,
     authTime: Math.floor(nowMs / 1000) - authAgeSeconds,
     expiresAt: Math.floor(nowMs / 1000) + 3600,
+    machine: null,
   };
 }
 
@@ -193,13 +194,24 @@ describe('the route table', () => {
     expect(route(method, path)).toMatchObject({ auth: true, ...guards });
   });
 
-  it('only login, config, keys, health and the token-status check go without a broker token', () => {
+  it('only login, the machine token exchange, config, keys, health and the token-status check go without a broker token', () => {
     expect(ROUTES.filter((r) => !r.auth).map((r) => r.path)).toEqual([
       '/healthz',
       '/.well-known/jwks.json',
       '/v1/config',
       '/v1/login',
       '/v1/token-status',
+      '/v1/token',
+    ]);
+  });
+
+  it("a machine identity may only read its session, end it, read its summary, mint its exec child's credential (and whoami)", () => {
+    expect(ROUTES.filter((r) => r.machines).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /v1/whoami',
+      'GET /v1/sessions/:id',
+      'POST /v1/sessions/:id/end',
+      'GET /v1/sessions/:id/summary',
+      'POST /v1/sessions/:id/exec-credential',
     ]);
   });
 });

@@ -24,6 +24,7 @@ const s = {
   bob: '',
   mallory: '',
   erin: '',
+  carol: '', // approves acme only; confirms break-glass
   aliceSession: '', // alice, read, globex
   bobSession: '', // bob, write, globex
   aliceRequest: '', // alice, pending write on acme
@@ -42,11 +43,12 @@ beforeAll(async () => {
   t = await startTestBroker({
     policyYaml: (issuer) => `
 identity: { issuer: ${issuer}, client_id: imp-cli }
-proxy: { timeout: 5s, max_body_bytes: 100000 }
+proxy: { timeout: 5s, max_body_bytes: 100000, export_scope: forbidden }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }
   - { name: security, groups: [security], audit: true, review: true, revoke: true }
+  - { name: acme-lead, groups: [sre-oncall], tenants: [acme], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true, break_glass_confirm: true }
 tenants:
   - { id: acme, approval_required: [write], upstream: { prod: ${upstreamUrl} } }
   - { id: globex, upstream: { prod: ${upstreamUrl} } }
@@ -80,6 +82,7 @@ tenants:
   s.bobSession = bobs.body.session.id;
   s.mallory = await t.loginAs('mallory');
   s.erin = await t.loginAs('erin');
+  s.carol = await t.loginAs('carol');
   const proxied = await fetch(`${t.broker.url}/v1/sessions/${s.aliceSession}/proxy/v1/users`, {
     headers: { authorization: `Bearer ${s.alice}` },
   });
@@ -108,7 +111,7 @@ interface HostileCase {
   status: number;
   code: string;
   /** The denial that must be audited (type, and rule when the event names one); none otherwise. */
-  audited?: { type: string; rule?: string; reason?: string };
+  audited?: { type: string; rule?: string; reason?: string; stored?: { ticket?: string; reason?: string } };
 }
 
 async function api(
@@ -348,7 +351,52 @@ const corpus: HostileCase[] = [
     send: () => postSession(session({ reason: 'Fix invoices \u202eesrever ni' })),
     status: 400,
     code: INVALID,
-    audited: { type: 'session.refused', rule: 'reason.control_characters' },
+    audited: {
+      type: 'session.refused',
+      rule: 'reason.control_characters',
+      stored: { reason: 'Fix invoices \\u202eesrever ni' },
+    },
+  },
+  ...(
+    [
+      ['a zero-width space', '\u200b'],
+      ['a right-to-left mark', '\u200f'],
+      ['an Arabic letter mark', '\u061c'],
+      ['a word joiner', '\u2060'],
+      ['an invisible separator', '\u2063'],
+      ['a byte-order mark', '\ufeff'],
+      ['a first-strong isolate', '\u2068'],
+    ] as const
+  ).map(
+    ([what, ch]): HostileCase => ({
+      name: `${what} in the reason`,
+      send: () => postSession(session({ reason: `Looking at the${ch} invoices` })),
+      status: 400,
+      code: INVALID,
+      audited: {
+        type: 'session.refused',
+        rule: 'reason.control_characters',
+        stored: { reason: `Looking at the\\u${ch.codePointAt(0)!.toString(16).padStart(4, '0')} invoices` },
+      },
+    }),
+  ),
+  {
+    name: 'a zero-width joiner in the ticket',
+    send: () => postSession(session({ ticket: 'SUP-\u200d2' })),
+    status: 400,
+    code: INVALID,
+    audited: { type: 'session.refused', rule: 'ticket.pattern', stored: { ticket: 'SUP-\\u200d2' } },
+  },
+  {
+    name: 'a 100 KB ticket with escapes is stored escaped and bounded',
+    send: () => postSession(session({ ticket: `\u001b[2J${'9'.repeat(5000)}` })),
+    status: 400,
+    code: INVALID,
+    audited: {
+      type: 'session.refused',
+      rule: 'ticket.pattern',
+      stored: { ticket: `\\x1b[2J${'9'.repeat(120)}…` },
+    },
   },
   {
     name: 'NUL in the reason',
@@ -651,6 +699,22 @@ const corpus: HostileCase[] = [
     status: 404,
     code: 'IMP_NOT_FOUND',
   },
+  // Overseers read only what they oversee.
+  ...(
+    [
+      ["alice's globex session", () => `/v1/sessions/${s.aliceSession}`],
+      ["alice's globex session summary", () => `/v1/sessions/${s.aliceSession}/summary`],
+      ["bob's globex session", () => `/v1/sessions/${s.bobSession}`],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `carol (approver for acme, confirmer) reads ${what}`,
+      send: () => api('GET', path(), { token: s.carol }),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'access.denied', rule: 'oversee.scope' },
+    }),
+  ),
   {
     name: "alice ends bob's session",
     send: () => api('POST', `/v1/sessions/${s.bobSession}/end`, { token: s.alice }),
@@ -782,6 +846,10 @@ const corpus: HostileCase[] = [
       ['backslashes', '/v1\\..\\secret'],
       ['an encoded NUL', '/v1/users%00.json'],
       ['a 5000-character path', `/${'a/'.repeat(2500)}`],
+      ['a percent-encoded letter in an export path', '/v1/%65xport/users.csv'],
+      ['an encoded slash before an export', '/v1%2Fexport/users.csv'],
+      ['a double-encoded export path', '/v1/%2565xport/users.csv'],
+      ['an encoded hyphen', '/v1/users/u%2Dl'],
     ] as const
   ).map(
     ([what, path]): HostileCase => ({
@@ -790,6 +858,22 @@ const corpus: HostileCase[] = [
       status: 400,
       code: INVALID,
       audited: { type: 'action.denied', rule: 'path.escape' },
+    }),
+  ),
+  // Spellings a router reads as the export path: classified on the canonical form.
+  ...(
+    [
+      ['upper case', '/v1/EXPORT/users.csv'],
+      ['a doubled slash', '/v1//export/users.csv'],
+      ['a path parameter', '/v1/export;jsessionid=1/users.csv'],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `export with ${what} (export_scope: forbidden)`,
+      send: () => proxyRaw(path),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'action.denied', rule: 'export.forbidden' },
     }),
   ),
   // The router refuses a URL it cannot decode before any session is looked up: nothing to audit.
@@ -818,6 +902,55 @@ const corpus: HostileCase[] = [
     status: 403,
     code: 'IMP_FORBIDDEN',
     audited: { type: 'action.denied', rule: 'scope.method_override' },
+  },
+  ...(
+    [
+      ['?_method=DELETE', '/v1/users/1?_method=DELETE'],
+      ['?method=DELETE', '/v1/users/1?method=DELETE'],
+      ['an encoded ?_%6Dethod=', '/v1/users/1?_%6Dethod=DELETE'],
+      ['?_method after a ;', '/v1/users/1?a=1;_method=DELETE'],
+    ] as const
+  ).map(
+    ([what, path]): HostileCase => ({
+      name: `${what} in a read-only session`,
+      send: () => proxyRaw(path),
+      status: 403,
+      code: 'IMP_FORBIDDEN',
+      audited: { type: 'action.denied', rule: 'scope.method_override' },
+    }),
+  ),
+  {
+    name: 'X-HTTP-Method in a read-only session',
+    send: () =>
+      api('GET', `/v1/sessions/${s.aliceSession}/proxy/v1/users`, {
+        token: s.alice,
+        headers: { 'x-http-method': 'DELETE' },
+      }),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.method_override' },
+  },
+  {
+    name: 'OPTIONS with a body in a read-only session',
+    send: () =>
+      raw(
+        `OPTIONS /v1/sessions/${s.aliceSession}/proxy/v1/users HTTP/1.1\r\n${host()}\r\nAuthorization: Bearer ${s.alice}\r\nContent-Type: application/json\r\nContent-Length: 15`,
+        '{"delete":true}',
+      ),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.read_body' },
+  },
+  {
+    name: 'GET with a chunked body in a read-only session',
+    send: () =>
+      raw(
+        `GET /v1/sessions/${s.aliceSession}/proxy/v1/users HTTP/1.1\r\n${host()}\r\nAuthorization: Bearer ${s.alice}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked`,
+        'f\r\n{"delete":true}\r\n0\r\n\r\n',
+      ),
+    status: 403,
+    code: 'IMP_FORBIDDEN',
+    audited: { type: 'action.denied', rule: 'scope.read_body' },
   },
   {
     name: 'PROPFIND through the proxy',
@@ -937,6 +1070,16 @@ describe('hostile input', () => {
     const data = written[0]!.data;
     if (hostile.audited.rule) expect(data.rule).toBe(hostile.audited.rule);
     if (hostile.audited.reason) expect(data.reason).toBe(hostile.audited.reason);
+    if (hostile.audited.stored?.ticket !== undefined)
+      expect(written[0]!.ticket).toBe(hostile.audited.stored.ticket);
+    if (hostile.audited.stored?.reason !== undefined)
+      expect(written[0]!.reason).toBe(hostile.audited.stored.reason);
+  });
+
+  it('an approver still reads the requests of the tenants they approve', async () => {
+    const answer = await api('GET', `/v1/sessions/${s.aliceRequest}`, { token: s.carol });
+    expect(answer.status).toBe(200);
+    expect((answer.body as { session: { tenant: string } }).session.tenant).toBe('acme');
   });
 
   it('changed no state: sessions, requests and logins are as before', async () => {

@@ -32,6 +32,14 @@ describe('imp broker rotate-keys', () => {
     expect(result.code, result.stderr).toBe(0);
     const rotation = JSON.parse(result.stdout);
     expect(rotation.retiring.map((r: { kid: string }) => r.kid)).toEqual([oldSession]);
+    // Audited in the broker's own log, naming the new key and the one retiring.
+    const [rotated] = await t.store.readAudit({ type: 'keys.rotated' });
+    expect(rotated!.data).toMatchObject({
+      kind: 'session',
+      kid: rotation.kid,
+      retiring: [{ kid: oldSession, retire_after: rotation.retiring[0].retireAfter }],
+    });
+    expect(String(rotated!.data.by)).toMatch(/^local:/);
 
     await t.broker.deps.keys.refresh(); // what the broker does every minute
     expect(t.broker.deps.keys.active('session').kid).toBe(rotation.kid);
@@ -50,6 +58,8 @@ describe('imp broker rotate-keys', () => {
     const result = await runImp(['broker', 'rotate-keys', '--kind', 'audit', '--state-dir', t.stateDir], env);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('keeps verifying forever');
+    const audited = await t.store.readAudit({ type: 'keys.rotated' });
+    expect(audited.at(-1)!.data).toMatchObject({ kind: 'audit', retiring: [{ retire_after: null }] });
     await t.broker.deps.keys.refresh();
     expect((await t.call('POST', '/v1/audit/checkpoint', await t.loginAs('erin'))).status).toBe(200);
     t.clock.advance(365 * 24 * 3600 * 1000);

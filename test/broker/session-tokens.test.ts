@@ -60,6 +60,10 @@ describe('mintSessionToken', () => {
       now: () => clock.now(),
     }).verify(token);
     expect(context).toMatchObject({ tenant: 'acme', scopes: ['read', 'write'], sessionId: session.id });
+    // The JWKS marks each key's kind in its kid (imp/verify takes session tokens from session-… only).
+    const published = keys.jwks(clock.now()).keys;
+    expect(published.map((k) => k.kid!.split('-')[0]).sort()).toEqual(['audit', 'session']);
+    expect(published.every((k) => k.use === 'sig')).toBe(true);
     const again = await mintSessionToken(deps, session);
     expect(decodeProtectedHeader(again).kid).toBe(keys.active('session').kid);
     expect(JSON.parse(Buffer.from(again.split('.')[1]!, 'base64url').toString()).jti).not.toBe(payload.jti);

@@ -274,8 +274,26 @@ describe('imp review and imp break-glass review', () => {
           last_login: '2026-11-01T09:00:00.000Z',
         },
       ],
+      machines: [
+        {
+          name: 'queue-diag',
+          issuer: 'https://ci.example',
+          subject: 'repo:org/*|x\u001b[2J',
+          sessions: 0,
+          denials: 2,
+          last_used: null,
+          unused: true,
+        },
+      ],
+      unused_days: 30,
     };
     const markdown = formatReview(report, 'markdown');
+    expect(markdown).toContain(
+      '| queue-diag | repo:org/\\*\\|x\\\\x1b\\[2J | 0 | 2 | — | unused for 30 days |',
+    );
+    expect(formatReview(report, 'text')).toContain(
+      'queue-diag (repo:org/*|x\\x1b[2J): 0 session(s), 2 denial(s), last used —  UNUSED for 30 days',
+    );
     expect(markdown).toContain('evil \\| cell \\[link\\](http://x) \\\\x1b\\[2J');
     expect(markdown).toContain(`- [ ] \`${ID}\` carol@x on acme/prod, incident INC-1, confirmed by dave@x`);
     expect(markdown).toContain('| bob@x | lead | support-leads | 2026-11-01 09:00 |');

@@ -316,6 +316,28 @@ describe('untrusted text', () => {
     expect(result.stdout).not.toContain('\u0007');
   });
 
+  it('imp api on a TTY pretty-prints tenant JSON with C1 controls and bidi overrides escaped', async () => {
+    const fetch = stubBroker([
+      {
+        method: 'GET',
+        path: '/v1/sessions/sess-1/proxy/v1/users',
+        status: 200,
+        body: { name: 'a\u009b2Jb', file: 'invoice\u202efdp.exe', iso: '\u2066x\u2069', line: 'a\nb' },
+        headers: { 'x-imp-action-id': 'a', 'content-type': 'application/json' },
+      },
+    ]);
+    const t = makeTestDeps({ fetch, tty: true, env: { IMP_BROKER_URL: BROKER } });
+    await t.credentials.set(BROKER, stored);
+    expect(await main(['api', 'GET', '/v1/users', '--session', 'sess-1'], t.deps, 'test')).toBe(0);
+    const out = t.io.stdoutText();
+    expect(out).toContain('"name": "a\\x9b2Jb"');
+    expect(out).toContain('"file": "invoice\\u202efdp.exe"');
+    expect(out).toContain('"iso": "\\u2066x\\u2069"');
+    expect(out).toContain('"line": "a\\nb"');
+    expect(out).toContain('{\n  "name"');
+    expect(out).not.toMatch(/[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it('server error messages are escaped too', async () => {
     const result = await imp(
       ['whoami'],

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { checkTicketAndReason, decideApproval, decideSession } from '../../src/core/policy/decide.js';
+import { decideBreakGlassConfirm, decideBreakGlassReview } from '../../src/core/policy/break-glass.js';
+import {
+  checkTicketAndReason,
+  decideApproval,
+  decideSession,
+  samePerson,
+} from '../../src/core/policy/decide.js';
 import { parsePolicy } from '../../src/core/policy/load.js';
+import { decideSessionRead } from '../../src/core/policy/oversight.js';
 import { rolesForGroups } from '../../src/core/policy/roles.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 
@@ -53,6 +60,16 @@ describe('policy file', () => {
       'a token ttl over 24h',
       'identity: { issuer: https://idp.example.com }\nlogin: { token_ttl: 48h }\n',
       'login.token_ttl: must be at most 24h',
+    ],
+    [
+      'a path-override header in proxy.forward_headers',
+      'identity: { issuer: https://idp.example.com }\nproxy:\n  forward_headers: [x-request-id, X-Original-URL]\n',
+      'broker.yaml:3: proxy.forward_headers[1]: "x-original-url" is never forwarded',
+    ],
+    [
+      'a method-override header in proxy.forward_headers',
+      'identity: { issuer: https://idp.example.com }\nproxy:\n  forward_headers: [X-HTTP-Method]\n',
+      'proxy.forward_headers[0]: "x-http-method" is never forwarded',
     ],
   ])('refuses %s naming file, line and key', (_name, yaml, expected) => {
     expect(() => parsePolicy(yaml, 'broker.yaml')).toThrow(expected);
@@ -127,5 +144,87 @@ describe('session decisions', () => {
     ['SUP-1', 42, 'reason.required'],
   ])('ticket %j reason %j → %s', (ticket, reason, rule) => {
     expect(checkTicketAndReason(policy, ticket, reason)?.rule ?? null).toBe(rule);
+  });
+});
+
+describe('who reads a session that is not theirs', () => {
+  const local = parsePolicy(
+    `identity: { issuer: https://idp.example.com }
+roles:
+  - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
+  - { name: acme-lead, groups: [acme-leads], tenants: [acme], environments: [prod], scopes: [read, write], max_ttl: 1h, approve: true }
+  - { name: confirm, groups: [confirmers], break_glass_confirm: true }
+  - { name: sec, groups: [security], audit: true }
+  - { name: rev, groups: [revokers], revoke: true }
+`,
+    'p.yaml',
+  );
+  const as = (...groups: string[]) => rolesForGroups(local, groups);
+  const session = (tenant: string, environment: string, mode: 'standard' | 'break_glass' = 'standard') => ({
+    requester: alice,
+    tenant,
+    environment,
+    mode,
+  });
+  it.each([
+    ['the owner', alice, [], session('globex', 'prod'), 'owner'],
+    ['security (audit)', bob, ['security'], session('globex', 'prod'), 'security'],
+    ['security (revoke)', bob, ['revokers'], session('globex', 'staging', 'break_glass'), 'security'],
+    ['an approver of that tenant and environment', bob, ['acme-leads'], session('acme', 'prod'), 'approver'],
+    [
+      'a confirmer, for break-glass',
+      bob,
+      ['confirmers'],
+      session('globex', 'prod', 'break_glass'),
+      'confirmer',
+    ],
+  ] as const)('%s may', (_who, reader, groups, target, as_) => {
+    expect(decideSessionRead(as(...groups), reader, target)).toEqual({ allowed: true, as: as_ });
+  });
+  it.each([
+    ['an approver of another tenant', ['acme-leads'], session('globex', 'prod'), true],
+    ['an approver of another environment', ['acme-leads'], session('acme', 'staging'), true],
+    ['a confirmer, for a standard session', ['confirmers'], session('acme', 'prod'), true],
+    ['a support engineer', ['support'], session('acme', 'prod'), false],
+    ['nobody', [], session('acme', 'prod', 'break_glass'), false],
+  ] as const)('%s may not', (_who, groups, target, overseer) => {
+    const verdict = decideSessionRead(as(...groups), bob, target);
+    expect(verdict).toMatchObject({
+      allowed: false,
+      overseer,
+      rule: overseer ? 'oversee.scope' : 'session.owner',
+    });
+  });
+});
+
+describe('one person, two accounts (identity.person_claim)', () => {
+  const aliceWork = { iss: 'idp', sub: 'user-alice', person: 'E-1' };
+  const aliceAdmin = { iss: 'idp', sub: 'user-alice-admin', person: 'E-1' };
+  const bobWork = { iss: 'idp', sub: 'user-bob', person: 'E-2' };
+  it('compares the claim when both sides carry one, the account always', () => {
+    expect(samePerson(aliceWork, aliceAdmin)).toBe(true);
+    expect(samePerson(aliceWork, bobWork)).toBe(false);
+    expect(samePerson({ iss: 'idp', sub: 'x', person: null }, { iss: 'idp', sub: 'y', person: null })).toBe(
+      false,
+    );
+    expect(samePerson({ iss: 'idp', sub: 'x' }, { iss: 'idp', sub: 'x', person: 'E-9' })).toBe(true);
+  });
+  it('self-approval, self-confirmation and self-review are refused across accounts', () => {
+    const ask = { tenant: 'acme', environment: 'prod', scope: 'write' as const };
+    expect(decideApproval(roles('support-leads'), aliceAdmin, aliceWork, ask)).toMatchObject({
+      allowed: false,
+      rule: 'approval.self',
+    });
+    expect(decideApproval(roles('support-leads'), bobWork, aliceWork, ask).allowed).toBe(true);
+    expect(
+      decideBreakGlassConfirm(roles('sre-oncall'), aliceAdmin, aliceWork, {
+        tenant: 'acme',
+        environment: 'prod',
+      }),
+    ).toMatchObject({ allowed: false, rule: 'break_glass.self' });
+    expect(decideBreakGlassReview(roles('security'), aliceAdmin, bobWork, aliceWork)).toMatchObject({
+      allowed: false,
+      rule: 'break_glass.review_self',
+    });
   });
 });

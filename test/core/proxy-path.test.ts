@@ -6,12 +6,44 @@ const BASE = 'http://127.0.0.1:7702/api';
 
 describe('proxy path normalisation', () => {
   it.each([
-    ['/v1/users', 'http://127.0.0.1:7702/api/v1/users'],
-    ['/v1/users?limit=5&q=a%20b', 'http://127.0.0.1:7702/api/v1/users?limit=5&q=a%20b'],
-    ['/v1/users/u%2Dl', 'http://127.0.0.1:7702/api/v1/users/u%2Dl'],
-    ['/v1/users;v=2', 'http://127.0.0.1:7702/api/v1/users;v=2'],
-  ])('%s → %s', (path, url) => {
-    expect(resolveProxyTarget(BASE, path)).toEqual({ ok: true, url, path });
+    ['/v1/users', 'http://127.0.0.1:7702/api/v1/users', '/v1/users'],
+    ['/v1/users?limit=5&q=a%20b', 'http://127.0.0.1:7702/api/v1/users?limit=5&q=a%20b', '/v1/users'],
+    ['/v1/users;v=2', 'http://127.0.0.1:7702/api/v1/users;v=2', '/v1/users'],
+    ['/v1/n%C3%A4me%20x', 'http://127.0.0.1:7702/api/v1/n%C3%A4me%20x', '/v1/näme x'],
+    ['/V1//Export;x=1/u.csv', 'http://127.0.0.1:7702/api/V1//Export;x=1/u.csv', '/v1/export/u.csv'],
+  ])('%s → %s (canonical %s)', (path, url, canonical) => {
+    expect(resolveProxyTarget(BASE, path)).toEqual({ ok: true, url, path, canonical });
+  });
+
+  // Encoded unreserved characters: the same path to a router that decodes, a different one to a glob.
+  it.each([
+    '/v1/%65xport/users.csv',
+    '/v1/%45XPORT/users.csv',
+    '/v1/export%2Fusers.csv',
+    '/v1/users/u%2Dl',
+    '/v1/users/%7Euser',
+    '/v1/users/a%5Fb',
+    '/v1/%31',
+    '/v1/%2565xport/users.csv',
+  ])('refuses the ambiguous encoding %j', (path) => {
+    const result = resolveProxyTarget(BASE, path);
+    expect(result.ok).toBe(false);
+  });
+
+  it('classifies on the canonical form whatever the spelling (property)', () => {
+    const variants = fc.record({
+      upper: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+      doubled: fc.boolean(),
+      param: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(variants, ({ upper, doubled, param }) => {
+        const word = [...'export'].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
+        const path = `/v1${doubled ? '//' : '/'}${word}${param ? ';v=1' : ''}/users.csv`;
+        const result = resolveProxyTarget(BASE, path);
+        expect(result.ok && matchesPathGlob('/v1/export/**', result.canonical)).toBe(true);
+      }),
+    );
   });
 
   it.each([

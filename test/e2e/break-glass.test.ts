@@ -184,11 +184,10 @@ describe.skipIf(!runTerminal)('break-glass in a real terminal', () => {
     );
     terminals.push(term);
 
-    const banner = await term.waitFor(
-      'BREAK-GLASS: emergency WRITE access to tenant initech in prod for up to 10m.',
-    );
+    // The banner is written line by line: wait for its last line before reading the whole of it.
+    const banner = await term.waitFor('security is alerted at once, and the session is reviewed afterwards.');
+    expect(banner).toContain('BREAK-GLASS: emergency WRITE access to tenant initech in prod for up to 10m.');
     expect(banner).toContain('A second on-call person must confirm it');
-    expect(banner).toContain('security is alerted at once, and the session is reviewed afterwards.');
     expect(backgroundAt(term.screenWithColours(), 'BREAK-GLASS: emergency')).toBe('41'); // red
 
     await term.waitFor('Type "break glass initech" to continue');

@@ -2,6 +2,8 @@
  * Acting on the tenant from the command line: `imp api` through the audited proxy and `imp exec`
  * for runbooks, against `imp dev` (real IdP, broker, demo tenant API that verifies tokens).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMP_BIN, ImpProcess, makeUserEnv, runImp, startDev } from '../helpers/cli.js';
 import { CHROMIUM, requireComponents } from '../helpers/components.js';
@@ -57,6 +59,58 @@ describe.skipIf(!run)('imp api and imp exec', () => {
         (c: { method: string; path: string; outcome: string }) => `${c.method} ${c.path} ${c.outcome}`,
       ),
     ).toEqual(['GET /v1/users completed', 'POST /v1/users/u-1/reset-mfa denied']);
+  });
+
+  it("exec's child gets a credential for its session only: not the broker token, not the credential store, dead after", async () => {
+    const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
+    await cliLogin(user.env, dev.info.broker, 'carol');
+    const brokerToken = JSON.stringify(
+      JSON.parse(readFileSync(join(user.home, '.local/state/imp/credentials.json'), 'utf8')),
+    );
+    const envDump = join(user.home, 'child-env');
+    const script = `env > ${envDump}; ${imp} api GET /v1/users > /dev/null; echo "api-exit=$?"; ${imp} whoami; echo "whoami-exit=$?"; ${imp} status; echo "status-exit=$?"`;
+    const result = await runImp(
+      [
+        'exec',
+        '--tenant',
+        'globex',
+        '--ticket',
+        'INC-9',
+        '--reason',
+        'Child credential check',
+        '--',
+        'sh',
+        '-c',
+        script,
+      ],
+      user.env,
+      { timeoutMs: 30_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('api-exit=0');
+    expect(result.stdout).toContain('whoami-exit=3');
+    expect(result.stdout).toContain('status-exit=3');
+    const childEnv = Object.fromEntries(
+      readFileSync(envDump, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('='))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    const credential = childEnv.IMP_EXEC_CREDENTIAL!;
+    expect(credential).toMatch(/^ey/);
+    expect(childEnv.XDG_STATE_HOME).not.toBe(user.env.XDG_STATE_HOME);
+    expect(childEnv.IMP_CREDENTIAL_STORE).toBeUndefined();
+    // No part of the child's environment is (or holds) a broker token.
+    const tokens = [...brokerToken.matchAll(/ey[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g)].map(
+      (m) => m[0],
+    );
+    expect(tokens.length).toBeGreaterThan(0);
+    for (const token of tokens) expect(readFileSync(envDump, 'utf8')).not.toContain(token);
+    // The credential died with the session.
+    const after = await fetch(`${dev.info.broker}/v1/sessions/${childEnv.IMP_SESSION_ID}/proxy/v1/users`, {
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    expect(after.status).toBe(410);
   });
 
   it('exec ends the session when it is told to stop (SIGTERM)', async () => {

@@ -41,9 +41,10 @@ describe.skipIf(!run)('the session in a real terminal', () => {
     await term.waitFor('Reason');
     term.type('Check why invoice sync fails');
 
-    const banner = await term.waitFor('You are about to act as tenant globex');
+    // Written line by line: wait for the banner's last line before reading the whole of it.
+    const banner = await term.waitFor('Everything you do is recorded in the audit log.');
+    expect(banner).toContain('You are about to act as tenant globex');
     expect(banner).toContain('read-only access');
-    expect(banner).toContain('recorded in the audit log');
 
     await term.waitFor(/\[imp globex\/prod RO \d+s\]/);
     term.type('echo "tenant=$IMP_TENANT scope=$IMP_SCOPE"');

@@ -95,8 +95,7 @@ interface Acks {
   actions: string[];
 }
 
-async function client(url: string, index: number, stop: { now: boolean }): Promise<Acks> {
-  const acks: Acks = { logins: [], sessions: [], ends: [], actions: [] };
+async function client(url: string, index: number, stop: { now: boolean }, acks: Acks): Promise<Acks> {
   const user = `kill-${index}`;
   try {
     for (let k = 0; !stop.now; k++) {
@@ -137,8 +136,18 @@ describe('kill -9 under load', () => {
   it('after a restart the chain verifies and every acknowledged call has its audit events', async () => {
     const first = await startBroker();
     const stop = { now: false };
-    const running = Array.from({ length: CLIENTS }, (_, i) => client(first.url, i, stop));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const seen: Acks[] = Array.from({ length: CLIENTS }, () => ({
+      logins: [],
+      sessions: [],
+      ends: [],
+      actions: [],
+    }));
+    const running = seen.map((acks, i) => client(first.url, i, stop, acks));
+    // Kill once the broker is mid-load (well past the first round of every client), however long
+    // that takes on this machine; bounded, and the assertions below say what was missing.
+    const acknowledged = () => seen.reduce((n, acks) => n + acks.actions.length, 0);
+    const giveUp = Date.now() + 30_000;
+    while (acknowledged() <= 2 * CLIENTS && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 20));
     stop.now = true; // requests in flight now are cut by the kill; no client starts another round
     first.child.kill('SIGKILL');
     await new Promise((resolve) => first.child.once('exit', resolve));

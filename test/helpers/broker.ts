@@ -7,9 +7,10 @@ import { type CryptoKey, importJWK, SignJWT } from 'jose';
 import type { AlertSettings } from '../../src/broker/alerts.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
-import type { Clock } from '../../src/core/clock.js';
+import type { CancelTimer, Clock, TimerOptions } from '../../src/core/clock.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { systemClock } from '../../src/runtime/clock.js';
 import type { Store } from '../../src/store/types.js';
 import { makeTempDir } from './temp.js';
 
@@ -27,6 +28,12 @@ export class ShiftedClock implements Clock {
         reject(signal.reason);
       });
     });
+  }
+  after(ms: number, fn: () => void, options?: TimerOptions): CancelTimer {
+    return systemClock.after(ms, fn, options);
+  }
+  every(ms: number, fn: () => void, options?: TimerOptions): CancelTimer {
+    return systemClock.every(ms, fn, options);
   }
   advance(ms: number): void {
     this.offsetMs += ms;

@@ -1,5 +1,6 @@
 /** Deps for running commands in-process: test IO, scripted prompter, memory credentials, a stub broker. */
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../../src/auth/device-flow.js';
 import type { Deps } from '../../src/cli/deps.js';
 import { type TestIO, testIO } from '../../src/cli/io.js';
@@ -22,9 +23,22 @@ export interface StubCall {
   check?: (request: { headers: Headers; body: unknown }) => void;
 }
 
-/** A fetch that answers the scripted calls in order and fails on anything else. */
+/**
+ * A fetch that answers the scripted calls in order and fails on anything else; inside a test, the
+ * test also fails when it ends with a scripted call never made (a stub must not say more than happened).
+ */
 export function stubBroker(calls: StubCall[]): typeof fetch & { remaining(): StubCall[] } {
   const queue = [...calls];
+  try {
+    onTestFinished(() => {
+      if (queue.length > 0)
+        throw new Error(
+          `stubbed broker call(s) never made: ${queue.map((c) => `${c.method} ${c.path}`).join(', ')}`,
+        );
+    });
+  } catch {
+    // Created outside a running test (a shared fixture): the caller checks remaining() itself.
+  }
   const stub = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = init?.method ?? 'GET';
@@ -74,10 +88,11 @@ export function makeTestDeps(
   const credentials = new MemoryCredentialStore();
   const logins: DeviceLoginOptions[] = [];
   const controller = new AbortController();
+  const clock = new FakeClock();
   const deps: Deps = {
     io,
     env,
-    clock: new FakeClock(),
+    clock,
     fetch: options.fetch ?? stubBroker([]),
     paths: resolvePaths(env, home),
     credentials: async () => credentials,
@@ -101,6 +116,13 @@ export function makeTestDeps(
     runChild: () => {
       throw new Error('tests never spawn');
     },
+    openEvents: () => {
+      throw new Error('tests pass no --events target');
+    },
+    readTextFile: async (path: string) => {
+      const { readFile } = await import('node:fs/promises');
+      return readFile(path, 'utf8');
+    },
   };
-  return { deps, io, prompter, credentials, logins, interrupt: controller };
+  return { deps, io, prompter, credentials, logins, interrupt: controller, clock };
 }

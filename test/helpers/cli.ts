@@ -73,8 +73,9 @@ export class ImpProcess {
   stderr = '';
   private readonly exited: Promise<number>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [IMP_BIN, ...args], { env, cwd: ROOT });
+  /** `bin`: another imp to run (an installed one); `cwd` where it runs. */
+  constructor(args: string[], env: NodeJS.ProcessEnv, bin = IMP_BIN, cwd = ROOT) {
+    this.child = spawn(process.execPath, [bin, ...args], { env, cwd });
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolvePromise) =>

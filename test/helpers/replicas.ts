@@ -85,8 +85,12 @@ export interface LoadOptions {
   seconds: number;
   /** Proxied calls per session. */
   callsPerSession?: number;
-  /** Called once, `at` seconds into the run (kill a replica). */
-  midway?: { at: number; action: () => void | Promise<void> };
+  /**
+   * Called once, as soon as `when` holds for what has been acknowledged so far (kill a replica once
+   * it has served some load; on a loaded machine that takes longer than on a quiet one). The run
+   * then goes on for at least half of `seconds`, so there is load after the action too.
+   */
+  midway?: { when: (sofar: LoadResult) => boolean; action: () => void | Promise<void> };
   /** A transport error from this broker is expected (it was killed): retry elsewhere, don't count it. */
   isDown?: (broker: string) => boolean;
 }
@@ -103,7 +107,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     seconds: options.seconds,
   };
   const started = Date.now();
-  const deadline = started + options.seconds * 1000;
+  let deadline = started + options.seconds * 1000;
   const pick = () => {
     const live = options.brokers();
     return live[Math.floor(Math.random() * live.length)]!;
@@ -216,12 +220,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
 
   const midway = options.midway
-    ? new Promise<void>((resolve, reject) =>
-        setTimeout(
-          () => Promise.resolve().then(options.midway!.action).then(resolve, reject),
-          options.midway!.at * 1000,
-        ),
-      )
+    ? (async () => {
+        const { when, action } = options.midway!;
+        // Bounded: if the condition never holds the action still runs, and the test's own
+        // assertions say what was missing.
+        const giveUp = Date.now() + 60_000;
+        while (!when(result) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 50));
+        await action();
+        deadline = Math.max(deadline, Date.now() + (options.seconds * 1000) / 2);
+      })()
     : Promise.resolve();
   await Promise.all([...Array.from({ length: options.clients }, (_, n) => client(n)), midway]);
   return result;

@@ -8,6 +8,7 @@ import {
   type ImpersonationContext,
   ImpersonationError,
   requireImpersonation,
+  requireWriteSession,
   type Verifier,
   type VerifierOptions,
 } from '../../src/verify/index.js';
@@ -90,14 +91,18 @@ describe('createVerifier: valid tokens', () => {
     expect((await local.verify(await sign(key, claimsFor(broker.url)))).tenant).toBe('acme');
   });
 
-  it('tolerates 30 s of clock skew and no more', async () => {
+  it('tolerates 5 s of clock skew by default and no more', async () => {
     const iat = Math.floor(NOW / 1000);
     await expect(
-      verifier.verify(await sign(key, claimsFor(broker.url, { exp: iat - 20 }))),
+      verifier.verify(await sign(key, claimsFor(broker.url, { exp: iat - 4 }))),
     ).resolves.toBeDefined();
     expect(
-      (await refusal(verifier.verify(await sign(key, claimsFor(broker.url, { exp: iat - 40 }))))).code,
+      (await refusal(verifier.verify(await sign(key, claimsFor(broker.url, { exp: iat - 6 }))))).code,
     ).toBe('expired');
+    const lenient = make({ clockToleranceSeconds: 30 });
+    await expect(
+      lenient.verify(await sign(key, claimsFor(broker.url, { exp: iat - 20 }))),
+    ).resolves.toBeDefined();
   });
 
   it('reads the token from an Authorization header', async () => {
@@ -238,7 +243,41 @@ describe('createVerifier: refusals', () => {
   });
 });
 
+describe('keys by kind', () => {
+  it.each(['audit-1', 'login-1', 'checkpoint', 'sessionx-1'])(
+    'refuses a token signed by a published key whose kid is %j (not a session-token key)',
+    async (kid) => {
+      const other = await makeKey(kid);
+      const local = make({ jwks: { keys: [key.publicJwk, other.publicJwk] } });
+      const error = await refusal(local.verify(await sign(other, claimsFor(broker.url))));
+      expect(error.code).toBe('invalid_token');
+      expect(error.message).toContain('not a session-token key');
+    },
+  );
+
+  it('refuses a session-kid key published for encryption (use: enc)', async () => {
+    const enc = await makeKey('session-enc');
+    const local = make({ jwks: { keys: [{ ...enc.publicJwk, use: 'enc' }] } });
+    expect((await refusal(local.verify(await sign(enc, claimsFor(broker.url))))).code).toBe('invalid_token');
+  });
+});
+
 describe('status check', () => {
+  it('is on by default: a revoked session is refused without asking for the check', async () => {
+    broker.revoked.add('ses_default_revoked');
+    const token = await sign(key, claimsFor(broker.url, { sid: 'ses_default_revoked' }));
+    expect((await refusal(make().verify(token))).code).toBe('revoked');
+    expect(broker.statusRequests.at(-1)?.sid).toBe('ses_default_revoked');
+  });
+
+  it('is off only when turned off explicitly (statusCheck: false)', async () => {
+    broker.revoked.add('ses_unchecked');
+    const before = broker.statusRequests.length;
+    const token = await sign(key, claimsFor(broker.url, { sid: 'ses_unchecked' }));
+    await expect(make({ statusCheck: false }).verify(token)).resolves.toBeDefined();
+    expect(broker.statusRequests.length).toBe(before);
+  });
+
   it('refuses a revoked session with 401 revoked, sending the token to the broker', async () => {
     broker.revoked.add('ses_revoked');
     const checked = make({ statusCheck: { cacheSeconds: 0 } });
@@ -291,7 +330,15 @@ describe('middleware', () => {
       tenant: (req) => req.headers['x-tenant-id'] as string,
     });
     const writeGuard = requireImpersonation(verifier, { scope: 'write' });
+    const stateChangingGet = requireWriteSession(verifier);
     server = createServer((req, res) => {
+      if (req.url === '/v1/cache/flush') {
+        // A GET that changes state: the one-line guard keeps read-only sessions out.
+        void stateChangingGet(req, res).then((context) => {
+          if (context) res.writeHead(200).end(JSON.stringify({ flushed: context.tenant }));
+        });
+        return;
+      }
       if (req.url === '/express-style') {
         // Express calls the guard with next; the route then reads req.impersonation.
         void writeGuard(req, res, (error?: unknown) => {
@@ -349,6 +396,14 @@ describe('middleware', () => {
     expect(response.status).toBe(403);
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="insufficient_scope"/);
     expect((await response.json()).error).toBe('insufficient_scope');
+  });
+
+  it('requireWriteSession keeps read-only sessions off a GET that changes state', async () => {
+    const read = await call('/v1/cache/flush', await sign(key, claimsFor(broker.url)));
+    expect(read.status).toBe(403);
+    expect((await read.json()).error).toBe('insufficient_scope');
+    const write = await sign(key, claimsFor(broker.url, { scope: 'tenant:read tenant:write' }));
+    expect(await (await call('/v1/cache/flush', write)).json()).toEqual({ flushed: 'acme' });
   });
 
   it("answers 403 wrong_tenant to another tenant's token where the route demands a tenant", async () => {

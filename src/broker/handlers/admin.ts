@@ -4,7 +4,7 @@ import { AuthRequiredError, InvalidInputError, NotFoundError } from '../../core/
 import { decideSession } from '../../core/policy/decide.js';
 import { rolesForGroups } from '../../core/policy/roles.js';
 import { SESSION_TOKEN_TYPE } from '../../core/session-token.js';
-import type { HandlerContext, HandlerResult } from '../context.js';
+import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { BROKER_ALG } from '../keys.js';
 import { loadSession } from '../sessions.js';
 
@@ -68,6 +68,28 @@ export async function explainPolicy(ctx: HandlerContext): Promise<HandlerResult>
     scope: scope ?? 'read',
     ttl,
   });
+  // Explaining for a named person reveals their groups: recorded (a bare set of groups reveals nobody's).
+  if (user !== undefined && groups === undefined) {
+    const principal = ctx.principal;
+    await ctx.deps.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'policy.explained',
+          actor: principal ? actorOf(principal) : null,
+          tenant,
+          environment: env ?? 'prod',
+          data: {
+            about: who,
+            scope: scope ?? 'read',
+            decision: decision.outcome,
+            rule: decision.rule,
+            request_id: ctx.requestId,
+          },
+        },
+        ctx.deps.clock.now(),
+      ),
+    );
+  }
   return {
     body: {
       user: who,

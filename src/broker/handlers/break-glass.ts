@@ -61,7 +61,7 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
       message: `Refused by rule ${inputProblem.rule}: ${message}`,
       as: 'invalid',
       event,
-      about: { ...base, ticket: safeText(body.incident), reason: safeText(body.reason) },
+      about: { ...base, ticket: safeText(body.incident, 128), reason: safeText(body.reason) },
     });
   }
   const incident = body.incident as string;
@@ -150,6 +150,18 @@ async function confirmable(ctx: HandlerContext): Promise<SessionRecord> {
 /** GET /v1/break-glass/:id — for the confirmer: who asks, where, why; refused exactly as confirming would be. */
 export async function getBreakGlass(ctx: HandlerContext): Promise<HandlerResult> {
   const session = await confirmable(ctx);
+  // A confirmer reading the incident, reason and requester before deciding: recorded.
+  await ctx.deps.store.transaction((tx) =>
+    tx.appendAudit(
+      sessionAudit(
+        session,
+        'breakglass.read',
+        { request_id: ctx.requestId },
+        actorOf(mustHavePrincipal(ctx)),
+      ),
+      ctx.deps.clock.now(),
+    ),
+  );
   return { body: { request: requestView(session) } };
 }
 

@@ -132,6 +132,7 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
       email: identity.email,
       name: identity.name,
       groups: identity.groups,
+      person: identity.person,
       authTime: identity.authTime,
       expiresAt,
     },

@@ -42,6 +42,9 @@ export async function getReview(ctx: HandlerContext): Promise<HandlerResult> {
   const { deps } = ctx;
   const now = deps.clock.now();
   const since = parseSince(ctx.query.since, now);
+  const unusedDays = ctx.query.unused_days === undefined ? 30 : Number(ctx.query.unused_days);
+  if (!Number.isInteger(unusedDays) || unusedDays < 1 || unusedDays > 400)
+    throw new InvalidInputError('unused_days must be a whole number of days from 1 to 400.');
   const [sessions, events, logins] = await Promise.all([
     deps.store.listSessions({}),
     deps.store.readAudit({ sinceTs: new Date(since).toISOString() }),
@@ -55,6 +58,7 @@ export async function getReview(ctx: HandlerContext): Promise<HandlerResult> {
     sessions,
     events,
     logins,
+    unusedDays,
   });
   // Recorded after computing, so this read does not count as the reader's own role use in it.
   await deps.store.transaction((tx) =>

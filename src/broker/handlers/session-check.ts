@@ -4,6 +4,7 @@
  */
 import type { AuditDraft } from '../../core/audit/event.js';
 import { InvalidInputError } from '../../core/errors.js';
+import { boundedEscape } from '../../core/escape.js';
 import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
@@ -49,7 +50,7 @@ export async function checkSessionAsk(ctx: HandlerContext, check: boolean): Prom
       message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
       as: 'invalid',
       event: 'session.refused',
-      about: { ...base, ticket: safeText(body.ticket), reason: safeText(body.reason) },
+      about: { ...base, ticket: safeText(body.ticket, 128), reason: safeText(body.reason) },
       data: { scope, ...flag },
     });
   const ticket = body.ticket as string;
@@ -116,7 +117,11 @@ export async function refuseSecondSession(
     });
 }
 
-/** Untrusted text as it may be audited: strings only, bounded. */
-export function safeText(value: unknown): string | null {
-  return typeof value === 'string' ? value.slice(0, 600) : null;
+/**
+ * Untrusted text as it may be kept (a refused request's ticket and reason, an id in a message):
+ * strings only, escaped (controls, bidi and invisible characters made visible), bounded — the raw
+ * text that was refused never reaches the log.
+ */
+export function safeText(value: unknown, max = 600): string | null {
+  return typeof value === 'string' ? boundedEscape(value, max) : null;
 }

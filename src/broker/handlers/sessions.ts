@@ -5,14 +5,15 @@
 import type { SessionSummary } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
-import { sameSubject } from '../../core/policy/decide.js';
+import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
-import type { HandlerContext, HandlerResult } from '../context.js';
-import { mustHavePrincipal } from '../guards.js';
+import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
+import { mustHavePrincipal, refuse } from '../guards.js';
 import {
   insertNewSession,
   loadSession,
   newSession,
+  ownsSession,
   personOf,
   sessionAudit,
   sessionChanges,
@@ -79,6 +80,18 @@ export async function listSessions(ctx: HandlerContext): Promise<HandlerResult> 
   const visible = fresh.filter(
     (s): s is SessionRecord => s !== null && (!states || states.includes(s.state)),
   );
+  // Everyone's sessions (reasons, tickets, tenants) is a read of sensitive data: recorded before it is answered.
+  if (all)
+    await ctx.deps.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'sessions.listed',
+          actor: actorOf(principal),
+          data: { all: true, states: states ?? null, count: visible.length, request_id: ctx.requestId },
+        },
+        ctx.deps.clock.now(),
+      ),
+    );
   return { body: { sessions: visible.map(sessionView) } };
 }
 
@@ -108,14 +121,23 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
 }
 
 /** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
-export async function visibleSession(ctx: HandlerContext, id: string): Promise<SessionRecord> {
+export async function visibleSession(
+  ctx: HandlerContext,
+  id: string,
+  action = 'read',
+): Promise<SessionRecord> {
   const principal = mustHavePrincipal(ctx);
   const session = await loadSession(ctx.deps, id);
-  const isOwner = session !== null && sameSubject(session.requester, principal);
-  const mayOversee = principal.roles.some((r) => r.audit || r.revoke || r.approve || r.breakGlassConfirm);
-  if (!session || (!isOwner && !mayOversee))
+  if (!session) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  // A machine's token sees the one session its exchange opened, never a sibling of the same identity.
+  if (principal.machine !== null && !ownsSession(principal, session))
     throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
-  return session;
+  const verdict = decideSessionRead(principal.roles, principal, session);
+  if (verdict.allowed) return session;
+  // Someone with no oversight role gets no oracle; an overseer reading outside their remit is told
+  // which rule, and it is recorded.
+  if (!verdict.overseer) throw new NotFoundError(`No session ${safeText(id)} that you can see.`);
+  return refuse(ctx, { rule: verdict.rule, message: verdict.message, about: session, data: { action } });
 }
 
 /** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
@@ -144,10 +166,10 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
     const done = () => {
       sessionChanges.off(id, done);
       ctx.signal.removeEventListener('abort', done);
-      clearTimeout(timer);
+      cancel();
       resolve();
     };
-    const timer = setTimeout(done, Math.max(10, ms));
+    const cancel = ctx.deps.clock.after(Math.max(10, ms), done);
     sessionChanges.on(id, done);
     ctx.signal.addEventListener('abort', done, { once: true });
   });
@@ -156,7 +178,7 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
 /** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
   await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
@@ -190,7 +212,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
-  const session = await visibleSession(ctx, ctx.params.id ?? '');
+  const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const actions = { read: 0, write: 0, export: 0 };
   const calls: SessionSummary['calls'] = [];
@@ -235,6 +257,18 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
     denials,
     calls,
   };
+  // Who read what happened in a session is itself a fact (the calls list paths and outcomes).
+  await ctx.deps.store.transaction((tx) =>
+    tx.appendAudit(
+      sessionAudit(
+        session,
+        'session.summary_read',
+        { calls: calls.length, request_id: ctx.requestId },
+        actorOf(mustHavePrincipal(ctx)),
+      ),
+      ctx.deps.clock.now(),
+    ),
+  );
   return { body: summary };
 }
 

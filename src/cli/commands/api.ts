@@ -1,5 +1,6 @@
 /** `imp api METHOD PATH`: call the tenant API through the broker's audited proxy. */
 import { STATUS_CODES } from 'node:http';
+import { execCredentialFrom } from '../../client/exec-credential.js';
 import { ImpError, InvalidInputError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { resolveProxyTarget } from '../../core/proxy-path.js';
@@ -140,14 +141,25 @@ export function parse(parsed: ParsedArgs): ApiOptions {
 export async function run(options: ApiOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
-  const stored = await requireStoredLogin(deps, target);
-  const sessionId = await pickSession(deps, target, stored.token, options.session);
+  // Under `imp exec`: the session's own credential, which opens only that session's proxy.
+  const execCredential = execCredentialFrom(deps.env);
+  const execSession = deps.env.IMP_SESSION_ID;
+  let sessionId: string;
+  let bearer: string;
+  if (execCredential && execSession && (options.session === undefined || options.session === execSession)) {
+    sessionId = execSession;
+    bearer = execCredential;
+  } else {
+    const stored = await requireStoredLogin(deps, target);
+    sessionId = await pickSession(deps, target, stored.token, options.session);
+    bearer = stored.token;
+  }
   const { path, body } = await buildRequest(deps, options.method, options.path, options.fields, options.data);
   const headers: Record<string, string> = Object.fromEntries(options.headers);
   if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type'))
     headers['content-type'] = 'application/json';
   // The broker's refusals throw coded errors: main maps them to exit codes like every command's.
-  const response = await target.client.proxy(stored.token, sessionId, options.method, path, {
+  const response = await target.client.proxy(bearer, sessionId, options.method, path, {
     headers,
     ...(body !== undefined ? { body } : {}),
   });
@@ -214,7 +226,13 @@ function forTerminal(io: Deps['io'], text: string): string {
 function bodyText(io: Deps['io'], response: { headers: Headers }, text: string): string {
   const type = response.headers.get('content-type') ?? '';
   const isJson = type.includes('json');
-  if (io.stdoutIsTTY && isJson) return `${JSON.stringify(parseMaybe(text), null, 2)}\n`;
+  // JSON.stringify escapes C0 controls but leaves C1 (U+009B is a one-byte CSI) and bidi overrides
+  // raw: each line of the pretty form goes through the escaping helper too.
+  if (io.stdoutIsTTY && isJson)
+    return `${JSON.stringify(parseMaybe(text), null, 2)
+      .split('\n')
+      .map((line) => escapeUntrusted(line))
+      .join('\n')}\n`;
   const shown = forTerminal(io, text);
   const textual = isJson || type.startsWith('text/plain');
   return (io.stdoutIsTTY || textual) && shown !== '' && !shown.endsWith('\n') ? `${shown}\n` : shown;

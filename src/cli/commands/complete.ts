@@ -63,7 +63,9 @@ export async function run(
     const broker = resolveBrokerUrl(undefined, deps.env, await loadConfig(deps.paths.configFile));
     const values = await Promise.race([
       list(options, deps, broker),
-      new Promise<string[]>((resolve) => setTimeout(() => resolve([]), completionBudgetMs(deps.env)).unref()),
+      new Promise<string[]>((resolve) =>
+        deps.clock.after(completionBudgetMs(deps.env), () => resolve([]), { unref: true }),
+      ),
     ]);
     for (const value of values) if (/^[A-Za-z0-9._:-]+$/.test(value)) deps.io.out(value);
   } catch {

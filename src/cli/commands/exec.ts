@@ -1,13 +1,26 @@
 /**
  * `imp exec`: for runbooks. Opens a read-only session (never write, never prompts), runs COMMAND
- * with the session in its environment so `imp api` works inside it, ends the session when COMMAND
+ * with the session in its environment so `imp api` works inside it (with a credential for that
+ * session's proxy only, never the person's broker token), ends the session when COMMAND
  * exits (also on Ctrl-C or SIGTERM), prints the summary to stderr, exits with COMMAND's code.
+ * COMMAND's stdout and stderr are its own: imp's JSON events go to --events-fd/--events (or, with
+ * --json alone, stderr), never stdout; a login that needs a person is announced on stderr at once,
+ * and --no-login fails at once (exit 3) instead. With --identity-token-file the session belongs to
+ * a machine identity (policy `machines:`) and no person is involved at all.
  */
-import { UsageError } from '../../core/errors.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXEC_CREDENTIAL_ENV } from '../../client/exec-credential.js';
+import type { SessionView } from '../../core/api.js';
+import { parseDuration } from '../../core/duration.js';
+import { AuthRequiredError, toImpError, UsageError } from '../../core/errors.js';
+import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
+import { type EventTarget, parseEventsFd } from '../events.js';
 import { EXIT } from '../exit-codes.js';
-import { brokerTarget, withLogin } from '../login-flow.js';
+import { type BrokerTarget, brokerTarget, withLogin } from '../login-flow.js';
 import { asInputError, collectSessionInput } from '../session-input.js';
 import { sessionEnv } from '../subshell.js';
 import { formatSummary } from '../summary-format.js';
@@ -18,7 +31,7 @@ export const spec: CommandSpec = {
   group: 'session',
   summary: 'Run a command inside a read-only session (for runbooks)',
   usage:
-    'imp exec --tenant <id> [--env <env>] --ticket <id> --reason <text> [--ttl <duration>] [--json] -- <command> [args...]',
+    'imp exec --tenant <id> [--env <env>] --ticket <id> --reason <text> [--ttl <duration>] [--identity-token-file <file>] [--no-login] [--events-fd <n>|--events <file>] [--json] -- <command> [args...]',
   passThrough: true,
   flags: [
     { name: 'tenant', value: '<id>', description: 'Tenant to act as', complete: 'tenants' },
@@ -32,13 +45,32 @@ export const spec: CommandSpec = {
     { name: 'reason', value: '<text>', description: 'Why this runs' },
     { name: 'ttl', value: '<duration>', description: 'Time limit (default 10m)' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
+    {
+      name: 'identity-token-file',
+      value: '<file>',
+      description: 'Act as a machine identity: a workload token to exchange (also IMP_IDENTITY_TOKEN_FILE)',
+      complete: 'files',
+    },
+    { name: 'no-login', description: 'Never wait for a person to log in: fail at once (exit 3)' },
+    { name: 'events-fd', value: '<n>', description: "Write imp's JSON events to this file descriptor" },
+    {
+      name: 'events',
+      value: '<file>',
+      description: "Append imp's JSON events to this file",
+      complete: 'files',
+    },
   ],
-  examples: ['imp exec --tenant acme --ticket INC-9 --reason "Nightly queue diagnostics" -- ./diagnose.sh'],
+  examples: [
+    'imp exec --tenant acme --ticket INC-9 --reason "Nightly queue diagnostics" -- ./diagnose.sh',
+    'imp exec --tenant acme --ticket INC-9 --reason "Queue check" --no-login --events-fd 3 -- ./diagnose.sh 3>events.jsonl',
+    'IMP_IDENTITY_TOKEN_FILE=/var/run/secrets/tokens/imp imp exec --tenant acme --reason "Nightly queue check" -- ./diagnose.sh',
+  ],
 };
 
 /** Typed options. */
 export interface ExecOptions {
   tenant: string;
+  /** Absent: the tenant's only environment (with several, a usage error). */
   env: string | undefined;
   ticket: string;
   reason: string;
@@ -46,6 +78,9 @@ export interface ExecOptions {
   broker: string | undefined;
   json: boolean;
   command: string[];
+  identityTokenFile: string | undefined;
+  noLogin: boolean;
+  events: EventTarget | undefined;
 }
 
 /** argv → options: everything is required up front, a runbook never answers prompts. */
@@ -53,22 +88,36 @@ export function parse(parsed: ParsedArgs): ExecOptions {
   const tenant = stringFlag(parsed, 'tenant');
   const ticket = stringFlag(parsed, 'ticket');
   const reason = stringFlag(parsed, 'reason');
+  const identityTokenFile = stringFlag(parsed, 'identity-token-file');
+  // --ticket is checked in run: with a machine identity (also from IMP_IDENTITY_TOKEN_FILE) its policy
+  // entry decides whether a ticket is needed; a person always needs one.
   const missing = [
     !tenant && '--tenant',
-    !ticket && '--ticket',
     !reason && '--reason',
     parsed.rest.length === 0 && '-- <command>',
   ].filter(Boolean);
   if (missing.length > 0) throw new UsageError(`imp exec needs ${missing.join(', ')}.\nUsage: ${spec.usage}`);
+  const eventsFd = stringFlag(parsed, 'events-fd');
+  const eventsFile = stringFlag(parsed, 'events');
+  if (eventsFd !== undefined && eventsFile !== undefined)
+    throw new UsageError('Give --events-fd or --events, not both.');
   return {
     tenant: tenant!,
     env: stringFlag(parsed, 'env'),
-    ticket: ticket!,
+    ticket: ticket ?? '',
     reason: reason!,
     ttl: stringFlag(parsed, 'ttl') ?? '10m',
     broker: stringFlag(parsed, 'broker'),
     json: boolFlag(parsed, 'json'),
     command: parsed.rest,
+    identityTokenFile,
+    noLogin: boolFlag(parsed, 'no-login'),
+    events:
+      eventsFd !== undefined
+        ? { kind: 'fd', fd: parseEventsFd(eventsFd) }
+        : eventsFile !== undefined
+          ? { kind: 'file', path: eventsFile }
+          : undefined,
   };
 }
 
@@ -76,9 +125,104 @@ export function parse(parsed: ParsedArgs): ExecOptions {
 export async function run(options: ExecOptions, deps: Deps): Promise<number> {
   const { io } = deps;
   io.noInput = true;
+  const stream = options.events ? deps.openEvents(options.events) : undefined;
+  const emit = (event: Record<string, unknown>) => {
+    if (stream) stream.write(`${JSON.stringify(event)}\n`);
+    else if (options.json) io.err(JSON.stringify(event));
+  };
+  try {
+    return await execute(options, deps, emit, !stream && options.json);
+  } catch (error) {
+    // The error event goes where the other events go (main prints the human line on stderr).
+    const impError = toImpError(error);
+    emit({
+      event: 'error',
+      error: { code: impError.code, message: impError.message, details: impError.details },
+    });
+    throw error;
+  } finally {
+    await stream?.close();
+  }
+}
+
+async function execute(
+  options: ExecOptions,
+  deps: Deps,
+  emit: (event: Record<string, unknown>) => void,
+  quiet: boolean,
+): Promise<number> {
+  const { io } = deps;
   const target = await brokerTarget(deps, options.broker);
+  const identityFile = options.identityTokenFile ?? deps.env.IMP_IDENTITY_TOKEN_FILE;
+  if (!identityFile && !options.ticket)
+    throw new UsageError(`imp exec needs --ticket.\nUsage: ${spec.usage}`);
+  const opened = identityFile
+    ? await openAsMachine(options, deps, target, identityFile)
+    : await openAsPerson(options, deps, target, emit);
+  const { session, token } = opened;
+  // The child never gets the broker token that opened the session, nor a way to a person's: a
+  // credential for this one session's proxy, and an empty state directory instead of the one
+  // holding credentials.json.
+  const { credential } = await target.client.execCredential(token, session.id).catch(async (error) => {
+    await target.client.endSession(token, session.id).catch(() => {});
+    throw error;
+  });
+  const childState = mkdtempSync(join(tmpdir(), 'imp-exec-'));
+  const { IMP_CREDENTIAL_STORE: _store, IMP_IDENTITY_TOKEN_FILE: _identity, ...base } = deps.env;
+  emit({ event: 'session_started', session, ...(opened.machine ? { machine: opened.machine } : {}) });
+  if (!quiet)
+    io.err(
+      `imp exec: session ${session.id} (${session.tenant}/${session.environment} read-only${opened.machine ? `, machine ${escapeUntrusted(opened.machine)}` : ''}) until ${session.expires_at}`,
+    );
+
+  const [command, ...args] = options.command;
+  const child = deps.runChild(command!, args, {
+    ...sessionEnv(base, session, target.url),
+    [EXEC_CREDENTIAL_ENV]: credential,
+    XDG_STATE_HOME: childState,
+  });
+  const expiresAt = Date.parse(session.expires_at ?? '');
+  let expired = false;
+  const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
+  const cancelExpiry = deps.clock.after(Math.max(0, expiresAt - deps.clock.now()), () => {
+    expired = true;
+    child.kill('SIGTERM');
+  });
+  const exit = await child.exited;
+  cancelExpiry();
+  unsubscribe();
+  rmSync(childState, { recursive: true, force: true });
+
+  await target.client.endSession(token, session.id).catch(() => {});
+  const summary = await target.client.summary(token, session.id).catch(() => null);
+  emit({
+    event: 'session_ended',
+    reason: expired ? 'expired' : 'ended',
+    exit_code: exit.code,
+    signal: exit.signal,
+    summary,
+  });
+  if (!quiet && summary) io.err(formatSummary(summary, 'text'));
+  if (expired) return EXIT.sessionOver;
+  if (exit.code !== null) return exit.code;
+  return exit.signal === 'SIGINT' ? EXIT.interrupted : 128 + signalNumber(exit.signal);
+}
+
+interface Opened {
+  session: SessionView;
+  /** The broker token that opened the session: it mints the child's credential, ends and summarises. */
+  token: string;
+  machine: string | null;
+}
+
+async function openAsPerson(
+  options: ExecOptions,
+  deps: Deps,
+  target: BrokerTarget,
+  emit: (event: Record<string, unknown>) => void,
+): Promise<Opened> {
   const config = await target.client.config();
-  const ux = { json: options.json, noBrowser: true };
+  const ux = { json: options.json, noBrowser: true, noLogin: options.noLogin, events: emit };
   const input = await collectSessionInput(
     deps,
     config,
@@ -89,6 +233,7 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
       reason: options.reason,
       ttl: options.ttl,
     },
+    // Only without --env: the tenant list needs a login.
     () => withLogin(deps, target, ux, (token) => target.client.tenants(token)),
   );
   let token = '';
@@ -105,45 +250,35 @@ export async function run(options: ExecOptions, deps: Deps): Promise<number> {
       })
       .catch(asInputError);
   });
-  const session = opened.session;
-  if (options.json) io.err(JSON.stringify({ event: 'session_started', session }));
-  else
-    io.err(
-      `imp exec: session ${session.id} (${session.tenant}/${session.environment} read-only) until ${session.expires_at}`,
-    );
+  return { session: opened.session, token, machine: null };
+}
 
-  const [command, ...args] = options.command;
-  const child = deps.runChild(command!, args, sessionEnv(deps.env, session, target.url));
-  const expiresAt = Date.parse(session.expires_at ?? '');
-  let expired = false;
-  const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
-  const expiry = setTimeout(
-    () => {
-      expired = true;
-      child.kill('SIGTERM');
-    },
-    Math.max(0, expiresAt - deps.clock.now()),
-  );
-  const exit = await child.exited;
-  clearTimeout(expiry);
-  unsubscribe();
-
-  await target.client.endSession(token, session.id).catch(() => {});
-  const summary = await target.client.summary(token, session.id).catch(() => null);
-  if (options.json)
-    io.err(
-      JSON.stringify({
-        event: 'session_ended',
-        reason: expired ? 'expired' : 'ended',
-        exit_code: exit.code,
-        signal: exit.signal,
-        summary,
-      }),
+// A machine identity: the workload token is exchanged once (its jti is single use) for a session
+// and a broker token good for that session alone (the child gets an exec credential, like a person's).
+async function openAsMachine(
+  options: ExecOptions,
+  deps: Deps,
+  target: BrokerTarget,
+  file: string,
+): Promise<Opened> {
+  let identityToken: string;
+  try {
+    identityToken = (await deps.readTextFile(file)).trim();
+  } catch (error) {
+    throw new AuthRequiredError(
+      `Cannot read the identity token file ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'}): no machine identity to act as.`,
     );
-  else if (summary) io.err(formatSummary(summary, 'text'));
-  if (expired) return EXIT.sessionOver;
-  if (exit.code !== null) return exit.code;
-  return exit.signal === 'SIGINT' ? EXIT.interrupted : 128 + signalNumber(exit.signal);
+  }
+  if (identityToken === '') throw new AuthRequiredError(`The identity token file ${file} is empty.`);
+  const ttl = options.ttl === undefined ? undefined : parseDuration(options.ttl, '--ttl');
+  const answer = await target.client.exchangeMachineToken(identityToken, {
+    tenant: options.tenant,
+    environment: options.env,
+    ticket: options.ticket || undefined,
+    reason: options.reason,
+    ttl,
+  });
+  return { session: answer.session, token: answer.access_token, machine: answer.machine };
 }
 
 function signalNumber(signal: NodeJS.Signals | null): number {

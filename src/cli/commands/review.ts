@@ -13,12 +13,17 @@ export const spec: CommandSpec = {
   name: 'review',
   group: 'audit',
   summary: 'Access review: sessions, break-glass awaiting review, denials, unused roles',
-  usage: 'imp review [--since <duration|date>] [--format text|markdown|json] [--json]',
+  usage: 'imp review [--since <duration|date>] [--unused-days <n>] [--format text|markdown|json] [--json]',
   flags: [
     {
       name: 'since',
       value: '<when>',
       description: 'Start of the period: a duration back from now (30d) or a UTC date (default 30d)',
+    },
+    {
+      name: 'unused-days',
+      value: '<n>',
+      description: 'Flag machine identities with no session in this many days (default 30)',
     },
     { name: 'format', value: '<format>', description: 'text (default), markdown or json', choices: FORMATS },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
@@ -30,6 +35,7 @@ export const spec: CommandSpec = {
 /** Typed options. */
 export interface ReviewOptions {
   since: string;
+  unusedDays: number | undefined;
   format: ReviewFormat;
   broker: string | undefined;
   noBrowser: boolean;
@@ -43,8 +49,14 @@ export function parse(parsed: ParsedArgs): ReviewOptions {
   const json = boolFlag(parsed, 'json');
   const format = (stringFlag(parsed, 'format') ?? (json ? 'json' : 'text')) as ReviewFormat;
   if (json && format !== 'json') throw new UsageError('--json and --format disagree; give one of them.');
+  const unusedText = stringFlag(parsed, 'unused-days');
+  if (unusedText !== undefined && (!/^\d{1,3}$/.test(unusedText) || Number(unusedText) < 1))
+    throw new UsageError(
+      `--unused-days must be a whole number of days (1-400), not "${unusedText.slice(0, 20)}".`,
+    );
   return {
     since,
+    unusedDays: unusedText === undefined ? undefined : Number(unusedText),
     format,
     broker: stringFlag(parsed, 'broker'),
     noBrowser: boolFlag(parsed, 'no-browser'),
@@ -59,7 +71,7 @@ export async function run(options: ReviewOptions, deps: Deps): Promise<number> {
     deps,
     target,
     { json: options.json, noBrowser: options.noBrowser },
-    (token) => target.client.review(token, options.since),
+    (token) => target.client.review(token, options.since, options.unusedDays),
   );
   deps.io.out(formatReview(report, options.format));
   return 0;

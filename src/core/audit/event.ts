@@ -51,16 +51,19 @@ export interface AuditDraft {
 /** The event types imp writes; readers accept others so an older CLI can verify a newer broker's log. */
 // biome-ignore format: one line per domain reads better than one line per type
 export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
-  'auth.login', 'auth.login_refused', 'auth.logout',
+  'auth.login', 'auth.login_refused', 'auth.logout', 'auth.machine', 'auth.machine_refused',
   'policy.loaded',
   'session.requested', 'session.approved', 'session.denied', 'session.started', 'session.ended',
   'session.expired', 'session.revoked', 'session.cancelled', 'session.refused',
+  'session.exec_credential', 'session.summary_read', 'sessions.listed',
   'request.expired',
-  'action.requested', 'action.completed', 'action.denied',
+  'action.requested', 'action.completed', 'action.failed', 'action.denied', 'action.cut',
   'breakglass.requested', 'breakglass.confirmed', 'breakglass.refused', 'breakglass.expired', 'breakglass.reviewed',
+  'breakglass.read',
   'alert.delivered', 'alert.failed',
   'audit.read', 'audit.export', 'audit.checkpoint', 'sessions.read',
-  'access.denied', 'stepup.required',
+  'access.denied', 'access.refusals', 'stepup.required',
+  'keys.rotated', 'policy.explained',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */

@@ -40,6 +40,11 @@ export function checkTicketAndReason(
       message: `The ticket id does not match the required pattern ${policy.tickets.pattern}.`,
     };
   }
+  return checkReason(policy, reason);
+}
+
+/** Checks the reason alone against the policy; returns the rule broken, or null. */
+export function checkReason(policy: Policy, reason: unknown): { rule: string; message: string } | null {
   if (typeof reason !== 'string') return { rule: 'reason.required', message: 'A reason is required.' };
   if (hasControlCharacters(reason))
     return { rule: 'reason.control_characters', message: 'The reason must not contain control characters.' };
@@ -129,15 +134,25 @@ export function decideSession(policy: Policy, roles: readonly Role[], ask: Sessi
   };
 }
 
-/** Who is asking, compared by (iss, sub), never by email. */
+/** Who is asking, compared by (iss, sub), never by email; `person` is policy identity.person_claim. */
 export interface Subject {
   iss: string;
   sub: string;
+  person?: string | null | undefined;
 }
 
-/** True when two subjects are the same person. */
+/** True when two subjects are the same account. */
 export function sameSubject(a: Subject, b: Subject): boolean {
   return a.iss === b.iss && a.sub === b.sub;
+}
+
+/**
+ * True when two subjects may be the same person: the same account, or two accounts carrying the
+ * same person claim (one person with an admin and a normal IdP account). Used wherever a second
+ * person is required; ownership stays per account.
+ */
+export function samePerson(a: Subject, b: Subject): boolean {
+  return sameSubject(a, b) || (!!a.person && !!b.person && a.person === b.person);
 }
 
 /** A capability a role grants (the policy's approve, break_glass, … keys). */
@@ -239,7 +254,7 @@ export function decideTargetAccess(
     };
   const excluded = (requirement.notSelf ?? []).some((person) => {
     const subject = person === 'requester' ? target.requester : target.confirmer;
-    return subject !== null && sameSubject(caller, subject);
+    return subject !== null && samePerson(caller, subject);
   });
   if (excluded) {
     const named = capability ? SELF_RULES[capability] : undefined;

@@ -32,6 +32,32 @@ export interface Tenant {
   upstream: Record<string, string>;
 }
 
+/** One method + path glob a machine identity may call through the proxy (`GET /v1/queue/**`). */
+export interface MachineAllow {
+  method: 'GET' | 'HEAD' | 'OPTIONS';
+  path: string;
+}
+
+/**
+ * A workload identity (CI job, Kubernetes service account) that may open read-only, path-limited
+ * sessions by exchanging a short-lived token from a trusted issuer. Never write, never break-glass.
+ */
+export interface Machine {
+  name: string;
+  /** The `iss` its tokens carry; keys come from its OIDC discovery document unless jwksUri is set. */
+  issuer: string;
+  jwksUri: string | null;
+  /** The `sub` its tokens must carry; `*` matches any run of characters. */
+  subject: string;
+  /** The `aud` its tokens must carry; null: the broker's own URL. */
+  audience: string | null;
+  tenants: string[];
+  environments: string[];
+  allow: MachineAllow[];
+  maxTtl: number;
+  ticketRequired: boolean;
+}
+
 /** A webhook told about every break-glass session. */
 export interface AlertWebhook {
   url: string;
@@ -45,6 +71,8 @@ export interface Policy {
     issuer: string;
     clientId: string;
     groupsClaim: string;
+    /** A claim naming the person (not the account): self-approval checks compare it too; null: off. */
+    personClaim: string | null;
     /** Extra assurance where the IdP reports it: each listed value must be in the ID token's amr. */
     requireAmr: string[];
     requireAcr: string[];
@@ -57,9 +85,18 @@ export interface Policy {
   approvals: { requestTtl: number };
   breakGlass: { confirmWindow: number; maxTtl: number; alerts: AlertWebhook[] };
   audit: { sink: string | null; checkpointEvery: number; checkpointInterval: number };
-  proxy: { timeout: number; maxBodyBytes: number; exportPaths: string[]; exportScope: Scope | 'forbidden' };
+  proxy: {
+    timeout: number;
+    maxBodyBytes: number;
+    exportPaths: string[];
+    exportScope: Scope | 'forbidden';
+    /** Request headers forwarded besides the built-in allow-list (lower case). */
+    forwardHeaders: string[];
+  };
   roles: Role[];
   tenants: Tenant[];
+  /** Workload identities for unattended runbooks. */
+  machines: Machine[];
   /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */
   store: string | null;
 }

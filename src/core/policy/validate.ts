@@ -3,6 +3,8 @@
  * path; the file loader adds file and line. Pure: no fs, no YAML.
  */
 import { parseDuration } from '../duration.js';
+import { isUnforwardableHeader } from '../proxy-request.js';
+import { readMachine } from './machines.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -18,10 +20,13 @@ export function formatPolicyPath(path: readonly (string | number)[]): string {
     .join('');
 }
 
-type Obj = Record<string, unknown>;
-type Path = (string | number)[];
+/** A mapping of the policy document. */
+export type Obj = Record<string, unknown>;
+/** A key path into the policy document. */
+export type Path = (string | number)[];
 
-class Reader {
+/** Reads values out of the policy document, collecting problems instead of stopping at the first. */
+export class Reader {
   readonly problems: PolicyProblem[] = [];
 
   problem(path: Path, message: string): void {
@@ -158,6 +163,7 @@ const TOP_KEYS = [
   'proxy',
   'roles',
   'tenants',
+  'machines',
   'store',
 ];
 const ROLE_KEYS = [
@@ -185,7 +191,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const identity = r.object(
     top.identity,
     ['identity'],
-    ['issuer', 'client_id', 'groups_claim', 'require_amr', 'require_acr'],
+    ['issuer', 'client_id', 'groups_claim', 'person_claim', 'require_amr', 'require_acr'],
   );
   const reauth = r.object(top.reauth, ['reauth'], ['max_age', 'per_session']);
   const login = r.object(top.login, ['login'], ['token_ttl']);
@@ -195,7 +201,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
   const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
   const audit = r.object(top.audit, ['audit'], ['sink', 'checkpoint_every', 'checkpoint_interval']);
-  const proxy = r.object(top.proxy, ['proxy'], ['timeout', 'max_body_bytes', 'export_paths', 'export_scope']);
+  const proxy = r.object(
+    top.proxy,
+    ['proxy'],
+    ['timeout', 'max_body_bytes', 'export_paths', 'export_scope', 'forward_headers'],
+  );
 
   const ticketPattern = r.string(tickets, 'pattern', ['tickets'], '^[A-Z][A-Z0-9]+-[0-9]+$');
   try {
@@ -218,6 +228,17 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     'tenants',
     'id',
   );
+  const machines = r.list(top, 'machines', []).map((raw, i) => readMachine(r, raw, ['machines', i]));
+  duplicates(
+    r,
+    machines.map((machine) => machine.name),
+    'machines',
+    'name',
+  );
+  roles.forEach((role, i) => {
+    // Machine sessions are told apart by this prefix in the requester's roles (src/core/policy/machines.ts).
+    if (role.name.startsWith('machine:')) r.problem(['roles', i, 'name'], 'must not start with "machine:"');
+  });
 
   const exportScope = r.string(proxy, 'export_scope', ['proxy'], 'read');
   if (!['read', 'write', 'forbidden'].includes(exportScope))
@@ -228,6 +249,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       issuer: r.url(r.string(identity, 'issuer', ['identity']), ['identity', 'issuer']),
       clientId: r.string(identity, 'client_id', ['identity'], 'imp-cli'),
       groupsClaim: r.string(identity, 'groups_claim', ['identity'], 'groups'),
+      personClaim: r.optionalString(identity, 'person_claim', ['identity']),
       requireAmr: r.strings(identity, 'require_amr', ['identity'], []),
       requireAcr: r.strings(identity, 'require_acr', ['identity'], []),
     },
@@ -263,11 +285,20 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       maxBodyBytes: r.int(proxy, 'max_body_bytes', ['proxy'], 10 * 1024 * 1024, 1),
       exportPaths: r.strings(proxy, 'export_paths', ['proxy'], ['/v1/export/**']),
       exportScope: exportScope as Scope | 'forbidden',
+      forwardHeaders: r.strings(proxy, 'forward_headers', ['proxy'], []).map((name) => name.toLowerCase()),
     },
     roles,
     tenants,
+    machines,
     store: readStore(r, top.store),
   };
+  policy.proxy.forwardHeaders.forEach((name, i) => {
+    if (isUnforwardableHeader(name))
+      r.problem(
+        ['proxy', 'forward_headers', i],
+        `${JSON.stringify(name)} is never forwarded (credentials, hop-by-hop, method, path or client-address override)`,
+      );
+  });
   if (policy.login.tokenTtl > 24 * 3600)
     r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
   if (policy.reason.maxLength < policy.reason.minLength)

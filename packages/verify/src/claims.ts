@@ -1,6 +1,7 @@
 /** Decoding a JWS part and turning verified session-token claims into an {@link ImpersonationContext}. */
-import type { SessionMode } from '../core/session-token.js';
+
 import { ImpersonationError, invalidToken } from './errors.js';
+import type { SessionMode } from './token-contract.js';
 
 /** Who is acting as which tenant, with what rights, as established from a verified session token. */
 export interface ImpersonationContext {

@@ -115,6 +115,18 @@ export function requireImpersonation<Req extends IncomingMessage = IncomingMessa
   };
 }
 
+/**
+ * The guard for a route that changes state whatever its method — a `GET /reset-password`, a
+ * `GET /export?delete=1`: only a write session passes. imp's proxy keeps read-only sessions to
+ * GET/HEAD/OPTIONS, but it cannot know that one of your GETs writes; this line does.
+ */
+export function requireWriteSession<Req extends IncomingMessage = IncomingMessage>(
+  verifier: Verifier,
+  options: Omit<RequireImpersonationOptions<Req>, 'scope'> = {},
+): ReturnType<typeof requireImpersonation<Req>> {
+  return requireImpersonation<Req>(verifier, { ...options, scope: 'write' });
+}
+
 /** The parts of a Fastify request the hook uses (structural, so verify does not depend on fastify). */
 export interface FastifyLikeRequest extends ImpersonatedRequest {
   headers: { authorization?: string | undefined };

@@ -18,14 +18,19 @@ import {
   type JWSHeaderParameters,
   errors as joseErrors,
 } from 'jose';
-import { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE } from '../core/session-token.js';
 import { contextFromClaims, decodeJsonPart, type ImpersonationContext, isBase64Url } from './claims.js';
 import { ImpersonationError, invalidToken } from './errors.js';
 import { createStatusCheck, type StatusCheckOptions } from './status.js';
+import { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE } from './token-contract.js';
 
 export type { ImpersonationContext } from './claims.js';
 export { ImpersonationError, type ImpersonationErrorCode } from './errors.js';
 export type { StatusCheckOptions } from './status.js';
+
+/** The `kid` prefix of the broker's session-token keys (`audit-…` keys sign checkpoints, never tokens). */
+export const SESSION_KEY_PREFIX = 'session-';
+/** Default clock skew tolerated on exp/iat/nbf, in seconds. */
+export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 
 /** The only algorithms accepted; `none` and HMAC (a public key used as a secret) can never pass. */
 export const ALLOWED_ALGORITHMS = ['ES256', 'EdDSA'] as const;
@@ -40,9 +45,13 @@ export interface VerifierOptions {
   jwksUrl?: string;
   /** A local key set instead of jwksUrl (tests, air-gapped services). */
   jwks?: JSONWebKeySet;
-  /** Clock skew tolerated on exp/iat/nbf; default 30. */
+  /** Clock skew tolerated on exp/iat/nbf; default 5. */
   clockToleranceSeconds?: number;
-  /** Ask the broker whether the session is still active (honours revocation at once); off unless given. */
+  /**
+   * Ask the broker whether the session is still active, so an ended or revoked session is refused
+   * within `cacheSeconds` (default 5) rather than at `exp`. On by default; `false` turns it off
+   * (then revocation only takes effect when the token expires).
+   */
   statusCheck?: StatusCheckOptions | false;
   /** Used for the JWKS and the status check. */
   fetch?: typeof fetch;
@@ -76,7 +85,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const issuer = options.issuer;
   const base = issuer.replace(/\/+$/, '');
   const audience = options.audience ?? DEFAULT_SESSION_AUDIENCE;
-  const toleranceSeconds = options.clockToleranceSeconds ?? 30;
+  const toleranceSeconds = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
   const now = options.now ?? Date.now;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const keySource: KeySource = options.jwks
@@ -86,9 +95,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
         cooldownDuration: 30_000,
         [customFetch]: fetchImpl,
       });
-  const checkStatus = options.statusCheck
-    ? createStatusCheck(options.statusCheck, base, fetchImpl, now)
-    : undefined;
+  // Fail safe: the status check is on unless the caller says `statusCheck: false`.
+  const checkStatus =
+    options.statusCheck === false
+      ? undefined
+      : createStatusCheck(options.statusCheck ?? {}, base, fetchImpl, now);
 
   async function verify(token: string): Promise<ImpersonationContext> {
     if (typeof token !== 'string' || token.length === 0) {
@@ -112,6 +123,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (header.crit !== undefined) throw invalidToken('the token lists critical header extensions');
     if (typeof header.kid !== 'string' || header.kid === '')
       throw invalidToken('the token names no key (kid)');
+    // The broker publishes session and audit-checkpoint keys in one JWKS, each kid prefixed by its
+    // kind; only a session key may sign a session token (a leaked audit key opens no tenant).
+    if (!header.kid.startsWith(SESSION_KEY_PREFIX))
+      throw invalidToken(`the key ${JSON.stringify(header.kid)} is not a session-token key`);
     if (!isBase64Url(encodedPayload) || !isBase64Url(encodedSignature)) {
       throw invalidToken('the token is not base64url');
     }

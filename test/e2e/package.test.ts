@@ -1,0 +1,118 @@
+/**
+ * The CLI installs without a clone: `npm pack` makes a tarball that `npm install -g` puts on an empty
+ * prefix, and the installed `imp` starts (`--version`), checks its surroundings (`doctor`) and runs
+ * the whole local stack (`dev`) from there — native better-sqlite3 and the bundled @imp/verify included.
+ *
+ * The install uses `--prefer-offline`: dependencies come from the npm cache `npm ci` filled, and the
+ * registry only for metadata the cache lacks (a global install resolves versions afresh; CI reaches
+ * the registry). better-sqlite3's install script runs as it would for a user: it fetches a prebuilt
+ * binary where it can, else compiles (a few minutes on a loaded 2-core machine), hence the long limit.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImpProcess, makeUserEnv, ROOT } from '../helpers/cli.js';
+
+const INSTALL_LIMIT_MS = 14 * 60_000;
+
+/** Runs a command to the end; rejects with its output when it fails or overruns. */
+function sh(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, detached: true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} overran\n${stderr.slice(-4000)}`));
+    }, options.timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+describe('the npm package', () => {
+  let dir: string;
+  let prefix: string;
+  let imp: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'imp-package-'));
+    prefix = join(dir, 'prefix');
+    // `npm test` built dist/ (and the verify package's) already: pack without running `prepare`
+    // again, so this test never rewrites files other test processes are reading.
+    expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'run npm run build first').toBe(true);
+    expect(existsSync(join(ROOT, 'packages', 'verify', 'dist', 'index.js'))).toBe(true);
+    const pack = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {
+      cwd: ROOT,
+      timeoutMs: 120_000,
+    });
+    expect(pack.code, pack.stderr).toBe(0);
+    const tarball = (await readdir(dir)).find((name) => name.endsWith('.tgz'))!;
+    const install = await sh(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        prefix,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        join(dir, tarball),
+      ],
+      { cwd: dir, env: { ...process.env, npm_config_loglevel: 'error' }, timeoutMs: INSTALL_LIMIT_MS },
+    );
+    expect(install.code, install.stderr).toBe(0);
+    imp = join(prefix, 'lib', 'node_modules', 'imp', 'bin', 'imp.js');
+  }, INSTALL_LIMIT_MS + 150_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs the imp command, which prints its version', async () => {
+    expect(existsSync(join(prefix, 'bin', 'imp'))).toBe(true);
+    const version = await sh(join(prefix, 'bin', 'imp'), ['--version'], { cwd: dir, timeoutMs: 30_000 });
+    expect(version).toMatchObject({ code: 0, stdout: 'imp 0.1.0\n' });
+  });
+
+  it('bundles @imp/verify, the library tenant services use', () => {
+    expect(
+      existsSync(
+        join(prefix, 'lib', 'node_modules', 'imp', 'node_modules', '@imp', 'verify', 'dist', 'index.js'),
+      ),
+    ).toBe(true);
+  });
+
+  it('imp dev runs the stack from the installed package, and imp doctor checks it', async () => {
+    const { env } = makeUserEnv();
+    const dev = new ImpProcess(['dev', '--port', '0', '--json'], env, imp, dir);
+    try {
+      const info = await dev.jsonLine((line) => typeof line.broker === 'string', 60_000);
+      const health = await fetch(`${info.broker}/healthz`);
+      expect(await health.json()).toEqual({ ok: true });
+      const doctor = await sh(process.execPath, [imp, 'doctor', '--broker', String(info.broker)], {
+        cwd: dir,
+        env,
+        timeoutMs: 60_000,
+      });
+      expect(doctor.stdout + doctor.stderr).toContain(String(info.broker));
+      expect(doctor.stderr).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
+    } finally {
+      dev.signal('SIGTERM');
+      await dev.exit(30_000).catch(() => dev.signal('SIGKILL'));
+    }
+  });
+});
