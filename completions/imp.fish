@@ -285,6 +285,7 @@ complete -c imp -n 'test (__imp_cmd) = "policy check"' -l profile -r -d 'Use thi
 complete -c imp -n 'test (__imp_cmd) = "policy check"' -l help -s h -d 'Show help for this command'
 complete -c imp -n 'test (__imp_cmd) = "policy check"' -F
 complete -c imp -n 'test (__imp_cmd) = "policy explain"' -l user -r -d 'Login, email or subject of someone who has logged in'
+complete -c imp -n 'test (__imp_cmd) = "policy explain"' -l groups -r -d 'Explain for these IdP groups instead (someone who never logged in)'
 complete -c imp -n 'test (__imp_cmd) = "policy explain"' -l tenant -r -a '(__imp_dynamic tenants)' -d 'Tenant'
 complete -c imp -n 'test (__imp_cmd) = "policy explain"' -l env -r -a '(__imp_dynamic environments)' -d 'Environment (default prod)'
 complete -c imp -n 'test (__imp_cmd) = "policy explain"' -l scope -r -a 'read write' -d 'read or write (default read)'
