@@ -199,7 +199,7 @@ export async function runActiveSession(
 }
 
 function revokedText(session: SessionView | null): string {
-  if (!session) return '';
+  if (!session?.ended_by) return '';
   return ` by ${personText(session.ended_by)}${session.decision_comment ? ` ("${escapeUntrusted(session.decision_comment)}")` : ''}`;
 }
 

@@ -160,6 +160,7 @@ describe('imp api output', () => {
   });
 
   it('GET /../admin is refused as a path escape (exit 2) and never sent', async () => {
+    expect((await imp(['GET', '/../admin'])).stderr).toContain('dot segments (..) are not allowed');
     for (const path of ['/../admin', '/v1/%2e%2e/admin', '/v1/./x']) {
       const result = await imp(['GET', path]);
       expect(result.code).toBe(2);

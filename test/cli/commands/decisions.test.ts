@@ -2,8 +2,9 @@
  * The requester is told who decided: an approval names the approver and their comment; a
  * revocation names who revoked it and why — as text on stderr, and in the JSON events.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.js';
+import type { FakeClock } from '../../../src/core/clock.js';
 import { makeTestDeps, type StubCall, stubBroker } from '../../helpers/cli-deps.js';
 
 const BROKER = 'http://127.0.0.1:7700';
@@ -94,21 +95,16 @@ const argv = [
 ];
 
 async function run(extra: string[]) {
-  // Only the session's intervals (countdown, status poll) are faked: the poll comes at once.
-  vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
   const fetch = stubBroker(calls);
   const t = makeTestDeps({ fetch, env: { IMP_BROKER_URL: BROKER } });
   await t.credentials.set(BROKER, stored);
   const done = main([...argv, ...extra], t.deps, 'test');
   while (fetch.remaining().length > 2) await new Promise((r) => setImmediate(r));
-  await vi.advanceTimersByTimeAsync(5000);
+  // The status poll (every 5 s on the fake clock) finds the session revoked.
+  await (t.deps.clock as FakeClock).advance(5000);
   const code = await done;
   return { code, stdout: t.io.stdoutText(), stderr: t.io.stderrText(), remaining: fetch.remaining() };
 }
-
-afterEach(() => {
-  vi.useRealTimers();
-});
 
 describe('who decided', () => {
   it('text: "Approved by bob@x: …" then "revoked by erin@x (…)", exit 6', async () => {
