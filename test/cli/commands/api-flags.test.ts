@@ -164,9 +164,7 @@ describe('imp api output', () => {
     for (const path of ['/../admin', '/v1/%2e%2e/admin', '/v1/./x']) {
       const result = await imp(['GET', path]);
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain(
-        'error: Refused by rule path.escape: dot segments (..) are not allowed.',
-      );
+      expect(result.stderr).toMatch(/^error: Refused by rule path\.escape: /);
       expect(result.seen).toEqual([]);
     }
   });
