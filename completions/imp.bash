@@ -30,6 +30,7 @@ _imp_flags() {
     'audit show') echo '--broker --json --no-input --no-color --profile --help' ;;
     'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --profile --help' ;;
     'audit verify') echo '--file --jwks --broker --json --no-input --no-color --profile --help' ;;
+    'replay') echo '--speed --idle-limit --format --broker --json --no-input --no-color --profile --help' ;;
     'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --profile --help' ;;
     'sessions') echo '--tenant --env --user --mode --state --broker --json --no-input --no-color --profile --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --profile --help' ;;
@@ -47,6 +48,7 @@ _imp_args() {
     'end') echo sessions ;;
     'approve') echo requests ;;
     'deny') echo requests ;;
+    'replay') echo sessions ;;
     'revoke') echo sessions ;;
     'policy check') echo files ;;
   esac
@@ -141,6 +143,11 @@ _imp_value() {
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
     'audit verify|--profile') echo 'none' ;;
+    'replay|--speed') echo 'none' ;;
+    'replay|--idle-limit') echo 'none' ;;
+    'replay|--format') echo 'words:play asciicast' ;;
+    'replay|--broker') echo 'none' ;;
+    'replay|--profile') echo 'none' ;;
     'review|--since') echo 'none' ;;
     'review|--unused-days') echo 'none' ;;
     'review|--format') echo 'words:text markdown json' ;;
@@ -198,7 +205,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit review sessions revoke policy doctor completion dev broker' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami logout start api exec status end prompt requests approve deny break-glass audit replay review sessions revoke policy doctor completion dev broker' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

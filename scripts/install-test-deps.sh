@@ -6,8 +6,10 @@
 #   tmux                the pseudo-terminal the terminal-UX tests read like a person would
 #   postgresql          the PostgreSQL store's tests (a throwaway cluster is started by the tests)
 #   zsh fish            shell-completion tests
+#   asciinema           plays the asciicast exports of session recordings (`asciinema cat`)
+#   build-essential python3  compile node-pty (the session pty) where npm has no prebuilt binary
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish asciinema build-essential python3)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

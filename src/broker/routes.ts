@@ -15,6 +15,7 @@ import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { postTokenExchange } from './handlers/machines.js';
 import { listLiveSessions } from './handlers/oversight.js';
+import { getRecording, postRecordingChunk } from './handlers/recording.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { checkSession } from './handlers/session-check.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
@@ -57,6 +58,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, machines: true, checkedOn: 'target', owner: true, handler: endSession },
   { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', handler: revokeSession },
   { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, machines: true, handler: getSummary },
+  // The session's owner uploads its recording: in order, idempotent by chunk number, bounded; each chunk's SHA-256 audited.
+  { method: 'POST', path: '/v1/sessions/:id/recording', action: 'upload a recording', auth: true, checkedOn: 'target', owner: true, handler: postRecordingChunk },
+  // The owner, or a role with audit or review, replays it (decided on the session by decideRecordingRead); every read audited.
+  { method: 'GET', path: '/v1/sessions/:id/recording', action: 'replay a recording', auth: true, handler: getRecording },
   // A credential for this session's proxy only, for `imp exec`'s child; the session must be active.
   { method: 'POST', path: '/v1/sessions/:id/exec-credential', action: 'mint an exec credential', auth: true, machines: true, checkedOn: 'target', owner: true, handler: postExecCredential },
   { method: 'GET', path: '/v1/requests', action: 'list requests', auth: true, handler: listRequests },

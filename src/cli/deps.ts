@@ -35,6 +35,25 @@ export interface Deps {
   openEvents(target: EventTarget): EventStream;
   /** Reads a small file the user named (an identity token); errors are the caller's to word. */
   readTextFile(path: string): Promise<string>;
+  /**
+   * Starts a child on a pseudo-terminal of its own, wired to the person's terminal (raw keys in,
+   * output out, window size followed), and reports the traffic to `hooks` (session recording).
+   */
+  runPty(command: string, args: string[], env: NodeJS.ProcessEnv, hooks: PtyHooks): Promise<PtyHandle>;
+}
+
+/** What passes through a pty, as it passes. */
+export interface PtyHooks {
+  output(data: string): void;
+  input(data: string): void;
+  resize(cols: number, rows: number): void;
+}
+
+/** A child on its own pty. */
+export interface PtyHandle extends ChildHandle {
+  /** The window size it started with. */
+  readonly cols: number;
+  readonly rows: number;
 }
 
 /** Signals that end or interrupt imp. */
@@ -88,6 +107,10 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
     async readTextFile(path) {
       const { readFile } = await import('node:fs/promises');
       return readFile(path, 'utf8');
+    },
+    async runPty(command, args, childEnv, hooks) {
+      const { startPty } = await import('./pty.js');
+      return startPty(command, args, childEnv, hooks);
     },
     // Reads deps.paths when first used: main() may have switched the profile (--profile) by then.
     credentials() {

@@ -49,6 +49,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit show', 'audit', 'Show one audit event in full', () => import('./commands/audit-show.js')),
   entry('audit export', 'audit', 'Export the audit log (JSONL or CSV)', () => import('./commands/audit-export.js')),
   entry('audit verify', 'audit', 'Verify the audit chain and checkpoints', () => import('./commands/audit-verify.js')),
+  entry('replay', 'audit', "Play a session's recording, or export it for asciinema", () => import('./commands/replay.js')),
   entry('review', 'audit', 'Access review: sessions, break-glass, denials, unused roles', () => import('./commands/review.js')),
   entry('sessions', 'admin', "List everyone's live sessions (security roles)", () => import('./commands/sessions.js')),
   entry('revoke', 'admin', "Revoke someone's session at once", () => import('./commands/revoke.js')),

@@ -7,10 +7,12 @@ import type { SessionView } from '../core/api.js';
 import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
+import type { RecordingTerms } from '../core/policy/recording.js';
 import { formatSecondsLeft, formatTimeLeft } from '../core/time-left.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './exit-codes.js';
 import type { BrokerTarget } from './login-flow.js';
+import { startRecordedShell } from './recorded-shell.js';
 import { startSpinner } from './spinner.js';
 import { prepareShell, sessionEnv, sessionLabel } from './subshell.js';
 import { formatSummary } from './summary-format.js';
@@ -105,7 +107,7 @@ export interface ActiveSessionOptions {
   noShell: boolean;
 }
 
-type EndReason = 'ended' | 'expired' | 'revoked';
+type EndReason = 'ended' | 'expired' | 'revoked' | 'recording';
 
 /** Runs the active session until the user leaves, it expires or is revoked; prints the summary. */
 export async function runActiveSession(
@@ -127,6 +129,7 @@ export async function runActiveSession(
   const stop = new AbortController();
   let reason: EndReason | null = null;
   let revoked: SessionView | null = null;
+  let recordingFailure = '';
   const finish = (why: EndReason) => {
     reason ??= why;
     stop.abort();
@@ -172,18 +175,39 @@ export async function runActiveSession(
 
   try {
     if (options.noShell) await runForeground(deps, label, tick, stop.signal, () => finish('ended'));
-    else await runSubshell(deps, target, session, stop.signal, () => finish('ended'));
+    else {
+      // Every answer that makes a session active carries its terms; a broker without recording sends none.
+      const terms = session.recording;
+      const recording =
+        terms && terms.mode !== 'off'
+          ? {
+              token,
+              terms,
+              onFail: (why: string) => {
+                recordingFailure = why;
+                finish('recording');
+              },
+            }
+          : null;
+      await runSubshell(deps, target, session, recording, stop.signal, () => finish('ended'));
+    }
   } finally {
     for (const cancel of timers) cancel();
     if (io.stderrIsTTY && !options.json) io.stderr.write('\u001b]0;\u0007');
   }
 
-  // Set from timers and the status poll, which TypeScript's narrowing cannot see.
   const why = (reason as EndReason | null) ?? 'ended';
   const revokedView = revoked as SessionView | null;
-  if (why === 'ended')
-    await target.client.endSession(token, session.id).catch((error: unknown) => ignoreAlreadyOver(error));
-  else if (!options.json)
+  if (why === 'ended' || why === 'recording')
+    await target.client
+      .endSession(token, session.id)
+      .catch((error: unknown) => (why === 'recording' ? undefined : ignoreAlreadyOver(error)));
+  if (why === 'recording') {
+    // Fail closed: a session whose required recording cannot reach the broker does not go on unrecorded.
+    const message = `imp: session ended — its recording could not be delivered: ${recordingFailure}. Policy requires this session to be recorded, so it cannot continue.`;
+    if (options.json) io.out(JSON.stringify({ event: 'session_warning', reason: 'recording', message }));
+    io.err(`\r\n${message}`);
+  } else if (why !== 'ended' && !options.json)
     io.err(
       `\r\nimp: session ${why === 'expired' ? 'expired' : `was revoked${revokedText(revokedView)}`} — you have been logged out of ${label}.`,
     );
@@ -216,13 +240,28 @@ async function runSubshell(
   deps: Deps,
   target: BrokerTarget,
   session: SessionView,
+  recording: { token: string; terms: RecordingTerms; onFail: (why: string) => void } | null,
   stop: AbortSignal,
   onExit: () => void,
 ): Promise<void> {
   const { io } = deps;
   const launch = prepareShell(sessionEnv(deps.env, session, target.url), session);
   io.err(`Starting ${launch.command} in the session. Leave it (exit or Ctrl-D) to end the session.`);
-  const child = deps.runChild(launch.command, launch.args, launch.env);
+  if (recording)
+    io.err(
+      `This session is recorded (${recording.terms.mode}${recording.terms.input ? ', keystrokes included' : ', output only'}).`,
+    );
+  const child = recording
+    ? await startRecordedShell(
+        deps,
+        target,
+        recording.token,
+        session,
+        recording.terms,
+        launch,
+        recording.onFail,
+      )
+    : deps.runChild(launch.command, launch.args, launch.env);
   // Ctrl-C belongs to the shell while it runs; SIGTERM/SIGHUP to imp end the session.
   const unsubscribe = deps.onSignal((signal) => {
     if (signal !== 'SIGINT') onExit();
@@ -232,14 +271,14 @@ async function runSubshell(
       stop.addEventListener('abort', () => resolve('stop'), { once: true }),
     );
     const first = await Promise.race([child.exited.then(() => 'exited' as const), stopped]);
-    if (first === 'exited') {
-      onExit();
-      return;
+    if (first === 'exited') onExit();
+    else {
+      child.kill('SIGHUP');
+      const cancelKill = deps.clock.after(FORCED_LOGOUT_GRACE_MS, () => child.kill('SIGKILL'));
+      await child.exited;
+      cancelKill();
     }
-    child.kill('SIGHUP');
-    const cancelKill = deps.clock.after(FORCED_LOGOUT_GRACE_MS, () => child.kill('SIGKILL'));
-    await child.exited;
-    cancelKill();
+    if ('finish' in child) await child.finish();
   } finally {
     unsubscribe();
     launch.cleanup();

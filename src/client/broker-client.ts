@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   LoginResponse,
   MachineTokenResponse,
+  RecordingResponse,
   ReviewReport,
   SessionCheck,
   SessionRequestBody,
@@ -258,6 +259,35 @@ export class BrokerClient {
         query: { state: states?.join(',') },
       })
     ).body.sessions;
+  }
+
+  /** POST /v1/sessions/:id/recording: one chunk, by its number (a repeat of a stored chunk is fine). */
+  async uploadRecordingChunk(
+    token: string,
+    id: string,
+    seq: number,
+    data: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.request('POST', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
+      token,
+      body: { seq, data },
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  /** GET /v1/sessions/:id/recording (audited on the broker with its purpose). */
+  async getRecording(
+    token: string,
+    id: string,
+    purpose: 'replay' | 'export' | 'verify',
+  ): Promise<RecordingResponse> {
+    return (
+      await this.request<RecordingResponse>('GET', `/v1/sessions/${encodeURIComponent(id)}/recording`, {
+        token,
+        query: { purpose },
+      })
+    ).body;
   }
 
   /** POST /v1/sessions/:id/end (also withdraws a pending request). */

@@ -9,6 +9,8 @@
  *     credential-store.notice         which store the keychain warning was last shown for
  *     cache/tenants.json              tenant ids for shell completion (short-lived)
  *     profiles/<name>/                credentials.json and cache/ of a profile
+ *     recordings/<session-id>/        recording chunks not yet delivered to the broker (0700; files
+ *       <seq>.cast                    0600, deleted once the broker has them; bounded)
  *
  * A profile's keychain entries are its own too (the account carries the profile name). The
  * broker's own state (SQLite file, signing keys) lives in its --state-dir, not here.
@@ -30,6 +32,8 @@ export interface Paths {
   credentialsFile: string;
   cacheDir: string;
   noticeFile: string;
+  /** Recording chunks waiting for the broker, one directory per session. */
+  recordingsDir: string;
 }
 
 const PROFILE_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
@@ -73,6 +77,7 @@ export function withProfile(paths: Pick<Paths, 'configDir' | 'rootStateDir'>, pr
     credentialsFile: join(stateDir, 'credentials.json'),
     cacheDir: join(stateDir, 'cache'),
     noticeFile: join(rootStateDir, 'credential-store.notice'),
+    recordingsDir: join(stateDir, 'recordings'),
   };
 }
 

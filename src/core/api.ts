@@ -1,5 +1,6 @@
 /** The broker's HTTP API as types, shared by the broker and the CLI's client. */
 import type { ErrorCode } from './errors.js';
+import type { RecordingTerms } from './policy/recording.js';
 
 /** Who someone is, as the broker established it from a verified ID token. */
 export interface UserInfo {
@@ -109,6 +110,8 @@ export interface SessionView {
   review_required: boolean;
   /** A break-glass session's review, once recorded. */
   review?: SessionReviewView | null;
+  /** How its terminal is recorded (in answers to open and GET /v1/sessions/:id). */
+  recording?: RecordingTerms;
 }
 
 /** The recorded review of a break-glass session. */
@@ -147,6 +150,9 @@ export interface SessionSummary {
   actions: { read: number; write: number; export: number };
   writes: number;
   denials: number;
+  /** Whether any of its terminal was recorded (chunks stored), and who supervised it live (brokers before recording leave them out). */
+  recorded?: boolean;
+  supervised_by?: string[];
   calls: {
     ts: string;
     method: string;
@@ -231,4 +237,16 @@ export interface ReviewReport {
   alert_failures: { ts: string; session: string | null; url: string; attempts: number; error: string }[];
   /** People whose groups grant a role they did not use in the period: candidates to remove. */
   unused_roles: { person: ReportPerson; role: string; groups: string[]; last_login: string }[];
+}
+
+/** POST /v1/sessions/:id/recording body: one chunk of asciicast v2 lines. */
+export interface RecordingChunkBody {
+  seq: number;
+  data: string;
+}
+
+/** GET /v1/sessions/:id/recording. */
+export interface RecordingResponse {
+  session: SessionView;
+  chunks: { seq: number; ts: string; sha256: string; data: string }[];
 }

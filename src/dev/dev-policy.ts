@@ -26,6 +26,7 @@ reason: { min_length: 10 }
 sessions: { default_ttl: 30m }
 approvals: { request_ttl: 1h }
 break_glass: { confirm_window: 10m, max_ttl: 30m${alerts ? `, alerts: [${alerts}]` : ''} }
+recording: { default: off, break_glass: required, rules: [{ environments: [prod], mode: required }], max_outage: 10s }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }

@@ -135,4 +135,20 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     );
     `,
   },
+  {
+    name: 'session recordings',
+    sql: `
+    -- asciicast v2 chunks; each chunk's sha256 is also in the audit log, so a changed one shows.
+    CREATE TABLE recording_chunks (
+      session TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      ts BIGINT NOT NULL,
+      data TEXT NOT NULL,
+      sha256 TEXT NOT NULL,
+      PRIMARY KEY (session, seq)
+    );
+    CREATE TRIGGER recording_chunks_append_only BEFORE UPDATE OR DELETE ON recording_chunks
+      FOR EACH ROW EXECUTE FUNCTION imp_refuse_change();
+    `,
+  },
 ];

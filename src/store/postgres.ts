@@ -18,6 +18,7 @@ import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
@@ -450,7 +451,34 @@ export class PostgresStore implements Store {
         );
         return result.rowCount === 1;
       },
+      insertRecordingChunk: async (chunk: RecordingChunk) => {
+        await query(
+          'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)',
+          [chunk.session, chunk.seq, chunk.ts, chunk.data, chunk.sha256],
+        );
+      },
+      getRecordingChunk: async (session: string, seq: number) => {
+        const result = await query<Row>('SELECT * FROM recording_chunks WHERE session = $1 AND seq = $2', [
+          session,
+          seq,
+        ]);
+        return result.rows[0] ? rowToChunk(result.rows[0]) : null;
+      },
+      countRecordingChunks: async (session: string) => {
+        const result = await query<{ n: string }>(
+          'SELECT count(*) AS n FROM recording_chunks WHERE session = $1',
+          [session],
+        );
+        return Number(result.rows[0]?.n ?? 0);
+      },
     };
+  }
+
+  async listRecordingChunks(session: string): Promise<RecordingChunk[]> {
+    const result = await this.read(() =>
+      this.pool.query<Row>('SELECT * FROM recording_chunks WHERE session = $1 ORDER BY seq', [session]),
+    );
+    return result.rows.map(rowToChunk);
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
@@ -741,5 +769,15 @@ function rowToLogin(row: Row): LoginRecord {
     expiresAt: Number(row.expires_at),
     idTokenHash: String(row.id_token_hash),
     groups: JSON.parse(String(row.groups ?? '[]')) as string[],
+  };
+}
+
+function rowToChunk(row: Row): RecordingChunk {
+  return {
+    session: String(row.session),
+    seq: Number(row.seq),
+    ts: Number(row.ts),
+    data: String(row.data),
+    sha256: String(row.sha256),
   };
 }

@@ -84,4 +84,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ALTER TABLE sessions ADD COLUMN review TEXT;
   CREATE INDEX sessions_review ON sessions (mode, review_required);
   `,
+  // 4: session recordings (asciicast v2 chunks); each chunk's sha256 is also in the audit log.
+  `
+  CREATE TABLE recording_chunks (
+    session TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (session, seq)
+  );
+  CREATE TRIGGER recording_chunks_no_update BEFORE UPDATE ON recording_chunks
+    BEGIN SELECT RAISE(ABORT, 'recordings are append-only'); END;
+  CREATE TRIGGER recording_chunks_no_delete BEFORE DELETE ON recording_chunks
+    BEGIN SELECT RAISE(ABORT, 'recordings are append-only'); END;
+  `,
 ];

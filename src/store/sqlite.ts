@@ -14,6 +14,7 @@ import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import type {
@@ -246,7 +247,31 @@ class SqliteStore implements Store {
         ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
+      insertRecordingChunk: async (chunk: RecordingChunk) => {
+        this.statement(
+          'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES (@session, @seq, @ts, @data, @sha256)',
+        ).run(chunk);
+      },
+      getRecordingChunk: async (session: string, seq: number) => {
+        const row = this.statement('SELECT * FROM recording_chunks WHERE session = ? AND seq = ?').get(
+          session,
+          seq,
+        ) as Row | undefined;
+        return row ? rowToChunk(row) : null;
+      },
+      countRecordingChunks: async (session: string) =>
+        (
+          this.statement('SELECT COUNT(*) AS n FROM recording_chunks WHERE session = ?').get(session) as {
+            n: number;
+          }
+        ).n,
     };
+  }
+
+  async listRecordingChunks(session: string): Promise<RecordingChunk[]> {
+    return (
+      this.statement('SELECT * FROM recording_chunks WHERE session = ? ORDER BY seq').all(session) as Row[]
+    ).map(rowToChunk);
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
@@ -420,5 +445,15 @@ function rowToLogin(row: Row): LoginRecord {
     expiresAt: Number(row.expires_at),
     idTokenHash: String(row.id_token_hash),
     groups: JSON.parse(String(row.groups ?? '[]')) as string[],
+  };
+}
+
+function rowToChunk(row: Row): RecordingChunk {
+  return {
+    session: String(row.session),
+    seq: Number(row.seq),
+    ts: Number(row.ts),
+    data: String(row.data),
+    sha256: String(row.sha256),
   };
 }

@@ -6,6 +6,7 @@
 
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
+import type { RecordingChunk } from '../core/recording/asciicast.js';
 
 /** A login the broker accepted (one per successful `imp login`). */
 export interface LoginRecord {
@@ -121,6 +122,12 @@ export interface StoreTx {
    * `review_required` is set and no review exists yet; false otherwise (a racing second review loses).
    */
   recordReview(id: string, review: SessionReview): Promise<boolean>;
+  /** Stores one recording chunk; a second chunk with the same (session, seq) throws. */
+  insertRecordingChunk(chunk: RecordingChunk): Promise<void>;
+  /** One stored chunk, or null. */
+  getRecordingChunk(session: string, seq: number): Promise<RecordingChunk | null>;
+  /** How many chunks of a session are stored (the next chunk's seq, since they arrive in order). */
+  countRecordingChunks(session: string): Promise<number>;
 }
 
 /** A store engine. */
@@ -140,6 +147,8 @@ export interface Store {
   listCheckpoints(): Promise<Checkpoint[]>;
   /** The newest login of each person (iss, sub), with the groups it carried (access reviews). */
   listLatestLogins(): Promise<LoginRecord[]>;
+  /** A session's recording chunks in seq order (empty when it was not recorded). */
+  listRecordingChunks(session: string): Promise<RecordingChunk[]>;
   /** Calls `listener` after each commit that appended audit events, with those events in order. */
   onAppended(listener: (events: AuditEvent[]) => void): () => void;
   /**

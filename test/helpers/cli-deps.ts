@@ -53,6 +53,9 @@ export function stubBroker(calls: StubCall[]): typeof fetch & { remaining(): Stu
       body: init?.body ? JSON.parse(String(init.body)) : null,
     });
     if (next.hang) {
+      // Like fetch: a signal aborted before the call rejects at once (a slow start under load used to
+      // reach the long-poll after the test's Ctrl-C, and then waited for an abort that had passed).
+      if (init?.signal?.aborted) return Promise.reject(init.signal.reason);
       return new Promise<Response>((_, reject) =>
         init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
       );
@@ -122,6 +125,9 @@ export function makeTestDeps(
     readTextFile: async (path: string) => {
       const { readFile } = await import('node:fs/promises');
       return readFile(path, 'utf8');
+    },
+    runPty: async () => {
+      throw new Error('tests never spawn');
     },
   };
   return { deps, io, prompter, credentials, logins, interrupt: controller, clock };

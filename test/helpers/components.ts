@@ -72,3 +72,10 @@ export const POSTGRES: Component = {
   debianPackage: 'postgresql',
   check: () => existsSync('/usr/lib/postgresql') || onPath('initdb'),
 };
+
+/** The real asciinema player: recordings exported by `imp replay --format asciicast` must play in it. */
+export const ASCIINEMA: Component = {
+  name: 'asciinema',
+  debianPackage: 'asciinema',
+  check: () => onPath('asciinema'),
+};

@@ -87,6 +87,21 @@ export class TmuxSession {
     throw new Error(`timed out waiting for ${String(pattern)}; the screen shows:\n${screen}`);
   }
 
+  /** Resizes the window, as a person dragging the terminal's corner. */
+  resize(width: number, height: number): void {
+    execFileSync('tmux', [
+      '-L',
+      this.socket,
+      'resize-window',
+      '-t',
+      this.name,
+      '-x',
+      String(width),
+      '-y',
+      String(height),
+    ]);
+  }
+
   /** Kills the tmux server. */
   close(): void {
     try {

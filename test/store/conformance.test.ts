@@ -510,6 +510,32 @@ describe.each(engines)('$name store', (engine) => {
     expect(await store.listCheckpoints()).toHaveLength(1);
   });
 
+  it('stores recording chunks once per (session, seq), counts and lists them in order', async () => {
+    const { store } = await engine.fresh();
+    const chunk = (session: string, seq: number, data: string) => ({
+      session,
+      seq,
+      ts: T0 + seq,
+      data,
+      sha256: `h${seq}`,
+    });
+    await store.transaction(async (tx) => {
+      await tx.insertRecordingChunk(chunk('s1', 0, '{"version":2}\n'));
+      await tx.insertRecordingChunk(chunk('s1', 1, '[0.5,"o","ü \\u001b[1m"]\n'));
+      await tx.insertRecordingChunk(chunk('s2', 0, 'other\n'));
+    });
+    await expect(
+      store.transaction((tx) => tx.insertRecordingChunk(chunk('s1', 1, 'again\n'))),
+    ).rejects.toThrow();
+    expect(await store.transaction((tx) => tx.countRecordingChunks('s1'))).toBe(2);
+    expect(await store.transaction((tx) => tx.countRecordingChunks('none'))).toBe(0);
+    expect(await store.transaction((tx) => tx.getRecordingChunk('s1', 1))).toEqual(
+      chunk('s1', 1, '[0.5,"o","ü \\u001b[1m"]\n'),
+    );
+    expect((await store.listRecordingChunks('s1')).map((c) => c.seq)).toEqual([0, 1]);
+    expect(await store.listRecordingChunks('none')).toEqual([]);
+  });
+
   it('fails closed: an audit write that cannot happen is AuditUnavailableError and takes the change with it', async () => {
     const { store } = await engine.fresh();
     await append(store, [draft()]);

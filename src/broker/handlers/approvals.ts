@@ -9,6 +9,7 @@ import { decideApproval, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
+import { recordingFacts } from '../recording.js';
 import { loadSession, personOf, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
 
 /** GET /v1/requests?state=pending — pending requests the caller may approve (never their own, never break-glass). */
@@ -63,6 +64,7 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
         ttl: session.ttl,
         expires_at: new Date(changes.expiresAt).toISOString(),
         approved_by: principal.email ?? principal.sub,
+        ...recordingFacts(ctx.deps.policy, session),
       }),
       now,
     );

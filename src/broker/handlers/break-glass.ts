@@ -14,6 +14,7 @@ import { checkTicketAndReason } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
+import { recordingFacts } from '../recording.js';
 import {
   applyExpiry,
   insertNewSession,
@@ -208,6 +209,7 @@ export async function confirmBreakGlass(ctx: HandlerContext): Promise<HandlerRes
         expires_at: expiresAt,
         confirmed_by: principal.email ?? principal.sub,
         review_required: true,
+        ...recordingFacts(ctx.deps.policy, confirmed),
       }),
       now,
     );

@@ -9,6 +9,7 @@ import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
+import { recordingFacts, recordingTerms } from '../recording.js';
 import {
   insertNewSession,
   loadSession,
@@ -54,13 +55,18 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
           ttl,
           expires_at: new Date(session.expiresAt!).toISOString(),
           rule: decision.rule,
+          ...recordingFacts(policy, session),
         }),
         now,
       );
   });
   return {
     status: pending ? 202 : 201,
-    body: { session: sessionView(session), rule: decision.rule, message: decision.message },
+    body: {
+      session: { ...sessionView(session), recording: recordingTerms(policy, session) },
+      rule: decision.rule,
+      message: decision.message,
+    },
   };
 }
 
@@ -149,7 +155,9 @@ export async function getSession(ctx: HandlerContext): Promise<HandlerResult> {
     await waitForChange(ctx, session.id, Math.min(1000, deadline - ctx.deps.clock.now()));
     session = await visibleSession(ctx, session.id);
   }
-  return { body: { session: sessionView(session) } };
+  return {
+    body: { session: { ...sessionView(session), recording: recordingTerms(ctx.deps.policy, session) } },
+  };
 }
 
 function parseWait(value: string): number {
@@ -255,6 +263,8 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
     actions,
     writes: actions.write,
     denials,
+    recorded: events.some((e) => e.type === 'recording.chunk'),
+    supervised_by: [],
     calls,
   };
   // Who read what happened in a session is itself a fact (the calls list paths and outcomes).

@@ -13,7 +13,8 @@ import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { EXIT } from '../exit-codes.js';
-import { brokerTarget } from '../login-flow.js';
+import { brokerTarget, requireStoredLogin } from '../login-flow.js';
+import { verifyRecordings } from '../recording-verify.js';
 import { fetchExport } from './audit-export.js';
 
 /** Help, flags and examples. */
@@ -57,6 +58,7 @@ export function parse(parsed: ParsedArgs): AuditVerifyOptions {
 export async function run(options: AuditVerifyOptions, deps: Deps): Promise<number> {
   let text: string;
   let jwks: JSONWebKeySet;
+  let online: { target: Awaited<ReturnType<typeof brokerTarget>>; token: string } | null = null;
   if (options.file) {
     if (!options.jwks)
       throw new UsageError(
@@ -69,6 +71,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
   } else {
     const target = await brokerTarget(deps, options.broker);
     text = await fetchExport(deps, target, {});
+    online = { target, token: (await requireStoredLogin(deps, target)).token };
     jwks = await loadJwks(deps, options.jwks ?? `${target.url}/.well-known/jwks.json`);
   }
   const { verifyChain } = await import('../../core/audit/verify-chain.js');
@@ -86,11 +89,25 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
       fromPrev: header?.prev ?? GENESIS_PREV,
     },
   );
-  if (options.json) deps.io.out(JSON.stringify(result));
+  // Online, the recordings the log pins are checked too (offline there are no chunks to compare).
+  const recordings =
+    result.ok && online
+      ? await verifyRecordings(online.target.client, online.token, parsed.events as AuditEvent[])
+      : null;
+  if (options.json) deps.io.out(JSON.stringify(recordings ? { ...result, recordings } : result));
+  if (recordings && recordings.problems.length > 0) {
+    for (const problem of recordings.problems)
+      deps.io.err(`Recording BROKEN (${problem.kind}): ${escapeUntrusted(problem.message)}`);
+    return EXIT.error;
+  }
   if (result.ok) {
     if (!options.json)
       deps.io.out(
         `Audit log verified: ${result.events} events (seq ${header?.from_seq ?? 1}–${result.lastSeq}), ${result.checkpoints} signed checkpoints; head ${result.lastHash.slice(0, 16)}…`,
+      );
+    if (!options.json && recordings && recordings.sessions > 0)
+      deps.io.out(
+        `Recordings verified: ${recordings.chunks} chunks of ${recordings.sessions} sessions match their logged SHA-256.`,
       );
     return EXIT.ok;
   }

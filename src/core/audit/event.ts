@@ -64,6 +64,7 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'audit.read', 'audit.export', 'audit.checkpoint', 'sessions.read',
   'access.denied', 'access.refusals', 'stepup.required',
   'keys.rotated', 'policy.explained',
+  'recording.chunk', 'recording.refused', 'recording.replayed',
 ]);
 
 /** sha256 hex of prev ‖ canonical JSON of the event without `hash` (a `hash` property, if present, is ignored). */

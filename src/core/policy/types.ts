@@ -1,4 +1,5 @@
 /** The broker's policy, after validation. Durations are in seconds. */
+import type { RecordingPolicy } from './recording.js';
 
 /** What a session may do to the tenant. */
 export type Scope = 'read' | 'write';
@@ -99,4 +100,6 @@ export interface Policy {
   machines: Machine[];
   /** A PostgreSQL URL shared by broker replicas; null: the SQLite file in the state directory. */
   store: string | null;
+  /** Which sessions' terminals are recorded (src/core/policy/recording.ts). */
+  recording: RecordingPolicy;
 }

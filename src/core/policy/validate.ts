@@ -5,6 +5,7 @@
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
+import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { type AlertWebhook, type Policy, type Role, SCOPES, type Scope, type Tenant } from './types.js';
 
 /** One thing wrong with the policy, at a key path such as `roles[2].max_ttl`. */
@@ -165,6 +166,7 @@ const TOP_KEYS = [
   'tenants',
   'machines',
   'store',
+  'recording',
 ];
 const ROLE_KEYS = [
   'name',
@@ -291,6 +293,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     tenants,
     machines,
     store: readStore(r, top.store),
+    recording: readRecording(r, top.recording),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {
     if (isUnforwardableHeader(name))
@@ -379,6 +382,53 @@ function readTenant(r: Reader, raw: unknown, path: Path): Tenant {
     approvalRequired: r.scopes(obj, 'approval_required', path, []),
     upstream,
   };
+}
+
+function readRecording(r: Reader, value: unknown): RecordingPolicy {
+  const path = ['recording'];
+  const obj = r.object(value, path, [
+    'default',
+    'break_glass',
+    'rules',
+    'input',
+    'max_outage',
+    'max_chunk_bytes',
+  ]);
+  const mode = (
+    o: Record<string, unknown>,
+    key: string,
+    at: Path,
+    fallback: RecordingMode,
+  ): RecordingMode => {
+    const v = r.string(o, key, at, fallback);
+    if ((RECORDING_MODES as readonly string[]).includes(v)) return v as RecordingMode;
+    r.problem([...at, key], 'must be required, optional or off');
+    return fallback;
+  };
+  const rules = r.list(obj, 'rules', path).map((raw, i) => {
+    const at = [...path, 'rules', i];
+    const rule = r.object(raw, at, ['tiers', 'environments', 'scopes', 'mode']);
+    return {
+      tiers: r.strings(rule, 'tiers', at, []),
+      environments: r.strings(rule, 'environments', at, []),
+      scopes: r.scopes(rule, 'scopes', at, []),
+      mode: mode(rule, 'mode', at, 'required'),
+    };
+  });
+  const recording: RecordingPolicy = {
+    default: mode(obj, 'default', path, DEFAULT_RECORDING.default),
+    breakGlass: mode(obj, 'break_glass', path, DEFAULT_RECORDING.breakGlass),
+    rules,
+    input: r.bool(obj, 'input', path, DEFAULT_RECORDING.input),
+    maxOutage: r.duration(obj, 'max_outage', path, DEFAULT_RECORDING.maxOutage),
+    maxChunkBytes: r.int(obj, 'max_chunk_bytes', path, DEFAULT_RECORDING.maxChunkBytes, 1024),
+  };
+  if (recording.maxChunkBytes > 60 * 1024)
+    r.problem(
+      [...path, 'max_chunk_bytes'],
+      'must be at most 61440 (the broker takes request bodies up to 64 KiB)',
+    );
+  return recording;
 }
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
