@@ -9,6 +9,7 @@ import type { Store } from '../store/types.js';
 import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
+import type { RefusalFolder } from './refusal-fold.js';
 
 /** A caller the broker authenticated from a broker token. */
 export interface Principal {
@@ -54,6 +55,8 @@ export interface BrokerDeps {
   alertSettings?: Partial<AlertSettings>;
   /** Sends break-glass alerts after commit (set by createBroker). */
   alerts?: AlertDispatcher;
+  /** Audits refusals of anonymous requests, folding repeats (set by createBroker). */
+  refusals?: RefusalFolder;
 }
 
 /** A request, typed for handlers. */

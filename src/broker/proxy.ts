@@ -6,25 +6,15 @@
  * refusal is audited as `action.denied` with the rule.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { request as upstreamRequest } from 'undici';
-import {
-  AuthRequiredError,
-  ForbiddenError,
-  ImpError,
-  InvalidInputError,
-  NotFoundError,
-} from '../core/errors.js';
+import { ForbiddenError, ImpError, InvalidInputError, NotFoundError } from '../core/errors.js';
 import { machineAllows } from '../core/policy/machines.js';
-import { rolesForGroups } from '../core/policy/roles.js';
 import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy-path.js';
-import { isForwardedHeader, readOnlyViolation } from '../core/proxy-request.js';
-import type { SessionRecord } from '../store/types.js';
+import { readOnlyViolation } from '../core/proxy-request.js';
 import { actorOf, type BrokerDeps, type Principal } from './context.js';
-import { isExecToken, verifyExecToken } from './exec-tokens.js';
-import { authenticate } from './guards.js';
+import { authenticateCaller, forwardHeaders, limitBody, queryOf } from './proxy-caller.js';
 import { mintSessionToken } from './session-tokens.js';
 import { watchSessionEnd } from './session-watch.js';
 import { loadSession, ownsSession, sessionAudit } from './sessions.js';
@@ -327,67 +317,9 @@ export async function proxyHandler(
   await reply.send(counter);
 }
 
-/**
- * The caller of the proxy: a person's broker token, or an exec credential (`imp exec`'s child),
- * which opens this one session's proxy and nothing else.
- */
-async function authenticateCaller(
-  deps: BrokerDeps,
-  authorization: string | string[] | undefined,
-  sessionId: string,
-): Promise<Principal> {
-  const header = Array.isArray(authorization) ? authorization[0] : authorization;
-  const bearer = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header)?.[1] : undefined;
-  if (!bearer || !isExecToken(bearer)) return authenticate(deps, authorization);
-  const claims = await verifyExecToken(deps.keys, deps.issuer, bearer, deps.clock);
-  if (claims.sessionId !== sessionId)
-    throw new NotFoundError(`No session ${sessionId.slice(0, 64)} for this credential.`);
-  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
-  if (!login || login.sub !== claims.sub)
-    throw new AuthRequiredError('The login behind this exec credential is no longer valid.');
-  const machine = claims.machine ?? null;
-  return { ...claims, machine, roles: machine ? [] : rolesForGroups(deps.policy, claims.groups) };
-}
-
 function classify(deps: BrokerDeps, method: string, path: string): ActionKind {
   if (deps.policy.proxy.exportPaths.some((glob) => matchesPathGlob(glob, path))) return 'export';
   return isReadMethod(method) ? 'read' : 'write';
-}
-
-function forwardHeaders(
-  headers: IncomingHttpHeaders,
-  extra: readonly string[],
-  token: string,
-  session: SessionRecord,
-  requestId: string,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || !isForwardedHeader(name, extra)) continue;
-    out[name] = Array.isArray(value) ? value.join(', ') : value;
-  }
-  out.authorization = `Bearer ${token}`;
-  out['x-imp-session'] = session.id;
-  out['x-imp-request-id'] = requestId;
-  return out;
-}
-
-function queryOf(rawPath: string): string {
-  const at = rawPath.indexOf('?');
-  return at >= 0 ? rawPath.slice(at + 1) : '';
-}
-
-function limitBody(stream: NodeJS.ReadableStream, maxBytes: number): Transform {
-  let total = 0;
-  const limiter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      total += chunk.length;
-      if (total > maxBytes) return callback(new Error('proxy.max_body'));
-      callback(null, chunk);
-    },
-  });
-  stream.pipe(limiter);
-  return limiter;
 }
 
 function actorFor(principal: Principal) {

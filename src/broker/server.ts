@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import { AlertDispatcher } from './alerts.js';
@@ -13,6 +14,7 @@ import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
+import { RefusalFolder } from './refusal-fold.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
 import { sweepExpired } from './sessions.js';
 
@@ -32,6 +34,9 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     bodyLimit: 64 * 1024,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // Behind a TLS proxy every peer is the proxy: only proxies the policy names may say who the client is.
+    trustProxy:
+      deps.policy.rateLimit.trustedProxies.length > 0 ? deps.policy.rateLimit.trustedProxies : false,
     clientErrorHandler: answerClientError,
     // Router-level refusals (undecodable URL, over-long parameter) answer in the API's error shape too.
     frameworkErrors: (error, request, reply) => sendError(deps, request, reply, error),
@@ -64,10 +69,31 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     ),
   );
 
+  // Routes anyone can call are limited per source address: a flood is answered 429 (Retry-After)
+  // before any body is parsed, token verified or audit event written. /healthz stays open for
+  // load balancers; authenticated routes are bounded by their login instead.
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new ImpError(
+        'IMP_RATE_LIMITED',
+        `Too many requests from your address: at most ${context.max} per ${deps.policy.rateLimit.window} s. Try again in ${context.after}.`,
+      ),
+  });
+  const limitFor = (route: (typeof ROUTES)[number]) =>
+    route.auth || route.path === '/healthz'
+      ? undefined
+      : {
+          max: route.path === '/v1/login' ? deps.policy.rateLimit.login : deps.policy.rateLimit.public,
+          timeWindow: deps.policy.rateLimit.window * 1000,
+        };
+
   for (const route of ROUTES) {
+    const limit = limitFor(route);
     app.route({
       method: route.method,
       url: route.path,
+      ...(limit ? { config: { rateLimit: limit } } : {}),
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
@@ -102,7 +128,14 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   const stopSink = startAuditSink(deps);
   const alerts = new AlertDispatcher(deps, deps.alertSettings);
   deps.alerts = alerts;
+  const refusals = new RefusalFolder(deps);
+  deps.refusals = refusals;
   app.addHook('onClose', async () => {
+    await refusals
+      .close()
+      .catch((error: unknown) =>
+        deps.log('error', 'could not audit folded refusals', { message: (error as Error).message }),
+      );
     await alerts.close();
     stopSink();
     await checkpointer.close();

@@ -24,6 +24,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   IMP_APPROVAL_DENIED: EXIT.denied,
   IMP_NOT_FOUND: EXIT.error,
   IMP_CONFLICT: EXIT.error,
+  IMP_RATE_LIMITED: EXIT.error,
   IMP_SESSION_EXPIRED: EXIT.sessionOver,
   IMP_SESSION_ENDED: EXIT.sessionOver,
   IMP_TIMEOUT: EXIT.timeout,

@@ -146,7 +146,14 @@ export class BrokerClient {
       ...(options.signal ? { signal: options.signal } : {}),
     });
     const text = await response.text();
-    if (!response.headers.has('x-imp-action-id') && !response.ok) throw this.toError(response, text);
+    if (!response.headers.has('x-imp-action-id') && !response.ok) {
+      const error = this.toError(response, text);
+      // A tenant API that did not answer in time is a failed upstream call (exit 1), not a wait of
+      // imp's own that ran out (exit 5: approvals, confirmations).
+      if (error.code === 'IMP_TIMEOUT' && response.status === 504)
+        throw new ImpError('IMP_UPSTREAM', error.message, { details: error.details, cause: error });
+      throw error;
+    }
     return { status: response.status, statusText: response.statusText, headers: response.headers, text };
   }
 

@@ -246,9 +246,11 @@ describe.runIf(process.platform === 'linux')('openCredentialStore without a keyc
     });
     return { store, warnings, filePath, elapsedMs: performance.now() - started };
   };
+  const NO_KEYCHAIN_REASON =
+    /.*Failed to connect to socket \/nonexistent.*|the keychain did not answer within 1\.5 s/;
   const fallbackLine = (filePath: string, reason: RegExp) =>
     new RegExp(
-      `^warning: no OS keychain available \\(${reason.source}\\); storing credentials in ${filePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0600\\)\\. Shown once; IMP_CREDENTIAL_STORE=file chooses the file for good \\(imp doctor shows the store\\)\\.$`,
+      `^warning: no OS keychain available \\((?:${reason.source})\\); storing credentials in ${filePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0600\\)\\. Shown once; IMP_CREDENTIAL_STORE=file chooses the file for good \\(imp doctor shows the store\\)\\.$`,
     );
 
   it('auto falls back to the file store with exactly one warning when the bus socket is missing', async () => {
@@ -256,9 +258,11 @@ describe.runIf(process.platform === 'linux')('openCredentialStore without a keyc
     const { store, warnings, filePath, elapsedMs } = await open('auto');
     expect(store.kind).toBe('file');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(fallbackLine(filePath, /.*Failed to connect to socket \/nonexistent.*/));
+    // The reason is the socket error, or, when the probe is slow to even start on a loaded machine,
+    // its 1.5 s budget: either way one line, and no hang.
+    expect(warnings[0]).toMatch(fallbackLine(filePath, NO_KEYCHAIN_REASON));
     expect(warnings[0]).not.toContain('\n');
-    expect(elapsedMs).toBeLessThan(3_000);
+    expect(elapsedMs).toBeLessThan(5_000);
     await store.set(BROKER_A, SECRET);
     expect(await mode(filePath)).toBe(0o600);
   });
@@ -343,7 +347,9 @@ describe.runIf(process.platform === 'linux')('openCredentialStore without a keyc
     );
     expect(error).toBeInstanceOf(ImpError);
     expect(error).toMatchObject({ code: 'IMP_CONFIG' });
-    expect((error as ImpError).message).toMatch(/^No OS keychain is available \(.*\/nonexistent.*\)\. /);
+    expect((error as ImpError).message).toMatch(
+      new RegExp(`^No OS keychain is available \\((${NO_KEYCHAIN_REASON.source})\\)\\. `),
+    );
     expect((error as ImpError).message).toContain('IMP_CREDENTIAL_STORE=file');
     expect(warnings).toEqual([]);
   });

@@ -194,7 +194,7 @@ describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () =>
           // Kill A once both replicas have served some calls: A's share is checked below.
           when: (sofar) => {
             const byB = [...sofar.actions.values()].filter((url) => url === b.url).length;
-            return sofar.actions.size - byB > 10 && byB > 10;
+            return sofar.actions.size - byB > 5 && byB > 5;
           },
           action: () => {
             a.process.signal('SIGKILL');
@@ -214,8 +214,9 @@ describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () =>
       expect(aFailures.length).toBeLessThanOrEqual(16);
       const servedByB = [...result.actions.values()].filter((url) => url === b.url).length;
       const servedByA = result.actions.size - servedByB;
-      expect(servedByA).toBeGreaterThan(10);
-      expect(servedByB).toBeGreaterThan(10);
+      // Both carried load before the kill (a loaded machine serves only a few calls a second).
+      expect(servedByA).toBeGreaterThan(5);
+      expect(servedByB).toBeGreaterThan(5);
 
       const store = await openPostgresStore(db.brokerUrl, { migrate: false });
       try {

@@ -28,6 +28,8 @@ tickets: { pattern: '^[A-Z][A-Z0-9]+-[0-9]+$' }
 reason: { min_length: 10 }
 sessions: { default_ttl: 30m }
 audit: { checkpoint_every: 200, checkpoint_interval: 5s }
+# Many simulated people share the loopback address: the per-address limit would be a bottleneck here.
+rate_limit: { login: 1000000, public: 1000000 }
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }

@@ -55,15 +55,13 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
     checkAssurance(ctx, identity);
   } catch (error) {
     const reason = error instanceof ImpError ? String(error.details.reason ?? error.code) : 'invalid';
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          type: 'auth.login_refused',
-          data: { reason, token_sha256: tokenHash, ip: ctx.ip, request_id: ctx.requestId },
-        },
-        now,
-      ),
-    );
+    const draft = {
+      type: 'auth.login_refused',
+      data: { reason, token_sha256: tokenHash, ip: ctx.ip, request_id: ctx.requestId },
+    };
+    // Anyone can send junk here: repeats from one address are folded into one counted event.
+    if (deps.refusals) await deps.refusals.record(draft, { ip: ctx.ip, reason });
+    else await deps.store.transaction((tx) => tx.appendAudit(draft, now));
     throw error;
   }
   const roles = rolesForGroups(deps.policy, identity.groups);

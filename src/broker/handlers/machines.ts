@@ -62,22 +62,15 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
   const tokenHash = createHash('sha256').update(token.split('.').slice(0, 2).join('.')).digest('hex');
   let actor: AuditActor | null = null;
   const refuse = async (error: ImpError, rule: string): Promise<never> => {
-    await deps.store.transaction((tx) =>
-      tx.appendAudit(
-        {
-          type: 'auth.machine_refused',
-          actor,
-          data: {
-            rule,
-            reason: String(error.details.reason ?? rule),
-            token_sha256: tokenHash,
-            ip: ctx.ip,
-            request_id: ctx.requestId,
-          },
-        },
-        now,
-      ),
-    );
+    const reason = String(error.details.reason ?? rule);
+    const draft = {
+      type: 'auth.machine_refused',
+      actor,
+      data: { rule, reason, token_sha256: tokenHash, ip: ctx.ip, request_id: ctx.requestId },
+    };
+    // Anyone can send junk here: repeats from one address are folded into one counted event.
+    if (deps.refusals) await deps.refusals.record(draft, { ip: ctx.ip, reason: `${rule}:${reason}` });
+    else await deps.store.transaction((tx) => tx.appendAudit(draft, now));
     throw error;
   };
 

@@ -94,6 +94,19 @@ export interface Policy {
     /** Request headers forwarded besides the built-in allow-list (lower case). */
     forwardHeaders: string[];
   };
+  /**
+   * Per source address on the routes that need no login (seconds / requests per window): POST
+   * /v1/login, and the other public routes except /healthz. Refusals beyond `foldAfter` of one kind
+   * from one address in a window are audited as one access.refusals event with a count.
+   */
+  rateLimit: {
+    window: number;
+    login: number;
+    public: number;
+    foldAfter: number;
+    /** Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; none by default. */
+    trustedProxies: string[];
+  };
   roles: Role[];
   tenants: Tenant[];
   /** Workload identities for unattended runbooks. */

@@ -162,6 +162,7 @@ const TOP_KEYS = [
   'break_glass',
   'audit',
   'proxy',
+  'rate_limit',
   'roles',
   'tenants',
   'machines',
@@ -203,6 +204,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
   const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
   const audit = r.object(top.audit, ['audit'], ['sink', 'checkpoint_every', 'checkpoint_interval']);
+  const rateLimit = r.object(
+    top.rate_limit,
+    ['rate_limit'],
+    ['window', 'login', 'public', 'fold_after', 'trusted_proxies'],
+  );
   const proxy = r.object(
     top.proxy,
     ['proxy'],
@@ -288,6 +294,13 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       exportPaths: r.strings(proxy, 'export_paths', ['proxy'], ['/v1/export/**']),
       exportScope: exportScope as Scope | 'forbidden',
       forwardHeaders: r.strings(proxy, 'forward_headers', ['proxy'], []).map((name) => name.toLowerCase()),
+    },
+    rateLimit: {
+      window: r.duration(rateLimit, 'window', ['rate_limit'], 60),
+      login: r.int(rateLimit, 'login', ['rate_limit'], 60, 1),
+      public: r.int(rateLimit, 'public', ['rate_limit'], 1200, 1),
+      foldAfter: r.int(rateLimit, 'fold_after', ['rate_limit'], 5, 0),
+      trustedProxies: r.strings(rateLimit, 'trusted_proxies', ['rate_limit'], []),
     },
     roles,
     tenants,
