@@ -13,6 +13,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Temporary directories (keys, credentials, databases) are removed after each file.
+    setupFiles: ['./test/helpers/cleanup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
   },
 });

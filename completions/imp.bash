@@ -13,41 +13,42 @@ _imp_subs() {
 }
 _imp_flags() {
   case "$1" in
-    'login') echo '--fresh --broker --no-browser --json --no-input --no-color --help' ;;
-    'whoami') echo '--broker --json --no-input --no-color --help' ;;
-    'passkey add') echo '--name --no-browser --broker --json --no-input --no-color --help' ;;
-    'passkey list') echo '--broker --json --no-input --no-color --help' ;;
-    'passkey remove') echo '--no-browser --broker --json --no-input --no-color --help' ;;
-    'passkey reset') echo '--no-browser --broker --json --no-input --no-color --help' ;;
-    'logout') echo '--broker --json --no-input --no-color --help' ;;
-    'start') echo '--tenant --env --write --ticket --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
-    'api') echo '--data --header --session --include --broker --json --no-input --no-color --help' ;;
-    'exec') echo '--tenant --env --ticket --reason --ttl --broker --identity-token-file --no-login --events-fd --events --json --no-input --no-color --help' ;;
-    'status') echo '--watch --broker --json --no-input --no-color --help' ;;
-    'end') echo '--format --broker --json --no-input --no-color --help' ;;
-    'prompt') echo '--json --no-input --no-color --help' ;;
-    'requests') echo '--broker --json --no-input --no-color --help' ;;
-    'approve') echo '--comment --broker --no-browser --json --no-input --no-color --help' ;;
-    'deny') echo '--reason --broker --no-browser --json --no-input --no-color --help' ;;
-    'break-glass') echo '--tenant --env --incident --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --help' ;;
-    'break-glass confirm') echo '--confirm --broker --no-browser --json --no-input --no-color --help' ;;
-    'break-glass review') echo '--outcome --notes --broker --no-browser --json --no-input --no-color --help' ;;
-    'audit list') echo '--tenant --actor --type --since --session --limit --broker --json --no-input --no-color --help' ;;
-    'audit show') echo '--broker --json --no-input --no-color --help' ;;
-    'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --help' ;;
-    'audit receipt') echo '--output --broker --json --no-input --no-color --help' ;;
-    'audit verify') echo '--file --jwks --broker --witness --witness-key --quorum --receipt --json --no-input --no-color --help' ;;
-    'replay') echo '--speed --idle-limit --format --broker --json --no-input --no-color --help' ;;
-    'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --help' ;;
-    'revoke') echo '--reason --broker --json --no-input --no-color --help' ;;
-    'policy check') echo '--json --no-input --no-color --help' ;;
-    'policy explain') echo '--user --tenant --env --scope --broker --json --no-input --no-color --help' ;;
-    'doctor') echo '--reauth --no-browser --broker --json --no-input --no-color --help' ;;
-    'completion') echo '--json --no-input --no-color --help' ;;
-    'dev') echo '--port --state-dir --policy --reauth --login --for --json --no-input --no-color --help' ;;
-    'broker serve') echo '--config --store --state-dir --port --host --public-url --audit-key --migrate-only --json --no-input --no-color --help' ;;
-    'witness serve') echo '--log --key --state --name --port --host --json --no-input --no-color --help' ;;
-    'broker rotate-keys') echo '--kind --overlap --state-dir --store --json --no-input --no-color --help' ;;
+    'login') echo '--fresh --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'whoami') echo '--broker --json --no-input --no-color --profile --help' ;;
+    'passkey add') echo '--name --no-browser --broker --json --no-input --no-color --profile --help' ;;
+    'passkey list') echo '--broker --json --no-input --no-color --profile --help' ;;
+    'passkey remove') echo '--no-browser --broker --json --no-input --no-color --profile --help' ;;
+    'passkey reset') echo '--no-browser --broker --json --no-input --no-color --profile --help' ;;
+    'logout') echo '--broker --json --no-input --no-color --profile --help' ;;
+    'start') echo '--tenant --env --write --ticket --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'api') echo '--raw-field --field --jq --filter --data --header --session --include --broker --json --no-input --no-color --profile --help' ;;
+    'exec') echo '--tenant --env --ticket --reason --ttl --broker --identity-token-file --no-login --events-fd --events --json --no-input --no-color --profile --help' ;;
+    'status') echo '--watch --broker --json --no-input --no-color --profile --help' ;;
+    'end') echo '--format --broker --json --no-input --no-color --profile --help' ;;
+    'prompt') echo '--json --no-input --no-color --profile --help' ;;
+    'requests') echo '--broker --json --no-input --no-color --profile --help' ;;
+    'approve') echo '--comment --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'deny') echo '--reason --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'break-glass') echo '--tenant --env --incident --reason --ttl --no-shell --confirm --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'break-glass confirm') echo '--confirm --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'break-glass review') echo '--outcome --notes --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'audit list') echo '--tenant --actor --type --since --session --limit --broker --json --no-input --no-color --profile --help' ;;
+    'audit show') echo '--broker --json --no-input --no-color --profile --help' ;;
+    'audit export') echo '--since --until --format --output --broker --json --no-input --no-color --profile --help' ;;
+    'audit receipt') echo '--output --broker --json --no-input --no-color --profile --help' ;;
+    'audit verify') echo '--file --jwks --broker --witness --witness-key --quorum --receipt --json --no-input --no-color --profile --help' ;;
+    'replay') echo '--speed --idle-limit --format --broker --json --no-input --no-color --profile --help' ;;
+    'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --profile --help' ;;
+    'sessions') echo '--tenant --env --user --mode --state --broker --json --no-input --no-color --profile --help' ;;
+    'revoke') echo '--reason --broker --json --no-input --no-color --profile --help' ;;
+    'policy check') echo '--json --no-input --no-color --profile --help' ;;
+    'policy explain') echo '--user --groups --tenant --env --scope --broker --json --no-input --no-color --profile --help' ;;
+    'doctor') echo '--reauth --no-browser --broker --json --no-input --no-color --profile --help' ;;
+    'completion') echo '--json --no-input --no-color --profile --help' ;;
+    'dev') echo '--port --state-dir --policy --reauth --login --for --json --no-input --no-color --profile --help' ;;
+    'broker serve') echo '--config --store --state-dir --port --host --public-url --audit-key --migrate-only --json --no-input --no-color --profile --help' ;;
+    'witness serve') echo '--log --key --state --name --port --host --json --no-input --no-color --profile --help' ;;
+    'broker rotate-keys') echo '--kind --overlap --state-dir --store --json --no-input --no-color --profile --help' ;;
   esac
 }
 _imp_args() {
@@ -63,13 +64,20 @@ _imp_args() {
 _imp_value() {
   case "$1" in
     'login|--broker') echo 'none' ;;
+    'login|--profile') echo 'none' ;;
     'whoami|--broker') echo 'none' ;;
+    'whoami|--profile') echo 'none' ;;
     'passkey add|--name') echo 'none' ;;
     'passkey add|--broker') echo 'none' ;;
+    'passkey add|--profile') echo 'none' ;;
     'passkey list|--broker') echo 'none' ;;
+    'passkey list|--profile') echo 'none' ;;
     'passkey remove|--broker') echo 'none' ;;
+    'passkey remove|--profile') echo 'none' ;;
     'passkey reset|--broker') echo 'none' ;;
+    'passkey reset|--profile') echo 'none' ;;
     'logout|--broker') echo 'none' ;;
+    'logout|--profile') echo 'none' ;;
     'start|--tenant') echo 'source:tenants' ;;
     'start|--env') echo 'source:environments' ;;
     'start|--ticket') echo 'none' ;;
@@ -77,12 +85,21 @@ _imp_value() {
     'start|--ttl') echo 'none' ;;
     'start|--confirm') echo 'none' ;;
     'start|--broker') echo 'none' ;;
+    'start|--profile') echo 'none' ;;
+    'api|--raw-field') echo 'none' ;;
+    'api|-f') echo 'none' ;;
+    'api|--field') echo 'none' ;;
+    'api|-F') echo 'none' ;;
+    'api|--jq') echo 'none' ;;
+    'api|-q') echo 'none' ;;
+    'api|--filter') echo 'none' ;;
     'api|--data') echo 'none' ;;
     'api|-d') echo 'none' ;;
     'api|--header') echo 'none' ;;
     'api|-H') echo 'none' ;;
     'api|--session') echo 'source:sessions' ;;
     'api|--broker') echo 'none' ;;
+    'api|--profile') echo 'none' ;;
     'exec|--tenant') echo 'source:tenants' ;;
     'exec|--env') echo 'source:environments' ;;
     'exec|--ticket') echo 'none' ;;
@@ -92,14 +109,21 @@ _imp_value() {
     'exec|--identity-token-file') echo 'source:files' ;;
     'exec|--events-fd') echo 'none' ;;
     'exec|--events') echo 'source:files' ;;
+    'exec|--profile') echo 'none' ;;
     'status|--broker') echo 'none' ;;
+    'status|--profile') echo 'none' ;;
     'end|--format') echo 'words:text markdown json' ;;
     'end|--broker') echo 'none' ;;
+    'end|--profile') echo 'none' ;;
+    'prompt|--profile') echo 'none' ;;
     'requests|--broker') echo 'none' ;;
+    'requests|--profile') echo 'none' ;;
     'approve|--comment') echo 'none' ;;
     'approve|--broker') echo 'none' ;;
+    'approve|--profile') echo 'none' ;;
     'deny|--reason') echo 'none' ;;
     'deny|--broker') echo 'none' ;;
+    'deny|--profile') echo 'none' ;;
     'break-glass|--tenant') echo 'source:tenants' ;;
     'break-glass|--env') echo 'source:environments' ;;
     'break-glass|--incident') echo 'none' ;;
@@ -107,11 +131,14 @@ _imp_value() {
     'break-glass|--ttl') echo 'none' ;;
     'break-glass|--confirm') echo 'none' ;;
     'break-glass|--broker') echo 'none' ;;
+    'break-glass|--profile') echo 'none' ;;
     'break-glass confirm|--confirm') echo 'none' ;;
     'break-glass confirm|--broker') echo 'none' ;;
+    'break-glass confirm|--profile') echo 'none' ;;
     'break-glass review|--outcome') echo 'words:justified unjustified' ;;
     'break-glass review|--notes') echo 'none' ;;
     'break-glass review|--broker') echo 'none' ;;
+    'break-glass review|--profile') echo 'none' ;;
     'audit list|--tenant') echo 'source:tenants' ;;
     'audit list|--actor') echo 'none' ;;
     'audit list|--type') echo 'none' ;;
@@ -119,16 +146,20 @@ _imp_value() {
     'audit list|--session') echo 'none' ;;
     'audit list|--limit') echo 'none' ;;
     'audit list|--broker') echo 'none' ;;
+    'audit list|--profile') echo 'none' ;;
     'audit show|--broker') echo 'none' ;;
+    'audit show|--profile') echo 'none' ;;
     'audit export|--since') echo 'none' ;;
     'audit export|--until') echo 'none' ;;
     'audit export|--format') echo 'words:jsonl csv' ;;
     'audit export|--output') echo 'source:files' ;;
     'audit export|-o') echo 'source:files' ;;
     'audit export|--broker') echo 'none' ;;
+    'audit export|--profile') echo 'none' ;;
     'audit receipt|--output') echo 'source:files' ;;
     'audit receipt|-o') echo 'source:files' ;;
     'audit receipt|--broker') echo 'none' ;;
+    'audit receipt|--profile') echo 'none' ;;
     'audit verify|--file') echo 'source:files' ;;
     'audit verify|--jwks') echo 'source:files' ;;
     'audit verify|--broker') echo 'none' ;;
@@ -136,27 +167,44 @@ _imp_value() {
     'audit verify|--witness-key') echo 'none' ;;
     'audit verify|--quorum') echo 'none' ;;
     'audit verify|--receipt') echo 'source:files' ;;
+    'audit verify|--profile') echo 'none' ;;
     'replay|--speed') echo 'none' ;;
     'replay|--idle-limit') echo 'none' ;;
     'replay|--format') echo 'words:play asciicast' ;;
     'replay|--broker') echo 'none' ;;
+    'replay|--profile') echo 'none' ;;
     'review|--since') echo 'none' ;;
     'review|--unused-days') echo 'none' ;;
     'review|--format') echo 'words:text markdown json' ;;
     'review|--broker') echo 'none' ;;
+    'review|--profile') echo 'none' ;;
+    'sessions|--tenant') echo 'source:tenants' ;;
+    'sessions|--env') echo 'source:environments' ;;
+    'sessions|--user') echo 'none' ;;
+    'sessions|--mode') echo 'words:standard break-glass' ;;
+    'sessions|--state') echo 'words:active pending' ;;
+    'sessions|--broker') echo 'none' ;;
+    'sessions|--profile') echo 'none' ;;
     'revoke|--reason') echo 'none' ;;
     'revoke|--broker') echo 'none' ;;
+    'revoke|--profile') echo 'none' ;;
+    'policy check|--profile') echo 'none' ;;
     'policy explain|--user') echo 'none' ;;
+    'policy explain|--groups') echo 'none' ;;
     'policy explain|--tenant') echo 'source:tenants' ;;
     'policy explain|--env') echo 'source:environments' ;;
     'policy explain|--scope') echo 'words:read write' ;;
     'policy explain|--broker') echo 'none' ;;
+    'policy explain|--profile') echo 'none' ;;
     'doctor|--broker') echo 'none' ;;
+    'doctor|--profile') echo 'none' ;;
+    'completion|--profile') echo 'none' ;;
     'dev|--port') echo 'none' ;;
     'dev|--state-dir') echo 'none' ;;
     'dev|--policy') echo 'source:files' ;;
     'dev|--reauth') echo 'none' ;;
     'dev|--for') echo 'none' ;;
+    'dev|--profile') echo 'none' ;;
     'broker serve|--config') echo 'source:files' ;;
     'broker serve|--store') echo 'none' ;;
     'broker serve|--state-dir') echo 'none' ;;
@@ -164,16 +212,19 @@ _imp_value() {
     'broker serve|--host') echo 'none' ;;
     'broker serve|--public-url') echo 'none' ;;
     'broker serve|--audit-key') echo 'source:files' ;;
+    'broker serve|--profile') echo 'none' ;;
     'witness serve|--log') echo 'none' ;;
     'witness serve|--key') echo 'source:files' ;;
     'witness serve|--state') echo 'source:files' ;;
     'witness serve|--name') echo 'none' ;;
     'witness serve|--port') echo 'none' ;;
     'witness serve|--host') echo 'none' ;;
+    'witness serve|--profile') echo 'none' ;;
     'broker rotate-keys|--kind') echo 'words:session audit login' ;;
     'broker rotate-keys|--overlap') echo 'none' ;;
     'broker rotate-keys|--state-dir') echo 'source:files' ;;
     'broker rotate-keys|--store') echo 'none' ;;
+    'broker rotate-keys|--profile') echo 'none' ;;
   esac
 }
 _imp_dynamic() {
@@ -188,7 +239,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review revoke policy doctor completion dev broker witness' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review sessions revoke policy doctor completion dev broker witness' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

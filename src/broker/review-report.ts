@@ -184,6 +184,7 @@ const CAPABILITY_EVENTS: [keyof Role, string[]][] = [
   ['audit', ['audit.read', 'audit.export', 'audit.checkpoint']],
   ['review', ['breakglass.reviewed', 'audit.read']],
   ['revoke', ['session.revoked']],
+  ['supervise', ['sessions.read']],
 ];
 
 function unusedRoles(input: ReviewInput): ReviewReport['unused_roles'] {

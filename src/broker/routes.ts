@@ -15,6 +15,7 @@ import { confirmBreakGlass, getBreakGlass, postBreakGlass } from './handlers/bre
 import { postExecCredential } from './handlers/exec-credential.js';
 import { getConfig, getHealth, getJwks, getTenants, getWhoami, postLogin } from './handlers/identity.js';
 import { postTokenExchange } from './handlers/machines.js';
+import { listLiveSessions } from './handlers/oversight.js';
 import {
   addPasskey,
   getCeremony,
@@ -28,6 +29,7 @@ import {
 } from './handlers/passkeys.js';
 import { getRecording, postRecordingChunk } from './handlers/recording.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
+import { checkSession } from './handlers/session-check.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
 
 /** One route: where, who may call it, and what answers. */
@@ -58,7 +60,11 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/v1/tenants', action: 'list tenants', auth: true, handler: getTenants },
   // Who may open what is the policy's decision (input → policy → conflicts), then the per-session login.
   { method: 'POST', path: '/v1/sessions', action: 'open a session', auth: true, freshLogin: 'per_session', handler: postSession },
+  // The same checks without opening anything or asking for a fresh login (the CLI's banner waits for it).
+  { method: 'POST', path: '/v1/sessions/check', action: 'check a session request', auth: true, handler: checkSession },
   { method: 'GET', path: '/v1/sessions', action: 'list sessions', auth: true, handler: listSessions },
+  // Everyone's live sessions for security staff; each listing is audited (sessions.read) by the handler.
+  { method: 'GET', path: '/v1/sessions/live', action: "list everyone's live sessions", auth: true, capability: ['supervise', 'revoke', 'audit', 'review'], handler: listLiveSessions },
   // Visible to its owner and overseers, 404 to anyone else; ?wait long-polls.
   { method: 'GET', path: '/v1/sessions/:id', action: 'read a session', auth: true, machines: true, handler: getSession },
   { method: 'POST', path: '/v1/sessions/:id/end', action: 'end', auth: true, machines: true, checkedOn: 'target', owner: true, handler: endSession },

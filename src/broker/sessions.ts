@@ -158,6 +158,7 @@ export function sessionView(session: SessionRecord): SessionView {
     started_at: iso(session.startedAt),
     expires_at: iso(session.expiresAt),
     ended_at: iso(session.endedAt),
+    ended_by: session.endedBy ? { sub: session.endedBy.sub, email: session.endedBy.email } : null,
     review_required: session.reviewRequired,
     review: session.review
       ? {

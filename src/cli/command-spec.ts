@@ -56,5 +56,10 @@ export const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'json', description: 'Machine-readable JSON on stdout' },
   { name: 'no-input', description: 'Never prompt; missing values are usage errors' },
   { name: 'no-color', description: 'No colour or decoration' },
+  {
+    name: 'profile',
+    value: '<name>',
+    description: 'Use this profile’s broker, login and config (or IMP_PROFILE)',
+  },
   { name: 'help', short: 'h', description: 'Show help for this command' },
 ];

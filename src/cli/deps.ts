@@ -80,7 +80,7 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       if (!controller.signal.aborted) controller.abort(new Error(signal));
     });
   }
-  return {
+  const deps: Deps = {
     io,
     env,
     clock: systemClock,
@@ -112,16 +112,21 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       const { startPty } = await import('./pty.js');
       return startPty(command, args, childEnv, hooks);
     },
+    // Reads deps.paths when first used: main() may have switched the profile (--profile) by then.
     credentials() {
       // Under `imp exec` the child holds a one-session credential and must not reach the person's store.
-      credentials ??= import('../client/credentials.js').then((m) =>
+      credentials ??= import('../client/credentials.js').then(async (m) =>
         execCredentialFrom(env)
           ? new m.MemoryCredentialStore()
-          : m.openCredentialStore({
-              mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
-              filePath: paths.credentialsFile,
-              warn: (message) => io.err(message),
-            }),
+          : m.profileStore(
+              await m.openCredentialStore({
+                mode: m.credentialStoreModeFromEnv(env.IMP_CREDENTIAL_STORE),
+                filePath: deps.paths.credentialsFile,
+                noticeFile: deps.paths.noticeFile,
+                warn: (message) => io.err(message),
+              }),
+              deps.paths.profile,
+            ),
       );
       return credentials;
     },
@@ -140,4 +145,5 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       return runDeviceLogin(options);
     },
   };
+  return deps;
 }

@@ -65,3 +65,17 @@ function flagLines(flags: readonly FlagSpec[]): string[] {
     return `  ${left.padEnd(28)}${flag.description}`;
   });
 }
+
+/** `imp broker --help`: the subcommands under a first word that is not itself a command. */
+export function familyHelp(family: string, commands: readonly CommandEntry[]): string {
+  const members = commands.filter((c) => !c.hidden && c.name.startsWith(`${family} `));
+  const width = Math.max(...members.map((c) => c.name.length)) + 2;
+  return [
+    `Usage: imp ${family} <command> [flags]`,
+    '',
+    'Commands:',
+    ...members.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    `Run "imp ${family} <command> --help" for a command's flags.`,
+  ].join('\n');
+}

@@ -68,8 +68,11 @@ export async function performLogin(
       const url = code.verification_uri_complete ?? code.verification_uri;
       if (ux.events) ux.events({ event: 'device_authorization', ...code });
       else if (ux.json) io.out(JSON.stringify({ event: 'device_authorization', ...code }));
+      // The complete URI carries the code, so nothing needs typing; the code is still shown to compare.
       io.err(
-        `To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`,
+        code.verification_uri_complete
+          ? `To log in, open ${escapeUntrusted(code.verification_uri_complete)} (or ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)})`
+          : `To log in, open ${escapeUntrusted(code.verification_uri)} and enter the code ${escapeUntrusted(code.user_code)}`,
       );
       io.err(
         `Only confirm if the page shows this same code and you started this login (it expires in ${Math.round(code.expires_in / 60)} min).`,

@@ -56,6 +56,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('audit verify', 'audit', 'Verify the audit chain and checkpoints', () => import('./commands/audit-verify.js')),
   entry('replay', 'audit', "Play a session's recording, or export it for asciinema", () => import('./commands/replay.js')),
   entry('review', 'audit', 'Access review: sessions, break-glass, denials, unused roles', () => import('./commands/review.js')),
+  entry('sessions', 'admin', "List everyone's live sessions (security roles)", () => import('./commands/sessions.js')),
   entry('revoke', 'admin', "Revoke someone's session at once", () => import('./commands/revoke.js')),
   entry('policy check', 'admin', 'Validate a policy file', () => import('./commands/policy-check.js')),
   entry('policy explain', 'admin', 'Explain a policy decision', () => import('./commands/policy-explain.js')),

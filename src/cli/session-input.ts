@@ -5,8 +5,8 @@
  */
 import type { BrokerConfig } from '../core/api.js';
 import { parseDuration } from '../core/duration.js';
-import { InvalidInputError, UsageError } from '../core/errors.js';
-import { hasControlCharacters } from '../core/escape.js';
+import { ImpError, InvalidInputError, UsageError } from '../core/errors.js';
+import { escapeUntrusted, hasControlCharacters } from '../core/escape.js';
 import type { Deps } from './deps.js';
 
 /** What the user gave on the command line. */
@@ -16,6 +16,12 @@ export interface SessionFlags {
   ticket: string | undefined;
   reason: string | undefined;
   ttl: string | undefined;
+}
+
+/** A tenant and its environments, as GET /v1/tenants lists them. */
+export interface TenantEnvironments {
+  id: string;
+  environments: string[];
 }
 
 /** Complete, locally valid input. */
@@ -51,7 +57,8 @@ export async function collectSessionInput(
   deps: Pick<Deps, 'io' | 'prompter'>,
   config: BrokerConfig,
   flags: SessionFlags,
-  environments: () => Promise<string[]>,
+  /** The tenants the broker knows (fetched only without --env: it needs a login). */
+  tenants: () => Promise<TenantEnvironments[]>,
 ): Promise<SessionInput> {
   const ttlSeconds = flags.ttl === undefined ? undefined : parseDuration(flags.ttl, '--ttl');
   if (flags.ticket !== undefined) {
@@ -62,28 +69,15 @@ export async function collectSessionInput(
     const problem = reasonProblem(config, flags.reason);
     if (problem) throw new InvalidInputError(problem);
   }
-  const missing = [
-    flags.env === undefined && '--env',
-    flags.ticket === undefined && '--ticket',
-    flags.reason === undefined && '--reason',
-  ].filter(Boolean);
+  const missing = [flags.ticket === undefined && '--ticket', flags.reason === undefined && '--reason'].filter(
+    Boolean,
+  );
   if (missing.length > 0 && !deps.io.canPrompt()) {
     throw new UsageError(
       `Missing ${missing.join(', ')} (imp does not prompt with --no-input or without a terminal).`,
     );
   }
-  let environment = flags.env;
-  if (environment === undefined) {
-    const choices = await environments();
-    const prompter = await deps.prompter();
-    environment =
-      choices.length === 1
-        ? choices[0]!
-        : await prompter.select({
-            message: `Environment of ${flags.tenant}`,
-            choices: choices.map((env) => ({ value: env, name: env })),
-          });
-  }
+  const environment = flags.env ?? (await chooseEnvironment(deps, flags.tenant, await tenants()));
   let ticket = flags.ticket;
   if (ticket === undefined) {
     const prompter = await deps.prompter();
@@ -103,9 +97,46 @@ export async function collectSessionInput(
   }
   return {
     tenant: flags.tenant,
-    environment: environment ?? 'prod',
+    environment,
     ticket,
     reason: reason.trim(),
     ttlSeconds,
   };
+}
+
+/**
+ * The one --env rule for `imp start` and `imp exec`: a tenant with a single environment implies it;
+ * with several, --env is needed, or a choice when imp may prompt. `null` is an unknown tenant.
+ */
+export async function chooseEnvironment(
+  deps: Pick<Deps, 'io' | 'prompter'>,
+  tenant: string,
+  tenants: TenantEnvironments[],
+): Promise<string> {
+  const choices = tenants.find((t) => t.id === tenant)?.environments ?? [];
+  if (choices.length === 0)
+    throw new InvalidInputError(
+      `There is no tenant "${escapeUntrusted(tenant)}" (tenants: ${tenants.map((t) => escapeUntrusted(t.id)).join(', ') || 'none'}).`,
+    );
+  if (choices.length === 1) return choices[0]!;
+  if (!deps.io.canPrompt())
+    throw new UsageError(
+      `Tenant ${escapeUntrusted(tenant)} has several environments (${choices.map(escapeUntrusted).join(', ')}): pass --env <env>.`,
+    );
+  const prompter = await deps.prompter();
+  return prompter.select({
+    message: `Environment of ${escapeUntrusted(tenant)}`,
+    choices: choices.map((env) => ({ value: env, name: escapeUntrusted(env) })),
+  });
+}
+
+/** Refusals that are the user's input, not a policy decision about them: exit 2 like a bad --ttl. */
+const INPUT_RULES = new Set(['tenant.unknown', 'tenant.environment', 'ttl.max', 'ttl.invalid']);
+
+/** Rethrows a broker refusal of the tenant, environment or time limit as invalid input (exit 2). */
+export function asInputError(error: unknown): never {
+  const rule = error instanceof ImpError ? error.details?.rule : undefined;
+  if (error instanceof ImpError && typeof rule === 'string' && INPUT_RULES.has(rule))
+    throw new InvalidInputError(error.message, { rule });
+  throw error;
 }

@@ -8,6 +8,7 @@ import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
 import type { RecordingTerms } from '../core/policy/recording.js';
+import { formatSecondsLeft, formatTimeLeft } from '../core/time-left.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './exit-codes.js';
 import type { BrokerTarget } from './login-flow.js';
@@ -20,6 +21,8 @@ import { formatSummary } from './summary-format.js';
 const FORCED_LOGOUT_GRACE_MS = 3000;
 /** How often the parent asks the broker whether the session was revoked. */
 const STATUS_POLL_MS = 5000;
+/** Warnings before a forced logout, largest first. */
+const WARN_AT_SECONDS = [300, 60];
 
 /** Waits while a request is pending; Ctrl-C withdraws it. Returns the decided session. */
 export async function waitForApproval(
@@ -35,13 +38,27 @@ export async function waitForApproval(
     io.err(`Request ${session.id} needs approval by a second person. They run:`);
     io.err(`  imp approve ${session.id}`);
   }
-  return waitWhilePending(
+  const decided = await waitWhilePending(
     deps,
     target,
     token,
     session,
     json ? null : 'Waiting for approval… (Ctrl-C withdraws the request)',
   );
+  if (decided.state === 'active') {
+    const by = decided.decided_by;
+    if (json) io.out(JSON.stringify({ event: 'approved', by, comment: decided.decision_comment ?? null }));
+    else io.err(`Approved by ${personText(by)}${commentText(decided.decision_comment)}.`);
+  }
+  return decided;
+}
+
+function personText(person: { sub: string; email: string | null } | null | undefined): string {
+  return escapeUntrusted(person?.email ?? person?.sub ?? 'someone');
+}
+
+function commentText(comment: string | null | undefined): string {
+  return comment ? `: "${escapeUntrusted(comment)}"` : ' (no comment)';
 }
 
 /** Long-polls while a request is pending, with a spinner unless `spinnerText` is null; Ctrl-C withdraws it. */
@@ -111,26 +128,29 @@ export async function runActiveSession(
 
   const stop = new AbortController();
   let reason: EndReason | null = null;
+  let revoked: SessionView | null = null;
   let recordingFailure = '';
   const finish = (why: EndReason) => {
     reason ??= why;
     stop.abort();
   };
-  const warned = new Set<number>();
+  // A session that starts with less than a threshold left was told its length by the banner: no
+  // warning for that threshold, and never two in one tick (a 4-minute session warns once, at 1 min).
+  const initialLeft = Math.floor((expiresAt - deps.clock.now()) / 1000);
+  const warned = new Set(WARN_AT_SECONDS.filter((threshold) => threshold >= initialLeft));
   const tick = () => {
-    const left = Math.max(0, Math.round((expiresAt - deps.clock.now()) / 1000));
+    const left = Math.max(0, Math.floor((expiresAt - deps.clock.now()) / 1000));
     if (io.stderrIsTTY && !options.json)
-      io.stderr.write(`\u001b]0;imp ${label} — ${formatDuration(left)} left\u0007`);
-    for (const threshold of [300, 60]) {
-      if (left <= threshold && !warned.has(threshold) && left > 0) {
-        warned.add(threshold);
-        for (const t of [300, 60]) if (t >= threshold) warned.add(t);
-        if (options.json) io.out(JSON.stringify({ event: 'session_warning', seconds_left: left }));
-        else
-          io.err(
-            `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
-          );
-      }
+      io.stderr.write(`\u001b]0;imp ${label} — ${formatTimeLeft(expiresAt, deps.clock.now())} left\u0007`);
+    const due = WARN_AT_SECONDS.filter((threshold) => left <= threshold && !warned.has(threshold));
+    const threshold = due.at(-1);
+    if (threshold !== undefined && left > 0) {
+      for (const t of due) warned.add(t);
+      if (options.json) io.out(JSON.stringify({ event: 'session_warning', seconds_left: left }));
+      else
+        io.err(
+          `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
+        );
     }
     if (left <= 0) finish('expired');
     return left;
@@ -141,8 +161,10 @@ export async function runActiveSession(
     deps.clock.every(STATUS_POLL_MS, async () => {
       try {
         const now = await target.client.getSession(token, session.id);
-        if (now.state === 'revoked') finish('revoked');
-        else if (now.state === 'expired') finish('expired');
+        if (now.state === 'revoked') {
+          revoked = now;
+          finish('revoked');
+        } else if (now.state === 'expired') finish('expired');
         else if (now.state === 'ended') finish('ended');
       } catch {
         // A broker blip must not end the session locally; expiry still does.
@@ -175,6 +197,7 @@ export async function runActiveSession(
   }
 
   const why = (reason as EndReason | null) ?? 'ended';
+  const revokedView = revoked as SessionView | null;
   if (why === 'ended' || why === 'recording')
     await target.client
       .endSession(token, session.id)
@@ -186,12 +209,22 @@ export async function runActiveSession(
     io.err(`\r\n${message}`);
   } else if (why !== 'ended' && !options.json)
     io.err(
-      `\r\nimp: session ${why === 'expired' ? 'expired' : 'was revoked'} — you have been logged out of ${label}.`,
+      `\r\nimp: session ${why === 'expired' ? 'expired' : `was revoked${revokedText(revokedView)}`} — you have been logged out of ${label}.`,
     );
   const summary = await target.client.summary(token, session.id).catch(() => null);
-  if (options.json) io.out(JSON.stringify({ event: 'session_ended', reason: why, summary }));
-  else if (summary) io.err(formatSummary(summary, 'text'));
+  if (options.json) {
+    const by =
+      why === 'revoked'
+        ? { by: revokedView?.ended_by ?? null, comment: revokedView?.decision_comment ?? null }
+        : {};
+    io.out(JSON.stringify({ event: 'session_ended', reason: why, ...by, summary }));
+  } else if (summary) io.err(formatSummary(summary, 'text'));
   return why === 'ended' ? EXIT.ok : EXIT.sessionOver;
+}
+
+function revokedText(session: SessionView | null): string {
+  if (!session?.ended_by) return '';
+  return ` by ${personText(session.ended_by)}${session.decision_comment ? ` ("${escapeUntrusted(session.decision_comment)}")` : ''}`;
 }
 
 function ignoreAlreadyOver(error: unknown): void {
@@ -261,7 +294,7 @@ async function runForeground(
 ): Promise<void> {
   const spinner = await startSpinner(deps.io, `Session ${label} active — Ctrl-C ends it`);
   const cancelRefresh = deps.clock.every(1000, () =>
-    spinner.update(`Session ${label} active — ${formatDuration(tick())} left — Ctrl-C ends it`),
+    spinner.update(`Session ${label} active — ${formatSecondsLeft(tick())} left — Ctrl-C ends it`),
   );
   try {
     await new Promise<void>((resolve) => {

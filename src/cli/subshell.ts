@@ -35,6 +35,7 @@ export function sessionEnv(
     IMP_TENANT: session.tenant,
     IMP_ENV: session.environment,
     IMP_SCOPE: session.scope,
+    IMP_MODE: session.mode,
     IMP_EXPIRES_AT: session.expires_at ?? '',
     IMP_BROKER_URL: brokerUrl,
   };

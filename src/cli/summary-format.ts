@@ -41,7 +41,7 @@ export function formatSummary(summary: SessionSummary, format: SummaryFormat): s
             '',
             ...summary.calls.map(
               (c) =>
-                `- \`${c.ts}\` ${c.method} \`${md(c.path)}\` → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`,
+                `- \`${c.ts}\` ${c.method} ${codeSpan(c.path)} → ${c.outcome === 'denied' ? 'denied' : (c.status ?? 'failed')}`,
             ),
           ]
         : ['No calls were made.']),
@@ -53,4 +53,16 @@ export function formatSummary(summary: SessionSummary, format: SummaryFormat): s
     `  duration ${formatDuration(summary.duration_seconds)}; actions: ${summary.actions.read} read, ${summary.actions.write} write, ${summary.actions.export} export; denied: ${summary.denials}`,
     ...calls.map((line) => `    ${line}`),
   ].join('\n');
+}
+
+/**
+ * A Markdown code span (CommonMark 6.1): backslashes are literal inside one, so nothing is escaped;
+ * the fence is one backtick longer than any run inside, padded when the text starts or ends with one.
+ */
+export function codeSpan(text: string): string {
+  const safe = escapeUntrusted(text).replace(/\r?\n/g, ' ');
+  const longest = Math.max(0, ...(safe.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = safe.startsWith('`') || safe.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${safe}${pad}${fence}`;
 }

@@ -12,6 +12,7 @@ import type {
   MachineTokenResponse,
   RecordingResponse,
   ReviewReport,
+  SessionCheck,
   SessionRequestBody,
   SessionSummary,
   SessionView,
@@ -29,7 +30,8 @@ import {
 /** What a machine identity asks for in a token exchange. */
 export interface MachineSessionAsk {
   tenant: string;
-  environment: string;
+  /** Absent: the broker implies the tenant's only environment. */
+  environment: string | undefined;
   ticket: string | undefined;
   reason: string;
   /** Seconds. */
@@ -236,9 +238,9 @@ export class BrokerClient {
       subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
       scope: 'tenant:read',
       tenant: ask.tenant,
-      environment: ask.environment,
       reason: ask.reason,
     };
+    if (ask.environment) form.environment = ask.environment;
     if (ask.ticket) form.ticket = ask.ticket;
     if (ask.ttl !== undefined) form.ttl = String(ask.ttl);
     return (await this.request<MachineTokenResponse>('POST', '/v1/token', { form })).body;
@@ -259,6 +261,11 @@ export class BrokerClient {
       body,
     });
     return { status: answer.status, session: answer.body.session, message: answer.body.message };
+  }
+
+  /** POST /v1/sessions/check: the broker's checks for a session request, without opening it. */
+  async checkSession(token: string, body: SessionRequestBody): Promise<SessionCheck> {
+    return (await this.request<SessionCheck>('POST', '/v1/sessions/check', { token, body })).body;
   }
 
   /** GET /v1/sessions/:id, long-polling while pending when `waitSeconds` is given. */
@@ -418,6 +425,15 @@ export class BrokerClient {
   async reviewBreakGlass(token: string, id: string, body: BreakGlassReviewBody): Promise<SessionView> {
     const path = `/v1/break-glass/${encodeURIComponent(id)}/review`;
     return (await this.request<{ session: SessionView }>('POST', path, { token, body })).body.session;
+  }
+
+  /** GET /v1/sessions/live: everyone's active and pending sessions (security roles; audited). */
+  async liveSessions(token: string, filters: Record<string, string>): Promise<SessionView[]> {
+    const answer = await this.request<{ sessions: SessionView[] }>('GET', '/v1/sessions/live', {
+      token,
+      query: filters,
+    });
+    return answer.body.sessions;
   }
 
   /** GET /v1/review?since=: the access review. */

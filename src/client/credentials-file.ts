@@ -18,11 +18,18 @@ const writeQueues = new Map<string, Promise<unknown>>();
 export class FileCredentialStore implements CredentialStore {
   readonly kind = 'file' as const;
   readonly filePath: string;
+  /** Why the keychain was not used, when this file is the `auto` fallback (for `imp doctor`). */
+  readonly fallbackReason: string | null;
   private readonly warn: (message: string) => void;
 
-  constructor(filePath: string, warn: (message: string) => void = writeWarningToStderr) {
+  constructor(
+    filePath: string,
+    warn: (message: string) => void = writeWarningToStderr,
+    fallbackReason: string | null = null,
+  ) {
     this.filePath = resolve(filePath);
     this.warn = warn;
+    this.fallbackReason = fallbackReason;
   }
 
   async get(account: string): Promise<string | null> {

@@ -20,6 +20,8 @@ export type CredentialStoreKind = 'keychain' | 'file' | 'memory';
 /** One secret per account (the broker URL); implementations never log the secret. */
 export interface CredentialStore {
   readonly kind: CredentialStoreKind;
+  /** Set when `auto` fell back to the file: why the keychain was not used. */
+  readonly fallbackReason?: string | null;
   /** The stored secret, or null when there is none. */
   get(account: string): Promise<string | null>;
   /** Stores (or replaces) the secret for `account`. */
@@ -55,6 +57,11 @@ export interface OpenCredentialStoreOptions {
   warn: (message: string) => void;
   /** Keychain service name; 'imp' unless a test isolates itself. */
   service?: string;
+  /**
+   * Remembers which store the fallback warning was shown for, so it is said once per machine and
+   * again only when the store changes. Without it the warning shows every time.
+   */
+  noticeFile?: string;
 }
 
 /** Picks the store: 'keychain' (IMP_CONFIG if none works), 'file', or 'auto' = probe the keychain (bounded to ~1.5 s) and fall back to the file with one warning. */
@@ -69,10 +76,31 @@ export async function openCredentialStore(options: OpenCredentialStoreOptions): 
         'KWallet) in your session, or set IMP_CREDENTIAL_STORE=file to keep credentials in a file.',
     );
   }
-  options.warn(
-    `warning: no OS keychain available (${probe.reason}); storing credentials in ${options.filePath} (mode 0600)`,
-  );
-  return new FileCredentialStore(options.filePath, options.warn);
+  const store = new FileCredentialStore(options.filePath, options.warn, probe.reason);
+  if (await firstNotice(options.noticeFile, `file ${store.filePath}`))
+    options.warn(
+      `warning: no OS keychain available (${oneLine(probe.reason)}); storing credentials in ${options.filePath} (mode 0600). ` +
+        'Shown once; IMP_CREDENTIAL_STORE=file chooses the file for good (imp doctor shows the store).',
+    );
+  return store;
+}
+
+// True when `store` differs from the one last noted (and notes it); a notice that cannot be read or
+// written errs on the side of warning again.
+async function firstNotice(noticeFile: string | undefined, store: string): Promise<boolean> {
+  if (!noticeFile) return true;
+  const { mkdir, readFile, writeFile } = await import('node:fs/promises');
+  const { dirname } = await import('node:path');
+  const seen = await readFile(noticeFile, 'utf8').catch(() => null);
+  if (seen?.trim() === store) return false;
+  await mkdir(dirname(noticeFile), { recursive: true, mode: 0o700 })
+    .then(() => writeFile(noticeFile, `${store}\n`, { mode: 0o600 }))
+    .catch(() => undefined);
+  return true;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
 }
 
 const CREDENTIAL_STORE_MODES = ['auto', 'keychain', 'file'] as const;
@@ -85,4 +113,20 @@ export function credentialStoreModeFromEnv(value: string | undefined): 'auto' | 
   throw new ConfigError(
     `IMP_CREDENTIAL_STORE must be one of keychain, file, auto (got ${JSON.stringify(mode.slice(0, 40))}).`,
   );
+}
+
+/**
+ * A profile's view of a store: its accounts carry the profile name, so `--profile work` and the
+ * default profile keep separate logins even for the same broker in the same keychain.
+ */
+export function profileStore(store: CredentialStore, profile: string | null): CredentialStore {
+  if (!profile) return store;
+  const account = (name: string) => `${name}#profile=${profile}`;
+  return {
+    kind: store.kind,
+    fallbackReason: store.fallbackReason ?? null,
+    get: (name) => store.get(account(name)),
+    set: (name, secret) => store.set(account(name), secret),
+    delete: (name) => store.delete(account(name)),
+  };
 }

@@ -65,6 +65,16 @@ export interface SessionRequestBody {
   ttl?: number;
 }
 
+/** POST /v1/sessions/check answer: what opening would do (refusals come as errors, as from POST /v1/sessions). */
+export interface SessionCheck {
+  decision: 'allow' | 'approval';
+  rule: string;
+  message: string;
+  /** Seconds the session would last, and the most the caller's roles allow. */
+  ttl: number;
+  max_ttl: number;
+}
+
 /** POST /v1/token's answer (RFC 8693 §2.2.1, plus the session it opened). */
 export interface MachineTokenResponse {
   /** A broker token for this one session only; it expires with it. */
@@ -97,6 +107,8 @@ export interface SessionView {
   started_at: string | null;
   expires_at: string | null;
   ended_at: string | null;
+  /** Who ended it: the owner, or for a revoked session the person who revoked it (reason in decision_comment). */
+  ended_by?: { sub: string; email: string | null } | null;
   review_required: boolean;
   /** A break-glass session's review, once recorded. */
   review?: SessionReviewView | null;

@@ -3,7 +3,7 @@
  * broker on a SQLite file, and the demo tenant API. Also the harness for end-to-end tests.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
@@ -60,6 +60,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'imp-dev-')));
   const port = (offset: number) => (options.port === 0 ? 0 : options.port + offset);
   const closers: (() => Promise<void>)[] = [];
+  // A state dir we made holds signing keys: it goes when the stack does (one given with --state-dir stays).
+  if (!options.stateDir) closers.push(() => rm(stateDir, { recursive: true, force: true }));
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch(() => {});
   };

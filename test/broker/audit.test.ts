@@ -3,8 +3,7 @@
  * `imp audit verify` (the real CLI, offline, with only the JWKS) exits 1 naming the right seq; the
  * untouched log verifies. Plus: who may read the log, and that reading is itself audited.
  */
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CompactSign, generateKeyPair } from 'jose';
@@ -15,11 +14,12 @@ import { exportLine } from '../../src/core/audit/export-format.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { makeUserEnv, runImp } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 let t: TestBroker;
 let pristine: string;
 let jwksFile: string;
-const work = mkdtempSync(join(tmpdir(), 'imp-tamper-'));
+const work = makeTempDir('imp-tamper-');
 
 beforeAll(async () => {
   t = await startTestBroker();

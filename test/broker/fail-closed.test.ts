@@ -4,8 +4,7 @@
  * once the lock goes, service resumes by itself. The audit table refuses UPDATE and DELETE even
  * from a connection that bypasses the broker.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
@@ -16,6 +15,7 @@ import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 let idp: DevIdp;
 let broker: Broker & { url: string };
@@ -34,7 +34,7 @@ beforeAll(async () => {
   idpAlg = signing.alg;
   idpKid = signing.kid;
   idpKey = (await importJWK(signing, idpAlg)) as CryptoKey;
-  stateDir = await mkdtemp(join(tmpdir(), 'imp-fail-closed-test-'));
+  stateDir = makeTempDir('imp-fail-closed-test-');
   dbFile = join(stateDir, 'imp.db');
   broker = await startBroker({
     policy: { text: devPolicyYaml(idp.issuer, 'http://127.0.0.1:9'), name: 'test' },

@@ -4,11 +4,9 @@
  * 401 IMP_AUTH_FAILED and an `auth.login_refused` audit event, and a hostile `jku`/`x5u` never makes
  * the broker fetch anything. Input errors (no token, wrong type, bad JSON, huge body) are 400s.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   base64url,
   type CryptoKey,
@@ -29,6 +27,7 @@ import type { AuditEvent } from '../../src/core/audit/event.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { systemClock } from '../../src/runtime/clock.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 const CLIENT_ID = 'imp-cli';
 /** The order of the P-256 group: (r, n - s) is as valid an ECDSA signature as (r, s). */
@@ -69,7 +68,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hostile.listen(0, '127.0.0.1', resolve));
   hostileOrigin = `http://127.0.0.1:${(hostile.address() as AddressInfo).port}`;
 
-  stateDir = await mkdtemp(join(tmpdir(), 'imp-login-test-'));
+  stateDir = makeTempDir('imp-login-test-');
   const recordingFetch: typeof fetch = (input, init) => {
     fetched.push(input instanceof Request ? input.url : String(input));
     return globalThis.fetch(input, init);

@@ -61,6 +61,12 @@ async function imp(argv: string[], calls: StubCall[], options: { loggedIn?: bool
   return { code, stdout: t.io.stdoutText(), stderr: t.io.stderrText(), remaining: fetch.remaining() };
 }
 
+const checkCall: StubCall = {
+  method: 'POST',
+  path: '/v1/sessions/check',
+  status: 200,
+  body: { decision: 'approval', rule: 'tenant.approval_required', message: '', ttl: 1800, max_ttl: 3600 },
+};
 const start = [
   'start',
   '--tenant',
@@ -125,7 +131,7 @@ describe('exit codes', () => {
         { method: 'GET', path: '/v1/config', status: 200, body: config },
         {
           method: 'POST',
-          path: '/v1/sessions',
+          path: '/v1/sessions/check',
           ...err(403, 'IMP_POLICY_DENIED', 'Denied by rule role.none'),
         },
       ],
@@ -137,6 +143,7 @@ describe('exit codes', () => {
       start,
       [
         { method: 'GET', path: '/v1/config', status: 200, body: config },
+        checkCall,
         {
           method: 'POST',
           path: '/v1/sessions',
@@ -158,6 +165,7 @@ describe('exit codes', () => {
       start,
       [
         { method: 'GET', path: '/v1/config', status: 200, body: config },
+        checkCall,
         {
           method: 'POST',
           path: '/v1/sessions',
@@ -256,6 +264,7 @@ describe('exit codes', () => {
       start,
       [
         { method: 'GET', path: '/v1/config', status: 200, body: config },
+        checkCall,
         {
           method: 'POST',
           path: '/v1/sessions',

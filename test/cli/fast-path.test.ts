@@ -3,7 +3,7 @@
  * the answer must be exactly main's, and the real binary must really skip main and commander.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { fastPath } from '../../src/cli/fast-path.js';
 import { main } from '../../src/cli/main.js';
 import { IMP_BIN, ROOT } from '../helpers/cli.js';
 import { makeTestDeps } from '../helpers/cli-deps.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 const inSession = {
   IMP_SESSION_ID: '3f1c2a9e-6b7d-4c1e-9a0f-2d5e8b7c6a41',
@@ -46,7 +47,7 @@ describe('fast path', () => {
   it.each([[['prompt']], [['--version']], [['--help']]])(
     'the real imp %j loads neither the dispatcher nor commander',
     (argv) => {
-      const trace = join(mkdtempSync(join(tmpdir(), 'imp-fast-')), 'modules.txt');
+      const trace = join(makeTempDir('imp-fast-'), 'modules.txt');
       const result = spawnSync(
         process.execPath,
         [

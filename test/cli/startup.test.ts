@@ -1,10 +1,11 @@
 /** `imp --help`, `imp --version` and usage errors must stay fast: they load no heavy module. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMP_BIN, ROOT } from '../helpers/cli.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 const HEAVY = [
   'openid-client',
@@ -25,7 +26,7 @@ const HEAVY = [
 ];
 
 function loadedModules(args: string[]): { modules: string[]; status: number | null; stdout: string } {
-  const trace = join(mkdtempSync(join(tmpdir(), 'imp-trace-')), 'modules.txt');
+  const trace = join(makeTempDir('imp-trace-'), 'modules.txt');
   const result = spawnSync(
     process.execPath,
     [

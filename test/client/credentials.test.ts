@@ -250,7 +250,7 @@ describe.runIf(process.platform === 'linux')('openCredentialStore without a keyc
     /.*Failed to connect to socket \/nonexistent.*|the keychain did not answer within 1\.5 s/;
   const fallbackLine = (filePath: string, reason: RegExp) =>
     new RegExp(
-      `^warning: no OS keychain available \\((?:${reason.source})\\); storing credentials in ${filePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0600\\)$`,
+      `^warning: no OS keychain available \\((?:${reason.source})\\); storing credentials in ${filePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0600\\)\\. Shown once; IMP_CREDENTIAL_STORE=file chooses the file for good \\(imp doctor shows the store\\)\\.$`,
     );
 
   it('auto falls back to the file store with exactly one warning when the bus socket is missing', async () => {
@@ -273,9 +273,41 @@ describe.runIf(process.platform === 'linux')('openCredentialStore without a keyc
     const { store, warnings, filePath, elapsedMs } = await open('auto');
     expect(store.kind).toBe('file');
     expect(warnings).toEqual([
-      `warning: no OS keychain available (no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set); storing credentials in ${filePath} (mode 0600)`,
+      `warning: no OS keychain available (no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set); storing credentials in ${filePath} (mode 0600). Shown once; IMP_CREDENTIAL_STORE=file chooses the file for good (imp doctor shows the store).`,
     ]);
     expect(elapsedMs).toBeLessThan(50);
+  });
+
+  it('warns once per machine: again only when the store changes; imp doctor keeps saying why', async () => {
+    vi.stubEnv('DBUS_SESSION_BUS_ADDRESS', '');
+    vi.stubEnv('XDG_RUNTIME_DIR', dir);
+    const noticeFile = join(dir, 'state', 'credential-store.notice');
+    const warnings: string[] = [];
+    const openWith = (filePath: string) =>
+      openCredentialStore({
+        mode: 'auto',
+        filePath,
+        noticeFile,
+        warn: (m) => warnings.push(m),
+        service: 'imp-test',
+      });
+    const first = await openWith(join(dir, 'state', 'credentials.json'));
+    await openWith(join(dir, 'state', 'credentials.json'));
+    await openWith(join(dir, 'state', 'credentials.json'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('IMP_CREDENTIAL_STORE=file chooses the file for good');
+    expect(first.fallbackReason).toContain('no D-Bus session bus');
+    await openWith(join(dir, 'state', 'profiles', 'work', 'credentials.json'));
+    expect(warnings).toHaveLength(2);
+    // Chosen on purpose: no warning at all, and nothing to explain.
+    const chosen = await openCredentialStore({
+      mode: 'file',
+      filePath: join(dir, 'x.json'),
+      noticeFile,
+      warn: (m) => warnings.push(m),
+    });
+    expect(warnings).toHaveLength(2);
+    expect(chosen.fallbackReason ?? null).toBeNull();
   });
 
   describe('a bus that accepts connections and never answers', () => {

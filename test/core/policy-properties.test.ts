@@ -63,6 +63,7 @@ const roleArb = (index: number): fc.Arbitrary<Role> =>
       review: false,
       revoke: false,
       passkeyReset: false,
+      supervise: false,
     }));
 
 const policyArb: fc.Arbitrary<Policy> = fc

@@ -4,13 +4,13 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMP_BIN, makeUserEnv, ROOT, runImp, startDev } from '../helpers/cli.js';
 import { CHROMIUM, type Component, requireComponents, TMUX } from '../helpers/components.js';
 import { cliLogin } from '../helpers/login.js';
+import { makeTempDir } from '../helpers/temp.js';
 import { TmuxSession } from '../helpers/tmux.js';
 
 const shell = (name: string): Component => ({
@@ -30,7 +30,7 @@ describe.skipIf(!run)('shell completion in real shells', () => {
 
   beforeAll(async () => {
     dev = await startDev();
-    const bin = mkdtempSync(join(tmpdir(), 'imp-bin-'));
+    const bin = makeTempDir('imp-bin-');
     writeFileSync(join(bin, 'imp'), `#!/bin/sh\nexec "${process.execPath}" "${IMP_BIN}" "$@"\n`);
     chmodSync(join(bin, 'imp'), 0o755);
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker, TERM: 'xterm-256color' });
@@ -52,7 +52,7 @@ describe.skipIf(!run)('shell completion in real shells', () => {
     const nothing = await runImp(['__complete', 'tenants'], {
       ...env,
       IMP_BROKER_URL: 'http://127.0.0.1:9',
-      XDG_STATE_HOME: mkdtempSync(join(tmpdir(), 'imp-empty-')),
+      XDG_STATE_HOME: makeTempDir('imp-empty-'),
     });
     expect(nothing).toMatchObject({ code: 0, stdout: '', stderr: '' });
   });

@@ -2,16 +2,16 @@
  * Policy files as operators meet them: `imp policy check`, the broker refusing a bad file at start
  * (file, line and key), `imp policy explain` for auditors, and the live audit sink.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { makeUserEnv, runImp, startDev } from '../helpers/cli.js';
 import { CHROMIUM, requireComponents } from '../helpers/components.js';
 import { cliLogin } from '../helpers/login.js';
+import { makeTempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'imp-policy-'));
+const dir = makeTempDir('imp-policy-');
 const file = (name: string, text: string) => {
   const path = join(dir, name);
   writeFileSync(path, text);

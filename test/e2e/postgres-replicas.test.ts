@@ -7,9 +7,8 @@
  *    acknowledged event is lost — the chain verifies, seq has no gaps, every proxied call either
  *    broker answered 200 has its action.requested (and, where B answered, its action.completed).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
@@ -25,6 +24,7 @@ import {
   startUpstream,
   verifyStoreChain,
 } from '../helpers/replicas.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 /** Seconds of load around the kill (half before, half after). */
 const KILL_LOAD_SECONDS = Number(process.env.IMP_KILL_LOAD_SECONDS ?? 8);
@@ -77,7 +77,7 @@ beforeAll(async () => {
   cluster = await startPostgres();
   idp = await startDevIdp();
   upstream = await startUpstream();
-  policyFile = join(mkdtempSync(join(tmpdir(), 'imp-replicas-')), 'broker.yaml');
+  policyFile = join(makeTempDir('imp-replicas-'), 'broker.yaml');
   writeFileSync(policyFile, replicaPolicyYaml(idp.issuer, upstream.url));
 });
 

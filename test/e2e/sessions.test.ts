@@ -143,7 +143,7 @@ describe.skipIf(!run)('sessions end to end (imp dev, real IdP, headless Chromium
     expect(shortReason.code).toBe(2);
     const missing = await runImp(['start', '--tenant', 'acme', '--no-input'], nobody.env);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('Missing --env, --ticket, --reason');
+    expect(missing.stderr).toContain('Missing --ticket, --reason');
     const badTtl = await runImp(
       [
         'start',

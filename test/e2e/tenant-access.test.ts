@@ -121,6 +121,8 @@ describe.skipIf(!run)('imp api and imp exec', () => {
         'exec',
         '--tenant',
         'initech',
+        '--env',
+        'prod',
         '--ticket',
         'INC-10',
         '--reason',

@@ -11,16 +11,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { IMP_BIN, makeUserEnv, ROOT, runImp } from '../helpers/cli.js';
 import { exchange, idTokenSigner, storeCliLogin } from '../helpers/id-tokens.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 const CLIENTS = 16;
 
@@ -41,7 +41,7 @@ beforeAll(async () => {
     res.end(JSON.stringify({ users: ['a', 'b', 'c'] }));
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  stateDir = await mkdtemp(join(tmpdir(), 'imp-kill-'));
+  stateDir = makeTempDir('imp-kill-');
   policyFile = join(stateDir, 'broker.yaml');
   await writeFile(
     policyFile,

@@ -10,10 +10,8 @@
  * goes, the same requests succeed without anyone restarting anything, and the chain verifies.
  */
 
-import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +19,7 @@ import { checkpointVerifier } from '../../src/auth/checkpoints.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 let t: TestBroker;
 let upstream: Server;
@@ -35,7 +34,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  dbFile = join(await mkdtemp(join(tmpdir(), 'imp-unwritable-')), 'imp.db');
+  dbFile = join(makeTempDir('imp-unwritable-'), 'imp.db');
   t = await startTestBroker({
     // A short busy timeout: a locked write gives up after 200 ms rather than the default 2 s.
     store: openSqliteStore(dbFile, { busyTimeoutMs: 200 }),

@@ -3,9 +3,6 @@
  * with the IdP's real key (the IdP's own login UI is covered by the e2e tests) and exchanges it at
  * POST /v1/login, so every test gets real broker tokens with a chosen auth_time.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
 import type { AlertSettings } from '../../src/broker/alerts.js';
 import type { Broker } from '../../src/broker/server.js';
@@ -15,6 +12,7 @@ import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import type { Store } from '../../src/store/types.js';
+import { makeTempDir } from './temp.js';
 
 /** Real time plus an offset tests can move forward (jose and the broker both read it). */
 export class ShiftedClock implements Clock {
@@ -81,7 +79,7 @@ export async function startTestBroker(
 ): Promise<TestBroker> {
   const idp = await startDevIdp();
   const clock = new ShiftedClock();
-  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), 'imp-broker-test-')));
+  const stateDir = options.stateDir ?? makeTempDir('imp-broker-test-');
   const tenantApi = options.tenantApi ?? 'http://127.0.0.1:9';
   const broker = await startBroker({
     policy: {

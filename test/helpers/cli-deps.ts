@@ -1,6 +1,4 @@
 /** Deps for running commands in-process: test IO, scripted prompter, memory credentials, a stub broker. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import type { DeviceLoginOptions, DeviceLoginResult } from '../../src/auth/device-flow.js';
@@ -10,6 +8,7 @@ import { type ScriptedAnswer, scriptedPrompter } from '../../src/cli/prompter.js
 import { MemoryCredentialStore } from '../../src/client/credentials.js';
 import { resolvePaths } from '../../src/client/paths.js';
 import { FakeClock } from '../../src/core/clock.js';
+import { makeTempDir } from './temp.js';
 
 /** One expected broker call and its answer. */
 export interface StubCall {
@@ -81,7 +80,7 @@ export function makeTestDeps(
   } = {},
 ) {
   const io: TestIO = testIO({ tty: options.tty ?? false });
-  const home = mkdtempSync(join(tmpdir(), 'imp-cli-test-'));
+  const home = makeTempDir('imp-cli-test-');
   const env = {
     HOME: home,
     XDG_CONFIG_HOME: join(home, 'config'),

@@ -3,9 +3,9 @@
  * directories so tests never touch the developer's own config or keychain.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+import { makeTempDir } from './temp.js';
 
 /** The repository root. */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -20,7 +20,7 @@ export interface UserEnv {
 
 /** A fresh, isolated user environment (file credential store unless overridden). */
 export function makeUserEnv(extra: NodeJS.ProcessEnv = {}): UserEnv {
-  const home = mkdtempSync(join(tmpdir(), 'imp-user-'));
+  const home = makeTempDir('imp-user-');
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: home,

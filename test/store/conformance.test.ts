@@ -5,8 +5,6 @@
  * concurrent appends from two store instances (two brokers), rollback, checkpoints, logins,
  * sessions with conditional updates, onAppended, append-only enforcement and fail-closed errors.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -34,6 +32,7 @@ import type {
 } from '../../src/store/types.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
 import { type PgCluster, startPostgres } from '../helpers/postgres.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 /** What each engine gives the suite. */
 interface Engine {
@@ -59,7 +58,7 @@ let currentPgDatabase = '';
 const sqlite: Engine = {
   name: 'sqlite',
   async fresh() {
-    currentSqliteFile = join(mkdtempSync(join(tmpdir(), 'imp-conformance-')), 'imp.db');
+    currentSqliteFile = join(makeTempDir('imp-conformance-'), 'imp.db');
     const file = currentSqliteFile;
     const store = track(openSqliteStore(file, { busyTimeoutMs: 200 }));
     return {

@@ -4,8 +4,7 @@
  * shared through the database; session-change notifications across store instances; and the
  * connection settings (TLS as libpq does it, no password in a policy or on a command line).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import {
 import { POSTGRES_MIGRATIONS } from '../../src/store/postgres-schema.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
 import { type PgCluster, startPostgres } from '../helpers/postgres.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 const havePostgres = requireComponents(POSTGRES);
 let cluster: PgCluster;
@@ -177,7 +177,7 @@ describe.runIf(havePostgres)('postgres shared state', () => {
 
 describe('postgres connection settings', () => {
   it('does TLS as libpq does: disable by default, verify-full checks chain and name, verify-ca needs a CA', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imp-pg-tls-'));
+    const dir = makeTempDir('imp-pg-tls-');
     const ca = join(dir, 'ca.pem');
     writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
     expect(postgresConnectionConfig('postgres://u@db/imp', {}).ssl).toBe(false);

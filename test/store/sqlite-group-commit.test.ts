@@ -3,8 +3,6 @@
  * atomic on its own, none is acknowledged before its COMMIT is on disk, and a failed COMMIT fails
  * every member (fail-closed). The chain stays whole throughout.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,12 +10,13 @@ import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { ConflictError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { LoginRecord, Store } from '../../src/store/types.js';
+import { makeTempDir } from '../helpers/temp.js';
 
 let file: string;
 let store: Store;
 
 beforeEach(async () => {
-  file = join(await mkdtemp(join(tmpdir(), 'imp-group-commit-')), 'imp.db');
+  file = join(makeTempDir('imp-group-commit-'), 'imp.db');
   store = openSqliteStore(file);
 });
 

@@ -55,7 +55,7 @@ export async function explainPolicy(ctx: HandlerContext): Promise<HandlerResult>
     const login = await ctx.deps.store.transaction((tx) => tx.findLatestLogin(user!));
     if (!login)
       throw new NotFoundError(
-        `No login by "${user}" is known to this broker; pass groups=... to explain for a set of groups.`,
+        `No login by "${user}" is known to this broker; explain for a set of groups instead: imp policy explain --groups <g1,g2> --tenant ${tenant}`,
       );
     groupList = login.groups;
     who = login.email ?? login.sub;

@@ -158,7 +158,17 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
     );
   });
   sessionChanges.emit(session.id);
-  return { body: { session: sessionView({ ...session, state: 'revoked', endedAt: now }) } };
+  return {
+    body: {
+      session: sessionView({
+        ...session,
+        state: 'revoked',
+        endedAt: now,
+        endedBy: personOf(principal),
+        decisionComment: reason,
+      }),
+    },
+  };
 }
 
 function optionalText(value: unknown, name: string): string | null {

@@ -6,6 +6,7 @@
  * the login, the session and their audit events in one transaction. No step-up, no approval:
  * machine sessions never need them (see decideMachineSession). Every refusal is audited.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import {
   createWorkloadVerifier,
@@ -16,6 +17,8 @@ import type { MachineTokenResponse } from '../../core/api.js';
 import type { AuditActor } from '../../core/audit/event.js';
 import { AuthFailedError, type ImpError, InvalidInputError, PolicyDeniedError } from '../../core/errors.js';
 import { decideMachineSession, machineRole, machinesFor } from '../../core/policy/machines.js';
+import { matchesPattern } from '../../core/policy/roles.js';
+import type { Machine, Policy } from '../../core/policy/types.js';
 import { scopeClaim } from '../../core/session-token.js';
 import type { SessionRecord } from '../../store/types.js';
 import type { BrokerDeps, HandlerContext, HandlerResult } from '../context.js';
@@ -107,7 +110,7 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
     (m) => (m.audience ?? deps.issuer) === (first.audience ?? deps.issuer),
   );
 
-  const ask = readAsk(body);
+  const ask = readAsk(body, deps.policy, candidates);
   const decision = decideMachineSession(deps.policy, candidates, {
     ...ask,
     ttl: ask.ttl ?? Math.min(deps.policy.sessions.defaultTtl, candidates[0]!.maxTtl),
@@ -288,11 +291,11 @@ function subjectToken(body: Record<string, unknown>): string {
   throw new InvalidInputError(`grant_type must be ${TOKEN_EXCHANGE_GRANT} or ${JWT_BEARER_GRANT}.`);
 }
 
-function readAsk(body: Record<string, unknown>) {
+function readAsk(body: Record<string, unknown>, policy: Policy, machines: readonly Machine[]) {
   const tenant = body.tenant;
-  const environment = body.environment ?? 'prod';
   if (typeof tenant !== 'string' || !ID_PATTERN.test(tenant))
     throw new InvalidInputError('tenant must be a tenant id (lowercase letters, digits, dashes).');
+  const environment = body.environment ?? impliedEnvironment(policy, machines, tenant);
   if (typeof environment !== 'string' || !ID_PATTERN.test(environment))
     throw new InvalidInputError('environment must be an environment name such as prod.');
   const scopeText = typeof body.scope === 'string' ? body.scope : 'tenant:read';
@@ -315,4 +318,24 @@ function readAsk(body: Record<string, unknown>) {
     ticket,
     reason: body.reason,
   };
+}
+
+// The --env rule of `imp start` and `imp exec`: the one environment is implied; with several the
+// caller must name it. Counted among those this machine's entries cover, so a tenant it may not
+// touch at all is refused by the policy (machine.tenant), not by this rule.
+function impliedEnvironment(policy: Policy, machines: readonly Machine[], tenant: string): string {
+  const all = Object.keys(policy.tenants.find((t) => t.id === tenant)?.upstream ?? {});
+  const covered = all.filter((env) =>
+    machines.some(
+      (m) =>
+        m.tenants.some((p) => matchesPattern(p, tenant)) &&
+        m.environments.some((p) => matchesPattern(p, env)),
+    ),
+  );
+  if (covered.length === 1) return covered[0]!;
+  if (covered.length === 0) return all[0] ?? 'prod';
+  throw new InvalidInputError(
+    `Tenant ${tenant} has several environments (${covered.join(', ')}): pass environment (imp exec --env <env>).`,
+    { rule: 'tenant.environment' },
+  );
 }

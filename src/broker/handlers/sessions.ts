@@ -3,14 +3,11 @@
  * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
  */
 import type { SessionSummary } from '../../core/api.js';
-import type { AuditDraft } from '../../core/audit/event.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
-import { boundedEscape } from '../../core/escape.js';
-import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import { decideSessionRead } from '../../core/policy/oversight.js';
 import type { SessionRecord } from '../../store/types.js';
-import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
+import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
 import { recordingFacts, recordingTerms } from '../recording.js';
 import {
@@ -23,55 +20,16 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
-
-const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { checkSessionAsk, safeText } from './session-check.js';
 
 /** POST /v1/sessions — 201 active, 202 pending approval, 403 naming the rule, 401 step-up last. */
 export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
   const { policy } = deps;
-  const body = (ctx.body ?? {}) as Record<string, unknown>;
   const now = deps.clock.now();
-  const environment = body.environment ?? 'prod';
-  const scope = body.scope ?? 'read';
-  const ttl = body.ttl ?? policy.sessions.defaultTtl;
-  if (typeof body.tenant !== 'string' || !ID_PATTERN.test(body.tenant))
-    throw new InvalidInputError('tenant must be a tenant id (lowercase letters, digits, dashes).');
-  if (typeof environment !== 'string' || !ID_PATTERN.test(environment))
-    throw new InvalidInputError('environment must be an environment name such as prod.');
-  if (scope !== 'read' && scope !== 'write') throw new InvalidInputError('scope must be "read" or "write".');
-  if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0 || ttl > 7 * 86400)
-    throw new InvalidInputError('ttl must be a whole number of seconds.');
-  const ask = { tenant: body.tenant, environment, scope, ttl } as const;
-  const base = { tenant: ask.tenant, environment: ask.environment, actor: actorOf(principal) };
-
-  const inputProblem = checkTicketAndReason(policy, body.ticket, body.reason);
-  if (inputProblem)
-    return refuse(ctx, {
-      rule: inputProblem.rule,
-      message: `Refused by rule ${inputProblem.rule}: ${inputProblem.message}`,
-      as: 'invalid',
-      event: 'session.refused',
-      about: { ...base, ticket: safeText(body.ticket, 128), reason: safeText(body.reason) },
-      data: { scope },
-    });
-  const ticket = body.ticket as string;
-  const reason = (body.reason as string).trim();
-  const audited = { ...base, ticket, reason };
-
-  const decision = decideSession(policy, principal.roles, ask);
-  if (decision.outcome === 'deny')
-    return refuse(ctx, {
-      rule: decision.rule,
-      message: `Denied by rule ${decision.rule}: ${decision.message}`,
-      as: 'policy',
-      event: 'session.refused',
-      about: audited,
-      data: { scope, ttl },
-    });
-
-  await refuseSecondSession(ctx, principal, audited, 'session.refused');
+  const { ask, ticket, reason, audited, decision } = await checkSessionAsk(ctx, false);
+  const { ttl } = ask;
   const reauth = await ctx.guard.freshLogin({
     operation: { op: 'session.open', ...ask, ticket, reason },
     description: describeSession(principal.email ?? principal.sub, ask, ticket),
@@ -118,33 +76,6 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
       message: decision.message,
     },
   };
-}
-
-/** Refuses (and audits) a second active or pending session of the caller on the same tenant. */
-export async function refuseSecondSession(
-  ctx: HandlerContext,
-  principal: Principal,
-  about: Omit<AuditDraft, 'type' | 'data'> & { tenant: string },
-  event: 'session.refused' | 'breakglass.refused',
-): Promise<void> {
-  const now = ctx.deps.clock.now();
-  const open = await ctx.deps.store.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: about.tenant,
-    states: ['active', 'pending'],
-  });
-  const conflicting = open.find((s) => s.state === 'pending' || (s.expiresAt ?? 0) > now);
-  if (conflicting)
-    await refuse(ctx, {
-      rule: 'session.one_active',
-      message: `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${about.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
-      as: 'conflict',
-      event,
-      about,
-      data: { existing: conflicting.id },
-      details: { session: conflicting.id },
-    });
 }
 
 /** What a person confirms for a session: "alice@example.test → acme/prod WRITE, ticket SUP-1, 30m". */
@@ -370,11 +301,4 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   return { body: summary };
 }
 
-/**
- * Untrusted text as it may be kept (a refused request's ticket and reason, an id in a message):
- * strings only, escaped (controls, bidi and invisible characters made visible), bounded — the raw
- * text that was refused never reaches the log.
- */
-export function safeText(value: unknown, max = 600): string | null {
-  return typeof value === 'string' ? boundedEscape(value, max) : null;
-}
+export { refuseSecondSession, safeText } from './session-check.js';

@@ -81,7 +81,11 @@ export async function run(
   let broker: string | null = null;
   try {
     broker = resolveBrokerUrl(options.broker, deps.env, await loadConfig(deps.paths.configFile));
-    add({ name: 'broker configured', ok: true, detail: broker });
+    add({
+      name: 'broker configured',
+      ok: true,
+      detail: `${broker}${deps.paths.profile ? ` (profile ${deps.paths.profile})` : ''}`,
+    });
   } catch (error) {
     add({
       name: 'broker configured',
@@ -162,7 +166,11 @@ export async function run(
       detail:
         store.kind === 'keychain'
           ? 'OS keychain'
-          : `${store.kind} (${deps.paths.credentialsFile}, mode 0600)`,
+          : `${store.kind} (${deps.paths.credentialsFile}, mode 0600)${
+              store.fallbackReason
+                ? ` because no OS keychain is available (${store.fallbackReason.replace(/\s+/g, ' ').trim()}); imp warned once — IMP_CREDENTIAL_STORE=file makes the file the choice`
+                : ''
+            }`,
     });
     if (broker) {
       const login = await readLogin(store, broker);

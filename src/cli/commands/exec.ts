@@ -21,7 +21,7 @@ import type { Deps } from '../deps.js';
 import { type EventTarget, parseEventsFd } from '../events.js';
 import { EXIT } from '../exit-codes.js';
 import { type BrokerTarget, brokerTarget, withLogin } from '../login-flow.js';
-import { collectSessionInput } from '../session-input.js';
+import { asInputError, collectSessionInput } from '../session-input.js';
 import { sessionEnv } from '../subshell.js';
 import { formatSummary } from '../summary-format.js';
 
@@ -35,7 +35,12 @@ export const spec: CommandSpec = {
   passThrough: true,
   flags: [
     { name: 'tenant', value: '<id>', description: 'Tenant to act as', complete: 'tenants' },
-    { name: 'env', value: '<env>', description: 'Environment (default prod)', complete: 'environments' },
+    {
+      name: 'env',
+      value: '<env>',
+      description: 'Environment (needed when the tenant has several)',
+      complete: 'environments',
+    },
     { name: 'ticket', value: '<id>', description: 'Ticket this run belongs to' },
     { name: 'reason', value: '<text>', description: 'Why this runs' },
     { name: 'ttl', value: '<duration>', description: 'Time limit (default 10m)' },
@@ -65,7 +70,8 @@ export const spec: CommandSpec = {
 /** Typed options. */
 export interface ExecOptions {
   tenant: string;
-  env: string;
+  /** Absent: the tenant's only environment (with several, a usage error). */
+  env: string | undefined;
   ticket: string;
   reason: string;
   ttl: string;
@@ -97,7 +103,7 @@ export function parse(parsed: ParsedArgs): ExecOptions {
     throw new UsageError('Give --events-fd or --events, not both.');
   return {
     tenant: tenant!,
-    env: stringFlag(parsed, 'env') ?? 'prod',
+    env: stringFlag(parsed, 'env'),
     ticket: ticket ?? '',
     reason: reason!,
     ttl: stringFlag(parsed, 'ttl') ?? '10m',
@@ -216,6 +222,7 @@ async function openAsPerson(
   emit: (event: Record<string, unknown>) => void,
 ): Promise<Opened> {
   const config = await target.client.config();
+  const ux = { json: options.json, noBrowser: true, noLogin: options.noLogin, events: emit };
   const input = await collectSessionInput(
     deps,
     config,
@@ -226,20 +233,22 @@ async function openAsPerson(
       reason: options.reason,
       ttl: options.ttl,
     },
-    async () => [options.env],
+    // Only without --env: the tenant list needs a login.
+    () => withLogin(deps, target, ux, (token) => target.client.tenants(token)),
   );
   let token = '';
-  const ux = { json: options.json, noBrowser: true, noLogin: options.noLogin, events: emit };
   const opened = await withLogin(deps, target, ux, async (fresh) => {
     token = fresh;
-    return target.client.openSession(fresh, {
-      tenant: input.tenant,
-      environment: input.environment,
-      scope: 'read',
-      ticket: input.ticket,
-      reason: input.reason,
-      ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
-    });
+    return target.client
+      .openSession(fresh, {
+        tenant: input.tenant,
+        environment: input.environment,
+        scope: 'read',
+        ticket: input.ticket,
+        reason: input.reason,
+        ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
+      })
+      .catch(asInputError);
   });
   return { session: opened.session, token, machine: null };
 }

@@ -23,9 +23,15 @@ export const explainSpec: CommandSpec = {
   name: 'policy explain',
   group: 'admin',
   summary: 'Could this person open this session, and why not? (role with audit)',
-  usage: 'imp policy explain --user <login> --tenant <id> [--env <env>] [--scope read|write] [--json]',
+  usage:
+    'imp policy explain (--user <login> | --groups <g1,g2>) --tenant <id> [--env <env>] [--scope read|write] [--json]',
   flags: [
     { name: 'user', value: '<login>', description: 'Login, email or subject of someone who has logged in' },
+    {
+      name: 'groups',
+      value: '<g1,g2>',
+      description: 'Explain for these IdP groups instead (someone who never logged in)',
+    },
     { name: 'tenant', value: '<id>', description: 'Tenant', complete: 'tenants' },
     { name: 'env', value: '<env>', description: 'Environment (default prod)', complete: 'environments' },
     {
@@ -36,7 +42,10 @@ export const explainSpec: CommandSpec = {
     },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],
-  examples: ['imp policy explain --user alice --tenant acme --env prod --scope write'],
+  examples: [
+    'imp policy explain --user alice --tenant acme --env prod --scope write',
+    'imp policy explain --groups support,sre-oncall --tenant acme',
+  ],
 };
 
 /** Validates a file; exit 0 when valid, 2 with every problem when not. */
@@ -56,7 +65,8 @@ export async function runCheck(file: string, json: boolean, deps: Pick<Deps, 'io
 /** Asks the broker to explain a decision. */
 export async function runExplain(
   options: {
-    user: string;
+    user: string | undefined;
+    groups: string | undefined;
     tenant: string;
     env: string;
     scope: string;
@@ -80,7 +90,12 @@ export async function runExplain(
           message: string;
         }>('GET', '/v1/policy/explain', {
           token,
-          query: { user: options.user, tenant: options.tenant, env: options.env, scope: options.scope },
+          query: {
+            ...(options.groups !== undefined ? { groups: options.groups } : { user: options.user ?? '' }),
+            tenant: options.tenant,
+            env: options.env,
+            scope: options.scope,
+          },
         })
       ).body,
   );
@@ -100,9 +115,15 @@ export async function runExplain(
 export function parseExplain(parsed: ParsedArgs) {
   const user = stringFlag(parsed, 'user');
   const tenant = stringFlag(parsed, 'tenant');
-  if (!user || !tenant) throw new UsageError(`Usage: ${explainSpec.usage}`);
+  const groups = stringFlag(parsed, 'groups');
+  if ((!user && groups === undefined) || !tenant)
+    throw new UsageError(
+      `imp policy explain needs --tenant and --user (or --groups).\nUsage: ${explainSpec.usage}`,
+    );
+  if (user && groups !== undefined) throw new UsageError('Give --user or --groups, not both.');
   return {
     user,
+    groups,
     tenant,
     env: stringFlag(parsed, 'env') ?? 'prod',
     scope: stringFlag(parsed, 'scope') ?? 'read',

@@ -2,6 +2,7 @@
  * `imp prompt`: a short segment for PS1 or starship — `[imp acme/prod RO 29m]` inside a session,
  * nothing outside. Reads only the environment: no network, no heavy imports, fast.
  */
+import { formatTimeLeft } from '../../core/time-left.js';
 import type { CommandSpec, ParsedArgs } from '../command.js';
 import type { Deps } from '../deps.js';
 
@@ -31,11 +32,14 @@ export async function run(
   _options: PromptOptions,
   deps: Pick<Deps, 'io' | 'env' | 'clock'>,
 ): Promise<number> {
-  const { IMP_SESSION_ID, IMP_TENANT, IMP_ENV, IMP_SCOPE, IMP_EXPIRES_AT } = deps.env;
+  const { IMP_SESSION_ID, IMP_TENANT, IMP_ENV, IMP_SCOPE, IMP_MODE, IMP_EXPIRES_AT } = deps.env;
   if (!IMP_SESSION_ID || !IMP_TENANT || !IMP_EXPIRES_AT) return 0;
   const safe = (text: string | undefined) => (text ?? '').replace(/[^a-z0-9-]/gi, '');
-  const left = Math.max(0, Math.floor((Date.parse(IMP_EXPIRES_AT) - deps.clock.now()) / 1000));
-  const time = Number.isNaN(left) ? '?' : left < 60 ? `${left}s` : `${Math.floor(left / 60)}m`;
-  deps.io.out(`[imp ${safe(IMP_TENANT)}/${safe(IMP_ENV)} ${IMP_SCOPE === 'write' ? 'RW' : 'RO'} ${time}]`);
+  const time = formatTimeLeft(Date.parse(IMP_EXPIRES_AT), deps.clock.now());
+  // The same label as the subshell's PS1 (sessionLabel), BREAK-GLASS marker included.
+  const mode = IMP_MODE === 'break_glass' ? ' BREAK-GLASS' : '';
+  deps.io.out(
+    `[imp ${safe(IMP_TENANT)}/${safe(IMP_ENV)} ${IMP_SCOPE === 'write' ? 'RW' : 'RO'}${mode} ${time}]`,
+  );
   return 0;
 }

@@ -5,7 +5,7 @@ import { escapeUntrusted } from '../../core/escape.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
-import { collectSessionInput } from '../session-input.js';
+import { asInputError, collectSessionInput } from '../session-input.js';
 import { requireActive, runActiveSession, waitForApproval } from '../session-ux.js';
 
 /** Help, flags and examples. */
@@ -86,22 +86,11 @@ export async function run(options: StartOptions, deps: Deps): Promise<number> {
   const config = await target.client.config();
   const scope = options.write ? 'write' : 'read';
   const ux = { json: options.json, noBrowser: options.noBrowser };
-  // The environment list needs a login; only fetch it when we must ask.
-  const environments = () =>
-    withLogin(
-      deps,
-      target,
-      ux,
-      async (token) =>
-        (await target.client.tenants(token)).find((t) => t.id === options.tenant)?.environments ?? ['prod'],
-    );
-  const input = await collectSessionInput(deps, config, options, environments);
-
-  if (!options.json)
-    banner(deps, input.tenant, input.environment, scope, input.ttlSeconds ?? config.default_ttl);
-  if (scope === 'write' && input.environment === 'prod')
-    await confirmTenant(deps, input.tenant, options.confirm);
-
+  // The tenant list needs a login: fetched only when --env is missing.
+  const tenants = () => withLogin(deps, target, ux, (token) => target.client.tenants(token));
+  const input = await collectSessionInput(deps, config, options, tenants);
+  const mustConfirm = scope === 'write' && input.environment === 'prod';
+  if (mustConfirm) checkConfirmFlag(deps, input.tenant, options.confirm);
   const body = {
     tenant: input.tenant,
     environment: input.environment,
@@ -110,6 +99,14 @@ export async function run(options: StartOptions, deps: Deps): Promise<number> {
     reason: input.reason,
     ...(input.ttlSeconds ? { ttl: input.ttlSeconds } : {}),
   } as const;
+  // Tenant, environment, role and time limit are checked before the banner promises anything.
+  const check = await withLogin(deps, target, ux, (token) =>
+    target.client.checkSession(token, body).catch(asInputError),
+  );
+
+  if (!options.json) banner(deps, input.tenant, input.environment, scope, check.ttl);
+  if (mustConfirm && options.confirm === undefined) await confirmTenant(deps, input.tenant);
+
   let token = '';
   const opened = await withLogin(deps, target, ux, async (fresh) => {
     token = fresh;
@@ -138,11 +135,8 @@ function banner(deps: Pick<Deps, 'io'>, tenant: string, env: string, scope: stri
   io.err(paint('!'.repeat(width)));
 }
 
-async function confirmTenant(
-  deps: Pick<Deps, 'io' | 'prompter'>,
-  tenant: string,
-  confirm: string | undefined,
-): Promise<void> {
+// What can be known without the broker is refused before anything is asked of it.
+function checkConfirmFlag(deps: Pick<Deps, 'io'>, tenant: string, confirm: string | undefined): void {
   if (confirm !== undefined) {
     if (confirm !== tenant)
       throw new InvalidInputError(`--confirm must be exactly the tenant id "${tenant}".`);
@@ -150,6 +144,9 @@ async function confirmTenant(
   }
   if (!deps.io.canPrompt())
     throw new UsageError(`A write session on prod needs confirmation: pass --confirm ${tenant}.`);
+}
+
+async function confirmTenant(deps: Pick<Deps, 'prompter'>, tenant: string): Promise<void> {
   const prompter = await deps.prompter();
   await prompter.input({
     message: `Type the tenant id (${tenant}) to confirm write access to production`,

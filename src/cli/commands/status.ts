@@ -1,6 +1,7 @@
 /** `imp status`: my active and pending sessions, with time left. */
-import { formatDuration } from '../../core/duration.js';
+
 import { escapeUntrusted } from '../../core/escape.js';
+import { formatTimeLeft } from '../../core/time-left.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, requireStoredLogin } from '../login-flow.js';
@@ -48,9 +49,7 @@ export async function run(
     else if (sessions.length === 0) deps.io.out('No active sessions.');
     else
       for (const s of sessions) {
-        const left = s.expires_at
-          ? formatDuration((Date.parse(s.expires_at) - deps.clock.now()) / 1000)
-          : '-';
+        const left = s.expires_at ? formatTimeLeft(Date.parse(s.expires_at), deps.clock.now()) : '-';
         deps.io.out(
           `${s.id}  ${s.state.padEnd(7)}  ${sessionLabel(s)}  ${escapeUntrusted(s.ticket)}  ${s.state === 'active' ? `${left} left` : 'awaiting approval'}`,
         );

@@ -61,7 +61,7 @@ export const AUDIT_EVENT_TYPES: readonly string[] = Object.freeze([
   'breakglass.requested', 'breakglass.confirmed', 'breakglass.refused', 'breakglass.expired', 'breakglass.reviewed',
   'breakglass.read',
   'alert.delivered', 'alert.failed',
-  'audit.read', 'audit.export', 'audit.checkpoint',
+  'audit.read', 'audit.export', 'audit.checkpoint', 'sessions.read',
   'access.denied', 'access.refusals', 'stepup.required', 'stepup.passkey', 'stepup.refused',
   'keys.rotated', 'policy.explained',
   'passkey.added', 'passkey.removed', 'passkey.reset', 'passkey.clone_suspected', 'passkey.refused',

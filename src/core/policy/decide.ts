@@ -3,6 +3,7 @@
  * request. Every "no" names the rule that said it, so the denial, the audit event and
  * `imp policy explain` all agree.
  */
+import { formatDuration } from '../duration.js';
 import { hasControlCharacters } from '../escape.js';
 import { matchesPattern } from './roles.js';
 import type { Policy, Role, Scope } from './types.js';
@@ -112,7 +113,7 @@ export function decideSession(policy: Policy, roles: readonly Role[], ask: Sessi
     return {
       outcome: 'deny',
       rule: 'ttl.max',
-      message: `The time limit ${ask.ttl}s is over the maximum of ${maxTtl}s your roles allow.`,
+      message: `The time limit ${formatDuration(ask.ttl)} is over the maximum of ${formatDuration(maxTtl)} your roles allow on ${ask.tenant}/${ask.environment}.`,
     };
   }
   if (tenant.approvalRequired.includes(ask.scope)) {
@@ -160,6 +161,7 @@ export type Capability =
   | 'approve'
   | 'review'
   | 'revoke'
+  | 'supervise'
   | 'breakGlass'
   | 'breakGlassConfirm'
   | 'passkeyReset';
@@ -170,6 +172,7 @@ export const CAPABILITY_RULES: Readonly<Record<Capability, string>> = {
   approve: 'role.approve',
   review: 'role.review',
   revoke: 'role.revoke',
+  supervise: 'role.supervise',
   breakGlass: 'role.break_glass',
   breakGlassConfirm: 'role.break_glass_confirm',
   passkeyReset: 'role.passkey_reset',
@@ -222,6 +225,7 @@ const CAPABILITY_WORDS: Record<Capability, (t: AccessTarget) => string> = {
   approve: (t) => `approve ${t.scope} sessions on ${t.tenant}/${t.environment}`,
   review: () => 'review break-glass sessions',
   revoke: () => 'revoke sessions',
+  supervise: () => "list everyone's live sessions",
   breakGlass: (t) => `start break-glass on ${t.tenant}/${t.environment}`,
   breakGlassConfirm: (t) => `confirm break-glass on ${t.tenant}/${t.environment}`,
   passkeyReset: () => "reset other people's passkeys",

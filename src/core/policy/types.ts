@@ -37,6 +37,8 @@ export interface Role {
   revoke: boolean;
   /** May reset someone else's passkeys (never their own). */
   passkeyReset: boolean;
+  /** May watch live sessions across people (`imp sessions`) without audit, review or revoke rights. */
+  supervise: boolean;
 }
 
 /** A customer tenant and where its API lives per environment. */

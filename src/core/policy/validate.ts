@@ -192,6 +192,7 @@ const ROLE_KEYS = [
   'review',
   'revoke',
   'passkey_reset',
+  'supervise',
 ];
 const TENANT_KEYS = ['id', 'name', 'tier', 'approval_required', 'upstream'];
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -420,6 +421,7 @@ function readRole(r: Reader, raw: unknown, path: Path): Role {
     review: r.bool(obj, 'review', path, false),
     revoke: r.bool(obj, 'revoke', path, false),
     passkeyReset: r.bool(obj, 'passkey_reset', path, false),
+    supervise: r.bool(obj, 'supervise', path, false),
   };
 }
 

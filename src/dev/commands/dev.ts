@@ -5,6 +5,7 @@ import type { Deps } from '../../cli/deps.js';
 import { brokerTarget, loginWithProgress } from '../../cli/login-flow.js';
 import { parseDuration } from '../../core/duration.js';
 import { UsageError } from '../../core/errors.js';
+import { escapeUntrusted } from '../../core/escape.js';
 import { REAUTH_METHODS, type ReauthMethod } from '../../core/policy/types.js';
 import { startDevStack } from '../stack.js';
 
@@ -128,8 +129,19 @@ export async function run(options: DevOptions, deps: Deps): Promise<number> {
         '\nLet us log in now: a browser opens (or open the link below); sign in as alice, password alice.',
       );
       const target = await brokerTarget(deps, stack.broker);
-      await loginWithProgress(deps, target, { json: false, noBrowser: false });
-      io.err('Now try: imp whoami');
+      // A login that fails or runs out of time must not take the stack (and everyone's state) down.
+      const loggedIn = await loginWithProgress(deps, target, { json: false, noBrowser: false }).then(
+        () => true,
+        (error: unknown) => {
+          if (deps.interrupt.aborted) return false;
+          io.err(`error: the first login did not finish: ${escapeUntrusted((error as Error).message)}`);
+          io.err(
+            `The stack keeps running. Log in from another terminal: IMP_BROKER_URL=${stack.broker} imp login`,
+          );
+          return false;
+        },
+      );
+      if (loggedIn) io.err('Now try: imp whoami');
     }
     await waitForStop(deps, options.forSeconds);
   } finally {

@@ -14,7 +14,7 @@ const config = {
   reason_max_length: 500,
   default_ttl: 1800,
 };
-const base = ['exec', '--tenant', 'acme', '--reason', 'Nightly queue diagnostics'];
+const base = ['exec', '--tenant', 'acme', '--env', 'prod', '--reason', 'Nightly queue diagnostics'];
 
 describe('imp exec parse', () => {
   it.each([

@@ -19,6 +19,8 @@ const ARGV = [
   'exec',
   '--tenant',
   'acme',
+  '--env',
+  'prod',
   '--ticket',
   'SUP-1',
   '--reason',
@@ -66,7 +68,7 @@ function fakeChild() {
 }
 
 describe('imp exec: parse', () => {
-  it('takes the command after --, read-only, env prod and ttl 10m by default', async () => {
+  it('takes the command after --, read-only, ttl 10m by default; no --env means the tenant’s only one', async () => {
     expect(
       await parseCommand([
         'exec',
@@ -82,7 +84,7 @@ describe('imp exec: parse', () => {
       ]),
     ).toMatchObject({
       tenant: 'acme',
-      env: 'prod',
+      env: undefined,
       ttl: '10m',
       command: ['ls', '-l'],
     });

@@ -37,6 +37,9 @@ const summary = (state: 'expired' | 'revoked' | 'ended'): SessionSummary => ({
 const poll = (state: 'active' | 'revoked') =>
   call('GET', `/v1/sessions/${ID}`, 200, { session: sessionView(state) });
 
+// POST /v1/sessions/check: what the banner waits for.
+const CHECK = { decision: 'allow', rule: 'role.support', message: '', ttl: 1800, max_ttl: 3600 };
+
 describe('imp start: parse', () => {
   it.each([
     [
@@ -71,6 +74,7 @@ describe('imp start: run', () => {
       [...ASK, '--no-shell', '--ttl', '30m'],
       [
         call('GET', '/v1/config', 200, CONFIG),
+        call('POST', '/v1/sessions/check', 200, CHECK),
         call('POST', '/v1/sessions', 201, {
           session: sessionView('active'),
           message: 'Allowed by role support.',
@@ -106,6 +110,7 @@ describe('imp start: run', () => {
       [...ASK, '--no-shell'],
       [
         call('GET', '/v1/config', 200, CONFIG),
+        call('POST', '/v1/sessions/check', 200, CHECK),
         call('POST', '/v1/sessions', 201, { session: sessionView('active'), message: 'ok' }),
         poll('active'),
         poll('revoked'),
@@ -128,6 +133,7 @@ describe('imp start: run', () => {
       [...ASK, '--no-shell'],
       [
         call('GET', '/v1/config', 200, CONFIG),
+        call('POST', '/v1/sessions/check', 200, CHECK),
         call('POST', '/v1/sessions', 202, { session: sessionView('pending'), message: 'needs approval' }),
         call('GET', `/v1/sessions/${ID}`, 200, { session: approved }),
         call('POST', `/v1/sessions/${ID}/end`, 200, { session: sessionView('ended') }),
@@ -149,7 +155,7 @@ describe('imp start: run', () => {
         call('GET', '/v1/config', 200, CONFIG),
         {
           method: 'POST',
-          path: '/v1/sessions',
+          path: '/v1/sessions/check',
           ...refusal(403, 'IMP_POLICY_DENIED', 'Denied by rule role.tenant: no', 'role.tenant'),
         },
       ],
