@@ -455,7 +455,10 @@ describe('exec without a login', () => {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('close', r));
     expect(out.stderr).toContain('You are not logged in.');
-    expect(out.stderr).toMatch(/To log in, open http:\/\/127\.0\.0\.1:\d+\/\S+ and enter the code [A-Z-]+/);
+    // The dev IdP gives verification_uri_complete: the link with the code, then the page and the code.
+    expect(out.stderr).toMatch(
+      /To log in, open http:\/\/127\.0\.0\.1:\d+\/\S+user_code=[A-Z-]+ \(or http:\/\/127\.0\.0\.1:\d+\/\S+ and enter the code [A-Z-]+\)/,
+    );
     expect(jsonLines(out.stderr)).toEqual([]);
     expect(out.stdout).toBe('');
     const [event] = jsonLines(out.fd3);
