@@ -152,7 +152,8 @@ export async function runActiveSession(
           `\r\nimp: ${threshold === 60 ? 'less than 1 minute' : 'less than 5 minutes'} left in session ${label} (forced logout at ${session.expires_at}).`,
         );
     }
-    if (left <= 0) finish('expired');
+    // Shown time is rounded down, but the session is over only when the broker's expiry has passed.
+    if (expiresAt - deps.clock.now() <= 0) finish('expired');
     return left;
   };
 
