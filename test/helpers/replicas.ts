@@ -133,7 +133,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
           },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
-        return { broker, response };
+        // Read the whole answer here: a replica killed mid-answer is then a failed request of that
+        // replica (below), not an exception out of a later body read.
+        const bytes = await response.arrayBuffer();
+        const buffered = new Response(response.status === 204 ? null : bytes, {
+          status: response.status,
+          headers: response.headers,
+        });
+        return { broker, response: buffered };
       } catch (error) {
         // Refused by a replica that is down: the request never arrived, send it elsewhere. A request
         // that was in flight when it died is a failure (it may or may not have taken effect).
