@@ -63,7 +63,31 @@ export interface BrokerDeps {
   auditNote?: AuditNoteKey;
   /** Pushes checkpoints to the policy's witnesses (set by createBroker). */
   witnesses?: WitnessPusher;
+  /** Calls this broker's own API in-process, through the route table and its guards (set by createBroker; the console uses it). */
+  api?: InnerApi;
 }
+
+/** One in-process call of the broker's API, as a client with a broker token would make it. */
+export interface InnerCall {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  token: string;
+  body?: unknown;
+  /** A verified passkey ceremony id (the `Imp-Step-Up` header). */
+  stepUp?: string;
+  /** The browser's address, so audit events name it, not loopback. */
+  ip: string;
+}
+
+/** The answer of an {@link InnerCall}: status, parsed JSON body, headers. */
+export interface InnerAnswer {
+  status: number;
+  body: unknown;
+  headers: Record<string, string | string[] | number | undefined>;
+}
+
+/** Calls the broker's API in-process. */
+export type InnerApi = (call: InnerCall) => Promise<InnerAnswer>;
 
 /** A request, typed for handlers. */
 export interface HandlerContext {
@@ -85,7 +109,7 @@ export interface HandlerContext {
 export interface HandlerResult {
   status?: number;
   body?: unknown;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
 }
 
 /** The audit actor for a principal; a machine is named by its `machine:<name>` role. */

@@ -5,6 +5,17 @@
  * loads (after input validation); `freshLogin` last of all, so a request refused anyway is refused
  * without asking anyone to log in again. A handler that skips a declared guard cannot commit.
  */
+import { getConsoleAsset } from './console/assets.js';
+import {
+  getConsoleCallback,
+  getConsoleHome,
+  getConsoleLogin,
+  getConsoleRequest,
+  getConsoleRequests,
+  postConsoleDecision,
+  postConsoleLogout,
+  postConsoleStepUp,
+} from './console/handlers.js';
 import type { HandlerContext, HandlerResult } from './context.js';
 import type { RouteGuards } from './guards.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
@@ -108,4 +119,18 @@ export const ROUTES: readonly Route[] = [
   { method: 'DELETE', path: '/v1/passkeys/:id', action: 'remove a passkey', auth: true, freshLogin: 'max_age', handler: removePasskey },
   // Never one's own (handler); a fresh login and the resetter's own passkey.
   { method: 'POST', path: '/v1/passkeys/reset', action: 'reset passkeys', auth: true, capability: 'passkeyReset', freshLogin: 'max_age', handler: resetPasskeys },
+  // The web console (src/broker/console/): a browser session cookie instead of a broker token. Pages read
+  // and act only by calling the routes above in-process with the viewer's broker token, so their guards
+  // and audit events apply unchanged; form POSTs also need same origin, a live session and the form's
+  // CSRF token (console.origin / console.session / console.csrf, each refusal audited).
+  { method: 'GET', path: '/console', action: 'open the console', auth: false, handler: getConsoleHome },
+  { method: 'GET', path: '/console/', action: 'open the console', auth: false, handler: getConsoleHome },
+  { method: 'GET', path: '/console/assets/:name', action: 'read a console asset', auth: false, handler: getConsoleAsset },
+  { method: 'GET', path: '/console/login', action: 'log in to the console', auth: false, handler: getConsoleLogin },
+  { method: 'GET', path: '/console/callback', action: 'finish a console login', auth: false, handler: getConsoleCallback },
+  { method: 'POST', path: '/console/logout', action: 'log out of the console', auth: false, handler: postConsoleLogout },
+  { method: 'GET', path: '/console/requests', action: 'list requests in the console', auth: false, handler: getConsoleRequests },
+  { method: 'GET', path: '/console/requests/:id', action: 'show a request in the console', auth: false, handler: getConsoleRequest },
+  { method: 'POST', path: '/console/requests/:id/decide', action: 'decide a request in the console', auth: false, handler: postConsoleDecision },
+  { method: 'POST', path: '/console/step-up', action: 'continue after a passkey confirmation', auth: false, handler: postConsoleStepUp },
 ];

@@ -10,6 +10,7 @@ import { ImpError, InvalidInputError, toImpError } from '../core/errors.js';
 import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
+import { consoleErrorPage } from './console/http.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
@@ -118,11 +119,33 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
         guard.assertEvaluated();
         reply.status(result.status ?? 200);
         for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
-        reply.header('cache-control', result.headers?.['cache-control'] ?? 'no-store');
+        const cacheControl = result.headers?.['cache-control'];
+        reply.header('cache-control', typeof cacheControl === 'string' ? cacheControl : 'no-store');
         return result.body ?? null;
       },
     });
   }
+
+  deps.api = async (call) => {
+    const answer = await app.inject({
+      method: call.method,
+      url: call.path,
+      headers: {
+        authorization: `Bearer ${call.token}`,
+        ...(call.stepUp ? { 'imp-step-up': call.stepUp } : {}),
+        ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(call.body !== undefined ? { payload: JSON.stringify(call.body) } : {}),
+      remoteAddress: call.ip,
+    });
+    let body: unknown = null;
+    try {
+      body = answer.body ? JSON.parse(answer.body) : null;
+    } catch {
+      body = answer.body;
+    }
+    return { status: answer.statusCode, body, headers: answer.headers };
+  };
 
   deps.auditNote ??= await loadAuditNoteKey({
     auditKey: undefined,
@@ -230,6 +253,10 @@ function sendError(
       message: error.message,
       cause: String((error.cause as Error | undefined)?.message ?? ''),
     });
+  if (request.url === '/console' || request.url.startsWith('/console/')) {
+    const page = consoleErrorPage(deps, status, body.error.message);
+    return reply.status(status).headers(page.headers).header('cache-control', 'no-store').send(page.body);
+  }
   return reply.status(status).headers(headers).header('cache-control', 'no-store').send(body);
 }
 

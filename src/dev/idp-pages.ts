@@ -142,8 +142,10 @@ export function sendHtml(res: ServerResponse, status: number, html: string): voi
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    // No scripts anywhere: the pages are plain forms.
-    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+    // No scripts anywhere: the pages are plain forms. A sign-in for the web console ends in a redirect
+    // to the broker's /console/callback on another loopback port, and form-action covers redirects.
+    'content-security-policy':
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:* http://[::1]:*",
   });
   res.end(html);
 }

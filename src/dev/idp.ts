@@ -44,6 +44,8 @@ export interface DevIdpOptions {
   users?: readonly DevUser[];
   /** Default 'imp-cli'. */
   clientId?: string;
+  /** The web console's client (authorization code + PKCE); default 'imp-console'. */
+  consoleClientId?: string;
   /** Private JWKs with kid and alg; an ES256 key is generated when absent. */
   signingKeys?: JWK[];
   /** Default 300. */
@@ -93,6 +95,21 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
         grant_types: [DEVICE_CODE_GRANT],
         response_types: [],
         redirect_uris: [],
+        require_auth_time: true,
+        id_token_signed_response_alg: idTokenAlg,
+        scope: SCOPES.join(' '),
+      },
+      {
+        // The broker's web console: authorization code + PKCE, public (the dev stack holds no secrets).
+        // `native` lets a loopback redirect URI match on any port (RFC 8252 §7.3): the broker's port
+        // is only known after the IdP started.
+        client_id: options.consoleClientId ?? 'imp-console',
+        client_name: 'imp console',
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/console/callback', 'http://[::1]/console/callback'],
         require_auth_time: true,
         id_token_signed_response_alg: idTokenAlg,
         scope: SCOPES.join(' '),
@@ -178,7 +195,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   });
 
   const oidcCallback = provider.callback();
-  const interactions = interactionHandler(provider, users);
+  const interactions = interactionHandler(provider, users, clientId);
   handle = (req, res) => {
     const match = /^\/interaction\/([\w-]+)$/.exec(new URL(req.url ?? '/', issuer).pathname);
     if (!match?.[1]) return oidcCallback(req, res);
@@ -201,7 +218,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   };
 }
 
-function interactionHandler(provider: Provider, users: readonly DevUser[]) {
+function interactionHandler(provider: Provider, users: readonly DevUser[], clientId: string) {
   const hint =
     users === DEV_USERS
       ? `Dev users: ${DEV_USERS.map((u) => u.login).join(', ')} (password = login).`
@@ -216,7 +233,7 @@ function interactionHandler(provider: Provider, users: readonly DevUser[]) {
     const sessionUser = users.find((u) => accountIdOf(u) === details.session?.accountId);
     const page = (login: string | undefined, error?: string) => ({
       action: `/interaction/${details.uid}`,
-      clientName: 'imp CLI',
+      clientName: details.params.client_id === clientId ? 'imp CLI' : 'imp console',
       login,
       error,
       hint,
@@ -258,6 +275,9 @@ function interactionPolicy(policies: typeof import('oidc-provider').interactionP
     },
   );
   policy.get('login')?.checks.add(check);
+  // The console is registered as `native` only so its loopback redirect may use any port; it is
+  // first-party, so like the CLI it gets no consent page (the login page is the interaction).
+  policy.get('consent')?.checks.remove('native_client_prompt');
   return policy;
 }
 

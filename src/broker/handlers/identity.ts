@@ -42,17 +42,30 @@ export async function getHealth(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** POST /v1/login — exchanges a verified ID token for a short-lived broker token; every outcome is audited. */
 export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
-  const { deps } = ctx;
   const idToken = (ctx.body as { id_token?: unknown } | null)?.id_token;
   if (typeof idToken !== 'string' || idToken === '')
     throw new InvalidInputError('Send {"id_token": "<the ID token from your identity provider>"}.');
+  return { status: 200, body: await exchangeIdToken(ctx, idToken, ctx.deps.verifyIdToken) };
+}
+
+/**
+ * The login exchange itself, shared by POST /v1/login (the CLI's client id) and the web console's
+ * callback (its own client id, so `verify` checks that audience): one ID token buys one broker token,
+ * every outcome audited.
+ */
+export async function exchangeIdToken(
+  ctx: HandlerContext,
+  idToken: string,
+  verify: (idToken: string) => Promise<VerifiedIdentity>,
+): Promise<LoginResponse> {
+  const { deps } = ctx;
   // Replays are keyed on the signed part (header.payload): decoders ignore base64url's spare bits and
   // ECDSA accepts (r, n - s), so one ID token has several valid spellings of its signature.
   const tokenHash = createHash('sha256').update(idToken.split('.').slice(0, 2).join('.')).digest('hex');
   const now = deps.clock.now();
   let identity: VerifiedIdentity;
   try {
-    identity = await deps.verifyIdToken(idToken);
+    identity = await verify(idToken);
     checkAssurance(ctx, identity);
   } catch (error) {
     const reason = error instanceof ImpError ? String(error.details.reason ?? error.code) : 'invalid';
@@ -151,7 +164,7 @@ export async function postLogin(ctx: HandlerContext): Promise<HandlerResult> {
       roles: roles.map((r) => r.name),
     },
   };
-  return { status: 200, body };
+  return body;
 }
 
 /** GET /v1/whoami. */

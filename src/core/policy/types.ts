@@ -108,6 +108,8 @@ export interface Policy {
   reason: { minLength: number; maxLength: number };
   sessions: { defaultTtl: number; audience: string };
   approvals: { requestTtl: number };
+  /** The web console (/console/): its own OIDC client (authorization code + PKCE) and its idle timeout (seconds). */
+  console: { clientId: string; clientSecretEnv: string | null; idleTimeout: number };
   breakGlass: { confirmWindow: number; maxTtl: number; alerts: AlertWebhook[] };
   audit: {
     sink: string | null;

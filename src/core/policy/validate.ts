@@ -177,6 +177,7 @@ const TOP_KEYS = [
   'machines',
   'store',
   'recording',
+  'console',
 ];
 const ROLE_KEYS = [
   'name',
@@ -219,6 +220,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
   const reason = r.object(top.reason, ['reason'], ['min_length', 'max_length']);
   const sessions = r.object(top.sessions, ['sessions'], ['default_ttl', 'audience']);
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
+  const consoleSection = r.object(
+    top.console,
+    ['console'],
+    ['client_id', 'client_secret_env', 'idle_timeout'],
+  );
   const breakGlass = r.object(top.break_glass, ['break_glass'], ['confirm_window', 'max_ttl', 'alerts']);
   const audit = r.object(
     top.audit,
@@ -316,6 +322,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       audience: r.string(sessions, 'audience', ['sessions'], 'imp-tenant-api'),
     },
     approvals: { requestTtl: r.duration(approvals, 'request_ttl', ['approvals'], 3600) },
+    console: {
+      clientId: r.string(consoleSection, 'client_id', ['console'], 'imp-console'),
+      clientSecretEnv: r.optionalString(consoleSection, 'client_secret_env', ['console']),
+      idleTimeout: r.duration(consoleSection, 'idle_timeout', ['console'], 15 * 60),
+    },
     breakGlass: {
       confirmWindow: r.duration(breakGlass, 'confirm_window', ['break_glass'], 600),
       maxTtl: r.duration(breakGlass, 'max_ttl', ['break_glass'], 3600),

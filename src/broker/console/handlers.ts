@@ -1,0 +1,220 @@
+/**
+ * The console's login, logout, Requests pages and decisions. A decision is the broker API's own
+ * approve/deny, called with the viewer's broker token: the route table's guards (approver for that
+ * tenant, never one's own request, fresh re-authentication last) and its audit events are the
+ * CLI's. A step-up answer becomes a fresh IdP login (the action finishes at the callback) or a
+ * passkey confirmation bound to that very action (the action finishes when the person continues).
+ */
+
+import type { SessionView } from '../../core/api.js';
+import { InvalidInputError } from '../../core/errors.js';
+import type { HandlerContext, HandlerResult } from '../context.js';
+import { exchangeIdToken } from '../handlers/identity.js';
+import {
+  apiErrorPage,
+  callApi,
+  consoleOidc,
+  formViewer,
+  html,
+  redirect,
+  safeReturn,
+  sessionCookies,
+  toLogin,
+  viewerOf,
+} from './http.js';
+import { hopPage, messagePage, passkeyPage, requestPage, requestsPage, type Viewer } from './pages.js';
+import { consoleState, cookieNames, type PendingAction, readCookie, setCookie } from './state.js';
+
+/** GET /console/ — the Requests page. */
+export async function getConsoleHome(): Promise<HandlerResult> {
+  return redirect('/console/requests');
+}
+
+/** GET /console/login?return= — already logged in: go back; otherwise to the IdP (code + PKCE). */
+export async function getConsoleLogin(ctx: HandlerContext): Promise<HandlerResult> {
+  const returnTo = safeReturn(ctx.query.return);
+  if (viewerOf(ctx)) return redirect(returnTo);
+  return startIdpLogin(ctx, { returnTo });
+}
+
+async function startIdpLogin(
+  ctx: HandlerContext,
+  options: { returnTo: string; action?: PendingAction; sessionId?: string },
+): Promise<HandlerResult> {
+  const { flow } = consoleOidc(ctx.deps);
+  const checks = flow.newChecks();
+  const url = await flow.authorizationUrl(checks, options.action ? { maxAge: 0 } : {});
+  const login = consoleState(ctx.deps).startLogin({ ...checks, ...options });
+  const cookie = setCookie(ctx.deps, cookieNames(ctx.deps).login, login.id, { sameSite: 'Lax', maxAge: 600 });
+  return redirect(url, { 'set-cookie': cookie });
+}
+
+/** GET /console/callback — redeems the code, exchanges the ID token like POST /v1/login, finishes a waiting action. */
+export async function getConsoleCallback(ctx: HandlerContext): Promise<HandlerResult> {
+  const state = consoleState(ctx.deps);
+  const login = state.takeLogin(readCookie(ctx.headers.cookie, cookieNames(ctx.deps).login));
+  if (!login)
+    return html(
+      ctx.deps,
+      messagePage(
+        'Sign-in expired',
+        'This sign-in expired or was started in another browser. Start again.',
+        undefined,
+        ['/console/login', 'Log in'],
+      ),
+      400,
+    );
+  if (ctx.query.error)
+    return html(
+      ctx.deps,
+      messagePage(
+        'Not signed in',
+        `The identity provider said: ${String(ctx.query.error).slice(0, 200)}`,
+        undefined,
+        ['/console/login', 'Try again'],
+      ),
+      401,
+    );
+  const { flow, verify } = consoleOidc(ctx.deps);
+  const url = new URL(`${ctx.deps.issuer.replace(/\/+$/, '')}/console/callback`);
+  for (const [name, value] of Object.entries(ctx.query))
+    if (value !== undefined) url.searchParams.set(name, value);
+  const idToken = await flow.finish(url, login);
+  const answer = await exchangeIdToken(ctx, idToken, verify);
+  const previous = login.sessionId ? state.sessions.get(login.sessionId) : undefined;
+  if (login.sessionId) state.drop(login.sessionId);
+  const session = state.create({
+    token: answer.token,
+    tokenExpiresAt: Date.parse(answer.expires_at),
+    user: {
+      email: answer.user.email,
+      name: answer.user.name,
+      sub: answer.user.sub,
+      roles: answer.user.roles,
+    },
+  });
+  const cookies = sessionCookies(ctx.deps, session.id);
+  // A fresh login asked for by an action finishes it, but only for the person who asked.
+  if (login.action && previous?.user.sub === session.user.sub) {
+    const result = await perform(ctx, { session }, login.action, undefined);
+    if (result.status === 303 && typeof result.headers?.location === 'string')
+      return html(ctx.deps, hopPage(result.headers.location), 200, { 'set-cookie': cookies });
+    return { ...result, headers: { ...result.headers, 'set-cookie': cookies } };
+  }
+  // A same-site hop: the IdP's redirect here was cross-site, so SameSite=Strict holds the cookie back until then.
+  return html(ctx.deps, hopPage(login.returnTo), 200, { 'set-cookie': cookies });
+}
+
+/** POST /console/logout. */
+export async function postConsoleLogout(ctx: HandlerContext): Promise<HandlerResult> {
+  const { viewer } = await formViewer(ctx);
+  consoleState(ctx.deps).drop(viewer.session.id);
+  const cookie = setCookie(ctx.deps, cookieNames(ctx.deps).session, '', { sameSite: 'Strict', maxAge: 0 });
+  return html(
+    ctx.deps,
+    messagePage('Logged out', 'You are logged out of the console.', undefined, [
+      '/console/login',
+      'Log in again',
+    ]),
+    200,
+    {
+      'set-cookie': cookie,
+    },
+  );
+}
+
+/** GET /console/requests — pending requests the viewer may decide, newest first. */
+export async function getConsoleRequests(ctx: HandlerContext): Promise<HandlerResult> {
+  const viewer = viewerOf(ctx);
+  if (!viewer) return toLogin(ctx, '/console/requests');
+  const answer = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending');
+  if (answer.error) return apiErrorPage(ctx, viewer, answer.status, answer.error, '/console/requests');
+  const { requests } = answer.body as { requests: SessionView[] };
+  return html(ctx.deps, requestsPage(viewer, requests));
+}
+
+/** GET /console/requests/:id — one request; decision buttons only where the API lists it as the viewer's to decide. */
+export async function getConsoleRequest(ctx: HandlerContext): Promise<HandlerResult> {
+  const id = requestId(ctx);
+  const back = `/console/requests/${id}`;
+  const viewer = viewerOf(ctx);
+  if (!viewer) return toLogin(ctx, back);
+  const listed = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending');
+  if (listed.error) return apiErrorPage(ctx, viewer, listed.status, listed.error, '/console/requests');
+  const mine = (listed.body as { requests: SessionView[] }).requests.find((r) => r.id === id);
+  if (mine) return html(ctx.deps, requestPage(viewer, mine, true));
+  const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}`);
+  if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, '/console/requests');
+  return html(ctx.deps, requestPage(viewer, (read.body as { session: SessionView }).session, false));
+}
+
+/** POST /console/requests/:id/decide {decision: approve|deny, comment, csrf}. */
+export async function postConsoleDecision(ctx: HandlerContext): Promise<HandlerResult> {
+  const { viewer, form } = await formViewer(ctx);
+  const id = requestId(ctx);
+  const decision = form.decision;
+  if (decision !== 'approve' && decision !== 'deny') throw new InvalidInputError('Choose approve or deny.');
+  const comment = (form.comment ?? '').trim();
+  return perform(
+    ctx,
+    viewer,
+    {
+      method: 'POST',
+      path: `/v1/requests/${id}/${decision}`,
+      body: comment ? { comment } : {},
+      returnTo: `/console/requests/${id}`,
+      label: `${decision} request ${id.slice(0, 8)}`,
+    },
+    undefined,
+  );
+}
+
+/** POST /console/step-up — continues the action waiting for its passkey confirmation. */
+export async function postConsoleStepUp(ctx: HandlerContext): Promise<HandlerResult> {
+  const { viewer } = await formViewer(ctx);
+  const waiting = consoleState(ctx.deps).waiting;
+  const action = waiting.get(viewer.session.id);
+  if (!action?.ceremony)
+    return html(
+      ctx.deps,
+      messagePage('Nothing to continue', 'No action is waiting for a passkey.', viewer, [
+        '/console/requests',
+        'Requests',
+      ]),
+      409,
+    );
+  waiting.delete(viewer.session.id);
+  return perform(ctx, viewer, action, action.ceremony.id);
+}
+
+/** Calls the API for an action; a step-up answer starts the re-authentication the broker asked for. */
+export async function perform(
+  ctx: HandlerContext,
+  viewer: Viewer,
+  action: PendingAction,
+  ceremony: string | undefined,
+): Promise<HandlerResult> {
+  const answer = await callApi(ctx, viewer.session, action.method, action.path, action.body, ceremony);
+  if (answer.status < 300) return redirect(action.returnTo);
+  if (answer.status === 401 && answer.error?.code === 'IMP_STEP_UP_REQUIRED') {
+    const passkey = answer.error.details?.passkey as
+      | { id: string; verification_uri_complete: string; user_code: string }
+      | undefined;
+    if (answer.error.details?.method === 'passkey' && passkey) {
+      const waiting = {
+        ...action,
+        ceremony: { id: passkey.id, url: passkey.verification_uri_complete, userCode: passkey.user_code },
+      };
+      consoleState(ctx.deps).waiting.set(viewer.session.id, waiting);
+      return html(ctx.deps, passkeyPage(viewer, { label: action.label, ceremony: waiting.ceremony }), 401);
+    }
+    return startIdpLogin(ctx, { returnTo: action.returnTo, action, sessionId: viewer.session.id });
+  }
+  return apiErrorPage(ctx, viewer, answer.status, answer.error, action.returnTo);
+}
+
+function requestId(ctx: HandlerContext): string {
+  const id = ctx.params.id ?? '';
+  if (!/^[0-9a-f-]{36}$/.test(id)) throw new InvalidInputError('That is not a request id.');
+  return id;
+}

@@ -1,0 +1,54 @@
+/** The console's stylesheet and enhancement script, served from /console/assets/ (no inline code: the CSP forbids it). */
+
+/** Colours pass WCAG AA on their backgrounds; the layout is one column below 40rem (phones, 375 px). */
+export const CONSOLE_CSS = `*{box-sizing:border-box}
+body{font:16px/1.5 system-ui,sans-serif;margin:0;background:#f6f6f4;color:#1d1d1b}
+a{color:#0b4f9c}a:focus-visible,button:focus-visible,textarea:focus-visible,input:focus-visible,select:focus-visible{outline:3px solid #0b4f9c;outline-offset:2px}
+.skip{position:absolute;left:-999px}.skip:focus{left:.5rem;top:.5rem;background:#fff;padding:.5rem}
+.top{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1.5rem;padding:.75rem 1rem;background:#1d1d1b;color:#fff}
+.top a{color:#fff}.brand{font-weight:700}
+.top nav ul{display:flex;gap:1rem;list-style:none;margin:0;padding:0}
+.top a[aria-current=page]{text-decoration:underline 3px}
+.who{margin-left:auto;display:flex;gap:.75rem;align-items:center}
+.who button{background:transparent;color:#fff;border-color:#fff}
+main{max-width:60rem;margin:0 auto;padding:1rem}
+h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0}
+.cards{list-style:none;margin:0;padding:0;display:grid;gap:1rem}
+.card{background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}
+.meta{color:#4a4a48;margin:.25rem 0}
+.reason{white-space:pre-wrap;overflow-wrap:anywhere}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.4rem 1rem;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}
+.facts dt{font-weight:600}.facts dd{margin:0;overflow-wrap:anywhere}
+.scope-write{color:#8a1c00;font-weight:700}
+.badge{margin-left:.5rem;background:#8a1c00;color:#fff;border-radius:4px;padding:0 .4rem}
+.notice{background:#fff8d6;border:1px solid #b59b00;border-radius:6px;padding:.75rem}
+form.decide{margin-top:1rem;display:grid;gap:.5rem;max-width:32rem}
+textarea,input,select{font:inherit;padding:.5rem;border:1px solid #666;border-radius:6px;width:100%}
+.buttons{display:flex;gap:.75rem;flex-wrap:wrap}
+button{font:inherit;padding:.55rem 1.2rem;border-radius:6px;border:1px solid #1d1d1b;background:#1d1d1b;color:#fff;cursor:pointer;min-height:44px}
+button.approve{background:#0a5c1c;border-color:#0a5c1c}button.deny,button.revoke{background:#a10f0f;border-color:#a10f0f}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #ddd;vertical-align:top}
+.table-wrap{overflow-x:auto}
+.code{font-family:ui-monospace,monospace;letter-spacing:.08em}
+@media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
+@media print{.top,.skip,form,button{display:none}body{background:#fff}main{max-width:none}.card,.facts{border-color:#999}}
+`;
+
+/** Live parts: time left counts down (elements with data-expires); nothing else needs script. */
+export const CONSOLE_JS = `'use strict';
+(function () {
+  function left(ms) {
+    if (ms <= 0) return 'ended';
+    var s = Math.floor(ms / 1000), m = Math.floor(s / 60), h = Math.floor(m / 60);
+    return h > 0 ? h + ' h ' + (m % 60) + ' min' : m > 0 ? m + ' min ' + (s % 60) + ' s' : s + ' s';
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll('[data-expires]').forEach(function (el) {
+      el.textContent = left(Date.parse(el.getAttribute('data-expires')) - now);
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+})();
+`;

@@ -1,0 +1,131 @@
+/**
+ * The web console end to end: `imp dev` (real broker, real dev IdP), the real CLI, headless Chromium
+ * with the console's CSP on. One stack and one browser for the file; each person has their own
+ * browser context (cookies). Screenshots go to a temporary directory (test/helpers/console.ts).
+ */
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BrowserHandle, openBrowser } from '../helpers/browser.js';
+import { ImpProcess, makeUserEnv, runImp, startDev } from '../helpers/cli.js';
+import { CHROMIUM, requireComponents } from '../helpers/components.js';
+import { consoleLogin, overflowsHorizontally, screenshots, seriousViolations } from '../helpers/console.js';
+import { cliLogin } from '../helpers/login.js';
+
+const run = requireComponents(CHROMIUM);
+const HOSTILE_REASON = 'Fix the invoice <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2">';
+
+describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () => {
+  let dev: Awaited<ReturnType<typeof startDev>>;
+  let browser: BrowserHandle;
+  let bobContext: BrowserContext;
+  let bob: Page;
+  let start: ImpProcess;
+  let requestId: string;
+  const alice = makeUserEnv();
+
+  beforeAll(async () => {
+    [dev, browser] = await Promise.all([startDev(), openBrowser()]);
+    Object.assign(alice.env, { IMP_BROKER_URL: dev.info.broker });
+    await cliLogin(alice.env, dev.info.broker, 'alice', browser);
+    start = new ImpProcess(
+      ['start', '--tenant', 'acme', '--env', 'prod', '--write', '--confirm', 'acme', '--ticket', 'SUP-77']
+        .concat(['--reason', HOSTILE_REASON, '--ttl', '10m', '--json', '--no-shell']),
+      alice.env,
+    );
+    const pending = await start.jsonLine((v) => v.event === 'approval_pending');
+    requestId = String((pending.request as { id: string }).id);
+  });
+  afterAll(async () => {
+    start?.signal('SIGINT');
+    await browser?.close();
+    await dev?.stop();
+  });
+
+  it('bob logs in with the authorization-code flow and sees alice\'s pending write request, its reason inert', async () => {
+    bobContext = await browser.context.browser()!.newContext();
+    bob = await consoleLogin(bobContext, `${dev.info.broker}/console/requests`, 'bob');
+    const cookie = (await bobContext.cookies()).find((c) => c.name === 'imp-console');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict', secure: false });
+
+    const card = bob.locator('.card', { hasText: 'alice@example.test' });
+    await expect.poll(() => card.count()).toBe(1);
+    await card.locator('a').click();
+    await bob.waitForURL(`**/console/requests/${requestId}`);
+    // The hostile reason is shown as text, and nothing in it ran.
+    expect(await bob.locator('.facts .reason').textContent()).toBe(HOSTILE_REASON);
+    expect(await bob.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await bob.locator('button[value="approve"]').count()).toBe(1);
+
+    expect(await seriousViolations(bob)).toEqual([]);
+    await screenshots(bob, 'request');
+    await bob.setViewportSize({ width: 375, height: 740 });
+    expect(await overflowsHorizontally(bob)).toBe(false);
+    await bob.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('alice is never offered her own request, and her forged approval is refused by approval.self', async () => {
+    const context = await browser.context.browser()!.newContext();
+    try {
+      const page = await consoleLogin(context, `${dev.info.broker}/console/requests/${requestId}`, 'alice');
+      expect(await page.locator('button[value="approve"]').count()).toBe(0);
+      expect(await page.locator('main').textContent()).toContain('it is your own');
+      // Forge the form a decider would see, with her own valid CSRF token.
+      const answer = await page.evaluate(async (id) => {
+        const csrf = (document.querySelector('input[name="csrf"]') as HTMLInputElement).value;
+        const response = await fetch(`/console/requests/${id}/decide`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ csrf, decision: 'approve' }).toString(),
+        });
+        return { status: response.status, text: await response.text() };
+      }, requestId);
+      expect(answer.status).toBe(403);
+      expect(answer.text).toContain('approval.self');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('a cross-site form POST is refused, and one without the CSRF token too', async () => {
+    await bobContext.route('http://attacker.test/**', (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<form method="post" action="${dev.info.broker}/console/requests/${requestId}/decide"><input name="decision" value="approve"><button>win</button></form>`,
+      }),
+    );
+    const evil = await bobContext.newPage();
+    await evil.goto('http://attacker.test/');
+    const [response] = await Promise.all([evil.waitForNavigation(), evil.click('button')]);
+    expect(response?.status()).toBe(403);
+    expect(await evil.locator('main').textContent()).toMatch(/console\.(origin|session)/);
+    await evil.close();
+
+    const noToken = await bob.evaluate(async (id) => {
+      const response = await fetch(`/console/requests/${id}/decide`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'decision=approve',
+      });
+      return { status: response.status, text: await response.text() };
+    }, requestId);
+    expect(noToken.status).toBe(403);
+    expect(noToken.text).toContain('console.csrf');
+    const status = await runImp(['status', '--json'], alice.env);
+    expect(JSON.parse(status.stdout)[0]).toMatchObject({ id: requestId, state: 'pending' });
+  });
+
+  it('bob approves with a comment and alice\'s waiting CLI starts its session', async () => {
+    await bob.goto(`${dev.info.broker}/console/requests/${requestId}`);
+    await bob.fill('#comment', 'ok, go ahead');
+    await Promise.all([bob.waitForNavigation(), bob.click('button[value="approve"]')]);
+    expect(await bob.locator('.state').textContent()).toBe('active');
+    const started = await start.jsonLine((v) => v.event === 'session_started');
+    expect(started.session).toMatchObject({ id: requestId, state: 'active', scope: 'write' });
+    const status = await runImp(['status', '--json'], alice.env);
+    expect(JSON.parse(status.stdout)[0]).toMatchObject({
+      id: requestId,
+      decided_by: { email: 'bob@example.test' },
+      decision_comment: 'ok, go ahead',
+    });
+  });
+});
