@@ -16,6 +16,12 @@ import {
   postConsoleLogout,
   postConsoleStepUp,
 } from './console/handlers.js';
+import {
+  getConsoleSession,
+  getConsoleSessionLive,
+  getConsoleSessions,
+  postConsoleRevoke,
+} from './console/session-handlers.js';
 import type { HandlerContext, HandlerResult } from './context.js';
 import type { RouteGuards } from './guards.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
@@ -132,5 +138,9 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/console/requests', action: 'list requests in the console', auth: false, handler: getConsoleRequests },
   { method: 'GET', path: '/console/requests/:id', action: 'show a request in the console', auth: false, handler: getConsoleRequest },
   { method: 'POST', path: '/console/requests/:id/decide', action: 'decide a request in the console', auth: false, handler: postConsoleDecision },
+  { method: 'GET', path: '/console/sessions', action: 'list sessions in the console', auth: false, handler: getConsoleSessions },
+  { method: 'GET', path: '/console/sessions/:id', action: 'show a session in the console', auth: false, handler: getConsoleSession },
+  { method: 'GET', path: '/console/sessions/:id/live', action: 'follow a session in the console', auth: false, handler: getConsoleSessionLive },
+  { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
   { method: 'POST', path: '/console/step-up', action: 'continue after a passkey confirmation', auth: false, handler: postConsoleStepUp },
 ];

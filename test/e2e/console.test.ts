@@ -12,7 +12,8 @@ import { consoleLogin, overflowsHorizontally, screenshots, seriousViolations } f
 import { cliLogin } from '../helpers/login.js';
 
 const run = requireComponents(CHROMIUM);
-const HOSTILE_REASON = 'Fix the invoice <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2">';
+const HOSTILE_REASON =
+  'Fix the invoice <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2">';
 
 describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () => {
   let dev: Awaited<ReturnType<typeof startDev>>;
@@ -28,8 +29,18 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
     Object.assign(alice.env, { IMP_BROKER_URL: dev.info.broker });
     await cliLogin(alice.env, dev.info.broker, 'alice', browser);
     start = new ImpProcess(
-      ['start', '--tenant', 'acme', '--env', 'prod', '--write', '--confirm', 'acme', '--ticket', 'SUP-77']
-        .concat(['--reason', HOSTILE_REASON, '--ttl', '10m', '--json', '--no-shell']),
+      [
+        'start',
+        '--tenant',
+        'acme',
+        '--env',
+        'prod',
+        '--write',
+        '--confirm',
+        'acme',
+        '--ticket',
+        'SUP-77',
+      ].concat(['--reason', HOSTILE_REASON, '--ttl', '10m', '--json', '--no-shell']),
       alice.env,
     );
     const pending = await start.jsonLine((v) => v.event === 'approval_pending');
@@ -41,7 +52,7 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
     await dev?.stop();
   });
 
-  it('bob logs in with the authorization-code flow and sees alice\'s pending write request, its reason inert', async () => {
+  it("bob logs in with the authorization-code flow and sees alice's pending write request, its reason inert", async () => {
     bobContext = await browser.context.browser()!.newContext();
     bob = await consoleLogin(bobContext, `${dev.info.broker}/console/requests`, 'bob');
     const cookie = (await bobContext.cookies()).find((c) => c.name === 'imp-console');
@@ -114,10 +125,11 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
     expect(JSON.parse(status.stdout)[0]).toMatchObject({ id: requestId, state: 'pending' });
   });
 
-  it('bob approves with a comment and alice\'s waiting CLI starts its session', async () => {
+  it("bob approves with a comment and alice's waiting CLI starts its session", async () => {
     await bob.goto(`${dev.info.broker}/console/requests/${requestId}`);
     await bob.fill('#comment', 'ok, go ahead');
     await Promise.all([bob.waitForNavigation(), bob.click('button[value="approve"]')]);
+    expect(await bob.locator('main').textContent()).toContain('Approved: the session has started.');
     expect(await bob.locator('.state').textContent()).toBe('active');
     const started = await start.jsonLine((v) => v.event === 'session_started');
     expect(started.session).toMatchObject({ id: requestId, state: 'active', scope: 'write' });
@@ -127,5 +139,38 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
       decided_by: { email: 'bob@example.test' },
       decision_comment: 'ok, go ahead',
     });
+  });
+
+  it("erin sees the live session with its time left, revokes it with a reason, and alice's CLI session ends", async () => {
+    const context = await browser.context.browser()!.newContext();
+    try {
+      const erin = await consoleLogin(context, `${dev.info.broker}/console/sessions`, 'erin');
+      const row = erin.locator('tr', { hasText: 'alice@example.test' });
+      await expect.poll(() => row.count()).toBe(1);
+      // The script counts down from the time the stream confirmed: "9 min 58 s".
+      await expect.poll(() => row.locator('.time-left').textContent()).toMatch(/^\d+ min \d+ s$/);
+      expect(await seriousViolations(erin)).toEqual([]);
+      await screenshots(erin, 'sessions');
+      await row.locator('a').click();
+      await erin.waitForURL(`**/console/sessions/${requestId}`);
+      expect(await erin.locator('.facts .reason').textContent()).toBe(HOSTILE_REASON);
+      expect(await seriousViolations(erin)).toEqual([]);
+      await screenshots(erin, 'session');
+      // A second tab follows the session live: it shows the revocation without reloading.
+      const watcher = await context.newPage();
+      await watcher.goto(`${dev.info.broker}/console/sessions/${requestId}`);
+      await expect.poll(() => watcher.locator('.facts .time-left').textContent()).toMatch(/min/);
+
+      await erin.fill('#reason', 'Ticket closed; access no longer needed');
+      await Promise.all([erin.waitForNavigation(), erin.click('button.revoke')]);
+      expect(await erin.locator('.state').textContent()).toBe('revoked');
+      const ended = await start.jsonLine((v) => v.event === 'session_ended', 15_000);
+      expect(ended.reason).toBe('revoked');
+      await expect
+        .poll(() => watcher.locator('.facts .time-left').getAttribute('data-state'))
+        .toBe('revoked');
+    } finally {
+      await context.close();
+    }
   });
 });

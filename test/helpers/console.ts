@@ -3,8 +3,7 @@
  * flow (the dev IdP's login form), runs axe-core on a page (evaluated through the DevTools protocol,
  * so the page's CSP stays on), and saves desktop and phone screenshots to a temporary directory.
  */
-import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +23,12 @@ export async function consoleLogin(context: BrowserContext, url: string, user: s
     await page.fill('input[name="password"]', user);
     await page.locator('form button[type="submit"]').first().click();
   }
-  await page.waitForURL((u) => u.pathname.startsWith('/console/') && !u.pathname.startsWith('/console/callback') && !u.pathname.startsWith('/console/login'));
+  await page.waitForURL(
+    (u) =>
+      u.pathname.startsWith('/console/') &&
+      !u.pathname.startsWith('/console/callback') &&
+      !u.pathname.startsWith('/console/login'),
+  );
   await page.locator('.who').waitFor();
   return page;
 }
@@ -35,7 +39,13 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 export async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(axeSource);
   const found = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }>;
+        };
+      }
+    ).axe;
     const result = await axe.run();
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')

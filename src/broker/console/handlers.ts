@@ -23,6 +23,7 @@ import {
   viewerOf,
 } from './http.js';
 import { hopPage, messagePage, passkeyPage, requestPage, requestsPage, type Viewer } from './pages.js';
+import { sessionPage } from './session-pages.js';
 import { consoleState, cookieNames, type PendingAction, readCookie, setCookie } from './state.js';
 
 /** GET /console/ — the Requests page. */
@@ -164,6 +165,7 @@ export async function postConsoleDecision(ctx: HandlerContext): Promise<HandlerR
       body: comment ? { comment } : {},
       returnTo: `/console/requests/${id}`,
       label: `${decision} request ${id.slice(0, 8)}`,
+      done: decision === 'approve' ? 'Approved: the session has started.' : 'Denied.',
     },
     undefined,
   );
@@ -195,7 +197,18 @@ export async function perform(
   ceremony: string | undefined,
 ): Promise<HandlerResult> {
   const answer = await callApi(ctx, viewer.session, action.method, action.path, action.body, ceremony);
-  if (answer.status < 300) return redirect(action.returnTo);
+  if (answer.status < 300) {
+    // The decided request may no longer be readable by its decider (it is not theirs), so the
+    // answer's own view of it is the page.
+    const session = (answer.body as { session?: SessionView } | null)?.session;
+    if (!session) return redirect(action.returnTo);
+    return html(
+      ctx.deps,
+      (action.render ?? 'request') === 'request'
+        ? requestPage(viewer, session, false, action.done)
+        : sessionPage(viewer, session, null, false, action.done),
+    );
+  }
   if (answer.status === 401 && answer.error?.code === 'IMP_STEP_UP_REQUIRED') {
     const passkey = answer.error.details?.passkey as
       | { id: string; verification_uri_complete: string; user_code: string }

@@ -21,7 +21,9 @@ export function pageHeaders(deps: BrokerDeps): Record<string, string> {
   return {
     'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self' ${idp}; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on our own form
+    // POSTs, and the origin check needs the real one. Nothing leaks to other origins either way.
+    'referrer-policy': 'same-origin',
     'x-content-type-options': 'nosniff',
     'cross-origin-opener-policy': 'same-origin',
   };

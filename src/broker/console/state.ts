@@ -34,6 +34,10 @@ export interface PendingAction {
   returnTo: string;
   /** What it is, in words, for the page that asks. */
   label: string;
+  /** What the page after it says ("Approved."): shown above the request or session it changed. */
+  done: string;
+  /** Which page shows the changed thing afterwards (default: the request page). */
+  render?: 'request' | 'session';
   /** The passkey ceremony opened for it, when the broker asked for one. */
   ceremony?: { id: string; url: string; userCode: string };
 }

@@ -34,7 +34,11 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 @media print{.top,.skip,form,button{display:none}body{background:#fff}main{max-width:none}.card,.facts{border-color:#999}}
 `;
 
-/** Live parts: time left counts down (elements with data-expires); nothing else needs script. */
+/**
+ * Live parts: time left counts down (elements with data-expires), corrected by the broker's event
+ * stream for that session (data-live, SSE): approval, end, revoke and expiry show at once.
+ * Nothing else needs script.
+ */
 export const CONSOLE_JS = `'use strict';
 (function () {
   function left(ms) {
@@ -48,6 +52,22 @@ export const CONSOLE_JS = `'use strict';
       el.textContent = left(Date.parse(el.getAttribute('data-expires')) - now);
     });
   }
+  document.querySelectorAll('[data-live]').forEach(function (el) {
+    if (!window.EventSource) return;
+    var source = new EventSource(el.getAttribute('data-live'));
+    source.addEventListener('state', function (event) {
+      var value = JSON.parse(event.data);
+      if (value.state === 'active' && value.expires_at) {
+        el.setAttribute('data-expires', value.expires_at);
+      } else {
+        el.removeAttribute('data-expires');
+        el.textContent = value.state;
+        el.setAttribute('data-state', value.state);
+        source.close();
+      }
+      tick();
+    });
+  });
   tick();
   setInterval(tick, 1000);
 })();

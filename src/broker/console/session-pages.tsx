@@ -1,0 +1,189 @@
+/**
+ * The Sessions pages: the viewer's own sessions and (for supervise/revoke/audit/review roles)
+ * everyone's live ones, with time left that counts down in the page and is corrected by the
+ * broker's event stream (/console/sessions/:id/live, SSE); a session's detail with its summary
+ * (each proxied call with status) and, for people who may, a revoke form with a reason.
+ */
+import type { SessionSummary, SessionView } from '../../core/api.js';
+import { page, type Viewer } from './pages.js';
+
+const who = (person: { sub: string; email: string | null }) => person.email ?? person.sub;
+const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
+
+function TimeLeft(props: { session: SessionView }) {
+  const s = props.session;
+  if (s.state !== 'active' || !s.expires_at) return <span>{s.state}</span>;
+  return (
+    <span class="time-left" data-expires={s.expires_at} data-live={`/console/sessions/${s.id}/live`}>
+      until {at(s.expires_at)}
+    </span>
+  );
+}
+
+function SessionTable(props: { sessions: SessionView[]; caption: string }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">Who</th>
+            <th scope="col">Tenant</th>
+            <th scope="col">Scope</th>
+            <th scope="col">Ticket</th>
+            <th scope="col">Time left</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.sessions.map((s) => (
+            <tr key={s.id}>
+              <td>
+                <a href={`/console/sessions/${s.id}`}>{who(s.requester)}</a>
+              </td>
+              <td>
+                {s.tenant}/{s.environment}
+              </td>
+              <td class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</td>
+              <td>{s.ticket}</td>
+              <td>
+                <TimeLeft session={s} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Everyone's live sessions (when the viewer may see them) and the viewer's own. */
+export function sessionsPage(viewer: Viewer, live: SessionView[] | null, own: SessionView[]): string {
+  return page({
+    title: 'Sessions',
+    viewer,
+    current: 'sessions',
+    children: (
+      <>
+        {live === null ? null : live.length === 0 ? (
+          <p>No live sessions.</p>
+        ) : (
+          <SessionTable sessions={live} caption="Live sessions" />
+        )}
+        {own.length === 0 ? (
+          <p>You have no sessions.</p>
+        ) : (
+          <SessionTable sessions={own} caption="Your sessions" />
+        )}
+      </>
+    ),
+  });
+}
+
+/** One session: facts, time left, the calls it made, and revoke for those who may. */
+export function sessionPage(
+  viewer: Viewer,
+  session: SessionView,
+  summary: SessionSummary | null,
+  canRevoke: boolean,
+  note?: string,
+): string {
+  const s = session;
+  return page({
+    title: `Session ${s.id.slice(0, 8)}`,
+    viewer,
+    current: 'sessions',
+    children: (
+      <>
+        {note ? (
+          <p role="status" class="notice">
+            {note}
+          </p>
+        ) : null}
+        <dl class="facts">
+          <dt>State</dt>
+          <dd>
+            <strong class={`state state-${s.state}`}>{s.state}</strong>
+            {s.state === 'revoked' && s.ended_by ? ` by ${who(s.ended_by)}` : ''}
+            {s.state === 'revoked' && s.decision_comment ? ` (“${s.decision_comment}”)` : ''}
+          </dd>
+          <dt>Time left</dt>
+          <dd>
+            <TimeLeft session={s} />
+          </dd>
+          <dt>Who</dt>
+          <dd>{who(s.requester)}</dd>
+          <dt>Tenant</dt>
+          <dd>
+            {s.tenant}/{s.environment}
+          </dd>
+          <dt>Scope</dt>
+          <dd class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</dd>
+          <dt>Ticket</dt>
+          <dd>{s.ticket}</dd>
+          <dt>Reason</dt>
+          <dd class="reason">{s.reason}</dd>
+          <dt>Requested</dt>
+          <dd>{at(s.created_at)}</dd>
+          <dt>Approved</dt>
+          <dd>
+            {s.decided_by
+              ? `${who(s.decided_by)}${s.decision_comment && s.state !== 'revoked' ? ` (“${s.decision_comment}”)` : ''}`
+              : '—'}
+          </dd>
+          <dt>Started</dt>
+          <dd>{at(s.started_at)}</dd>
+          <dt>Ended</dt>
+          <dd>{at(s.ended_at)}</dd>
+        </dl>
+        {summary ? (
+          <>
+            <h2>Summary</h2>
+            <p>
+              {summary.actions.read} reads, {summary.actions.write} writes, {summary.actions.export} exports,{' '}
+              {summary.denials} denied; {Math.round(summary.duration_seconds / 60)} min.
+            </p>
+            {summary.calls.length > 0 ? (
+              <div class="table-wrap">
+                <table>
+                  <caption>Calls through the audited proxy</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">When</th>
+                      <th scope="col">Call</th>
+                      <th scope="col">Status</th>
+                      <th scope="col">Outcome</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {summary.calls.map((c, i) => (
+                      <tr key={`${c.ts}-${i}`}>
+                        <td>{at(c.ts)}</td>
+                        <td class="code">
+                          {c.method} {c.path}
+                        </td>
+                        <td>{c.status ?? '—'}</td>
+                        <td>{c.outcome}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            ) : null}
+          </>
+        ) : null}
+        {canRevoke && s.state === 'active' ? (
+          <form class="decide" method="post" action={`/console/sessions/${s.id}/revoke`}>
+            <input type="hidden" name="csrf" value={viewer.session.csrf} />
+            <label for="reason">Reason for revoking</label>
+            <textarea id="reason" name="reason" rows={3} required minLength={3} maxLength={500} />
+            <div class="buttons">
+              <button type="submit" class="revoke">
+                Revoke session
+              </button>
+            </div>
+          </form>
+        ) : null}
+      </>
+    ),
+  });
+}
