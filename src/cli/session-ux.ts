@@ -3,10 +3,12 @@
  * then the subshell (or --no-shell countdown) with the countdown in the title, warnings at 5 and 1
  * minutes, forced logout at expiry or revocation, and the summary at the end.
  */
+
 import type { SessionView } from '../core/api.js';
 import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
+import { consoleLink } from '../core/links.js';
 import type { RecordingTerms } from '../core/policy/recording.js';
 import { formatSecondsLeft, formatTimeLeft } from '../core/time-left.js';
 import type { Deps } from './deps.js';
@@ -33,10 +35,12 @@ export async function waitForApproval(
   json: boolean,
 ): Promise<SessionView> {
   const { io } = deps;
-  if (json) io.out(JSON.stringify({ event: 'approval_pending', request: session }));
+  const link = consoleLink(target.url, 'request', session.id);
+  if (json) io.out(JSON.stringify({ event: 'approval_pending', request: session, console_url: link }));
   else {
     io.err(`Request ${session.id} needs approval by a second person. They run:`);
     io.err(`  imp approve ${session.id}`);
+    io.err(`or open: ${link}`);
   }
   const decided = await waitWhilePending(
     deps,

@@ -1,6 +1,8 @@
 /** `imp approve ID` and `imp deny ID`: the second person's decision on a pending request. */
+
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { consoleLink } from '../../core/links.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -51,10 +53,13 @@ export async function run(options: ApproveOptions, deps: Deps): Promise<number> 
     { json: options.json, noBrowser: options.noBrowser },
     (token) => target.client.approve(token, options.id, options.comment),
   );
-  if (options.json) deps.io.out(JSON.stringify({ event: 'approved', session }));
-  else
+  const link = consoleLink(target.url, 'session', session.id);
+  if (options.json) deps.io.out(JSON.stringify({ event: 'approved', session, console_url: link }));
+  else {
     deps.io.err(
       `Approved: ${escapeUntrusted(session.requester.email ?? session.requester.sub)} now has ${session.scope} access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)} until ${session.expires_at}.`,
     );
+    deps.io.err(`  ${link}`);
+  }
   return 0;
 }

@@ -1,5 +1,7 @@
 /** `imp deny ID --reason TEXT`: refuse a pending request; the requester sees the reason. */
+
 import { UsageError } from '../../core/errors.js';
+import { consoleLink } from '../../core/links.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -51,7 +53,8 @@ export async function run(options: DenyOptions, deps: Deps): Promise<number> {
     { json: options.json, noBrowser: options.noBrowser },
     (token) => target.client.deny(token, options.id, options.reason),
   );
-  if (options.json) deps.io.out(JSON.stringify({ event: 'denied', session }));
-  else deps.io.err(`Denied request ${session.id}.`);
+  const link = consoleLink(target.url, 'request', session.id);
+  if (options.json) deps.io.out(JSON.stringify({ event: 'denied', session, console_url: link }));
+  else deps.io.err(`Denied request ${session.id}.\n  ${link}`);
   return 0;
 }

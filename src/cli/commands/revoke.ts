@@ -1,6 +1,8 @@
 /** `imp revoke ID`: security ends someone's session at once. */
+
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { consoleLink } from '../../core/links.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -45,10 +47,11 @@ export async function run(options: RevokeOptions, deps: Deps): Promise<number> {
   const session = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) =>
     target.client.revokeSession(token, options.id, options.reason),
   );
-  if (options.json) deps.io.out(JSON.stringify({ event: 'revoked', session }));
+  const link = consoleLink(target.url, 'session', session.id);
+  if (options.json) deps.io.out(JSON.stringify({ event: 'revoked', session, console_url: link }));
   else
     deps.io.err(
-      `Revoked session ${session.id} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.`,
+      `Revoked session ${session.id} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.\n  ${link}`,
     );
   return 0;
 }

@@ -42,6 +42,7 @@ describe('imp approve: run', () => {
     );
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('Approved: alice@example.com now has write');
+    expect(result.stderr).toMatch(/\n {2}http:\/\/127\.0\.0\.1:7700\/console\/sessions\/[0-9a-f-]{36}\n/);
   });
 
   it('a step-up challenge runs the device flow once and retries with the fresh token', async () => {

@@ -142,6 +142,8 @@ describe('imp start: run', () => {
     );
     await vi.waitFor(() => expect(run.clock.pending()).toBeGreaterThan(0));
     expect(run.io.stderrText()).toContain(`imp approve ${ID}`);
+    // The approver can land on the request in the console too (one link shape: core/links.ts).
+    expect(run.io.stderrText()).toContain(`or open: http://127.0.0.1:7700/console/requests/${ID}`);
     run.interrupt.abort();
     const result = await run.done;
     expect(result.code).toBe(0);
