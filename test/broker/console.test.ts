@@ -1,0 +1,193 @@
+/**
+ * The console's rules at the HTTP level (no browser): strict CSP on every page and asset, the idle
+ * timeout measured on the broker's injected clock, the origin / session / CSRF refusals (each
+ * audited with its rule), no open redirect after login, and a stale login turned into a fresh IdP
+ * login (max_age=0, prompt=login) instead of an approval. The browser flows are test/e2e/console.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { safeReturn } from '../../src/broker/console/http.js';
+import { consoleState } from '../../src/broker/console/state.js';
+import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+
+let t: TestBroker;
+beforeAll(async () => {
+  t = await startTestBroker();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** A console session for `user` as the callback would create it, and its cookie. */
+async function consoleSessionOf(user: string, authAgeSeconds = 0) {
+  const token = await t.loginAs(user, { authAgeSeconds });
+  const roles = user === 'bob' ? ['lead'] : user === 'erin' ? ['security'] : ['support'];
+  const session = consoleState(t.broker.deps).create({
+    token,
+    tokenExpiresAt: t.clock.now() + 3600_000,
+    user: { email: `${user}@example.test`, name: user, sub: `user-${user}`, roles },
+  });
+  return { session, cookie: `imp-console=${session.id}` };
+}
+
+async function get(path: string, cookie?: string) {
+  const response = await fetch(t.broker.url + path, {
+    headers: cookie ? { cookie } : {},
+    redirect: 'manual',
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+async function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}) {
+  const response = await fetch(t.broker.url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+    redirect: 'manual',
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+// alice may have one pending request on acme: the tests share it until one approves it.
+let pending: string | undefined;
+async function pendingRequest(): Promise<string> {
+  if (pending) return pending;
+  t.clock.advance(1100);
+  const answer = await t.call<{ session: { id: string } }>('POST', '/v1/sessions', await t.loginAs('alice'), {
+    tenant: 'acme',
+    environment: 'prod',
+    scope: 'write',
+    ticket: 'SUP-9',
+    reason: 'Customer cannot see their invoices',
+    ttl: 1800,
+  });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+  pending = answer.body.session.id;
+  return pending;
+}
+
+describe('web console over HTTP', () => {
+  it('serves pages and assets with a strict CSP: self only, no inline code, never framed', async () => {
+    for (const path of ['/console/requests', '/console/assets/console.css', '/console/assets/console.js']) {
+      const answer = await get(path);
+      expect(answer.status, path).toBe(200);
+      const csp = answer.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("default-src 'none'");
+      expect(csp).toContain("script-src 'self';");
+      expect(csp).toContain("style-src 'self';");
+      expect(csp).toContain("frame-ancestors 'none'");
+      expect(csp).not.toContain('unsafe');
+      expect(answer.headers.get('x-frame-options')).toBe('DENY');
+    }
+  });
+
+  it('without a session a page hops (same-site) to the login, which sends the browser to the IdP with PKCE', async () => {
+    const page = await get('/console/requests/x');
+    expect(page.status).toBe(400); // not a request id: refused before anything else
+    const hop = await get('/console/requests');
+    expect(hop.text).toContain(
+      'http-equiv="refresh" content="0;url=/console/login?return=%2Fconsole%2Frequests"',
+    );
+    const login = await get('/console/login?return=%2Fconsole%2Frequests');
+    expect(login.status).toBe(303);
+    const location = new URL(login.headers.get('location') ?? '');
+    expect(location.origin).toBe(t.idp.issuer);
+    expect(location.searchParams.get('client_id')).toBe('imp-console');
+    expect(location.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(location.searchParams.get('redirect_uri')).toBe(`${t.broker.url}/console/callback`);
+    expect(login.headers.get('set-cookie')).toMatch(
+      /^imp-console-login=[\w-]{43}; Path=\/; HttpOnly; SameSite=Lax; Max-Age=600$/,
+    );
+  });
+
+  it('never redirects off the console after login', () => {
+    expect(safeReturn('/console/sessions/abc')).toBe('/console/sessions/abc');
+    for (const evil of [
+      'https://evil.test/',
+      '//evil.test/console/',
+      '/console//evil.test',
+      '/v1/audit/export',
+      42,
+    ])
+      expect(safeReturn(evil)).toBe('/console/requests');
+  });
+
+  it('logs the browser out after the idle timeout on the broker clock, and not before', async () => {
+    const { cookie } = await consoleSessionOf('bob');
+    const idle = t.broker.deps.policy.console.idleTimeout * 1000;
+    t.clock.advance(idle - 1000);
+    const still = await get('/console/requests', cookie);
+    expect(still.text).toContain('bob@example.test');
+    t.clock.advance(idle + 1000);
+    const gone = await get('/console/requests', cookie);
+    expect(gone.text).toContain('/console/login?return=');
+    expect(gone.text).not.toContain('bob@example.test');
+  });
+
+  it('refuses a POST from another origin, without a session, or without the form token; each refusal audited', async () => {
+    const id = await pendingRequest();
+    const { session, cookie } = await consoleSessionOf('bob');
+    const path = `/console/requests/${id}/decide`;
+    const cases = [
+      {
+        rule: 'console.origin',
+        form: { csrf: session.csrf, decision: 'approve' },
+        headers: { cookie, origin: 'http://attacker.test' },
+      },
+      { rule: 'console.session', form: { csrf: session.csrf, decision: 'approve' }, headers: {} },
+      { rule: 'console.csrf', form: { csrf: 'forged', decision: 'approve' }, headers: { cookie } },
+      { rule: 'console.csrf', form: { decision: 'approve' }, headers: { cookie } },
+    ];
+    for (const c of cases) {
+      const answer = await post(path, c.form, c.headers);
+      expect(answer.status, c.rule).toBe(403);
+      expect(answer.headers.get('content-type')).toContain('text/html');
+      expect(answer.text).toContain(`Refused by rule ${c.rule}`);
+      const events = await t.store.readAudit({ type: 'access.denied' });
+      expect(events.at(-1)?.data).toMatchObject({ rule: c.rule });
+    }
+    const state = await t.call<{ session: { state: string } }>(
+      'GET',
+      `/v1/sessions/${id}`,
+      await t.loginAs('alice'),
+    );
+    expect(state.body.session.state).toBe('pending');
+  });
+
+  it('a stale console login is not enough to approve: the broker asks for a fresh IdP login (max_age=0, prompt=login)', async () => {
+    const id = await pendingRequest();
+    const { session, cookie } = await consoleSessionOf('bob', 3600);
+    const answer = await post(
+      `/console/requests/${id}/decide`,
+      { csrf: session.csrf, decision: 'approve' },
+      { cookie },
+    );
+    expect(answer.status).toBe(303);
+    const location = new URL(answer.headers.get('location') ?? '');
+    expect(location.origin).toBe(t.idp.issuer);
+    expect(location.searchParams.get('max_age')).toBe('0');
+    expect(location.searchParams.get('prompt')).toBe('login');
+    const required = (await t.store.readAudit({ type: 'stepup.required' })).at(-1);
+    expect(required?.data).toMatchObject({ action: 'approve', why: 'stale' });
+    const state = await t.call<{ session: { state: string } }>(
+      'GET',
+      `/v1/sessions/${id}`,
+      await t.loginAs('alice'),
+    );
+    expect(state.body.session.state).toBe('pending');
+  });
+
+  it('approves like the CLI when the login is fresh, with the same audit event', async () => {
+    const id = await pendingRequest();
+    const { session, cookie } = await consoleSessionOf('bob');
+    const answer = await post(
+      `/console/requests/${id}/decide`,
+      { csrf: session.csrf, decision: 'approve', comment: 'fine' },
+      { cookie, origin: t.broker.url },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('Approved: the session has started.');
+    const approved = (await t.store.readAudit({ type: 'session.approved' })).at(-1);
+    expect(approved).toMatchObject({ session: id, data: { comment: 'fine', reauth: { method: 'idp' } } });
+    expect(approved?.actor).toMatchObject({ email: 'bob@example.test' });
+  });
+});
