@@ -196,8 +196,10 @@ describe('the route table', () => {
     expect(route(method, path)).toMatchObject({ auth: true, ...guards });
   });
 
-  it('only login, the machine token exchange, config, keys, health, the token-status check, the public audit checkpoint and the passkey page go without a broker token', () => {
-    expect(ROUTES.filter((r) => !r.auth).map((r) => `${r.method} ${r.path}`)).toEqual([
+  it('only login, the machine token exchange, config, keys, health, the token-status check, the public audit checkpoint, the passkey page and the console go without a broker token', () => {
+    expect(
+      ROUTES.filter((r) => !r.auth && !r.path.startsWith('/console')).map((r) => `${r.method} ${r.path}`),
+    ).toEqual([
       'GET /healthz',
       'GET /.well-known/jwks.json',
       'GET /v1/config',
@@ -213,6 +215,11 @@ describe('the route table', () => {
       'GET /v1/ceremonies/:id/options',
       'POST /v1/ceremonies/:id',
     ]);
+    // The console's routes hold a browser session (cookie), never a broker token of the browser's:
+    // they reach data and actions only through the routes above, in-process, as the viewer.
+    expect(ROUTES.filter((r) => r.path.startsWith('/console')).every((r) => !r.auth && !r.capability)).toBe(
+      true,
+    );
   });
 
   it("a machine identity may only read its session, end it, read its summary, mint its exec child's credential (and whoami)", () => {
