@@ -6,6 +6,7 @@
  * without asking anyone to log in again. A handler that skips a declared guard cannot commit.
  */
 import { getConsoleAsset } from './console/assets.js';
+import { getConsoleAudit, getConsoleAuditExport } from './console/audit-page.js';
 import {
   getConsoleCallback,
   getConsoleHome,
@@ -142,5 +143,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/console/sessions/:id', action: 'show a session in the console', auth: false, handler: getConsoleSession },
   { method: 'GET', path: '/console/sessions/:id/live', action: 'follow a session in the console', auth: false, handler: getConsoleSessionLive },
   { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
+  { method: 'GET', path: '/console/audit', action: 'search the audit log in the console', auth: false, handler: getConsoleAudit },
+  { method: 'GET', path: '/console/audit/export', action: 'export the audit log from the console', auth: false, handler: getConsoleAuditExport },
   { method: 'POST', path: '/console/step-up', action: 'continue after a passkey confirmation', auth: false, handler: postConsoleStepUp },
 ];

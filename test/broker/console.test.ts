@@ -127,7 +127,7 @@ describe('web console over HTTP', () => {
     const id = await pendingRequest();
     const { session, cookie } = await consoleSessionOf('bob');
     const path = `/console/requests/${id}/decide`;
-    const cases = [
+    const cases: { rule: string; form: Record<string, string>; headers: Record<string, string> }[] = [
       {
         rule: 'console.origin',
         form: { csrf: session.csrf, decision: 'approve' },
@@ -189,5 +189,25 @@ describe('web console over HTTP', () => {
     const approved = (await t.store.readAudit({ type: 'session.approved' })).at(-1);
     expect(approved).toMatchObject({ session: id, data: { comment: 'fine', reauth: { method: 'idp' } } });
     expect(approved?.actor).toMatchObject({ email: 'bob@example.test' });
+  });
+
+  it('the Audit page searches through the audited API read, shows checkpoint coverage, and exports; others are refused', async () => {
+    const { cookie } = await consoleSessionOf('erin');
+    const search = await get('/console/audit?type=session.approved&tenant=acme', cookie);
+    expect(search.status).toBe(200);
+    expect(search.text).toContain('session.approved');
+    expect(search.text).toContain('bob@example.test');
+    const read = (await t.store.readAudit({ type: 'audit.read' })).at(-1);
+    expect(read?.data).toMatchObject({ filters: { type: 'session.approved', tenant: 'acme' } });
+    const exported = await get('/console/audit/export', cookie);
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-disposition')).toContain('attachment');
+    expect(exported.text.split('\n').length).toBeGreaterThan(3);
+    expect((await t.store.readAudit({ type: 'audit.export' })).length).toBeGreaterThan(0);
+
+    const bob = await consoleSessionOf('bob');
+    const refused = await get('/console/audit', bob.cookie);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('audit');
   });
 });

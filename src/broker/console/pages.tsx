@@ -17,6 +17,7 @@ export interface Viewer {
 const NAV = [
   ['requests', 'Requests', '/console/requests'],
   ['sessions', 'Sessions', '/console/sessions'],
+  ['audit', 'Audit', '/console/audit'],
 ] as const;
 
 /** Renders a whole document. */

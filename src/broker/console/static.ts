@@ -29,6 +29,9 @@ button{font:inherit;padding:.55rem 1.2rem;border-radius:6px;border:1px solid #1d
 button.approve{background:#0a5c1c;border-color:#0a5c1c}button.deny,button.revoke{background:#a10f0f;border-color:#a10f0f}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.45rem;border-bottom:1px solid #ddd;vertical-align:top}
 .table-wrap{overflow-x:auto}
+.filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(14rem,1fr));gap:0 1rem;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem;margin-bottom:1rem}
+.filters .buttons{align-items:center}.button-link{display:inline-block;padding:.55rem 1rem}
+td.details{overflow-wrap:anywhere}
 .code{font-family:ui-monospace,monospace;letter-spacing:.08em}
 @media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
 @media print{.top,.skip,form,button{display:none}body{background:#fff}main{max-width:none}.card,.facts{border-color:#999}}
