@@ -169,6 +169,19 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
       await expect
         .poll(() => watcher.locator('.facts .time-left').getAttribute('data-state'))
         .toBe('revoked');
+
+      // The Audit page shows the revocation, found by type; keyboard only: type in the filter, Enter.
+      await erin.goto(`${dev.info.broker}/console/audit`);
+      await erin.focus('#f-type');
+      await erin.keyboard.type('session.revoked');
+      await Promise.all([erin.waitForNavigation(), erin.keyboard.press('Enter')]);
+      const event = erin.locator('tbody tr', { hasText: 'session.revoked' });
+      expect(await event.count()).toBe(1);
+      expect(await event.textContent()).toContain('erin@example.test');
+      expect(await seriousViolations(erin)).toEqual([]);
+      await screenshots(erin, 'audit');
+      await erin.setViewportSize({ width: 375, height: 740 });
+      expect(await overflowsHorizontally(erin)).toBe(false);
     } finally {
       await context.close();
     }
