@@ -34,8 +34,10 @@ import type {
   SessionReview,
   SessionState,
   Store,
+  StoreReads,
   StoreTx,
 } from './types.js';
+import { STORE_READS } from './types.js';
 
 type Row = Record<string, unknown>;
 type Queryable = {
@@ -299,6 +301,13 @@ export class PostgresStore implements Store {
   private listener: pg.Client | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
   private closed = false;
+  declare getLogin: StoreReads['getLogin'];
+  declare findLoginByTokenHash: StoreReads['findLoginByTokenHash'];
+  declare findLatestLogin: StoreReads['findLatestLogin'];
+  declare lastUsedAuthTime: StoreReads['lastUsedAuthTime'];
+  declare getPasskey: StoreReads['getPasskey'];
+  declare listPasskeys: StoreReads['listPasskeys'];
+  declare getCeremony: StoreReads['getCeremony'];
 
   /** @internal use {@link openPostgresStore} */
   constructor(
@@ -306,7 +315,20 @@ export class PostgresStore implements Store {
     private readonly config: pg.PoolConfig,
     private readonly maxConcurrent: number,
     private readonly onError: (message: string, error: Error) => void,
-  ) {}
+  ) {
+    // The read methods are the transaction's own, each one statement on any pooled connection: no
+    // BEGIN, no chain lock, committed data only (read committed). Nothing is ever queued in `pending`.
+    const reads = this.tx(pool as unknown as pg.PoolClient, {
+      head: null,
+      appended: [],
+      pending: [],
+      frontier: null,
+    });
+    for (const name of STORE_READS) {
+      const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
+      Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
+    }
+  }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new AuditUnavailableError(new Error('the store is closed')));
