@@ -303,6 +303,37 @@ describe.each(engines)('$name store', (engine) => {
     await expectChainValid(store);
   });
 
+  it('group commit: concurrent transactions share commits; a member that throws rolls back alone', async () => {
+    const { store } = await engine.fresh();
+    const groups: number[] = [];
+    store.onAppended((events) => groups.push(events.length));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        store.transaction(async (tx) => {
+          await tx.insertLogin(login(`g${i}`));
+          const event = await tx.appendAudit(draft({ type: 'auth.login', data: { i } }), T0 + i);
+          if (i % 3 === 1) throw new Error(`member ${i} fails after its append`);
+          return event;
+        }),
+      ),
+    );
+    const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
+    expect(failed).toEqual(Array.from({ length: 10 }, (_, k) => 3 * k + 1));
+    const events = await expectChainValid(store);
+    expect(events.map((e) => e.data.i).sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1),
+    );
+    // What each committed member was told is what the log holds.
+    for (const outcome of outcomes)
+      if (outcome.status === 'fulfilled') expect(events[outcome.value.seq - 1]).toEqual(outcome.value);
+    expect(await store.getLogin('g1')).toBeNull();
+    expect((await store.getLogin('g2'))?.id).toBe('g2');
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(groups.length).toBeLessThan(20);
+    const head = await store.treeHead();
+    expect(head).toEqual({ size: 20, root: rootFromLeafHashes(events.map(eventLeafHash)) });
+  });
+
   it('keeps one unbroken chain when two store instances (two brokers) append at once', async () => {
     const { store, open } = await engine.fresh();
     const other = await open();
