@@ -19,6 +19,7 @@ import { importJWK, SignJWT } from 'jose';
 import { Agent, Pool, request } from 'undici';
 import { startDevIdp } from '../dist/dev/idp.js';
 import { closedLoop, IMP_BIN, latency, round, startChild } from './lib.js';
+import { haveNginx, startNginx } from './nginx.js';
 
 const quick = process.argv.includes('--quick');
 const sessionsOnly = process.argv.includes('--sessions-only');
@@ -203,10 +204,14 @@ const captureSession = (await call('POST', '/v1/sessions', captureToken, ask('gl
 await call('GET', `/v1/sessions/${captureSession}/proxy/v1/ping`, captureToken);
 if (!captured.startsWith('Bearer ')) throw new Error('no session token captured');
 
+// The peer: nginx in front of the same tenant API, the same request stream and token as direct.
+const nginx = haveNginx ? await startNginx(tenantApi) : null;
+
 function target(kind, connections) {
-  const pool = new Pool(kind === 'direct' ? tenantApi : brokerUrl, { connections, pipelining: 1 });
-  const prefix = kind === 'direct' ? '' : `/v1/sessions/${proxySession}/proxy`;
-  const authorization = kind === 'direct' ? captured : `Bearer ${proxyToken}`;
+  const origin = { direct: tenantApi, nginx: nginx?.url, proxy: brokerUrl }[kind];
+  const pool = new Pool(origin, { connections, pipelining: 1 });
+  const prefix = kind === 'proxy' ? `/v1/sessions/${proxySession}/proxy` : '';
+  const authorization = kind === 'proxy' ? `Bearer ${proxyToken}` : captured;
   return {
     pool,
     once: async (_worker, n) => {
@@ -232,13 +237,20 @@ async function proxyRun(kind, concurrency, options) {
 const proxy = {
   latency_1: {
     direct: await proxyRun('direct', 1, { total: quick ? 300 : 2000 }),
+    ...(nginx ? { nginx: await proxyRun('nginx', 1, { total: quick ? 300 : 2000 }) } : {}),
     proxied: await proxyRun('proxy', 1, { total: quick ? 300 : 2000 }),
   },
   throughput_16: {
     direct: await proxyRun('direct', 16, { durationMs: PROXY_SECONDS * 1000 }),
+    ...(nginx ? { nginx: await proxyRun('nginx', 16, { durationMs: PROXY_SECONDS * 1000 }) } : {}),
     proxied: await proxyRun('proxy', 16, { durationMs: PROXY_SECONDS * 1000 }),
   },
 };
+if (nginx) {
+  proxy.nginx_ratio = round(proxy.throughput_16.proxied.perSecond / proxy.throughput_16.nginx.perSecond);
+  await nginx.stop();
+  proxy.nginx_logged = nginx.logged();
+}
 proxy.added_p50_ms = round(proxy.latency_1.proxied.p50 - proxy.latency_1.direct.p50);
 proxy.throughput_ratio = round(proxy.throughput_16.proxied.perSecond / proxy.throughput_16.direct.perSecond);
 
