@@ -17,7 +17,7 @@ function section(name) {
 section('CLI start-up');
 const cli = (await runJsonScript(here('./cli-start.js'), [quick ? '5' : '21'])).cli_start;
 section('broker: session open and proxy');
-const broker = await runJsonScript(here('./broker.js'), quick ? ['--quick'] : []);
+const broker = await runJsonScript(here('./broker.js'), quick ? ['--quick', '--rss'] : ['--rss']);
 section('audit: appends and verify');
 const audit = (
   await runJsonScript(here('./audit.js'), quick ? ['--quick'] : [], ['--max-old-space-size=4096'])
@@ -96,6 +96,21 @@ row(
   'all',
   p.audited_calls >= p.proxied_calls,
 );
+for (const [name, what] of [
+  ['session_open_64', 'session open, 64 clients'],
+  ['proxy_16', 'proxy, 16 connections'],
+]) {
+  const r = broker.rss?.[name];
+  if (!r) continue;
+  row(
+    'Memory',
+    `broker RSS under ${what}, ${r.seconds} s (${r.operations.toLocaleString('en-US')} calls)`,
+    `${r.first_mib} → ${r.last_mib} MiB (${r.growth >= 0 ? '+' : ''}${Math.round(r.growth * 100)}%), max ${r.max_mib}`,
+    'first vs last fifth of the run (medians)',
+    'flat (≤ +10%)',
+    quick ? null : r.growth <= 0.1,
+  );
+}
 row(
   'Audit',
   'durable appends, 1 writer (Store)',
