@@ -8,6 +8,9 @@
  * event loop run one after another inside one SQLite transaction, each in a SAVEPOINT of its own
  * (a failing one is rolled back alone), and share one COMMIT. None is acknowledged — its promise
  * settled — before that COMMIT returned; if the COMMIT fails, all of them fail (fail-closed).
+ *
+ * Reads outside transactions (StoreReads) go to a second, read-only connection: they never queue
+ * behind a group, and under WAL they see committed data only, not a group still in progress.
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
