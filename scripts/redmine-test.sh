@@ -8,7 +8,8 @@
 # Seeded: REST API on, login required (so a bad API key is 401, not anonymous access); users alice
 # and bob (alice@example.test, bob@example.test: the dev IdP's users) and imp-broker (the broker's
 # own account); project acme (the broker is a Reporter: it may view issues and add notes) and
-# project quiet (the broker may only view: Redmine answers its PUT with 204 and saves nothing);
+# project quiet (the broker may edit issues but not add notes: Redmine answers its PUT with 204 and
+# saves nothing);
 # an issue custom field "Tenant"; issues: open/alice/acme, closed/alice/acme, open/bob/acme,
 # open/alice/globex, open/alice/acme in project quiet. alice and bob show their e-mail address to
 # other members (Redmine hides it from non-admins by default), so the broker can match assignees.
@@ -84,7 +85,8 @@ tenant = IssueCustomField.create!(name: 'Tenant', field_format: 'string', is_for
   is_filter: true, visible: true, trackers: Tracker.all.to_a)
 developer = Role.find_by(name: 'Developer')
 reporter = Role.find_by(name: 'Reporter')
-viewer = Role.create!(name: 'Viewer', assignable: false, permissions: [:view_issues])
+# May edit issues but not add notes: Redmine then drops a note silently and still answers 204.
+no_notes = Role.create!(name: 'Editor without notes', assignable: false, permissions: [:view_issues, :edit_issues])
 def project(identifier, name)
   Project.create!(name: name, identifier: identifier, is_public: false,
     enabled_module_names: %w[issue_tracking], trackers: Tracker.all.to_a)
@@ -96,7 +98,7 @@ quiet = project('quiet', 'Quiet')
   Member.create!(project: p, principal: bob, role_ids: [developer.id])
 end
 Member.create!(project: acme, principal: broker, role_ids: [reporter.id])
-Member.create!(project: quiet, principal: broker, role_ids: [viewer.id])
+Member.create!(project: quiet, principal: broker, role_ids: [no_notes.id])
 closed = IssueStatus.where(is_closed: true).order(:position).first
 def issue(project, subject, assignee, tenant_field, tenant, admin, status = nil)
   Issue.new.tap do |i|
@@ -115,7 +117,7 @@ puts JSON.generate(
     closed: issue(acme, 'Old acme question', alice, tenant, 'acme', admin, closed),
     bobs: issue(acme, 'Acme login loop', bob, tenant, 'acme', admin),
     globex: issue(acme, 'Globex dashboard is slow', alice, tenant, 'globex', admin),
-    quiet: issue(quiet, 'Acme billing (broker may only view)', alice, tenant, 'acme', admin),
+    quiet: issue(quiet, 'Acme billing (broker may not add notes)', alice, tenant, 'acme', admin),
   })
 EOF
   (

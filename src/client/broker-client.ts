@@ -326,11 +326,21 @@ export class BrokerClient {
 
   /** POST /v1/sessions/:id/end (also withdraws a pending request). */
   async endSession(token: string, id: string): Promise<SessionView> {
-    return (
-      await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/end`, {
-        token,
-      })
-    ).body.session;
+    return (await this.endSessionPosting(token, id, false)).session;
+  }
+
+  /** POST /v1/sessions/:id/end {post_summary}: also says whether the summary is being posted on the ticket. */
+  async endSessionPosting(
+    token: string,
+    id: string,
+    postSummary: boolean,
+  ): Promise<{ session: SessionView; ticket_note: 'posting' | null }> {
+    const answer = await this.request<{ session: SessionView; ticket_note?: 'posting' | null }>(
+      'POST',
+      `/v1/sessions/${encodeURIComponent(id)}/end`,
+      { token, ...(postSummary ? { body: { post_summary: true } } : {}) },
+    );
+    return { session: answer.body.session, ticket_note: answer.body.ticket_note ?? null };
   }
 
   /** POST /v1/sessions/:id/exec-credential: a credential for this session's proxy only (for `imp exec`'s child). */
