@@ -37,6 +37,12 @@ async function auditEvent(t: TestBroker, session: string, types: string[]): Prom
   }
 }
 
+/** A fresh login each time: per-session re-authentication needs a newer auth_time. */
+async function fresh(t: TestBroker, user: string): Promise<string> {
+  t.clock.advance(1100);
+  return t.loginAs(user);
+}
+
 interface Journal {
   id: number;
   notes: string;
@@ -93,7 +99,7 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
       /is about "globex", not acme/,
     ],
   ])('%s is refused with its rule, and the refusal is audited', async (_what, ticket, rule, message) => {
-    const token = await t.loginAs('alice');
+    const token = await fresh(t, 'alice');
     const answer = await t.call<{ error: { code: string; message: string; details: { rule: string } } }>(
       'POST',
       '/v1/sessions',
@@ -110,7 +116,7 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
   });
 
   it('the dry run (POST /v1/sessions/check) refuses a closed ticket before any banner', async () => {
-    const token = await t.loginAs('alice');
+    const token = await fresh(t, 'alice');
     const answer = await t.call<{ error: { details: { rule: string } } }>(
       'POST',
       '/v1/sessions/check',
@@ -123,7 +129,7 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
 
   it("alice starts on her open acme issue; when she ends, the summary is a note on it, written by the broker's account", async () => {
     const ticket = `RM-${redmine.issues.open}`;
-    const token = await t.loginAs('alice');
+    const token = await fresh(t, 'alice');
     const opened = await t.call<{ session: { id: string; state: string } }>(
       'POST',
       '/v1/sessions',
@@ -159,7 +165,7 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
   });
 
   it('a project where the broker may not add notes: Redmine answers 204 and saves nothing, which is caught and audited', async () => {
-    const token = await t.loginAs('alice');
+    const token = await fresh(t, 'alice');
     const opened = await t.call<{ session: { id: string } }>(
       'POST',
       '/v1/sessions',

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { SessionSummary } from '../../core/api.js';
 import { boundedEscape } from '../../core/escape.js';
 import { consoleLink } from '../../core/links.js';
 import {
@@ -50,6 +51,11 @@ export type TicketCheck =
   | { outcome: 'verified'; status: string }
   | { outcome: 'refused'; decision: Extract<TicketDecision, { ok: false }> }
   | { outcome: 'unreachable'; error: string };
+
+/** Quotes what a ticket system said for a message: escaped (controls, bidi, invisibles) and bounded. */
+export function quoteTicketText(text: string): string {
+  return `"${boundedEscape(text, 120)}"`;
+}
 
 /** Builds the adapter for the policy's system. */
 export function ticketAdapter(
@@ -114,9 +120,7 @@ export class TicketService {
         ticket,
         AbortSignal.any([this.stop.signal, ...(signal ? [signal] : [])]),
       );
-      const decision = decideTicket(system, ticket, lookup, ask, (text) =>
-        JSON.stringify(boundedEscape(text, 120)),
-      );
+      const decision = decideTicket(system, ticket, lookup, ask, quoteTicketText);
       return decision.ok
         ? { outcome: 'verified', status: decision.status }
         : { outcome: 'refused', decision };
@@ -175,9 +179,7 @@ export class TicketService {
       endEventId: end?.id ?? null,
       delivery,
     });
-    // The generic contract gets the counts, not the proxied paths (untrusted, and not the ticket's business).
-    const { calls: _calls, ...counts } = summary;
-    const note = { delivery, lines, json: { session: session.id, summary: counts } };
+    const note = { delivery, lines, json: { session: session.id, summary: noteSummary(summary) } };
     const base = { system: system.type, delivery, trigger };
     let attempts = 0;
     let error = 'not attempted';
@@ -217,4 +219,31 @@ export class TicketService {
       tx.appendAudit(sessionAudit(session, type, data, null), this.deps.clock.now()),
     );
   }
+}
+
+/**
+ * The summary as the generic contract's JSON: who, when, scope and counts, as on the note. Not the
+ * reason or the proxied paths: untrusted text the ticket has no need of.
+ */
+function noteSummary(summary: SessionSummary): Record<string, unknown> {
+  const s = summary.session;
+  return {
+    session: s.id,
+    state: s.state,
+    mode: s.mode,
+    tenant: s.tenant,
+    environment: s.environment,
+    scope: s.scope,
+    ticket: s.ticket,
+    requester: s.requester,
+    decided_by: s.decided_by,
+    started_at: s.started_at,
+    ended_at: s.ended_at,
+    duration_seconds: summary.duration_seconds,
+    actions: summary.actions,
+    writes: summary.writes,
+    denials: summary.denials,
+    recorded: summary.recorded ?? false,
+    supervised_by: summary.supervised_by ?? [],
+  };
 }
