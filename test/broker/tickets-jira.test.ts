@@ -315,4 +315,69 @@ describe('Jira through the broker: a session on a Jira Cloud issue, and its summ
     expect(JSON.stringify(comment?.body)).toContain(`Session:    ${id} (ended)`);
     expect(JSON.stringify(await t.store.readAudit())).not.toContain('jira-secret-token');
   });
+
+  async function openOnSup9(ttl?: number): Promise<{ token: string; id: string }> {
+    t.clock.advance(1100); // per-session re-authentication: each session needs a newer login
+    const token = await t.loginAs('alice');
+    const opened = await t.call<{ session: { id: string } }>('POST', '/v1/sessions', token, {
+      tenant: 'acme',
+      environment: 'prod',
+      ticket: 'SUP-9',
+      reason: 'Customer reports missing invoices',
+      ...(ttl ? { ttl } : {}),
+    });
+    expect(opened.status).toBe(201);
+    return { token, id: opened.body.session.id };
+  }
+
+  it.each([
+    [
+      'expires',
+      async ({ token, id }: { token: string; id: string }) => {
+        t.clock.advance(61_000);
+        await t.call('GET', `/v1/sessions/${id}`, token);
+      },
+      'expired',
+    ],
+    [
+      'is revoked',
+      async ({ id }: { token: string; id: string }) => {
+        t.clock.advance(1100);
+        const erin = await t.loginAs('erin');
+        const revoked = await t.call('POST', `/v1/sessions/${id}/revoke`, erin, { reason: 'Left running' });
+        expect(revoked.status).toBe(200);
+      },
+      'revoked',
+    ],
+  ])('with post_summary, a session that %s gets its summary posted too, once', async (_how, end, state) => {
+    server.handle((req, res) =>
+      req.method === 'GET'
+        ? json(
+            res,
+            200,
+            cloudIssue('SUP-9', 'In Progress', 'indeterminate', cloudUser('alice@example.test', 'a1'), {
+              value: 'acme',
+            }),
+          )
+        : json(res, 201, { id: '20002' }),
+    );
+    const opened = await openOnSup9(60);
+    await end(opened);
+    // The sweeper may be the one that expires it, a moment later: wait for the outcome (bounded).
+    const deadline = Date.now() + 10_000;
+    while (
+      !(await t.store.readAudit({ session: opened.id })).some((e) => e.type.startsWith('ticket.summary_'))
+    ) {
+      if (Date.now() > deadline) throw new Error('no ticket.summary_* event');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await t.broker.deps.tickets?.idle();
+    const posted = (await t.store.readAudit({ session: opened.id })).filter(
+      (e) => e.type === 'ticket.summary_posted',
+    );
+    expect(posted).toHaveLength(1);
+    const comments = server.received.filter((r) => r.method === 'POST');
+    expect(comments).toHaveLength(1);
+    expect(JSON.stringify(comments[0]?.body)).toContain(`Session:    ${opened.id} (${state})`);
+  });
 });
