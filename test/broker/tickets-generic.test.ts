@@ -4,6 +4,10 @@
  * characters) never decide anything; an unreachable system refuses or allows-and-flags by policy;
  * break-glass checks, warns or skips; the summary is posted, retried and audited.
  */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TicketSystemError } from '../../src/broker/tickets/http.js';
 import { quoteTicketText, ticketAdapter } from '../../src/broker/tickets/service.js';
@@ -425,5 +429,98 @@ describe('a broker without a ticket system', () => {
       token,
     );
     expect(session.body.session.state).toBe('active');
+  });
+});
+
+describe("a runbook's ticket (machine identity)", () => {
+  let server: TicketServer;
+  let issuerServer: import('node:http').Server;
+  let t: TestBroker;
+  let issuer = '';
+  let key: CryptoKey;
+  const SUBJECT = 'repo:org/runbooks:ref:refs/heads/main';
+
+  beforeAll(async () => {
+    server = await startTicketServer();
+    const pair = await generateKeyPair('ES256');
+    key = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    issuerServer = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : { issuer, jwks_uri: `${issuer}/jwks` }));
+    });
+    await new Promise<void>((resolve) => issuerServer.listen(0, '127.0.0.1', resolve));
+    issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
+    t = await startTestBroker({
+      policyYaml: (idp) => `
+identity: { issuer: ${idp}, client_id: imp-cli }
+tickets: { pattern: '^[A-Z][A-Z0-9]+-[0-9]+$', system: { type: http, url: ${JSON.stringify(server.url)}, require_person: assignee, tenant_field: tenant } }
+roles:
+  - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
+tenants:
+  - { id: acme, upstream: { prod: http://127.0.0.1:9 } }
+machines:
+  - { name: ci-diag, issuer: ${issuer}, subject: '${SUBJECT}', tenants: [acme], allow: ['GET /v1/queue/*'] }
+`,
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    issuerServer?.close();
+    await server.close();
+  });
+
+  async function exchange(ticket: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+      .setIssuer(issuer)
+      .setSubject(SUBJECT)
+      .setAudience(t.broker.url)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti(randomUUID())
+      .sign(key);
+    const response = await fetch(`${t.broker.url}/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion: token,
+        tenant: 'acme',
+        ticket,
+        reason: 'Nightly queue diagnostics',
+      }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('is checked too, without the person rule (a runbook is nobody’s assignee)', async () => {
+    server.handle((_req, res) => json(res, 200, { ...OPEN_ACME, assignee: { email: 'bob@example.test' } }));
+    const opened = await exchange('SUP-1');
+    expect(opened.status).toBe(200);
+    const id = (opened.body.session as { id: string }).id;
+    const [requested] = (await t.store.readAudit({ session: id })).filter(
+      (e) => e.type === 'session.requested',
+    );
+    expect(requested?.data.ticket_check).toEqual({
+      system: 'http',
+      outcome: 'verified',
+      status: 'In progress',
+    });
+  });
+
+  it("a closed ticket refuses the runbook's session, audited with the rule", async () => {
+    server.handle((_req, res) => json(res, 200, { ...OPEN_ACME, open: false, status: 'Done' }));
+    const refused = await exchange('SUP-2');
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({
+      code: 'IMP_POLICY_DENIED',
+      details: { rule: 'ticket.closed' },
+    });
+    const [event] = (await t.store.readAudit({ type: 'session.refused' })).filter(
+      (e) => e.ticket === 'SUP-2',
+    );
+    expect(event?.actor?.roles).toEqual(['machine:ci-diag']);
+    expect(event?.data).toMatchObject({ rule: 'ticket.closed', machine: 'ci-diag' });
   });
 });

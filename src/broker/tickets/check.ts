@@ -23,6 +23,8 @@ export async function checkTicket(
   request: {
     ticket: string;
     tenant: string;
+    /** A machine identity (no person to match): the person rule is skipped. */
+    machine?: boolean;
     breakGlass: boolean;
     event: 'session.refused' | 'breakglass.refused';
     about: Omit<AuditDraft, 'type' | 'data'>;
@@ -32,14 +34,15 @@ export async function checkTicket(
   const service = ctx.deps.tickets;
   const system = ctx.deps.policy.tickets.system;
   if (!service || !system) return { audit: {}, warning: null };
-  const principal = mustHavePrincipal(ctx);
+  const email = request.machine ? null : mustHavePrincipal(ctx).email;
   const tenant = ctx.deps.policy.tenants.find((t) => t.id === request.tenant);
   const what = request.breakGlass ? 'incident' : 'ticket';
   const check = await service.check(
     request.ticket,
-    { email: principal.email, tenant: { id: request.tenant, name: tenant?.name ?? request.tenant } },
+    { email, tenant: { id: request.tenant, name: tenant?.name ?? request.tenant } },
     // Not ctx.signal: Node closes a POST's request stream once its body is read, which aborts it.
     request.breakGlass,
+    { person: !request.machine },
   );
   const warnOnly = request.breakGlass && system.breakGlass === 'warn';
   const flagged = (facts: Record<string, unknown>, warning: string): TicketCheckResult => ({

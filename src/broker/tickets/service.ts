@@ -105,21 +105,20 @@ export class TicketService {
     this.adapter = ticketAdapter(this.system, token, deps.fetch);
   }
 
-  /** Asks the ticket system about `ticket` for a session (or, with `breakGlass`, an incident). */
+  /** Asks the ticket system about `ticket` for a session (or, with `breakGlass`, an incident; `person: false` for a machine). */
   async check(
     ticket: string,
     ask: TicketAsk,
     breakGlass: boolean,
-    signal?: AbortSignal,
+    options: { person?: boolean } = {},
   ): Promise<TicketCheck> {
-    const { system, adapter } = this;
-    if (!system || !adapter) return { outcome: 'not_configured' };
+    const { adapter } = this;
+    if (!this.system || !adapter) return { outcome: 'not_configured' };
+    // A machine identity is nobody's assignee: for it the person rule does not apply.
+    const system = options.person === false ? { ...this.system, person: 'off' as const } : this.system;
     if (breakGlass && system.breakGlass === 'skip') return { outcome: 'skipped' };
     try {
-      const lookup = await adapter.lookup(
-        ticket,
-        AbortSignal.any([this.stop.signal, ...(signal ? [signal] : [])]),
-      );
+      const lookup = await adapter.lookup(ticket, this.stop.signal);
       const decision = decideTicket(system, ticket, lookup, ask, quoteTicketText);
       return decision.ok
         ? { outcome: 'verified', status: decision.status }
