@@ -412,11 +412,18 @@ export class BrokerClient {
     ).body.tenants;
   }
 
-  /** POST /v1/break-glass: 202 with the pending request (confirm_by) for a second person to confirm. */
-  async requestBreakGlass(token: string, body: BreakGlassRequestBody): Promise<BreakGlassRequestView> {
-    return (
-      await this.request<{ request: BreakGlassRequestView }>('POST', '/v1/break-glass', { token, body })
-    ).body.request;
+  /** POST /v1/break-glass: 202 with the pending request (confirm_by) for a second person to confirm, and any ticket-system warning. */
+  async requestBreakGlass(
+    token: string,
+    body: BreakGlassRequestBody,
+  ): Promise<BreakGlassRequestView & { ticket_warning?: string }> {
+    const answer = await this.request<{ request: BreakGlassRequestView; ticket_warning?: string }>(
+      'POST',
+      '/v1/break-glass',
+      { token, body },
+    );
+    const warning = answer.body.ticket_warning;
+    return { ...answer.body.request, ...(typeof warning === 'string' ? { ticket_warning: warning } : {}) };
   }
 
   /** GET /v1/break-glass/:id: the request as its confirmer sees it (refused as confirming would be). */
