@@ -524,3 +524,35 @@ machines:
     expect(event?.data).toMatchObject({ rule: 'ticket.closed', machine: 'ci-diag' });
   });
 });
+
+describe('a credential a header cannot carry', () => {
+  it('is not used (nor quoted anywhere): the system refuses the broker, and the session is refused by rule', async () => {
+    const server = await startTicketServer();
+    const secret = 'tok\r\nX-Injected: 1';
+    server.handle((req, res) => (req.headers.authorization ? json(res, 200, OPEN_ACME) : json(res, 401, {})));
+    const t = await startTestBroker({
+      policyYaml: (issuer) =>
+        withTickets(
+          issuer,
+          `{ pattern: '^[A-Z][A-Z0-9]+-[0-9]+$', system: { type: http, url: ${JSON.stringify(server.url)}, token_env: IMP_TEST_NOT_READ } }`,
+        ),
+      ticketSettings: { secret: () => secret },
+    });
+    try {
+      const token = await t.loginAs('alice');
+      const answer = await t.call<{ error: { message: string; details: { rule: string } } }>(
+        'POST',
+        '/v1/sessions',
+        token,
+        SESSION,
+      );
+      expect(answer.body.error.details.rule).toBe('ticket.unreachable');
+      expect(server.received[0]?.headers['x-injected']).toBeUndefined();
+      expect(JSON.stringify(answer.body)).not.toContain('tok');
+      expect(JSON.stringify(await t.store.readAudit())).not.toContain('X-Injected');
+    } finally {
+      await t.close();
+      await server.close();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * multi-instance layout lives under /var/lib/redmine (CI runs as root).
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,14 +17,25 @@ const run = promisify(execFile);
 
 /** Debian's Redmine with SQLite, and root to register an instance. */
 export const REDMINE: Component = {
-  name: 'Redmine (run as root)',
+  name: 'Redmine (as root, or with write access to /var/lib/redmine)',
   debianPackage: 'redmine redmine-sqlite curl',
   check: () =>
     existsSync('/usr/share/redmine/bin/rails') &&
     existsSync('/usr/share/doc/redmine-sqlite') &&
     existsSync('/usr/bin/curl') &&
-    process.getuid?.() === 0,
+    canRegisterInstance(),
 };
+
+// Debian looks Redmine instances up under /var/lib/redmine: root (as in CI) or write access there.
+function canRegisterInstance(): boolean {
+  if (process.getuid?.() === 0) return true;
+  try {
+    accessSync('/var/lib/redmine', constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** What scripts/redmine-test.sh seeded. */
 export interface Redmine {

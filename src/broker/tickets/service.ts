@@ -96,6 +96,18 @@ export class TicketService {
         message: (error as Error).message,
       });
     }
+    // A header cannot carry it, and fetch's error would quote it: refuse it here, without printing it.
+    if (token !== null && !/^[\x21-\x7e]+$/.test(token)) {
+      deps.log(
+        'error',
+        'the ticket system credential holds characters an HTTP header cannot carry: not used',
+        {
+          token_env: this.system.tokenEnv,
+          token_file: this.system.tokenFile,
+        },
+      );
+      token = null;
+    }
     // Said at start, not first noticed when someone's session is refused.
     if (token === null && (this.system.tokenEnv || this.system.tokenFile))
       deps.log('warn', 'the ticket system credential is not set: checks will fail', {
