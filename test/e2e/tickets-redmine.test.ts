@@ -10,7 +10,7 @@ import type { AuditEvent } from '../../src/core/audit/event.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { requireComponents } from '../helpers/components.js';
-import { REDMINE, type Redmine, startRedmine } from '../helpers/redmine.js';
+import { REDMINE, REDMINE_HOOK_TIMEOUT_MS, type Redmine, startRedmine } from '../helpers/redmine.js';
 
 const present = requireComponents(REDMINE);
 const KEY_ENV = 'IMP_TEST_REDMINE_KEY';
@@ -64,7 +64,7 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
       policyYaml: (issuer) => policy(issuer, redmine.url, KEY_ENV),
       ticketSettings: { delaysMs: [0, 50, 100] },
     });
-  });
+  }, REDMINE_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
     await t?.close();

@@ -37,6 +37,9 @@ function canRegisterInstance(): boolean {
   }
 }
 
+/** The beforeAll timeout a file starting Redmine uses: above startRedmine's own bound. */
+export const REDMINE_HOOK_TIMEOUT_MS = 240_000;
+
 /** What scripts/redmine-test.sh seeded. */
 export interface Redmine {
   url: string;
@@ -59,7 +62,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Boots a seeded Redmine; the bound (100 s) stays below the hook timeout. */
+/** Boots a seeded Redmine; the bound (200 s: minutes under load) stays below {@link REDMINE_HOOK_TIMEOUT_MS}. */
 export async function startRedmine(): Promise<Redmine> {
   const dir = makeTempDir('imp-redmine-');
   const script = join(ROOT, 'scripts', 'redmine-test.sh');
@@ -69,10 +72,13 @@ export async function startRedmine(): Promise<Redmine> {
   };
   let stdout: string;
   try {
-    ({ stdout } = await run('bash', [script, 'start', dir, String(port)], { timeout: 100_000, cwd: ROOT }));
+    ({ stdout } = await run('bash', [script, 'start', dir, String(port)], { timeout: 200_000, cwd: ROOT }));
   } catch (error) {
     await stop().catch(() => {});
-    throw error;
+    const { stderr, killed } = error as { stderr?: string; killed?: boolean };
+    throw new Error(
+      `scripts/redmine-test.sh start failed${killed ? ' (timed out after 200 s)' : ''}: ${String(stderr ?? '').slice(-2000)}`,
+    );
   }
   const info = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     url: string;
