@@ -6,6 +6,7 @@
  * request writes (`ticket_check`) and in the answer (`ticket_warning`).
  */
 import type { AuditDraft } from '../../core/audit/event.js';
+import { boundedEscape } from '../../core/escape.js';
 import type { HandlerContext } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
 
@@ -37,10 +38,10 @@ export async function checkTicket(
   const email = request.machine ? null : mustHavePrincipal(ctx).email;
   const tenant = ctx.deps.policy.tenants.find((t) => t.id === request.tenant);
   const what = request.breakGlass ? 'incident' : 'ticket';
+  // No ctx.signal here: Node closes a POST's request stream once its body is read, which aborts it.
   const check = await service.check(
     request.ticket,
     { email, tenant: { id: request.tenant, name: tenant?.name ?? request.tenant } },
-    // Not ctx.signal: Node closes a POST's request stream once its body is read, which aborts it.
     request.breakGlass,
     { person: !request.machine },
   );
@@ -56,7 +57,13 @@ export async function checkTicket(
       return { audit: { ticket_check: { system: system.type, outcome: 'skipped' } }, warning: null };
     case 'verified':
       return {
-        audit: { ticket_check: { system: system.type, outcome: 'verified', status: check.status } },
+        audit: {
+          ticket_check: {
+            system: system.type,
+            outcome: 'verified',
+            status: boundedEscape(check.status, 120),
+          },
+        },
         warning: null,
       };
     case 'refused': {

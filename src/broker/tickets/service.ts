@@ -136,12 +136,18 @@ export class TicketService {
         ? { outcome: 'verified', status: decision.status }
         : { outcome: 'refused', decision };
     } catch (error) {
-      if (!(error instanceof TicketSystemError)) throw error;
-      this.deps.log('warn', 'the ticket system gave no usable answer', {
-        system: system.type,
-        error: error.message,
-      });
-      return { outcome: 'unreachable', error: boundedEscape(error.message, 300) };
+      // Whatever went wrong, the request is refused or flagged by policy, and audited, never answered 500.
+      const message =
+        error instanceof TicketSystemError ? error.message : `internal error: ${(error as Error).message}`;
+      this.deps.log(
+        error instanceof TicketSystemError ? 'warn' : 'error',
+        'the ticket system gave no usable answer',
+        {
+          system: system.type,
+          error: message,
+        },
+      );
+      return { outcome: 'unreachable', error: boundedEscape(message, 300) };
     }
   }
 
@@ -210,11 +216,17 @@ export class TicketService {
           retry: attempts > 1,
           signal: this.stop.signal,
         });
-        return this.record(fresh, 'ticket.summary_posted', { ...base, attempts, ref });
+        return this.record(fresh, 'ticket.summary_posted', {
+          ...base,
+          attempts,
+          // The system's own id for the note: untrusted text too.
+          ref: ref === null ? null : boundedEscape(ref, 64),
+        });
       } catch (cause) {
-        if (!(cause instanceof TicketSystemError)) throw cause;
-        error = cause.message;
-        if (cause.permanent) break;
+        // Anything unexpected is a failed delivery too: the outcome is always audited.
+        error =
+          cause instanceof TicketSystemError ? cause.message : `internal error: ${(cause as Error).message}`;
+        if (!(cause instanceof TicketSystemError) || cause.permanent) break;
       }
     }
     deps.log('warn', 'session summary not posted on the ticket', { session: session.id, error });
