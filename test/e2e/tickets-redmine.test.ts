@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/core/audit/event.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { makeUserEnv, runImp } from '../helpers/cli.js';
 import { requireComponents } from '../helpers/components.js';
+import { storeCliLogin } from '../helpers/id-tokens.js';
 import { REDMINE, REDMINE_HOOK_TIMEOUT_MS, type Redmine, startRedmine } from '../helpers/redmine.js';
 
 const present = requireComponents(REDMINE);
@@ -181,6 +183,37 @@ describe.skipIf(!present)('tickets.system: redmine (real Redmine from Debian)', 
     expect(outcome.data.attempts).toBe(1);
     const read = await redmine.api('GET', `/issues/${redmine.issues.quiet}.json?include=journals`);
     expect((read.body as { issue: { journals: Journal[] } }).issue.journals).toEqual([]);
+  });
+
+  it('the real CLI: imp end --post prints the summary, says it is being posted, and the note lands', async () => {
+    const token = await fresh(t, 'alice');
+    const opened = await t.call<{ session: { id: string } }>(
+      'POST',
+      '/v1/sessions',
+      token,
+      ask(`RM-${redmine.issues.open}`),
+    );
+    expect(opened.status).toBe(201);
+    const id = opened.body.session.id;
+    const { env } = makeUserEnv();
+    await storeCliLogin(env, t.broker.url, token);
+    const result = await runImp(
+      ['end', id, '--post', '--broker', t.broker.url, '--format', 'markdown'],
+      env,
+      {
+        timeoutMs: 40_000,
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`### imp session ${id}`);
+    expect(result.stderr).toContain('The broker is posting this summary on the ticket');
+    const posted = await auditEvent(t, id, ['ticket.summary_posted', 'ticket.summary_failed']);
+    expect(posted.data).toMatchObject({ system: 'redmine', trigger: 'requested' });
+    const read = await redmine.api('GET', `/issues/${redmine.issues.open}.json?include=journals`);
+    const notes = (read.body as { issue: { journals: Journal[] } }).issue.journals.filter((j) =>
+      j.notes.includes(id),
+    );
+    expect(notes).toHaveLength(1);
   });
 
   it('a broker whose API key Redmine does not know is refused by rule ticket.unreachable, not treated as anonymous', async () => {
