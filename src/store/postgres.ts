@@ -771,6 +771,7 @@ async function listSessions(db: Queryable, query: SessionQuery): Promise<Session
   if (query.requesterSub !== undefined) add((n) => `requester_sub = ${n}`, query.requesterSub);
   if (query.requesterIss !== undefined) add((n) => `requester_iss = ${n}`, query.requesterIss);
   if (query.tenant !== undefined) add((n) => `tenant = ${n}`, query.tenant);
+  if (query.idPrefix !== undefined) add((n) => `left(id, length(${n})) = ${n}`, query.idPrefix);
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
   const result = await db.query<Row>(
     `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, n${limit}`,

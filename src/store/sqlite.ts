@@ -319,6 +319,10 @@ class SqliteStore implements Store {
       where.push('tenant = @tenant');
       params.tenant = query.tenant;
     }
+    if (query.idPrefix !== undefined) {
+      where.push('substr(id, 1, length(@prefix)) = @prefix');
+      params.prefix = query.idPrefix;
+    }
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
     const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
     return (this.statement(sql).all(params) as Row[]).map(rowToSession);

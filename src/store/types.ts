@@ -131,6 +131,8 @@ export interface SessionQuery {
   requesterSub?: string;
   requesterIss?: string;
   tenant?: string;
+  /** Ids starting with this (short ids people type; at least 4 characters, checked by the caller). */
+  idPrefix?: string;
   limit?: number;
 }
 

@@ -568,6 +568,12 @@ describe.each(engines)('$name store', (engine) => {
     expect(await list({ requesterSub: 'user-bob', requesterIss: BOB.iss })).toEqual([3]);
     expect(await list({ tenant: 'globex' })).toEqual([2]);
     expect(await list({ states: ['active'], limit: 1 })).toEqual([1]);
+    // Short ids: a prefix, compared literally (no LIKE wildcards), combinable with the other filters.
+    expect(await list({ idPrefix: '0000' })).toEqual([2, 3, 1, 4]);
+    expect(await list({ idPrefix: '00000000-0000-4000-8000-000000000003' })).toEqual([3]);
+    expect(await list({ idPrefix: '0000', states: ['pending'] })).toEqual([2]);
+    expect(await list({ idPrefix: '%' })).toEqual([]);
+    expect(await list({ idPrefix: '0000_' })).toEqual([]);
     await store.transaction(async (tx) => {
       expect(await tx.lastUsedAuthTime(ALICE.iss, ALICE.sub)).toBe(300);
       expect(await tx.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();
