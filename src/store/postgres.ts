@@ -22,7 +22,8 @@ import type { Frontier, Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
-import { passkeyTx } from './passkey-rows.js';
+import { notificationTx } from './notification-rows.js';
+import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
@@ -392,6 +393,14 @@ export class PostgresStore implements Store {
       }
       return client.query<R>(sql, values);
     };
+    const run: SqlRunner = async (sql, values) => {
+      let n = 0;
+      const result = await query(
+        sql.replace(/\?/g, () => `$${++n}`),
+        values,
+      );
+      return { rows: result.rows, changes: result.rowCount ?? 0 };
+    };
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -493,14 +502,8 @@ export class PostgresStore implements Store {
         );
         return result.rowCount === 1;
       },
-      ...passkeyTx(async (sql, values) => {
-        let n = 0;
-        const result = await query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          values,
-        );
-        return { rows: result.rows, changes: result.rowCount ?? 0 };
-      }),
+      ...passkeyTx(run),
+      ...notificationTx(run),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
         await query(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)',

@@ -17,7 +17,8 @@ import type { StoredNote } from '../core/audit/log-tree.js';
 import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
-import { passkeyTx } from './passkey-rows.js';
+import { notificationTx } from './notification-rows.js';
+import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { SqliteTree } from './sqlite-tree.js';
@@ -179,6 +180,11 @@ class SqliteStore implements Store {
   }
 
   private tx(): StoreTx {
+    const run: SqlRunner = async (sql, values) => {
+      const statement = this.statement(sql);
+      if (statement.reader) return { rows: statement.all(...values) as Row[], changes: 0 };
+      return { rows: [], changes: statement.run(...values).changes };
+    };
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -261,11 +267,8 @@ class SqliteStore implements Store {
         ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
-      ...passkeyTx(async (sql, values) => {
-        const statement = this.statement(sql);
-        if (statement.reader) return { rows: statement.all(...values) as Row[], changes: 0 };
-        return { rows: [], changes: statement.run(...values).changes };
-      }),
+      ...passkeyTx(run),
+      ...notificationTx(run),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
         this.statement(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES (@session, @seq, @ts, @data, @sha256)',

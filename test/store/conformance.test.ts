@@ -26,6 +26,7 @@ import { openSqliteStore } from '../../src/store/sqlite.js';
 import type {
   CeremonyRecord,
   LoginRecord,
+  NotificationRecord,
   PasskeyRecord,
   SessionRecord,
   Store,
@@ -518,6 +519,58 @@ describe.each(engines)('$name store', (engine) => {
       ),
     );
     expect(wins.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('keeps the notification outbox: due rows oldest first, each try claimed by exactly one broker, rolled back with its event', async () => {
+    const { store, open } = await engine.fresh();
+    const row = (n: number, extra: Partial<NotificationRecord> = {}): NotificationRecord => ({
+      id: `n${n}`,
+      eventId: `e${n}`,
+      kind: 'request.pending',
+      channel: 'mail',
+      state: 'pending',
+      attempts: 0,
+      nextAt: T0 + n,
+      createdAt: T0,
+      lastError: null,
+      ...extra,
+    });
+    await store.transaction(async (tx) => {
+      await tx.insertNotification(row(2));
+      await tx.insertNotification(row(1));
+      await tx.insertNotification(row(3, { nextAt: T0 + 60_000 }));
+      await tx.insertNotification(row(4, { state: 'sent' }));
+    });
+    const due = async (now: number) =>
+      (await store.transaction((tx) => tx.listDueNotifications(now, 10))).map((n) => n.id);
+    expect(await due(T0 + 10)).toEqual(['n1', 'n2']);
+    expect(await due(T0 + 60_000)).toEqual(['n1', 'n2', 'n3']);
+    expect(await store.transaction((tx) => tx.listDueNotifications(T0 + 60_000, 1))).toEqual([row(1)]);
+    // Two brokers claim the same try: one wins.
+    const other = await open();
+    const claims = await Promise.all(
+      [store, other, store, other].map((s) =>
+        s.transaction((tx) => tx.updateNotification('n1', 0, { attempts: 1, nextAt: T0 + 30_000 })),
+      ),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await due(T0 + 10)).toEqual(['n2']);
+    expect(
+      await store.transaction((tx) => tx.updateNotification('n1', 1, { state: 'sent', lastError: null })),
+    ).toBe(true);
+    // Settled rows change no more.
+    expect(await store.transaction((tx) => tx.updateNotification('n1', 1, { state: 'failed' }))).toBe(false);
+    expect(await store.transaction((tx) => tx.getNotification('n1'))).toEqual(
+      row(1, { attempts: 1, nextAt: T0 + 30_000, state: 'sent' }),
+    );
+    // A row written in a transaction that fails is gone with it.
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertNotification(row(5));
+        throw new Error('operation refused');
+      }),
+    ).rejects.toThrow('operation refused');
+    expect(await store.transaction((tx) => tx.getNotification('n5'))).toBeNull();
   });
 
   it('keeps sessions: insert, read, list with filters in creation order, last used auth_time', async () => {
