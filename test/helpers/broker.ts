@@ -5,6 +5,7 @@
  */
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
 import type { AlertSettings } from '../../src/broker/alerts.js';
+import type { NotifySettings } from '../../src/broker/notify/dispatcher.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
 import type { CancelTimer, Clock, TimerOptions } from '../../src/core/clock.js';
@@ -73,6 +74,7 @@ export async function startTestBroker(
     tenantApi?: string;
     store?: Store;
     alertSettings?: Partial<AlertSettings>;
+    notifySettings?: Partial<NotifySettings>;
     auditKey?: string;
     stateDir?: string;
   } = {},
@@ -96,6 +98,7 @@ export async function startTestBroker(
       : () => {},
     ...(options.store ? { store: options.store } : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.notifySettings ? { notifySettings: options.notifySettings } : {}),
     ...(options.auditKey ? { auditKey: options.auditKey } : {}),
   });
   const signing = idp.signingKeys[0]!;
