@@ -139,7 +139,7 @@ async function sendMail(
     requireTLS: smtp.security === 'starttls',
     ignoreTLS: smtp.security === 'none',
     ...(user && pass ? { auth: { user, pass } } : {}),
-    tls: { servername: smtp.host, ...(smtp.caFile ? { ca: await readFile(smtp.caFile, 'utf8') } : {}) },
+    tls: smtp.caFile ? { ca: await readFile(smtp.caFile, 'utf8') } : {},
     connectionTimeout: ctx.timeoutMs,
     greetingTimeout: ctx.timeoutMs,
     socketTimeout: ctx.timeoutMs,
