@@ -26,7 +26,10 @@ export function slackProblems(payload: unknown): string[] {
     else if (block.type === 'context') {
       if (!Array.isArray(block.elements) || block.elements.length < 1 || block.elements.length > 10)
         problems.push(`blocks[${i}].elements: 1 to 10`);
-      else block.elements.forEach((e, j) => textObject(e, `blocks[${i}].elements[${j}]`, 3000));
+      else
+        block.elements.forEach((e, j) => {
+          textObject(e, `blocks[${i}].elements[${j}]`, 3000);
+        });
     } else problems.push(`blocks[${i}].type: unexpected ${String(block.type)}`);
   });
   return problems;

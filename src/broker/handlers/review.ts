@@ -11,8 +11,8 @@ import type { SessionReview } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
 import { buildReviewReport } from '../review-report.js';
-import { resolveId } from '../short-ids.js';
 import { decisionOperation, describeDecision, loadSession, sessionAudit, sessionView } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 import { safeText } from './sessions.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z)?$/;
