@@ -54,12 +54,21 @@ export interface ReceivedMail {
   parsed: ParsedMail;
 }
 
-/** A running SMTP server on 127.0.0.1 (port 0) that needs STARTTLS, then AUTH PLAIN/LOGIN with user/pass. */
-export async function startSmtpServer(credentials: { user: string; pass: string }) {
+/**
+ * A running SMTP server on 127.0.0.1 (port 0) that needs STARTTLS, then AUTH PLAIN/LOGIN with
+ * user/pass; `noStartTls` makes it a relay that neither offers nor accepts STARTTLS (a downgrade).
+ */
+export async function startSmtpServer(
+  credentials: { user: string; pass: string },
+  options: { noStartTls?: boolean } = {},
+) {
   const { keyFile, certFile } = throwawayCert();
   const mails: ReceivedMail[] = [];
+  const auths: string[] = [];
   const server = new SMTPServer({
     secure: false,
+    // A relay without STARTTLS: neither offered nor accepted.
+    ...(options.noStartTls ? { hideSTARTTLS: true, disabledCommands: ['STARTTLS'] } : {}),
     key: readFileSync(keyFile),
     cert: readFileSync(certFile),
     authMethods: ['PLAIN', 'LOGIN'],
@@ -67,6 +76,7 @@ export async function startSmtpServer(credentials: { user: string; pass: string 
     allowInsecureAuth: false,
     logger: false,
     onAuth(auth, _session, callback) {
+      auths.push(auth.username ?? '');
       if (auth.username === credentials.user && auth.password === credentials.pass)
         return callback(null, { user: auth.username });
       return callback(new Error('Invalid username or password'));
@@ -97,6 +107,8 @@ export async function startSmtpServer(credentials: { user: string; pass: string 
     port,
     caFile: certFile,
     mails,
+    /** Usernames of every AUTH attempt. */
+    auths,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
