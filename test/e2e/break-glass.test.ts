@@ -110,6 +110,17 @@ describe.skipIf(!run)('break-glass end to end (imp dev, real IdP, headless Chrom
         '[alert] BREAK-GLASS by carol@example.test, confirmed by dave@example.test, on globex/prod, incident INC-9',
       );
     expect(dev.process.stderr).toMatch(/incident INC-9, until \S+ \(signature ok\)/);
+    // …and the notifications: the waiting request (with the command the confirmer types) and the start.
+    await expect
+      .poll(() => dev.process.stderr, { timeout: 10_000 })
+      .toContain(
+        `[notify] BREAK-GLASS: carol@example.test asks for emergency WRITE access to Globex (globex)/prod: a second person must confirm → imp break-glass confirm ${id.slice(0, 8)} (signature ok)`,
+      );
+    await expect
+      .poll(() => dev.process.stderr, { timeout: 10_000 })
+      .toContain(
+        `[notify] BREAK-GLASS session started: carol@example.test on Globex (globex)/prod, confirmed by dave@example.test → imp break-glass review ${id.slice(0, 8)} (signature ok)`,
+      );
 
     const started = await request.jsonLine((v) => v.event === 'session_started');
     expect(started.session).toMatchObject({
