@@ -59,6 +59,16 @@ describe('the notification outbox', () => {
       expect(relay.mails).toEqual([]);
       expect(relay.auths).toEqual([]);
       expect(JSON.stringify(failed)).not.toContain(ENV.IMP_T_PASS);
+      // The access review lists the undelivered notification beside lost alerts.
+      const erin = await first.loginAs('erin');
+      const review = await first.call<{ alert_failures: { url: string; attempts: number }[] }>(
+        'GET',
+        '/v1/review',
+        erin,
+      );
+      expect(review.body.alert_failures).toContainEqual(
+        expect.objectContaining({ url: 'channel:mail (request.pending)', attempts: 1 }),
+      );
     } finally {
       await first.close();
     }
