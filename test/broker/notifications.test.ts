@@ -36,7 +36,7 @@ function policy(issuer: string): string {
     - { name: flaky, type: webhook, url: '${http.url}/flaky?token=url-token-not-for-logs', secret_env: IMP_T_HOOK_SECRET }
     - { name: hanging, type: webhook, url_env: IMP_T_HANG_URL }
   routes:
-    - { events: [request.pending, breakglass.pending, session.revoked], channels: [mail] }
+    - { events: [request.pending, breakglass.pending, session.revoked, request.denied, request.expired], channels: [mail] }
     - { events: [request.pending], tiers: [enterprise], environments: [prod], channels: [chat, teams] }
     - { events: [request.approved], tiers: [enterprise], channels: [flaky, hanging] }
     - { events: [session.revoked], channels: [teams] }
@@ -147,17 +147,34 @@ describe('a request waiting for approval', () => {
     for (const secret of Object.values(SECRETS)) expect(audited).not.toContain(secret);
   });
 
+  let standardTier = '';
   it('routes by tier and environment: a standard-tier tenant gets mail, not chat', async () => {
     t.clock.advance(1100); // each session needs a login of its own (per_session)
     const alice = await t.loginAs('alice');
     const asked = await t.call<{ session: { id: string } }>('POST', '/v1/sessions', alice, ask('initech'));
     expect(asked.status).toBe(202);
     const id = asked.body.session.id;
+    standardTier = id;
     await waitFor(() => smtp.mails.find((m) => m.parsed.text?.includes(id.slice(0, 8))));
     await waitFor(async () => (await outcomes('request.pending')).some((e) => e.session === id));
     const forIt = (await outcomes('request.pending')).filter((e) => e.session === id);
     expect(forIt.map((e) => e.data.channel)).toEqual(['mail']);
     expect(http.posts.filter((p) => p.body.includes(id.slice(0, 8)))).toEqual([]);
+  });
+
+  it('a denial is mailed to the requester with who denied it and why', async () => {
+    const bob = await t.loginAs('bob');
+    const denied = await t.call('POST', `/v1/requests/${standardTier.slice(0, 8)}/deny`, bob, {
+      reason: 'Use a read session & ask <support-leads>',
+    });
+    expect(denied.status).toBe(200);
+    const mail = await waitFor(() => smtp.mails.find((m) => m.parsed.subject?.includes('was denied')));
+    expect(mail.to).toEqual(['alice@example.test']);
+    expect(mail.parsed.subject).toBe(
+      '[imp] Your request for Initech (initech)/prod was denied by bob@example.test',
+    );
+    expect(mail.parsed.text).toContain('Why denied: Use a read session & ask <support-leads>');
+    expect(String(mail.parsed.html)).toContain('Use a read session &#38; ask &#60;support-leads&#62;');
   });
 
   it('a break-glass request is mailed to the people who may confirm it, not to its requester', async () => {
@@ -246,5 +263,21 @@ describe('a revoked session', () => {
       http.posts.find((p) => p.path === '/teams' && p.body.includes('revoked')),
     );
     expect(teamsProblems(JSON.parse(teams.body))).toEqual([]);
+  });
+});
+
+describe('a request nobody decided', () => {
+  it('expires, and the requester is told', async () => {
+    t.clock.advance(1100);
+    const alice = await t.loginAs('alice');
+    const asked = await t.call<{ session: { id: string } }>('POST', '/v1/sessions', alice, ask('initech'));
+    expect(asked.status).toBe(202);
+    // Past approvals.request_ttl (1h): the sweeper expires it and audits request.expired.
+    t.clock.advance(3601_000);
+    const mail = await waitFor(() =>
+      smtp.mails.find((m) => m.parsed.subject?.includes('expired without a decision')),
+    );
+    expect(mail.to).toEqual(['alice@example.test']);
+    expect(mail.parsed.text).toContain(`Request: ${asked.body.session.id.slice(0, 8)}`);
   });
 });
