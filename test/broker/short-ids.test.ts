@@ -108,6 +108,12 @@ describe('sessions by a prefix', () => {
     const mallory = await t.loginAs('mallory');
     const probe = await t.call<ErrorBody>('GET', '/v1/sessions/abce3', mallory);
     expect(probe.status).toBe(404);
+    // Its recording too (imp replay 7f3a): the owner's prefix finds it, another person's does not.
+    const replay = await t.call<{ session: { id: string } }>('GET', '/v1/sessions/abce3/recording', alice);
+    expect(replay.status).toBe(200);
+    expect(replay.body.session.id).toBe(id('abce3333'));
+    const other = await t.call<ErrorBody>('GET', '/v1/sessions/abce3/recording', mallory);
+    expect(other.status).toBe(404);
   });
 
   it('security revokes by a prefix among live sessions; ambiguity lists them', async () => {

@@ -82,15 +82,6 @@ export class Notifier {
       });
   }
 
-  /** Resolves when nothing is being read, sent or waiting for a retry. */
-  async idle(): Promise<void> {
-    while (this.draining || this.running.size > 0 || this.timers.size > 0) {
-      await Promise.allSettled([this.draining, ...this.running]);
-      if (!this.draining && this.running.size === 0 && this.timers.size > 0)
-        await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  }
-
   /** Stops (rows still pending stay in the outbox for the next start) and waits for tries under way. */
   async close(): Promise<void> {
     this.stop.abort(new Error('broker stopping'));
