@@ -36,7 +36,7 @@ function policy(issuer: string): string {
     - { name: flaky, type: webhook, url: '${http.url}/flaky?token=url-token-not-for-logs', secret_env: IMP_T_HOOK_SECRET }
     - { name: hanging, type: webhook, url_env: IMP_T_HANG_URL }
   routes:
-    - { events: [request.pending, breakglass.pending, session.revoked, request.denied, request.expired], channels: [mail] }
+    - { events: [request.pending, breakglass.pending, session.revoked, request.denied, request.expired, audit.alarm], channels: [mail] }
     - { events: [request.pending], tiers: [enterprise], environments: [prod], channels: [chat, teams] }
     - { events: [request.approved], tiers: [enterprise], channels: [flaky, hanging] }
     - { events: [session.revoked], channels: [teams] }
@@ -279,5 +279,33 @@ describe('a request nobody decided', () => {
     );
     expect(mail.to).toEqual(['alice@example.test']);
     expect(mail.parsed.text).toContain(`Request: ${asked.body.session.id.slice(0, 8)}`);
+  });
+});
+
+describe('an audit alarm', () => {
+  it('a witness refusing the log mails the people with the audit role', async () => {
+    await t.loginAs('erin');
+    // What the witness pusher records when a witness refuses a checkpoint (src/broker/witnesses.ts).
+    await t.store.transaction((tx) =>
+      tx.appendAudit(
+        {
+          type: 'audit.witness_refused',
+          data: {
+            witness: 'https://w1.example.test',
+            witness_name: 'w1.example.test',
+            size: 42,
+            status: 409,
+            why: 'not an extension',
+          },
+        },
+        t.clock.now(),
+      ),
+    );
+    const mail = await waitFor(() => smtp.mails.find((m) => m.parsed.subject?.includes('Audit alarm')));
+    expect(mail.to).toEqual(['erin@example.test']);
+    expect(mail.parsed.text).toContain(
+      'Alarm: witness w1.example.test (https://w1.example.test) refused checkpoint 42: not an extension',
+    );
+    expect(mail.parsed.text).toContain('To act: imp audit verify');
   });
 });
