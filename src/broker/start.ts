@@ -18,6 +18,7 @@ import type { NotifySettings } from './notify/dispatcher.js';
 import { checkPasskeyOrigin } from './passkeys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
+import type { TicketSettings } from './tickets/service.js';
 
 /** Tolerated clock skew between broker and IdP, in seconds (bounded on purpose). */
 export const ID_TOKEN_LEEWAY_SECONDS = 120;
@@ -43,6 +44,8 @@ export interface StartBrokerOptions {
   alertSettings?: Partial<AlertSettings>;
   /** Notification delivery (backoff, timeout, poll interval, env lookup); defaults otherwise. */
   notifySettings?: Partial<NotifySettings>;
+  /** How the ticket system's credential is read and summaries are retried; defaults otherwise. */
+  ticketSettings?: Partial<TicketSettings>;
   /**
    * A PostgreSQL URL (replicas share it); overrides the policy's `store`. Without either, the
    * SQLite file <state-dir>/imp.db.
@@ -128,6 +131,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
       : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
     ...(options.notifySettings ? { notifySettings: options.notifySettings } : {}),
+    ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
   };
   const closeStore = async () => {
     stopKeyRefresh?.();

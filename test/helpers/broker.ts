@@ -8,6 +8,7 @@ import type { AlertSettings } from '../../src/broker/alerts.js';
 import type { NotifySettings } from '../../src/broker/notify/dispatcher.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
+import type { TicketSettings } from '../../src/broker/tickets/service.js';
 import type { CancelTimer, Clock, TimerOptions } from '../../src/core/clock.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
@@ -75,6 +76,7 @@ export async function startTestBroker(
     store?: Store;
     alertSettings?: Partial<AlertSettings>;
     notifySettings?: Partial<NotifySettings>;
+    ticketSettings?: Partial<TicketSettings>;
     auditKey?: string;
     stateDir?: string;
   } = {},
@@ -99,6 +101,7 @@ export async function startTestBroker(
     ...(options.store ? { store: options.store } : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
     ...(options.notifySettings ? { notifySettings: options.notifySettings } : {}),
+    ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
     ...(options.auditKey ? { auditKey: options.auditKey } : {}),
   });
   const signing = idp.signingKeys[0]!;
