@@ -72,6 +72,9 @@ export async function openPasskeyTab(browser: BrowserHandle): Promise<PasskeyTab
           code,
         };
       }
+      // WebAuthn only runs in the focused page (else NotAllowedError "does not have focus"): with
+      // several people's tabs in one browser, the one about to press the button comes to the front.
+      await page.bringToFront();
       await page.click('#go', { timeout: STEP_TIMEOUT_MS });
       await page.waitForSelector('body[data-state="done"], body[data-state="failed"]', {
         timeout: STEP_TIMEOUT_MS,
