@@ -354,3 +354,47 @@ describe.runIf(run)('passkey mode: the AAGUID allow-list (reauth.passkey_aaguids
     });
   });
 });
+
+describe.runIf(run)('reauth.method: idp+passkey', () => {
+  it('needs both: a fresh IdP login first, then a passkey made for the session', {
+    timeout: 60_000,
+  }, async () => {
+    const b = await startTestBroker({
+      policyYaml: (issuer) =>
+        passkeyModePolicy(devPolicyYaml(issuer, 'http://127.0.0.1:9')).replace(
+          'method: passkey',
+          'method: idp+passkey',
+        ),
+    });
+    try {
+      const p = passkeyPeople(b, browser);
+      await p.enrol('alice', 'alice-both');
+      // A login older than max_age: the IdP step-up (RFC 9470 with max_age), no passkey yet.
+      const stale = await b.loginAs('alice', { authAgeSeconds: 3600 });
+      const refused = await b.call<ErrorBody & { error: { details?: { passkey?: unknown } } }>(
+        'POST',
+        '/v1/sessions',
+        stale,
+        ask(),
+      );
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toContain('max_age=300');
+      expect(refused.body.error.details?.passkey).toBeUndefined();
+      // A fresh login: now the passkey, for this session.
+      const opened = await p.withPasskey<SessionBody>(
+        'alice-both',
+        'POST',
+        '/v1/sessions',
+        await p.login('alice'),
+        ask(),
+      );
+      expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+      expect((await b.store.readAudit({ type: 'session.started' })).at(-1)).toMatchObject({
+        session: opened.body.session.id,
+        data: { reauth: { method: 'idp+passkey', credential: expect.any(String) } },
+      });
+    } finally {
+      await b.close();
+    }
+  });
+});
