@@ -116,6 +116,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
             stateDir: options.stateDir,
             origin: policy.audit.origin,
             keys,
+            env: options.env ?? process.env,
           }).catch(async (error: unknown) => {
             stopKeyRefresh?.();
             if (!options.store) await store.close();
@@ -127,6 +128,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
   };
   const closeStore = async () => {
     stopKeyRefresh?.();
+    deps.auditNote?.close?.();
     stopRelay?.();
     await store.close();
   };
