@@ -81,9 +81,11 @@ export class Checkpointer {
   }
 
   private async checkpointNow(): Promise<void> {
-    const head = await this.deps.store.treeHead();
+    let head = await this.deps.store.treeHead();
     this.lastAt = this.deps.clock.now();
     if (head.size === 0 || head.size <= this.lastSize) return;
+    // The log moved: the witnesses' routine cosignatures ride along, covered by this checkpoint.
+    if (await this.witnesses.recordCosignatures()) head = await this.deps.store.treeHead();
     const chainHead = await this.deps.store.auditHead();
     if (chainHead) {
       const ts = new Date(this.deps.clock.now()).toISOString();

@@ -22,7 +22,7 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'imp-witness-lag-'));
-const logs = [0, 1].map((i) => {
+const logs = [0, 1, 2].map((i) => {
   const key = noteKeyFromSeed(`imp.test/lag${i}`, randomBytes(32));
   const file = join(work, `audit-${i}.key`);
   writeFileSync(file, formatPrivateNoteKey(key), { mode: 0o600 });
@@ -145,6 +145,12 @@ describe('witnesses and a running broker', () => {
       witnesses[1] = await startWitnessProcess('w2', w2.port);
       await until('the broker to recover', async () => ((await proxy()).status === 200 ? true : undefined));
       expect(hits).toBe(before + 1);
+      // Both the failure and the recovery are in the log, naming the witness.
+      const gone = await t.store.readAudit({ type: 'audit.witness_unreachable' });
+      const back = await t.store.readAudit({ type: 'audit.witness_reachable' });
+      expect(gone.map((e) => e.data.witness)).toContain(witnesses[1]!.url);
+      expect(back.map((e) => e.data.witness)).toContain(witnesses[1]!.url);
+      expect(back.at(-1)!.seq).toBeGreaterThan(gone.at(-1)!.seq);
     } finally {
       await t.close();
     }
@@ -212,6 +218,46 @@ describe('witnesses and a running broker', () => {
         return found.length > 0 ? found : undefined;
       });
       expect(refusals[0]!.data).toMatchObject({ status: 422 });
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('routine cosignatures are audited, folded into the next checkpoint the log needs; an idle log stays still', async () => {
+    const t = await broker(2, '{ time: 1h, events: 1000 }');
+    try {
+      const head = async () => (await t.store.treeHead()).size;
+      await t.loginAs('alice');
+      const erin = await t.loginAs('erin');
+      expect((await t.call('POST', '/v1/audit/checkpoint', erin)).status).toBe(200);
+      const first = await head();
+      await until('both witnesses to cosign', async () =>
+        (await t.broker.deps.witnesses!.settled(first, 100)) ? true : undefined,
+      );
+      // Cosignatures are pending, but nothing else happened: no event, no checkpoint, the log stays still.
+      await t.broker.deps.checkpoint();
+      await t.broker.deps.checkpoint();
+      expect(await head()).toBe(first);
+      expect((await t.store.listNotes()).at(-1)!.size).toBe(first);
+
+      // The log moves for another reason: the next checkpoint carries one audit.witnessed event.
+      await t.loginAs('carol');
+      await t.broker.deps.checkpoint();
+      const [witnessed] = (await t.store.readAudit({ type: 'audit.witnessed' })).slice(-1);
+      expect(witnessed).toBeDefined();
+      const spans = witnessed!.data.witnesses as { witness: string; witness_name: string; size: number }[];
+      expect(spans.map((w) => w.witness_name).sort()).toEqual(['witness.test/w1', 'witness.test/w2']);
+      for (const span of spans) expect(span.size).toBe(first);
+      const covering = (await t.store.listNotes()).at(-1)!;
+      expect(covering.size).toBe(await head());
+      expect(covering.size).toBeGreaterThanOrEqual(witnessed!.seq);
+
+      // Once that checkpoint is cosigned the log is idle again: it does not grow by itself.
+      await until('both witnesses to cosign again', async () =>
+        (await t.broker.deps.witnesses!.settled(covering.size, 100)) ? true : undefined,
+      );
+      await t.broker.deps.checkpoint();
+      expect(await head()).toBe(covering.size);
     } finally {
       await t.close();
     }
