@@ -4,7 +4,9 @@
  *    with nothing forwarded to the tenant, and recovers by itself when the witness is back.
  *  - The log is rewritten under the broker: the witness refuses the next checkpoint, the broker
  *    audits the refusal and its alert webhook fires.
- *  - A receipt verifies offline with the witness keys, and fails once edited or without them.
+ *  - A receipt verifies offline with the witness keys (the built `@imp/verify` package in a process
+ *    of its own, and `imp audit verify --receipt`), and fails once edited or without them.
+ *  - Routine cosignatures are audited in one folded `audit.witnessed` event per checkpoint.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,14 +14,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyReceipt, witnessKey } from '@imp/verify';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noteKeyFromSeed } from '../../src/broker/note-key.js';
 import { ED25519_TYPE, formatPrivateNoteKey, formatVerifierKey } from '../../src/core/audit/signed-note.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
-import { verifyReceipt, witnessKey } from '../../src/verify/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
+import { ImpProcess, makeUserEnv, ROOT, runImp } from '../helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'imp-witness-lag-'));
 const logs = [0, 1, 2].map((i) => {
@@ -98,6 +100,21 @@ async function broker(log: number, lag: string): Promise<TestBroker> {
   });
 }
 
+/** Runs an ES module with the built packages (cwd: the repository, no network needed); parses its JSON line. */
+async function runNode(
+  source: string,
+  args: string[],
+): Promise<Record<string, { ok: boolean; cosigners: string[]; problem?: string }>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '-e', source, ...args],
+    { cwd: ROOT, env: { PATH: process.env.PATH }, timeout: 15_000 },
+  );
+  return JSON.parse(stdout);
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -172,6 +189,36 @@ describe('witnesses and a running broker', () => {
       });
       const file = join(work, 'receipt.json');
       writeFileSync(file, JSON.stringify(receiptAnswer.body));
+      // The built @imp/verify package, in a process of its own with no network: the file and the keys.
+      const offline = await runNode(
+        `import { readFileSync } from 'node:fs';
+         import { verifyReceipt } from '@imp/verify';
+         const [file, ...keys] = process.argv.slice(1);
+         const receipt = JSON.parse(readFileSync(file, 'utf8'));
+         const all = verifyReceipt(receipt, { witnessKeys: keys });
+         const one = verifyReceipt(receipt, { witnessKeys: keys.slice(0, 1) });
+         const edited = structuredClone(receipt);
+         edited.receipt.event.reason = 'never happened';
+         const none = verifyReceipt(receipt, { witnessKeys: [] });
+         console.log(JSON.stringify({ all, one, edited: verifyReceipt(edited, { witnessKeys: keys }), none }));`,
+        [file, ...witnesses.map((w) => w.key)],
+      );
+      expect(offline.all).toMatchObject({
+        ok: true,
+        event: { seq: 2, type: 'auth.login' },
+        treeSize: expect.any(Number),
+      });
+      expect(offline.all!.cosigners.sort()).toEqual(['witness.test/w1', 'witness.test/w2']);
+      expect(offline.one).toMatchObject({ ok: true, cosigners: ['witness.test/w1'] });
+      expect(offline.edited).toEqual({
+        ok: false,
+        problem: 'event 2 does not match its hash: it was edited',
+      });
+      expect(offline.none).toMatchObject({ ok: false, problem: expect.stringMatching(/witness keys/) });
+      expect(verifyReceipt(receiptAnswer.body, { witnessKeys: ['not-a-key'] })).toMatchObject({
+        ok: false,
+        problem: expect.stringMatching(/not a cosigner key/),
+      });
       const { env } = makeUserEnv();
       const args = [
         'audit',
