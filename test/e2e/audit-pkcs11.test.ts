@@ -245,6 +245,29 @@ describe('--audit-key pkcs11: (SoftHSM2)', () => {
   });
 });
 
+describe('the loader, in this process', () => {
+  it('signs again after the token drops its session (it opens a new one and logs in)', async () => {
+    process.env.SOFTHSM2_CONF = hsmEnv.SOFTHSM2_CONF;
+    const { loadPkcs11NoteKey } = await import('../../src/broker/pkcs11-key.js');
+    const key = await loadPkcs11NoteKey(uri('object=audit-note'), ORIGIN, {});
+    try {
+      expect(key.vkey).toBe(tokenVkey);
+      const verifier = ed25519Verifier(key.vkey);
+      const text = 'imp.test/hsm-log\n1\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n';
+      expect(verifier.verify(text, await key.signer.sign(text))).toBe(true);
+      // Someone else in this process closes every session on the token (a reset, say).
+      const { default: p } = await import('pkcs11js');
+      const other = new p.PKCS11();
+      other.load(MODULE);
+      expect(() => other.C_Initialize()).toThrow(/CKR_CRYPTOKI_ALREADY_INITIALIZED/);
+      for (const slot of other.C_GetSlotList(true)) other.C_CloseAllSessions(slot);
+      expect(verifier.verify(text, await key.signer.sign(text))).toBe(true);
+    } finally {
+      key.close?.();
+    }
+  });
+});
+
 describe('fails closed at start', () => {
   const cases: [string, string, NodeJS.ProcessEnv, RegExp][] = [
     [
