@@ -4,6 +4,8 @@
  * operator, a real `imp broker serve --audit-key pkcs11:…` and a real witness. The checkpoints verify
  * with the public key read from the token, the witness cosigns them, and a bad PIN, a missing key, an
  * extractable key or no module stop the broker before it listens, with a message naming the cause.
+ * A token that drops its sessions is reopened; one that stops signing (its PIN changed under the
+ * broker) is audited once as audit.checkpoint_failed, and its recovery once.
  */
 import { execFile } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
@@ -19,7 +21,9 @@ import {
 } from '../../src/core/audit/signed-note.js';
 import { parseCheckpoint } from '../../src/core/audit/tlog-checkpoint.js';
 import { cosignatureVerifier } from '../../src/core/audit/tlog-cosignature.js';
+import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { startTestBroker } from '../helpers/broker.js';
 import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
 import { exchange, idTokenSigner } from '../helpers/id-tokens.js';
 import { makeTempDir } from '../helpers/temp.js';
@@ -264,6 +268,61 @@ describe('the loader, in this process', () => {
       expect(verifier.verify(text, await key.signer.sign(text))).toBe(true);
     } finally {
       key.close?.();
+    }
+  });
+});
+
+describe('a token that stops signing under a running broker', () => {
+  it('the failed checkpoint is audited once, the recovery too; nothing else moves the log', async () => {
+    process.env.SOFTHSM2_CONF = hsmEnv.SOFTHSM2_CONF;
+    const t = await startTestBroker({
+      auditKey: uri('object=audit-note'),
+      policyYaml: (issuer) => `${devPolicyYaml(issuer, 'http://127.0.0.1:9')}audit:\n  origin: ${ORIGIN}\n`,
+    });
+    const { default: p } = await import('pkcs11js');
+    const other = new p.PKCS11();
+    other.load(MODULE);
+    expect(() => other.C_Initialize()).toThrow(/CKR_CRYPTOKI_ALREADY_INITIALIZED/);
+    const slot = other.C_GetSlotList(true).find((s) => other.C_GetTokenInfo(s).label.trim() === 'imp-audit')!;
+    const setPin = (from: string, to: string) => {
+      const session = other.C_OpenSession(slot, p.CKF_SERIAL_SESSION | p.CKF_RW_SESSION);
+      // Login state is per process in PKCS#11: the broker's session may have logged this one in already.
+      try {
+        other.C_Login(session, p.CKU_USER, from);
+      } catch (error) {
+        if (!/CKR_USER_ALREADY_LOGGED_IN/.test((error as Error).message)) throw error;
+      }
+      other.C_SetPIN(session, from, to);
+      other.C_CloseAllSessions(slot);
+    };
+    let changed = false;
+    try {
+      await t.loginAs('alice');
+      await t.broker.deps.checkpoint();
+      const signed = (await t.store.listNotes()).at(-1)!.size;
+      // The HSM's PIN is changed and its sessions dropped: the broker cannot log in again.
+      setPin(PIN, 'changed-pin');
+      changed = true;
+      await t.loginAs('carol');
+      await t.broker.deps.checkpoint();
+      await t.broker.deps.checkpoint();
+      const failed = await t.store.readAudit({ type: 'audit.checkpoint_failed' });
+      expect(failed).toHaveLength(1);
+      expect(String(failed[0]!.data.message)).toMatch(/refused the PIN \(CKR_PIN_INCORRECT\)/);
+      expect(String(failed[0]!.data.message)).not.toContain(PIN);
+      expect((await t.store.listNotes()).at(-1)!.size).toBe(signed);
+
+      setPin('changed-pin', PIN);
+      changed = false;
+      await t.broker.deps.checkpoint();
+      expect(await t.store.readAudit({ type: 'audit.checkpoint_recovered' })).toHaveLength(1);
+      await t.broker.deps.checkpoint();
+      const head = (await t.store.treeHead()).size;
+      expect((await t.store.listNotes()).at(-1)!.size).toBe(head);
+    } finally {
+      // The token is shared with the tests below: never leave it with another PIN.
+      if (changed) setPin('changed-pin', PIN);
+      await t.close();
     }
   });
 });
