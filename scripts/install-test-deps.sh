@@ -14,8 +14,10 @@
 #                       where npm has no prebuilt binary
 #   softhsm2 opensc     a real PKCS#11 token for the audit note key (--audit-key pkcs11:…):
 #                       softhsm2-util initialises a throwaway token, pkcs11-tool makes the Ed25519 key
+#   redmine redmine-sqlite   a real ticket system for tickets.system (scripts/redmine-test.sh starts a
+#                       throwaway instance per test file); its "default" instance is not configured
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 softhsm2 opensc)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 softhsm2 opensc redmine redmine-sqlite)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -27,5 +29,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 echo "install-test-deps: installing ${missing[*]}"
+# Redmine: skip dbconfig-common's "default" instance (no database, no migrations in postinst, no prompt).
+echo "redmine redmine/instances/default/dbconfig-install boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

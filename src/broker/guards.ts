@@ -73,8 +73,8 @@ export interface Refusal {
   rule: string;
   /** The whole message the caller reads. */
   message: string;
-  /** The answer: 403 IMP_FORBIDDEN (default), 403 IMP_POLICY_DENIED, 400 or 409. */
-  as?: 'forbidden' | 'policy' | 'invalid' | 'conflict';
+  /** The answer: 403 IMP_FORBIDDEN (default), 403 IMP_POLICY_DENIED, 400, 409, or 502 (a system the decision needs did not answer). */
+  as?: 'forbidden' | 'policy' | 'invalid' | 'conflict' | 'unreachable';
   /** The audit event type; default access.denied. */
   event?: string;
   /** What the event is about: a session, or the fields of one not yet created (tenant, ticket, …). */
@@ -103,6 +103,8 @@ export async function refuse(ctx: HandlerContext, refusal: Refusal): Promise<nev
       throw new InvalidInputError(refusal.message, details);
     case 'conflict':
       throw new ConflictError(refusal.message, details);
+    case 'unreachable':
+      throw new ImpError('IMP_UNREACHABLE', refusal.message, { details });
     default:
       throw new ForbiddenError(refusal.message, rule);
   }

@@ -158,6 +158,13 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
     );
   });
   sessionChanges.emit(session.id);
+  if (session.state === 'active')
+    ctx.deps.tickets?.sessionEnded({
+      ...session,
+      state: 'revoked',
+      endedAt: now,
+      endedBy: personOf(principal),
+    });
   return {
     body: {
       session: sessionView({
