@@ -123,7 +123,7 @@ export async function authenticate(
   const match = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header) : null;
   if (!match) throw new AuthRequiredError('Not logged in: this request needs a broker token. Run: imp login');
   const claims = await verifyLoginToken(deps.keys, deps.issuer, match[1]!, deps.clock);
-  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
+  const login = await deps.store.getLogin(claims.loginId);
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('This login is no longer valid. Run: imp login');
   // A machine holds no role, whatever groups it could claim: its rights are its `machines:` entry.
