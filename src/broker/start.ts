@@ -122,6 +122,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
             stateDir: options.stateDir,
             origin: policy.audit.origin,
             keys,
+            env: options.env ?? process.env,
           }).catch(async (error: unknown) => {
             stopKeyRefresh?.();
             if (!options.store) await store.close();
@@ -135,6 +136,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
   };
   const closeStore = async () => {
     stopKeyRefresh?.();
+    deps.auditNote?.close?.();
     stopRelay?.();
     await store.close();
   };
