@@ -1,4 +1,5 @@
 /** The broker's policy, after validation. Durations are in seconds. */
+import type { NotificationPolicy } from './notifications.js';
 import type { RecordingPolicy } from './recording.js';
 import type { TicketSystem } from './tickets.js';
 
@@ -160,4 +161,6 @@ export interface Policy {
   store: string | null;
   /** Which sessions' terminals are recorded (src/core/policy/recording.ts). */
   recording: RecordingPolicy;
+  /** Who is told what, where (src/core/policy/notifications.ts). */
+  notifications: NotificationPolicy;
 }

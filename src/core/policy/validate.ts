@@ -5,6 +5,7 @@
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
+import { readNotifications } from './notifications.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { readTicketSystem } from './tickets.js';
 import {
@@ -179,6 +180,7 @@ const TOP_KEYS = [
   'store',
   'recording',
   'console',
+  'notifications',
 ];
 const ROLE_KEYS = [
   'name',
@@ -376,6 +378,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     machines,
     store: readStore(r, top.store),
     recording: readRecording(r, top.recording),
+    notifications: readNotifications(
+      r,
+      top.notifications,
+      tenants.map((t) => t.tier),
+    ),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {
     if (isUnforwardableHeader(name))
