@@ -16,8 +16,9 @@
 #                       softhsm2-util initialises a throwaway token, pkcs11-tool makes the Ed25519 key
 #   redmine redmine-sqlite   a real ticket system for tickets.system (scripts/redmine-test.sh starts a
 #                       throwaway instance per test file); its "default" instance is not configured
+#   poppler-utils       pdftoppm / pdftotext: the console's Access review page printed to PDF, looked at
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 softhsm2 opensc redmine redmine-sqlite)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 softhsm2 opensc redmine redmine-sqlite poppler-utils)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

@@ -10,6 +10,7 @@ import { machineNameOf, machineRole } from '../core/policy/machines.js';
 import { matchesPattern, rolesForGroups } from '../core/policy/roles.js';
 import type { Policy, Role } from '../core/policy/types.js';
 import type { LoginRecord, SessionRecord } from '../store/types.js';
+import { reviewCharts } from './review-charts.js';
 import { sessionView } from './sessions.js';
 
 /** Everything the report is computed from. */
@@ -153,6 +154,7 @@ export function buildReviewReport(input: ReviewInput): ReviewReport {
     unused_roles: unusedRoles(input),
     machines: machineUse(input),
     unused_days: input.unusedDays,
+    ...reviewCharts(input.sessions, since, input.now),
   };
 }
 

@@ -17,6 +17,7 @@ import {
   postConsoleLogout,
   postConsoleStepUp,
 } from './console/handlers.js';
+import { getConsoleReview } from './console/review-page.js';
 import {
   getConsoleSession,
   getConsoleSessionLive,
@@ -145,5 +146,6 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
   { method: 'GET', path: '/console/audit', action: 'search the audit log in the console', auth: false, handler: getConsoleAudit },
   { method: 'GET', path: '/console/audit/export', action: 'export the audit log from the console', auth: false, handler: getConsoleAuditExport },
+  { method: 'GET', path: '/console/review', action: 'read the access review in the console', auth: false, handler: getConsoleReview },
   { method: 'POST', path: '/console/step-up', action: 'continue after a passkey confirmation', auth: false, handler: postConsoleStepUp },
 ];

@@ -222,6 +222,12 @@ export interface ReviewReport {
   }[];
   /** The N of "unused for N days" (?unused_days=, default 30). */
   unused_days: number;
+  /** Sessions started in the period per UTC week (the Monday it starts on), tenant and scope. */
+  weekly: { week: string; tenant: string; scope: string; sessions: number }[];
+  /** Approvals in the period by approver: how many, and the median wait from request to decision. */
+  approvals: { approver: ReportPerson; approvals: number; median_wait_seconds: number }[];
+  /** Time spent in write sessions (standard and break-glass) started in the period, most first. */
+  write_time: { person: ReportPerson; seconds: number }[];
   by_tenant: { tenant: string; sessions: number; write: number; break_glass: number }[];
   write_sessions: ReviewSessionLine[];
   break_glass_sessions: ReviewSessionLine[];

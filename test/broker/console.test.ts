@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeReturn } from '../../src/broker/console/http.js';
+import { REVIEW_CHARTS } from '../../src/broker/console/review-page.js';
 import { consoleState } from '../../src/broker/console/state.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
@@ -209,5 +210,27 @@ describe('web console over HTTP', () => {
     const refused = await get('/console/audit', bob.cookie);
     expect(refused.status).toBe(403);
     expect(refused.text).toContain('audit');
+  });
+  it('the Access review page reads the audited report and draws its charts as SVG; a person without audit or review is refused', async () => {
+    const { cookie } = await consoleSessionOf('erin');
+    const answer = await get('/console/review?since=30d', cookie);
+    expect(answer.status).toBe(200);
+    for (const title of Object.values(REVIEW_CHARTS)) expect(answer.text).toContain(title);
+    expect(answer.text).toContain('<svg role="img"');
+    // bob approved one request above: his bar and its median wait.
+    expect(answer.text).toMatch(/bob@example\.test: 1 \(median [0-9]+s\)/);
+    const read = (await t.store.readAudit({ type: 'audit.read' })).at(-1);
+    expect(read?.data).toMatchObject({ report: 'review' });
+    expect(read?.actor).toMatchObject({ email: 'erin@example.test' });
+
+    const bad = await get('/console/review?since=<script>', cookie);
+    expect(bad.status).toBe(400);
+    expect(bad.text).not.toContain('<script>');
+
+    const bob = await consoleSessionOf('bob');
+    const refused = await get('/console/review', bob.cookie);
+    expect(refused.status).toBe(403);
+    const anonymous = await get('/console/review');
+    expect(anonymous.text).toContain('/console/login?return=%2Fconsole%2Freview');
   });
 });

@@ -313,6 +313,9 @@ describe('imp review and imp break-glass review', () => {
         },
       ],
       unused_days: 30,
+      weekly: [],
+      approvals: [],
+      write_time: [],
     };
     const markdown = formatReview(report, 'markdown');
     expect(markdown).toContain(

@@ -18,6 +18,7 @@ const NAV = [
   ['requests', 'Requests', '/console/requests'],
   ['sessions', 'Sessions', '/console/sessions'],
   ['audit', 'Audit', '/console/audit'],
+  ['review', 'Access review', '/console/review'],
 ] as const;
 
 /** Renders a whole document. */

@@ -34,7 +34,9 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 td.details{overflow-wrap:anywhere}
 .code{font-family:ui-monospace,monospace;letter-spacing:.08em}
 @media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
-@media print{.top,.skip,form,button{display:none}body{background:#fff}main{max-width:none}.card,.facts{border-color:#999}}
+.chart{margin:1.5rem 0;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}.chart svg{display:block;max-width:100%;height:auto;margin:.5rem 0}
+@media print{.top,.skip,form,button{display:none}body{background:#fff;font-size:11pt}main{max-width:none;padding:0}.card,.facts,.chart{border-color:#999}
+.chart,table,tr{break-inside:avoid}.chart{-webkit-print-color-adjust:exact;print-color-adjust:exact}a{color:#000;text-decoration:none}@page{margin:1.5cm}}
 `;
 
 /**
