@@ -3,15 +3,27 @@
  * with the console's CSP on. One stack and one browser for the file; each person has their own
  * browser context (cookies). Screenshots go to a temporary directory (test/helpers/console.ts).
  */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REVIEW_CHARTS } from '../../src/broker/console/review-page.js';
 import { type BrowserHandle, openBrowser } from '../helpers/browser.js';
 import { ImpProcess, makeUserEnv, runImp, startDev } from '../helpers/cli.js';
-import { CHROMIUM, requireComponents } from '../helpers/components.js';
+import { CHROMIUM, POPPLER, requireComponents } from '../helpers/components.js';
 import { consoleLogin, overflowsHorizontally, screenshots, seriousViolations } from '../helpers/console.js';
 import { cliLogin } from '../helpers/login.js';
 
 const run = requireComponents(CHROMIUM);
+const pdf = run && requireComponents(POPPLER);
+const exec = promisify(execFile);
+/** Runs a poppler tool; its stdout. */
+async function runTool(command: string, args: string[]): Promise<string> {
+  return (await exec(command, args, { timeout: 20_000, maxBuffer: 16 * 1024 * 1024 })).stdout;
+}
 const HOSTILE_REASON =
   'Fix the invoice <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2">';
 
@@ -186,4 +198,73 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
       await context.close();
     }
   });
+  it.skipIf(!pdf)(
+    'erin prints the Access review to PDF: every chart is there, drawn, and its text readable',
+    async () => {
+      const context = await browser.context.browser()!.newContext();
+      const dir = await mkdtemp(join(tmpdir(), 'imp-review-pdf-'));
+      try {
+        const erin = await consoleLogin(context, `${dev.info.broker}/console/review?since=7d`, 'erin');
+        await erin.waitForURL('**/console/review?since=7d');
+        // bob approved alice's request earlier in this file: his bar is on the approvals chart.
+        expect(await erin.locator('#c-approvals-sd').textContent()).toContain('bob@example.test: 1 (median');
+        expect(await erin.locator('figure.chart').count()).toBe(5);
+        // Sessions, break-glass, approvals and write time have data here; unused roles may be "None".
+        for (const id of ['c-weekly', 'c-breakglass', 'c-approvals', 'c-writetime'])
+          expect(await erin.locator(`figure.chart svg[aria-labelledby^="${id}-"]`).count()).toBe(1);
+        expect(await seriousViolations(erin)).toEqual([]);
+        await screenshots(erin, 'review');
+
+        await erin.emulateMedia({ media: 'print' });
+        const file = join(dir, 'review.pdf');
+        await erin.pdf({ path: file, format: 'A4', printBackground: true });
+        const text = (await runTool('pdftotext', ['-layout', file, '-'])).replace(/\s+/g, ' ');
+        for (const title of Object.values(REVIEW_CHARTS)) expect(text).toContain(title);
+        expect(text).toContain('bob@example.test');
+        // The print stylesheet drops the navigation and the form.
+        expect(text).not.toContain('Log out');
+
+        await runTool('pdftoppm', [
+          '-png',
+          '-r',
+          '40',
+          '-f',
+          '1',
+          '-l',
+          '1',
+          '-singlefile',
+          file,
+          join(dir, 'page'),
+        ]);
+        const png = await readFile(join(dir, 'page.png'));
+        expect(png.subarray(1, 4).toString()).toBe('PNG');
+        // Decoded by the browser: how much of the page is ink, and how much is chart colour (not grey).
+        const blank = await context.newPage();
+        const ink = await blank.evaluate(async (b64) => {
+          const img = new Image();
+          img.src = `data:image/png;base64,${b64}`;
+          await img.decode();
+          const canvas = document.createElement('canvas');
+          canvas.width = img.width;
+          canvas.height = img.height;
+          const g = canvas.getContext('2d')!;
+          g.drawImage(img, 0, 0);
+          const { data } = g.getImageData(0, 0, img.width, img.height);
+          let dark = 0;
+          let coloured = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            const [r, gr, b] = [data[i]!, data[i + 1]!, data[i + 2]!];
+            if (r + gr + b < 600) dark++;
+            if (Math.max(r, gr, b) - Math.min(r, gr, b) > 60) coloured++;
+          }
+          return { dark: dark / (data.length / 4), coloured: coloured / (data.length / 4) };
+        }, png.toString('base64'));
+        expect(ink.dark).toBeGreaterThan(0.01);
+        expect(ink.coloured).toBeGreaterThan(0.001);
+      } finally {
+        await context.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -79,3 +79,10 @@ export const ASCIINEMA: Component = {
   debianPackage: 'asciinema',
   check: () => onPath('asciinema'),
 };
+
+/** poppler-utils: pdftoppm (PDF page to PNG) and pdftotext, to look at a page printed to PDF. */
+export const POPPLER: Component = {
+  name: 'poppler-utils',
+  debianPackage: 'poppler-utils',
+  check: () => onPath('pdftoppm') && onPath('pdftotext'),
+};
