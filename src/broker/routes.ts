@@ -71,7 +71,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', freshLogin: 'passkey', handler: revokeSession },
   { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, machines: true, handler: getSummary },
   // The session's owner uploads its recording: in order, idempotent by chunk number, bounded; each chunk's SHA-256 audited.
-  { method: 'POST', path: '/v1/sessions/:id/recording', action: 'upload a recording', auth: true, checkedOn: 'target', owner: true, handler: postRecordingChunk },
+  { method: 'POST', path: '/v1/sessions/:id/recording', action: 'upload a recording', auth: true, machines: true, checkedOn: 'target', owner: true, handler: postRecordingChunk },
   // The owner, or a role with audit or review, replays it (decided on the session by decideRecordingRead); every read audited.
   { method: 'GET', path: '/v1/sessions/:id/recording', action: 'replay a recording', auth: true, handler: getRecording },
   // A credential for this session's proxy only, for `imp exec`'s child; the session must be active.

@@ -175,6 +175,12 @@ export async function runActiveSession(
   tick();
 
   try {
+    if (options.noShell && session.recording?.mode === 'required') {
+      // No terminal to record: the broker refuses this session's tenant calls (recording.not_started).
+      const message = `imp: policy requires session ${session.id} to be recorded, and --no-shell runs no terminal to record: the broker refuses its tenant calls (rule recording.not_started). Start it without --no-shell (or use imp exec) to work in it.`;
+      if (options.json) io.out(JSON.stringify({ event: 'session_warning', reason: 'recording', message }));
+      else io.err(message);
+    }
     if (options.noShell) await runForeground(deps, label, tick, stop.signal, () => finish('ended'));
     else {
       // Every answer that makes a session active carries its terms; a broker without recording sends none.
