@@ -252,3 +252,37 @@ export interface RecordingResponse {
   session: SessionView;
   chunks: { seq: number; ts: string; sha256: string; data: string }[];
 }
+
+/**
+ * GET /v1/sessions/:id/watch is a Server-Sent Events stream (`text/event-stream`); each event's
+ * `event:` field names its shape here and its `data:` is that JSON. Sent in this order: `hello`,
+ * then the recording so far and every later chunk as `output`, proxied calls as `action`, watchers
+ * coming and going as `supervision`, and `end` once the session is over (the stream then closes).
+ */
+export interface WatchEvents {
+  /** First: the session (who, tenant, scope, expires_at) and who is watching it now. */
+  hello: { session: SessionView; watcher: string; supervisors: string[] };
+  /** One recording chunk, parsed: asciicast v2 events `[seconds, "o"|"i"|"r"|"m", text]`; chunk 0 also has the header. */
+  output: {
+    seq: number;
+    header?: { width: number; height: number };
+    events: [number, 'o' | 'i' | 'r' | 'm', string][];
+  };
+  /** A proxied call as the audit log records it: requested, then completed / failed / cut, or denied with its rule. */
+  action: {
+    type: 'action.requested' | 'action.completed' | 'action.failed' | 'action.cut' | 'action.denied';
+    ts: string;
+    method: string | null;
+    path: string | null;
+    kind: string | null;
+    status: number | null;
+    rule: string | null;
+  };
+  /** Someone started or stopped watching; `supervisors` is who watches now. */
+  supervision: { type: 'joined' | 'left'; who: string; supervisors: string[] };
+  /** The session is over (ended, expired or revoked; `by` is who revoked or terminated it). */
+  end: { state: string; by: string | null; comment: string | null };
+}
+
+/** The name of a watch stream event. */
+export type WatchEventName = keyof WatchEvents;

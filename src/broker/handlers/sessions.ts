@@ -283,7 +283,11 @@ export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
     writes: actions.write,
     denials,
     recorded: events.some((e) => e.type === 'recording.chunk'),
-    supervised_by: [],
+    supervised_by: [
+      ...new Set(
+        events.filter((e) => e.type === 'supervision.joined').map((e) => String(e.data.supervisor ?? '')),
+      ),
+    ],
     calls,
   };
   // Who read what happened in a session is itself a fact (the calls list paths and outcomes).
