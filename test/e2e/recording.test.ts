@@ -108,7 +108,7 @@ recording:
   max_outage: 3s
 roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
-  - { name: security, groups: [security], audit: true }
+  - { name: security, groups: [security], audit: true, supervise: true }
 tenants:
   - { id: globex, tier: enterprise, upstream: { prod: http://127.0.0.1:9 } }
   - { id: initech, tier: standard, upstream: { prod: http://127.0.0.1:9 } }
@@ -255,5 +255,55 @@ describe.skipIf(!run)('session recording with the real parts', () => {
     const replay = await runImp(['replay', id, '--format', 'asciicast'], alice.env);
     expect(replay.stdout).toContain('during-9-outage');
     expect(replay.stdout).toContain('after-16-restart');
+  }, 60_000);
+
+  it('imp watch: a supervisor sees the typing live, terminates the session, and its owner is logged out with a clear message', async () => {
+    const alice = await person('wanda', ['support']);
+    const term = startSession(alice, 'globex');
+    const started = await term.waitFor(/\[imp globex\/prod RO \d+m\]/);
+    const id = sessionIdOn(started);
+    // Nobody watches their own session; the refusal names the rule.
+    const own = await runImp(['watch', id], alice.env);
+    expect(own.code).toBe(4);
+    expect(own.stderr).toContain('Denied by rule supervision.self: You cannot supervise your own session');
+
+    const erin = await person('erin', ['security']);
+    const watcher = new TmuxSession(`node ${IMP_BIN} watch ${id}; echo "WATCH-EXIT=$?"`, erin.env, {
+      cwd: ROOT,
+      width: 120,
+      height: 40,
+    });
+    terminals.push(watcher);
+    await watcher.waitFor('Press t to terminate it');
+    expect(watcher.screen()).toContain(`Watching session ${id}: wanda@example.test on globex/prod read-only`);
+    term.type('echo "live-$((6*7))-typing"');
+    await term.waitFor('live-42-typing');
+    // Within a second of the owner's own terminal showing it.
+    await watcher.waitFor('live-42-typing', 1000);
+
+    watcher.key('t');
+    const ended = await term.waitFor('IMP-EXIT=', 15_000);
+    expect(ended).toContain(
+      'was revoked by erin@example.test ("Terminated by supervisor erin@example.test while watching.")',
+    );
+    expect(ended).toContain('IMP-EXIT=6');
+    const watched = await watcher.waitFor('WATCH-EXIT=');
+    expect(watched).toContain(`session ${id} is revoked by erin@example.test`);
+    expect(watched).toContain('WATCH-EXIT=0');
+
+    // The log answers who watched: joined, left, and the revocation by the watcher.
+    const log = await runImp(['audit', 'list', '--session', id, '--json'], erin.env);
+    const types = log.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; actor: { email: string } | null })
+      .map((e) => `${e.type} ${e.actor?.email ?? ''}`);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'supervision.joined erin@example.test',
+        'session.revoked erin@example.test',
+        'supervision.left erin@example.test',
+      ]),
+    );
   }, 60_000);
 });
