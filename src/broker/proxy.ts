@@ -19,6 +19,7 @@ import { recordingStarted } from './recording.js';
 import { mintSessionToken } from './session-tokens.js';
 import { watchSessionEnd } from './session-watch.js';
 import { loadSession, ownsSession, sessionAudit } from './sessions.js';
+import { supervisionRefusal } from './supervision.js';
 
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -104,6 +105,9 @@ export async function proxyHandler(
         'recording.not_started',
       ),
     );
+  const unsupervised = await supervisionRefusal(deps, session);
+  if (unsupervised)
+    return deny(unsupervised.rule, new ForbiddenError(unsupervised.message, unsupervised.rule));
   if (!isReadMethod(method) && session.scope !== 'write') {
     return deny(
       'scope.read_only',

@@ -1,6 +1,7 @@
 /** The broker's HTTP API as types, shared by the broker and the CLI's client. */
 import type { ErrorCode } from './errors.js';
 import type { RecordingTerms } from './policy/recording.js';
+import type { SupervisionTerms } from './policy/supervision.js';
 
 /** Who someone is, as the broker established it from a verified ID token. */
 export interface UserInfo {
@@ -114,6 +115,8 @@ export interface SessionView {
   review?: SessionReviewView | null;
   /** How its terminal is recorded (in answers to open and GET /v1/sessions/:id). */
   recording?: RecordingTerms;
+  /** Whether it must be watched, and who watches it now (in answers to open and GET /v1/sessions/:id). */
+  supervision?: SupervisionTerms & { supervisors: string[] };
 }
 
 /** The recorded review of a break-glass session. */

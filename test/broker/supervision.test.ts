@@ -50,10 +50,10 @@ async function open(user: string, tenantId: string): Promise<{ id: string; token
 }
 
 /** Reads an SSE stream; `next(name)` resolves with the data of the next event of that name. */
-async function watch(id: string, token: string) {
+async function watchOn(b: TestBroker, id: string, token: string) {
   const seen: { name: WatchEventName; data: Record<string, unknown> }[] = [];
   let buffer = '';
-  const url = new URL(`${t.broker.url}/v1/sessions/${id}/watch`);
+  const url = new URL(`${b.broker.url}/v1/sessions/${id}/watch`);
   const { request, response } = await new Promise<{ request: ClientRequest; response: IncomingMessage }>(
     (resolve, reject) => {
       const request = get(url, { headers: { authorization: `Bearer ${token}` } }, (response) =>
@@ -108,7 +108,7 @@ describe('live supervision', () => {
       data: headerLine({ version: 2, width: 80, height: 24 }) + eventLine(0.1, 'o', 'before-watch\r\n'),
     });
     const erin = await t.loginAs('erin');
-    const stream = await watch(id, erin);
+    const stream = await watchOn(t, id, erin);
     expect(stream.response.statusCode).toBe(200);
     expect(stream.response.headers['content-type']).toContain('text/event-stream');
     const hello = await stream.next('hello');
@@ -200,5 +200,123 @@ describe('live supervision', () => {
     const answer = await t.call<ErrorBody>('GET', `/v1/sessions/${id}/watch`, erin);
     expect(answer.status).toBe(409);
     expect(answer.body.error.details?.rule).toBe('supervision.not_live');
+  });
+});
+
+describe('supervision: required', () => {
+  let s: TestBroker;
+  let api: string;
+  beforeAll(async () => {
+    api = `http://127.0.0.1:${(tenant.address() as AddressInfo).port}`;
+    // initech (standard) must be supervised and pauses; acme (enterprise) ends when the last one leaves.
+    const policy = (onLeave: string) => (issuer: string) =>
+      `${devPolicyYaml(issuer, api)}supervision:\n  rules: [{ tiers: [standard], environments: [prod] }]\n  on_leave: ${onLeave}\n`;
+    s = await startTestBroker({ policyYaml: policy('pause') });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  async function openOn(b: TestBroker, user: string, tenantId: string, ttl = 600) {
+    b.clock.advance(1100);
+    const token = await b.loginAs(user);
+    const answer = await b.call<{
+      session: {
+        id: string;
+        expires_at: string;
+        supervision: { required: boolean; on_leave: string; supervisors: string[] };
+      };
+    }>('POST', '/v1/sessions', token, {
+      tenant: tenantId,
+      environment: 'prod',
+      scope: 'read',
+      ticket: 'SUP-17',
+      reason: 'Supervised session test',
+      ttl,
+    });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(201);
+    return { ...answer.body.session, token };
+  }
+
+  async function upload0(b: TestBroker, id: string, token: string) {
+    const data = headerLine({ version: 2, width: 80, height: 24 }) + eventLine(0, 'o', '$ ');
+    expect((await b.call('POST', `/v1/sessions/${id}/recording`, token, { seq: 0, data })).status).toBe(201);
+  }
+
+  it('waits for a supervisor (supervision.waiting), its time starts on join, pauses when the last one leaves (supervision.paused), resumes on rejoin', async () => {
+    const opened = await openOn(s, 'alice', 'initech');
+    expect(opened.supervision).toEqual({ required: true, on_leave: 'pause', supervisors: [] });
+    await upload0(s, opened.id, opened.token);
+    const waiting = await s.call<ErrorBody>('GET', `/v1/sessions/${opened.id}/proxy/v1/users`, opened.token);
+    expect(waiting.status).toBe(403);
+    expect(waiting.body.error.details?.rule).toBe('supervision.waiting');
+    expect(waiting.body.error.message).toContain(`imp watch ${opened.id}`);
+
+    // Nobody came for a while: the session's time had not started.
+    s.clock.advance(120_000);
+    const erin = await s.loginAs('erin');
+    const first = await watchOn(s, opened.id, erin);
+    const hello = await first.next('hello');
+    const expires = Date.parse((hello.session as { expires_at: string }).expires_at);
+    expect(expires).toBeGreaterThan(Date.parse(opened.expires_at) + 100_000);
+    const view = await s.call<{ session: { supervision: { supervisors: string[] } } }>(
+      'GET',
+      `/v1/sessions/${opened.id}`,
+      opened.token,
+    );
+    expect(view.body.session.supervision.supervisors).toEqual(['erin@example.test']);
+    expect((await s.call('GET', `/v1/sessions/${opened.id}/proxy/v1/users`, opened.token)).status).toBe(200);
+
+    first.close();
+    await expect
+      .poll(async () => (await s.store.readAudit({ type: 'supervision.left', session: opened.id })).length)
+      .toBe(1);
+    const paused = await s.call<ErrorBody>('GET', `/v1/sessions/${opened.id}/proxy/v1/users`, opened.token);
+    expect(paused.body.error.details?.rule).toBe('supervision.paused');
+    const denied = await s.store.readAudit({ type: 'action.denied', session: opened.id });
+    expect(denied.map((e) => e.data.rule)).toEqual(['supervision.waiting', 'supervision.paused']);
+
+    const again = await watchOn(s, opened.id, erin);
+    await again.next('hello');
+    expect((await s.call('GET', `/v1/sessions/${opened.id}/proxy/v1/users`, opened.token)).status).toBe(200);
+    again.close();
+  });
+
+  it('a session that needs no supervisor is not gated', async () => {
+    const opened = await openOn(s, 'bob', 'acme');
+    expect(opened.supervision.required).toBe(false);
+    await upload0(s, opened.id, opened.token);
+    expect((await s.call('GET', `/v1/sessions/${opened.id}/proxy/v1/users`, opened.token)).status).toBe(200);
+  });
+
+  it('on_leave: end — the last supervisor leaving ends the session, audited', async () => {
+    const e = await startTestBroker({
+      policyYaml: (issuer) =>
+        `${devPolicyYaml(issuer, api)}supervision:\n  rules: [{ environments: [prod], scopes: [read] }]\n  on_leave: end\n`,
+    });
+    try {
+      const opened = await openOn(e, 'carol', 'globex');
+      const erin = await e.loginAs('erin');
+      const watcher = await watchOn(e, opened.id, erin);
+      await watcher.next('hello');
+      watcher.close();
+      await expect
+        .poll(
+          async () =>
+            (await e.call<{ session: { state: string } }>('GET', `/v1/sessions/${opened.id}`, opened.token))
+              .body.session.state,
+        )
+        .toBe('revoked');
+      const revoked = await e.store.readAudit({ type: 'session.revoked', session: opened.id });
+      expect(revoked).toMatchObject([{ actor: null, data: { rule: 'supervision.on_leave' } }]);
+      const view = await e.call<{ session: { decision_comment: string } }>(
+        'GET',
+        `/v1/sessions/${opened.id}`,
+        opened.token,
+      );
+      expect(view.body.session.decision_comment).toContain('The last supervisor left');
+    } finally {
+      await e.close();
+    }
   });
 });

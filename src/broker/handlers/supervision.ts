@@ -16,6 +16,7 @@ import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type BrokerDeps, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
 import { loadSession, sessionAudit, sessionChanges, sessionView } from '../sessions.js';
+import { afterSupervisorLeft, currentSupervisors, startsOnJoin } from '../supervision.js';
 import { revokeTarget } from './approvals.js';
 
 /** How often a stream re-reads the log when nothing woke it (another replica's writes, expiry). */
@@ -49,18 +50,32 @@ export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> 
   const watcher = principal.email ?? principal.sub;
   const watchId = randomUUID();
   const joinedAt = deps.clock.now();
+  // A supervised session's time starts when its first supervisor joins (it waited like a request).
+  const { everJoined } = await currentSupervisors(deps, session.id);
+  const starts = startsOnJoin(deps.policy, session, everJoined, joinedAt);
   // Fail closed: nobody watches unrecorded.
-  const joined = await ctx.guard.commit((tx) =>
-    tx.appendAudit(
+  const joined = await ctx.guard.commit(async (tx) => {
+    if (starts && !(await tx.updateSession(session.id, 'active', starts)))
+      throw new ConflictError(`Session ${session.id} changed meanwhile; try again.`);
+    return tx.appendAudit(
       sessionAudit(
         session,
         'supervision.joined',
-        { watch_id: watchId, supervisor: watcher, request_id: ctx.requestId },
+        {
+          watch_id: watchId,
+          supervisor: watcher,
+          request_id: ctx.requestId,
+          ...(starts ? { first: true, expires_at: new Date(starts.expiresAt!).toISOString() } : {}),
+        },
         actorOf(principal),
       ),
       joinedAt,
-    ),
-  );
+    );
+  });
+  if (starts) {
+    Object.assign(session, starts);
+    sessionChanges.emit(session.id);
+  }
 
   const stream = new PassThrough();
   const send = <K extends WatchEventName>(name: K, data: WatchEvents[K]) =>
@@ -81,6 +96,7 @@ export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> 
           deps.clock.now(),
         ),
       )
+      .then(() => afterSupervisorLeft(deps, session))
       .catch((error: unknown) =>
         deps.log('error', 'could not audit a supervisor leaving', { message: (error as Error).message }),
       );

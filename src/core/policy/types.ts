@@ -1,5 +1,6 @@
 /** The broker's policy, after validation. Durations are in seconds. */
 import type { RecordingPolicy } from './recording.js';
+import type { SupervisionPolicy } from './supervision.js';
 
 /** What a session may do to the tenant. */
 export type Scope = 'read' | 'write';
@@ -151,4 +152,6 @@ export interface Policy {
   store: string | null;
   /** Which sessions' terminals are recorded (src/core/policy/recording.ts). */
   recording: RecordingPolicy;
+  /** Which sessions wait for a supervisor, and what the last one leaving does (src/core/policy/supervision.ts). */
+  supervision: SupervisionPolicy;
 }

@@ -6,6 +6,7 @@ import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
+import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervision.js';
 import {
   type AlertWebhook,
   type Policy,
@@ -177,6 +178,7 @@ const TOP_KEYS = [
   'machines',
   'store',
   'recording',
+  'supervision',
 ];
 const ROLE_KEYS = [
   'name',
@@ -360,6 +362,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     machines,
     store: readStore(r, top.store),
     recording: readRecording(r, top.recording),
+    supervision: readSupervision(r, top.supervision),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {
     if (isUnforwardableHeader(name))
@@ -496,6 +499,23 @@ function readRecording(r: Reader, value: unknown): RecordingPolicy {
       'must be at most 61440 (the broker takes request bodies up to 64 KiB)',
     );
   return recording;
+}
+
+function readSupervision(r: Reader, value: unknown): SupervisionPolicy {
+  const path = ['supervision'];
+  const obj = r.object(value, path, ['rules', 'on_leave']);
+  const rules = r.list(obj, 'rules', path).map((raw, i) => {
+    const at = [...path, 'rules', i];
+    const rule = r.object(raw, at, ['tiers', 'environments', 'scopes']);
+    return {
+      tiers: r.strings(rule, 'tiers', at, []),
+      environments: r.strings(rule, 'environments', at, []),
+      scopes: r.scopes(rule, 'scopes', at, []),
+    };
+  });
+  const onLeave = r.string(obj, 'on_leave', path, DEFAULT_SUPERVISION.onLeave);
+  if (onLeave !== 'pause' && onLeave !== 'end') r.problem([...path, 'on_leave'], 'must be pause or end');
+  return { rules, onLeave: onLeave === 'end' ? 'end' : 'pause' };
 }
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
