@@ -112,6 +112,8 @@ roles:
 tenants:
   - { id: globex, tier: enterprise, upstream: { prod: http://127.0.0.1:9 } }
   - { id: initech, tier: standard, upstream: { prod: http://127.0.0.1:9 } }
+  - { id: umbrella, tier: watched, upstream: { prod: http://127.0.0.1:9 } }
+supervision: { rules: [{ tiers: [watched] }], on_leave: end }
 `,
   );
   broker = await startBroker();
@@ -305,5 +307,34 @@ describe.skipIf(!run)('session recording with the real parts', () => {
         'supervision.left erin@example.test',
       ]),
     );
+  }, 60_000);
+
+  it('supervision required: the session waits for a supervisor, starts when one joins, and ends when the last one leaves', async () => {
+    const vera = await person('vera', ['support']);
+    const term = startSession(vera, 'umbrella');
+    const waiting = await term.waitFor('Waiting for a supervisor');
+    const id = /Policy requires session ([0-9a-f-]{36}) to be supervised/.exec(waiting)![1]!;
+    expect(waiting).toContain(`imp watch ${id}`);
+    expect(waiting).not.toMatch(/\[imp umbrella\/prod/);
+
+    const erin = await person('erin', ['security']);
+    const watcher = new TmuxSession(`node ${IMP_BIN} watch ${id}; echo "WATCH-EXIT=$?"`, erin.env, {
+      cwd: ROOT,
+      width: 120,
+      height: 40,
+    });
+    terminals.push(watcher);
+    await watcher.waitFor('Press t to terminate it');
+    const started = await term.waitFor(/\[imp umbrella\/prod RO \d+m\]/);
+    expect(started).toContain('Supervised by erin@example.test.');
+    term.type('echo "watched-$((5*5))"');
+    await watcher.waitFor('watched-25');
+
+    // The supervisor leaves: policy (on_leave: end) ends the session, and its shell says why.
+    watcher.key('q');
+    expect(await watcher.waitFor('WATCH-EXIT=')).toContain('stopped watching');
+    const ended = await term.waitFor('IMP-EXIT=', 15_000);
+    expect(ended).toContain('The last supervisor left; policy ends the session (supervision.on_leave: end).');
+    expect(ended).toContain('IMP-EXIT=6');
   }, 60_000);
 });
