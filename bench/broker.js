@@ -10,7 +10,7 @@
 // and through /v1/sessions/:id/proxy, in this run: latency with one connection, throughput with 16.
 //
 // BENCH_PROFILE=<dir> runs the broker under `node --cpu-prof` and leaves the profile there.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,10 +19,15 @@ import { importJWK, SignJWT } from 'jose';
 import { Agent, Pool, request } from 'undici';
 import { startDevIdp } from '../dist/dev/idp.js';
 import { closedLoop, IMP_BIN, latency, round, startChild } from './lib.js';
+import { haveNginx, startNginx } from './nginx.js';
 
 const quick = process.argv.includes('--quick');
 const sessionsOnly = process.argv.includes('--sessions-only');
 const proxyOnly = process.argv.includes('--proxy-only'); // for profiling one part at a time
+// --rss: also hold the 64-client session-open load and the 16-connection proxy load for
+// BENCH_RSS_SECONDS (default 60) each, sampling the broker's RSS every second.
+const rssRun = process.argv.includes('--rss');
+const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? (quick ? 6 : 60));
 const LEVELS = quick
   ? [
       [1, 20],
@@ -60,6 +65,8 @@ writeFileSync(
   policyFile,
   `identity: { issuer: ${idp.issuer}, client_id: imp-cli }
 reauth: { max_age: 5m, per_session: true }
+# One load generator on one address makes every login: the per-address limit would refuse them.
+rate_limit: { login: 1000000, public: 1000000 }
 roles:
   - { name: bench, groups: [bench], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h }
 tenants:
@@ -203,10 +210,14 @@ const captureSession = (await call('POST', '/v1/sessions', captureToken, ask('gl
 await call('GET', `/v1/sessions/${captureSession}/proxy/v1/ping`, captureToken);
 if (!captured.startsWith('Bearer ')) throw new Error('no session token captured');
 
+// The peer: nginx in front of the same tenant API, the same request stream and token as direct.
+const nginx = haveNginx ? await startNginx(tenantApi) : null;
+
 function target(kind, connections) {
-  const pool = new Pool(kind === 'direct' ? tenantApi : brokerUrl, { connections, pipelining: 1 });
-  const prefix = kind === 'direct' ? '' : `/v1/sessions/${proxySession}/proxy`;
-  const authorization = kind === 'direct' ? captured : `Bearer ${proxyToken}`;
+  const origin = { direct: tenantApi, nginx: nginx?.url, proxy: brokerUrl }[kind];
+  const pool = new Pool(origin, { connections, pipelining: 1 });
+  const prefix = kind === 'proxy' ? `/v1/sessions/${proxySession}/proxy` : '';
+  const authorization = kind === 'proxy' ? `Bearer ${proxyToken}` : captured;
   return {
     pool,
     once: async (_worker, n) => {
@@ -232,13 +243,80 @@ async function proxyRun(kind, concurrency, options) {
 const proxy = {
   latency_1: {
     direct: await proxyRun('direct', 1, { total: quick ? 300 : 2000 }),
+    ...(nginx ? { nginx: await proxyRun('nginx', 1, { total: quick ? 300 : 2000 }) } : {}),
     proxied: await proxyRun('proxy', 1, { total: quick ? 300 : 2000 }),
   },
   throughput_16: {
     direct: await proxyRun('direct', 16, { durationMs: PROXY_SECONDS * 1000 }),
+    ...(nginx ? { nginx: await proxyRun('nginx', 16, { durationMs: PROXY_SECONDS * 1000 }) } : {}),
     proxied: await proxyRun('proxy', 16, { durationMs: PROXY_SECONDS * 1000 }),
   },
 };
+if (nginx) {
+  proxy.nginx_ratio = round(proxy.throughput_16.proxied.perSecond / proxy.throughput_16.nginx.perSecond);
+  await nginx.stop();
+  proxy.nginx_logged = nginx.logged();
+}
+/** The broker's resident set size in MiB (Linux /proc). */
+function brokerRss() {
+  const status = readFileSync(`/proc/${broker.child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Runs `load` for RSS_SECONDS while sampling RSS each second: is there a growth trend? */
+async function rssUnder(load) {
+  const samples = [];
+  const timer = setInterval(() => samples.push(brokerRss()), 1000);
+  const operations = await load(performance.now() + RSS_SECONDS * 1000);
+  clearInterval(timer);
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
+  // The first and the last fifth of the run (the first includes warm-up: JIT, caches, pools).
+  const fifth = Math.max(1, Math.floor(samples.length / 5));
+  const first = median(samples.slice(0, fifth));
+  const last = median(samples.slice(-fifth));
+  return {
+    seconds: RSS_SECONDS,
+    operations,
+    first_mib: round(first),
+    last_mib: round(last),
+    max_mib: round(Math.max(...samples)),
+    growth: round((last - first) / first, 3),
+    samples: samples.map((v) => round(v, 1)),
+  };
+}
+
+const rss = {};
+if (rssRun) {
+  // 64 people opening sessions back to back (login, open, end), a new person every 200 opens so
+  // auth_time stays inside the 5 min window and strictly increases per person.
+  rss.session_open_64 = await rssUnder(async (deadline) => {
+    let opened = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, client) => {
+        for (let k = 0; performance.now() < deadline; k++) {
+          const person = `rss-${client}-${Math.floor(k / 200)}`;
+          const token = await login(person, Math.floor(Date.now() / 1000) - 250 + (k % 200));
+          const answer = await call('POST', '/v1/sessions', token, ask(`t${k % 20}`));
+          if (answer.status !== 201) throw new Error(`open: ${answer.status} ${JSON.stringify(answer.body)}`);
+          await call('POST', `/v1/sessions/${answer.body.session.id}/end`, token);
+          opened++;
+        }
+      }),
+    );
+    return opened;
+  });
+  rss.proxy_16 = await rssUnder(async (deadline) => {
+    const t = target('proxy', 16);
+    const result = await closedLoop({
+      concurrency: 16,
+      durationMs: deadline - performance.now(),
+      once: t.once,
+    });
+    await t.pool.close();
+    return result.count;
+  });
+}
+
 proxy.added_p50_ms = round(proxy.latency_1.proxied.p50 - proxy.latency_1.direct.p50);
 proxy.throughput_ratio = round(proxy.throughput_16.proxied.perSecond / proxy.throughput_16.direct.perSecond);
 
@@ -255,8 +333,11 @@ const audited = db
   .get(proxySession).n;
 db.close();
 const proxiedCalls =
-  proxy.latency_1.proxied.count + proxy.throughput_16.proxied.count + 600; /* two warm-ups of 300 */
+  proxy.latency_1.proxied.count +
+  proxy.throughput_16.proxied.count +
+  600 /* two warm-ups of 300 */ +
+  (rss.proxy_16?.operations ?? 0);
 proxy.audited_calls = audited;
 proxy.proxied_calls = proxiedCalls;
 
-process.stdout.write(`${JSON.stringify({ sessions, proxy })}\n`);
+process.stdout.write(`${JSON.stringify({ sessions, proxy, rss })}\n`);

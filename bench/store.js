@@ -81,7 +81,9 @@ async function openSession(store, caller, n) {
     tenant,
     states: ['active', 'pending'],
   });
-  await store.transaction((tx) => tx.lastUsedAuthTime(requester.iss, requester.sub));
+  // The step-up pre-check: a plain read since the Store has read methods (a transaction before).
+  if (store.lastUsedAuthTime) await store.lastUsedAuthTime(requester.iss, requester.sub);
+  else await store.transaction((tx) => tx.lastUsedAuthTime(requester.iss, requester.sub));
   const id = randomUUID();
   const session = {
     id,

@@ -24,7 +24,7 @@ _imp_flags() {
     'api') echo '--raw-field --field --jq --filter --data --header --session --include --broker --json --no-input --no-color --profile --help' ;;
     'exec') echo '--tenant --env --ticket --reason --ttl --broker --identity-token-file --no-login --events-fd --events --json --no-input --no-color --profile --help' ;;
     'status') echo '--watch --broker --json --no-input --no-color --profile --help' ;;
-    'end') echo '--format --broker --json --no-input --no-color --profile --help' ;;
+    'end') echo '--format --post --broker --json --no-input --no-color --profile --help' ;;
     'prompt') echo '--json --no-input --no-color --profile --help' ;;
     'requests') echo '--broker --json --no-input --no-color --profile --help' ;;
     'approve') echo '--comment --broker --no-browser --json --no-input --no-color --profile --help' ;;

@@ -192,6 +192,7 @@ complete -c imp -n 'test (__imp_cmd) = "status"' -l no-color -d 'No colour or de
 complete -c imp -n 'test (__imp_cmd) = "status"' -l profile -r -d 'Use this profile’s broker, login and config (or IMP_PROFILE)'
 complete -c imp -n 'test (__imp_cmd) = "status"' -l help -s h -d 'Show help for this command'
 complete -c imp -n 'test (__imp_cmd) = "end"' -l format -r -a 'text markdown json' -d 'Summary format: text, markdown or json'
+complete -c imp -n 'test (__imp_cmd) = "end"' -l post -d 'Have the broker post the summary on the session'\''s ticket (policy tickets.system)'
 complete -c imp -n 'test (__imp_cmd) = "end"' -l broker -r -d 'Broker URL'
 complete -c imp -n 'test (__imp_cmd) = "end"' -l json -d 'Machine-readable JSON on stdout'
 complete -c imp -n 'test (__imp_cmd) = "end"' -l no-input -d 'Never prompt; missing values are usage errors'

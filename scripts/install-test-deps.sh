@@ -11,8 +11,10 @@
 #                       (test/fixtures/glewlwyd/start.sh sets it up through its admin API)
 #   asciinema           plays the asciicast exports of session recordings (`asciinema cat`)
 #   build-essential python3  compile node-pty (the session pty) where npm has no prebuilt binary
+#   redmine redmine-sqlite   a real ticket system for tickets.system (scripts/redmine-test.sh starts a
+#                       throwaway instance per test file); its "default" instance is not configured
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 redmine redmine-sqlite)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
@@ -24,5 +26,7 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 echo "install-test-deps: installing ${missing[*]}"
+# Redmine: skip dbconfig-common's "default" instance (no database, no migrations in postinst, no prompt).
+echo "redmine redmine/instances/default/dbconfig-install boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

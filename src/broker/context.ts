@@ -11,6 +11,7 @@ import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
 import type { AuditNoteKey } from './note-key.js';
 import type { RefusalFolder } from './refusal-fold.js';
+import type { TicketService, TicketSettings } from './tickets/service.js';
 import type { WitnessPusher } from './witnesses.js';
 
 /** A caller the broker authenticated from a broker token. */
@@ -61,6 +62,10 @@ export interface BrokerDeps {
   refusals?: RefusalFolder;
   /** The key that signs checkpoints (C2SP signed-note); derived from the audit key when absent. */
   auditNote?: AuditNoteKey;
+  /** How the ticket system's credential is read and summaries are retried (tests shorten the retries). */
+  ticketSettings?: Partial<TicketSettings>;
+  /** Ticket checks and summary posting (set by createBroker). */
+  tickets?: TicketService;
   /** Pushes checkpoints to the policy's witnesses (set by createBroker). */
   witnesses?: WitnessPusher;
 }

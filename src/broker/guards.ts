@@ -73,8 +73,8 @@ export interface Refusal {
   rule: string;
   /** The whole message the caller reads. */
   message: string;
-  /** The answer: 403 IMP_FORBIDDEN (default), 403 IMP_POLICY_DENIED, 400 or 409. */
-  as?: 'forbidden' | 'policy' | 'invalid' | 'conflict';
+  /** The answer: 403 IMP_FORBIDDEN (default), 403 IMP_POLICY_DENIED, 400, 409, or 502 (a system the decision needs did not answer). */
+  as?: 'forbidden' | 'policy' | 'invalid' | 'conflict' | 'unreachable';
   /** The audit event type; default access.denied. */
   event?: string;
   /** What the event is about: a session, or the fields of one not yet created (tenant, ticket, …). */
@@ -103,6 +103,8 @@ export async function refuse(ctx: HandlerContext, refusal: Refusal): Promise<nev
       throw new InvalidInputError(refusal.message, details);
     case 'conflict':
       throw new ConflictError(refusal.message, details);
+    case 'unreachable':
+      throw new ImpError('IMP_UNREACHABLE', refusal.message, { details });
     default:
       throw new ForbiddenError(refusal.message, rule);
   }
@@ -121,7 +123,7 @@ export async function authenticate(
   const match = header ? /^Bearer ([A-Za-z0-9_\-.]{10,8192})$/.exec(header) : null;
   if (!match) throw new AuthRequiredError('Not logged in: this request needs a broker token. Run: imp login');
   const claims = await verifyLoginToken(deps.keys, deps.issuer, match[1]!, deps.clock);
-  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
+  const login = await deps.store.getLogin(claims.loginId);
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('This login is no longer valid. Run: imp login');
   // A machine holds no role, whatever groups it could claim: its rights are its `machines:` entry.

@@ -28,7 +28,7 @@ export async function authenticateCaller(
   const claims = await verifyExecToken(deps.keys, deps.issuer, bearer, deps.clock);
   if (claims.sessionId !== sessionId)
     throw new NotFoundError(`No session ${sessionId.slice(0, 64)} for this credential.`);
-  const login = await deps.store.transaction(async (tx) => tx.getLogin(claims.loginId));
+  const login = await deps.store.getLogin(claims.loginId);
   if (!login || login.sub !== claims.sub)
     throw new AuthRequiredError('The login behind this exec credential is no longer valid.');
   const machine = claims.machine ?? null;

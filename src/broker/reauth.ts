@@ -103,7 +103,7 @@ async function requireIdpLogin(
   let challengeMaxAge = maxAge;
   if (age > maxAge) why = 'stale';
   else if (request.perSession && deps.policy.reauth.perSession) {
-    const lastUsed = await deps.store.transaction((tx) => tx.lastUsedAuthTime(principal.iss, principal.sub));
+    const lastUsed = await deps.store.lastUsedAuthTime(principal.iss, principal.sub);
     if (lastUsed !== null && lastUsed >= principal.authTime) {
       why = 'login_already_used';
       challengeMaxAge = 1; // the IdP should ask again now: the smallest max_age IdPs honour
@@ -133,7 +133,7 @@ async function requirePasskey(
 ): Promise<Omit<ReauthProof, 'method'>> {
   const { deps } = ctx;
   const now = deps.clock.now();
-  const passkeys = await deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
+  const passkeys = await deps.store.listPasskeys(principal.iss, principal.sub);
   if (passkeys.length === 0) {
     const rule = 'reauth.passkey_enrolment';
     return refuse(ctx, {

@@ -18,6 +18,7 @@ import { PROXY_METHODS, proxyHandler } from './proxy.js';
 import { RefusalFolder } from './refusal-fold.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
 import { sweepExpired } from './sessions.js';
+import { TicketService } from './tickets/service.js';
 import { gateStore, WitnessPusher } from './witnesses.js';
 
 /** A running (or ready to run) broker. */
@@ -142,6 +143,8 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   const stopSink = startAuditSink(deps);
   const alerts = new AlertDispatcher(deps, deps.alertSettings);
   deps.alerts = alerts;
+  const tickets = new TicketService(deps, deps.ticketSettings);
+  deps.tickets = tickets;
   const refusals = new RefusalFolder(deps);
   deps.refusals = refusals;
   app.addHook('onClose', async () => {
@@ -151,6 +154,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
         deps.log('error', 'could not audit folded refusals', { message: (error as Error).message }),
       );
     await alerts.close();
+    await tickets.close();
     stopSink();
     await checkpointer.close();
     await witnesses.close();

@@ -66,14 +66,20 @@ export function decisionOperation(
   };
 }
 
-/** Applies due expiry to one session inside a transaction; returns the session as it now is. */
+/**
+ * Applies due expiry to one session inside a transaction; returns the session as it now is. An
+ * active session this call expired (not one another replica already did) is pushed to `expired`,
+ * so the caller can act on it once the transaction commits (the summary on the ticket).
+ */
 export async function applyExpiry(
   tx: StoreTx,
   session: SessionRecord,
   nowMs: number,
+  expired?: SessionRecord[],
 ): Promise<SessionRecord> {
   if (session.state === 'active' && session.expiresAt !== null && session.expiresAt <= nowMs) {
     if (await tx.updateSession(session.id, 'active', { state: 'expired', endedAt: session.expiresAt })) {
+      expired?.push({ ...session, state: 'expired', endedAt: session.expiresAt });
       await tx.appendAudit(
         sessionAudit(
           session,
@@ -104,10 +110,13 @@ export async function loadSession(deps: BrokerDeps, id: string): Promise<Session
   if (!/^[0-9a-f-]{36}$/.test(id)) return null;
   const current = await deps.store.getSession(id);
   if (!current || !isDue(current, deps.clock.now())) return current;
-  return deps.store.transaction(async (tx) => {
+  const expired: SessionRecord[] = [];
+  const loaded = await deps.store.transaction(async (tx) => {
     const fresh = await tx.getSession(id);
-    return fresh ? applyExpiry(tx, fresh, deps.clock.now()) : null;
+    return fresh ? applyExpiry(tx, fresh, deps.clock.now(), expired) : null;
   });
+  for (const session of expired) deps.tickets?.sessionEnded(session);
+  return loaded;
 }
 
 function isDue(session: SessionRecord, nowMs: number): boolean {
@@ -125,13 +134,15 @@ export async function sweepExpired(deps: BrokerDeps): Promise<number> {
   );
   let expired = 0;
   for (const candidate of candidates) {
+    const ended: SessionRecord[] = [];
     await deps.store.transaction(async (tx) => {
       const fresh = await tx.getSession(candidate.id);
       if (fresh && isDue(fresh, now)) {
-        await applyExpiry(tx, fresh, now);
+        await applyExpiry(tx, fresh, now, ended);
         expired++;
       }
     });
+    for (const session of ended) deps.tickets?.sessionEnded(session);
   }
   return expired;
 }

@@ -17,6 +17,7 @@ import { loadAuditNoteKey } from './note-key.js';
 import { checkPasskeyOrigin } from './passkeys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
+import type { TicketSettings } from './tickets/service.js';
 
 /** Tolerated clock skew between broker and IdP, in seconds (bounded on purpose). */
 export const ID_TOKEN_LEEWAY_SECONDS = 120;
@@ -40,6 +41,8 @@ export interface StartBrokerOptions {
   store?: Store;
   /** Break-glass alert delivery (retry delays, timeout, secret lookup); defaults otherwise. */
   alertSettings?: Partial<AlertSettings>;
+  /** How the ticket system's credential is read and summaries are retried; defaults otherwise. */
+  ticketSettings?: Partial<TicketSettings>;
   /**
    * A PostgreSQL URL (replicas share it); overrides the policy's `store`. Without either, the
    * SQLite file <state-dir>/imp.db.
@@ -124,6 +127,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
         }
       : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
   };
   const closeStore = async () => {
     stopKeyRefresh?.();

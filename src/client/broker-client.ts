@@ -326,11 +326,21 @@ export class BrokerClient {
 
   /** POST /v1/sessions/:id/end (also withdraws a pending request). */
   async endSession(token: string, id: string): Promise<SessionView> {
-    return (
-      await this.request<{ session: SessionView }>('POST', `/v1/sessions/${encodeURIComponent(id)}/end`, {
-        token,
-      })
-    ).body.session;
+    return (await this.endSessionPosting(token, id, false)).session;
+  }
+
+  /** POST /v1/sessions/:id/end {post_summary}: also says whether the summary is being posted on the ticket. */
+  async endSessionPosting(
+    token: string,
+    id: string,
+    postSummary: boolean,
+  ): Promise<{ session: SessionView; ticket_note: 'posting' | null }> {
+    const answer = await this.request<{ session: SessionView; ticket_note?: 'posting' | null }>(
+      'POST',
+      `/v1/sessions/${encodeURIComponent(id)}/end`,
+      { token, ...(postSummary ? { body: { post_summary: true } } : {}) },
+    );
+    return { session: answer.body.session, ticket_note: answer.body.ticket_note ?? null };
   }
 
   /** POST /v1/sessions/:id/exec-credential: a credential for this session's proxy only (for `imp exec`'s child). */
@@ -425,11 +435,18 @@ export class BrokerClient {
     ).body.tenants;
   }
 
-  /** POST /v1/break-glass: 202 with the pending request (confirm_by) for a second person to confirm. */
-  async requestBreakGlass(token: string, body: BreakGlassRequestBody): Promise<BreakGlassRequestView> {
-    return (
-      await this.request<{ request: BreakGlassRequestView }>('POST', '/v1/break-glass', { token, body })
-    ).body.request;
+  /** POST /v1/break-glass: 202 with the pending request (confirm_by) for a second person to confirm, and any ticket-system warning. */
+  async requestBreakGlass(
+    token: string,
+    body: BreakGlassRequestBody,
+  ): Promise<BreakGlassRequestView & { ticket_warning?: string }> {
+    const answer = await this.request<{ request: BreakGlassRequestView; ticket_warning?: string }>(
+      'POST',
+      '/v1/break-glass',
+      { token, body },
+    );
+    const warning = answer.body.ticket_warning;
+    return { ...answer.body.request, ...(typeof warning === 'string' ? { ticket_warning: warning } : {}) };
   }
 
   /** GET /v1/break-glass/:id: the request as its confirmer sees it (refused as confirming would be). */

@@ -74,6 +74,8 @@ export interface SessionCheck {
   /** Seconds the session would last, and the most the caller's roles allow. */
   ttl: number;
   max_ttl: number;
+  /** The ticket could not be verified but the policy lets the session open (flagged in the audit log). */
+  ticket_warning?: string;
 }
 
 /** POST /v1/token's answer (RFC 8693 §2.2.1, plus the session it opened). */

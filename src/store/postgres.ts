@@ -5,8 +5,9 @@
  * advisory lock (`pg_advisory_xact_lock`), so transactions from all replicas run one at a time, as they
  * do on SQLite: the audit chain has one head and never forks, and a handler's check-then-write inside
  * a transaction (one login per session, one pending request per tenant) holds across replicas. The
- * lock is released by COMMIT or ROLLBACK, or by the server when a broker dies mid-transaction. The
- * small in-process gate only keeps pool connections free for reads; it is not what serializes.
+ * lock is released by COMMIT or ROLLBACK, or by the server when a broker dies mid-transaction.
+ * Transactions a replica queues together share one lock acquisition and one COMMIT (group commit,
+ * postgres-group.ts); reads outside transactions (StoreReads, getSession, …) take no lock at all.
  *
  * Fail-closed: connection, permission, read-only, timeout and resource errors become
  * AuditUnavailableError (HTTP 503): the operation did not happen.
@@ -18,11 +19,12 @@ import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import type { StoredNote } from '../core/audit/log-tree.js';
-import type { Frontier, Hash, TreeNode } from '../core/audit/merkle.js';
+import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { passkeyTx } from './passkey-rows.js';
+import { type GroupMember, MAX_GROUP, runGroup, type TxState } from './postgres-group.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
@@ -34,22 +36,15 @@ import type {
   SessionReview,
   SessionState,
   Store,
+  StoreReads,
   StoreTx,
 } from './types.js';
+import { STORE_READS } from './types.js';
 
 type Row = Record<string, unknown>;
 type Queryable = {
   query<R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 };
-
-/** A transaction in progress: the chain head it sees, what it appended, audit rows not yet sent. */
-interface TxState {
-  head: { seq: number; hash: string } | null;
-  appended: AuditEvent[];
-  pending: string[];
-  /** The tree's right edge, read at the transaction's first append. */
-  frontier: Frontier | null;
-}
 
 /** Advisory lock keys: (namespace 'imp', purpose). Locks are per database. */
 const LOCK_NAMESPACE = 0x696d70;
@@ -69,7 +64,7 @@ export interface PostgresStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Pool size (default 16). */
   maxConnections?: number;
-  /** Transactions this process runs at once (default 4); the database lock serializes them anyway. */
+  /** Ignored since group commit (one group per process at a time); kept so existing callers compile. */
   maxConcurrentTransactions?: number;
   /** How long a transaction waits for the chain lock before failing closed (ms, default 10 000). */
   lockTimeoutMs?: number;
@@ -258,7 +253,7 @@ export async function openPostgresStore(
     await pool.end().catch(() => {});
     throw error;
   }
-  return new PostgresStore(pool, config, options.maxConcurrentTransactions ?? 4, onError);
+  return new PostgresStore(pool, config, onError);
 }
 
 /**
@@ -294,48 +289,73 @@ export class PostgresStore implements Store {
   private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
   private readonly sessionListeners = new Set<(id: string) => void>();
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly waiting: (() => void)[] = [];
-  private running = 0;
+  private readonly queue: GroupMember[] = [];
+  private grouping = false;
   private listener: pg.Client | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
   private closed = false;
+  declare getLogin: StoreReads['getLogin'];
+  declare findLoginByTokenHash: StoreReads['findLoginByTokenHash'];
+  declare findLatestLogin: StoreReads['findLatestLogin'];
+  declare lastUsedAuthTime: StoreReads['lastUsedAuthTime'];
+  declare getPasskey: StoreReads['getPasskey'];
+  declare listPasskeys: StoreReads['listPasskeys'];
+  declare getCeremony: StoreReads['getCeremony'];
 
   /** @internal use {@link openPostgresStore} */
   constructor(
     private readonly pool: pg.Pool,
     private readonly config: pg.PoolConfig,
-    private readonly maxConcurrent: number,
     private readonly onError: (message: string, error: Error) => void,
-  ) {}
+  ) {
+    // The read methods are the transaction's own, each one statement on any pooled connection: no
+    // BEGIN, no chain lock, committed data only (read committed). Nothing is ever queued in `pending`.
+    const reads = this.tx(pool as unknown as pg.PoolClient, {
+      head: null,
+      appended: [],
+      pending: [],
+      frontier: null,
+    });
+    for (const name of STORE_READS) {
+      const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
+      Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
+    }
+  }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new AuditUnavailableError(new Error('the store is closed')));
-    const run = this.gate(() => this.runTransaction(fn));
+    const run = new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+    });
+    this.schedule();
     this.inFlight.add(run);
     const forget = () => this.inFlight.delete(run);
     run.then(forget, forget);
     return run;
   }
 
-  private async gate<T>(work: () => Promise<T>): Promise<T> {
-    // A finishing transaction hands its slot straight to the next waiter.
-    if (this.running >= this.maxConcurrent) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
+  // One group at a time per process; what queues meanwhile (and while a group waits for another
+  // replica's lock) forms the next group. It starts on the next turn of the event loop, so every
+  // request whose I/O is ready now joins it.
+  private schedule(): void {
+    if (this.grouping) return;
+    this.grouping = true;
+    setImmediate(() => {
+      this.runGroup(this.queue.splice(0, MAX_GROUP)).finally(() => {
+        this.grouping = false;
+        if (this.queue.length > 0) this.schedule();
+      });
+    });
   }
 
-  private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  private async runGroup(group: GroupMember[]): Promise<void> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {
-      throw new AuditUnavailableError(error);
+      const failure = new AuditUnavailableError(error);
+      for (const member of group) member.reject(failure);
+      return;
     }
     // A connection that dies between statements emits 'error' on the client: keep it from
     // crashing the process, and discard the connection afterwards.
@@ -344,36 +364,38 @@ export class PostgresStore implements Store {
       broken = error;
     };
     client.on('error', onClientError);
-    const appended: AuditEvent[] = [];
-    try {
+    const begin = async (): Promise<TxState> => {
       // One round trip: begin, wait for the chain lock, then read the head (a snapshot taken after
       // the lock, so it sees every append committed before).
       const results = (await client.query(
         `BEGIN; ${lockSql('chain')}; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
       )) as unknown as pg.QueryResult[];
       const headRow = results[2]?.rows[0] as { seq: string; hash: string } | undefined;
-      const state: TxState = {
+      return {
         head: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null,
-        appended,
+        appended: [],
         pending: [],
         frontier: null,
       };
-      const result = await fn(this.tx(client, state));
-      // Audit rows not yet sent go with COMMIT, in one round trip: the chain lock is held for one
-      // round trip less. If they fail, nothing commits.
-      try {
-        await client.query([...state.pending.splice(0), 'COMMIT'].join(';\n'));
-      } catch (error) {
-        throw appended.length > 0 ? new AuditUnavailableError(error) : error;
-      }
-      if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
-      return result;
-    } catch (error) {
+    };
+    const toStoreError = (error: unknown) =>
+      error instanceof ImpError || !isPostgresUnavailable(error) ? error : new AuditUnavailableError(error);
+    try {
+      await runGroup(
+        client,
+        group,
+        begin,
+        (state) => this.tx(client, state),
+        toStoreError,
+        (appended) => {
+          for (const listener of this.appendListeners) listener(appended);
+        },
+      );
+    } catch {
+      // Every member has been rejected; what is left is the connection.
       await client.query('ROLLBACK').catch((rollbackError: Error) => {
         broken ??= rollbackError;
       });
-      if (error instanceof ImpError) throw error;
-      throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
     } finally {
       client.off('error', onClientError);
       client.release(broken ?? false);

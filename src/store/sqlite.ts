@@ -8,6 +8,9 @@
  * event loop run one after another inside one SQLite transaction, each in a SAVEPOINT of its own
  * (a failing one is rolled back alone), and share one COMMIT. None is acknowledged — its promise
  * settled — before that COMMIT returned; if the COMMIT fails, all of them fail (fail-closed).
+ *
+ * Reads outside transactions (StoreReads) go to a second, read-only connection: they never queue
+ * behind a group, and under WAL they see committed data only, not a group still in progress.
  */
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -29,8 +32,10 @@ import type {
   SessionReview,
   SessionState,
   Store,
+  StoreReads,
   StoreTx,
 } from './types.js';
+import { STORE_READS } from './types.js';
 
 type Row = Record<string, unknown>;
 
@@ -48,7 +53,11 @@ export function openSqliteStore(file: string, options: { busyTimeoutMs?: number 
   tree.catchUp(
     (db.prepare('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq').all(size) as Row[]).map(rowToEvent),
   );
-  return new SqliteStore(db, tree);
+  // Reads outside transactions use a connection of their own: under WAL it sees committed data only,
+  // never the half-done group the writer has open.
+  const reader = new Database(file, { readonly: true, fileMustExist: true });
+  reader.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+  return new SqliteStore(db, tree, reader);
 }
 
 function migrate(db: Database.Database): void {
@@ -92,11 +101,23 @@ class SqliteStore implements Store {
   private readonly insertEvent: Database.Statement;
   private readonly headStatement: Database.Statement;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly readerStatements = new Map<string, Database.Statement>();
+  declare getLogin: StoreReads['getLogin'];
+  declare findLoginByTokenHash: StoreReads['findLoginByTokenHash'];
+  declare findLatestLogin: StoreReads['findLatestLogin'];
+  declare lastUsedAuthTime: StoreReads['lastUsedAuthTime'];
+  declare getPasskey: StoreReads['getPasskey'];
+  declare listPasskeys: StoreReads['listPasskeys'];
+  declare getCeremony: StoreReads['getCeremony'];
 
   constructor(
     private readonly db: Database.Database,
     private readonly tree: SqliteTree,
+    private readonly reader: Database.Database,
   ) {
+    // The read methods are the transaction's own, run on the reader connection.
+    const reads = this.tx((sql) => this.cached(this.reader, this.readerStatements, sql));
+    for (const name of STORE_READS) Object.assign(this, { [name]: reads[name] });
     this.insertEvent = db.prepare(
       `INSERT INTO audit_events (seq, id, ts, type, actor, tenant, environment, session, ticket, reason, data, prev, hash)
        VALUES (@seq, @id, @ts, @type, @actor, @tenant, @environment, @session, @ticket, @reason, @data, @prev, @hash)`,
@@ -106,11 +127,15 @@ class SqliteStore implements Store {
 
   /** A prepared statement, compiled once per distinct SQL text: compiling costs more than running most. */
   private statement(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
+    return this.cached(this.db, this.statements, sql);
+  }
+
+  private cached(db: Database.Database, cache: Map<string, Database.Statement>, sql: string) {
+    let statement = cache.get(sql);
     if (!statement) {
-      statement = this.db.prepare(sql);
+      statement = db.prepare(sql);
       // SQL with a LIMIT written in varies without bound: past this many, compile without keeping.
-      if (this.statements.size < 256) this.statements.set(sql, statement);
+      if (cache.size < 256) cache.set(sql, statement);
     }
     return statement;
   }
@@ -178,7 +203,7 @@ class SqliteStore implements Store {
     for (const { queued, result } of done) queued.resolve(result);
   }
 
-  private tx(): StoreTx {
+  private tx(statement: (sql: string) => Database.Statement = (sql) => this.statement(sql)): StoreTx {
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -198,7 +223,7 @@ class SqliteStore implements Store {
         }
       },
       insertLogin: async (login: LoginRecord) => {
-        this.statement(
+        statement(
           'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
         ).run(
           login.id,
@@ -213,17 +238,15 @@ class SqliteStore implements Store {
         );
       },
       getLogin: async (id: string) => {
-        const row = this.statement('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
+        const row = statement('SELECT * FROM logins WHERE id = ?').get(id) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
       findLoginByTokenHash: async (hash: string) => {
-        const row = this.statement('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as
-          | Row
-          | undefined;
+        const row = statement('SELECT * FROM logins WHERE id_token_hash = ?').get(hash) as Row | undefined;
         return row ? rowToLogin(row) : null;
       },
       findLatestLogin: async (who: string) => {
-        const row = this.statement(
+        const row = statement(
           "SELECT * FROM logins WHERE sub = @who OR email = @who OR email LIKE @prefix ESCAPE '\\' ORDER BY created_at DESC LIMIT 1",
         ).get({ who, prefix: `${who.replace(/[\\%_]/g, (c) => `\\${c}`)}@%` }) as Row | undefined;
         return row ? rowToLogin(row) : null;
@@ -231,7 +254,7 @@ class SqliteStore implements Store {
       insertSession: async (session: SessionRecord) => {
         const row = sessionToRow(session);
         const columns = Object.keys(row);
-        this.statement(
+        statement(
           `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
         ).run(row);
       },
@@ -243,36 +266,36 @@ class SqliteStore implements Store {
           params[`v${i}`] = sessionValue(field, changes[field]);
           return `${sessionColumn(field)} = @v${i}`;
         });
-        const result = this.statement(
+        const result = statement(
           `UPDATE sessions SET ${sets.join(', ')} WHERE id = @id AND state = @expectedState`,
         ).run(params);
         return result.changes === 1;
       },
       listSessions: async (query: SessionQuery) => this.listSessions(query),
       lastUsedAuthTime: async (iss: string, sub: string) => {
-        const row = this.statement(
+        const row = statement(
           'SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?',
         ).get(iss, sub) as { t: number | null };
         return row.t ?? null;
       },
       recordReview: async (id: string, review: SessionReview) => {
-        const result = this.statement(
+        const result = statement(
           'UPDATE sessions SET review = ? WHERE id = ? AND review_required = 1 AND review IS NULL',
         ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
       ...passkeyTx(async (sql, values) => {
-        const statement = this.statement(sql);
-        if (statement.reader) return { rows: statement.all(...values) as Row[], changes: 0 };
-        return { rows: [], changes: statement.run(...values).changes };
+        const prepared = statement(sql);
+        if (prepared.reader) return { rows: prepared.all(...values) as Row[], changes: 0 };
+        return { rows: [], changes: prepared.run(...values).changes };
       }),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
-        this.statement(
+        statement(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES (@session, @seq, @ts, @data, @sha256)',
         ).run(chunk);
       },
       getRecordingChunk: async (session: string, seq: number) => {
-        const row = this.statement('SELECT * FROM recording_chunks WHERE session = ? AND seq = ?').get(
+        const row = statement('SELECT * FROM recording_chunks WHERE session = ? AND seq = ?').get(
           session,
           seq,
         ) as Row | undefined;
@@ -280,7 +303,7 @@ class SqliteStore implements Store {
       },
       countRecordingChunks: async (session: string) =>
         (
-          this.statement('SELECT COUNT(*) AS n FROM recording_chunks WHERE session = ?').get(session) as {
+          statement('SELECT COUNT(*) AS n FROM recording_chunks WHERE session = ?').get(session) as {
             n: number;
           }
         ).n,
@@ -410,6 +433,7 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.draining || this.pending.length > 0)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.reader.close();
     this.db.close();
   }
 }

@@ -200,8 +200,36 @@ export interface StoreTx {
   countRecordingChunks(session: string): Promise<number>;
 }
 
+/**
+ * The reads a request makes before (or instead of) writing: on the Store they run outside any write
+ * transaction, so authenticating a call or checking a step-up does not wait for the writer (the
+ * SQLite group, the PostgreSQL chain lock). They see committed state only; a check-then-write that
+ * must hold until commit still reads through the transaction's StoreTx.
+ */
+export type StoreReads = Pick<
+  StoreTx,
+  | 'getLogin'
+  | 'findLoginByTokenHash'
+  | 'findLatestLogin'
+  | 'lastUsedAuthTime'
+  | 'getPasskey'
+  | 'listPasskeys'
+  | 'getCeremony'
+>;
+
+/** The names of {@link StoreReads}, for engines that build them from their transaction methods. */
+export const STORE_READS = [
+  'getLogin',
+  'findLoginByTokenHash',
+  'findLatestLogin',
+  'lastUsedAuthTime',
+  'getPasskey',
+  'listPasskeys',
+  'getCeremony',
+] as const satisfies readonly (keyof StoreReads)[];
+
 /** A store engine. */
-export interface Store {
+export interface Store extends StoreReads {
   readonly engine: 'sqlite' | 'postgres';
   /** Runs `fn` atomically; appends are serialized so the chain never forks. */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;

@@ -170,6 +170,33 @@ describe('imp break-glass', () => {
   });
 });
 
+describe('imp break-glass: an incident the ticket system did not verify (break_glass: warn)', () => {
+  it('shows the warning and goes on waiting for the confirmer', async () => {
+    const warning =
+      'The incident check failed (rule ticket.not_found: ticket "INC-1" does not exist in redmine, or the broker\'s account cannot see it.); break-glass goes on, and this is recorded.';
+    const result = await imp(
+      [...ask, '--confirm', 'break glass acme', '--no-shell'],
+      [
+        configCall,
+        {
+          method: 'POST',
+          path: '/v1/break-glass',
+          status: 202,
+          body: { request: request('pending'), ticket_warning: warning },
+        },
+        {
+          method: 'GET',
+          path: `/v1/sessions/${ID}`,
+          status: 200,
+          body: { session: request('request_expired') },
+        },
+      ],
+    );
+    expect(result.code).toBe(5);
+    expect(result.stderr).toContain(`Warning: ${warning}`);
+  });
+});
+
 describe('imp break-glass confirm', () => {
   it('shows the request with untrusted text escaped, and needs the id typed (--confirm) under --no-input', async () => {
     const result = await imp(

@@ -237,7 +237,7 @@ const withControl = (base: fc.Arbitrary<string>) =>
   });
 const policyWith = (pattern: string, minLength: number, maxLength: number): Policy => ({
   ...BASE,
-  tickets: { pattern },
+  tickets: { pattern, system: null, postSummary: false },
   reason: { minLength, maxLength },
 });
 const lengths = fc.tuple(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 60 }));

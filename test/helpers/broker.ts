@@ -7,6 +7,7 @@ import { type CryptoKey, importJWK, SignJWT } from 'jose';
 import type { AlertSettings } from '../../src/broker/alerts.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
+import type { TicketSettings } from '../../src/broker/tickets/service.js';
 import type { CancelTimer, Clock, TimerOptions } from '../../src/core/clock.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
@@ -73,6 +74,7 @@ export async function startTestBroker(
     tenantApi?: string;
     store?: Store;
     alertSettings?: Partial<AlertSettings>;
+    ticketSettings?: Partial<TicketSettings>;
     auditKey?: string;
     stateDir?: string;
   } = {},
@@ -96,6 +98,7 @@ export async function startTestBroker(
       : () => {},
     ...(options.store ? { store: options.store } : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
     ...(options.auditKey ? { auditKey: options.auditKey } : {}),
   });
   const signing = idp.signingKeys[0]!;

@@ -29,6 +29,7 @@ import type {
   PasskeyRecord,
   SessionRecord,
   Store,
+  StoreReads,
 } from '../../src/store/types.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
 import { type PgCluster, startPostgres } from '../helpers/postgres.js';
@@ -302,6 +303,37 @@ describe.each(engines)('$name store', (engine) => {
     await expectChainValid(store);
   });
 
+  it('group commit: concurrent transactions share commits; a member that throws rolls back alone', async () => {
+    const { store } = await engine.fresh();
+    const groups: number[] = [];
+    store.onAppended((events) => groups.push(events.length));
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        store.transaction(async (tx) => {
+          await tx.insertLogin(login(`g${i}`));
+          const event = await tx.appendAudit(draft({ type: 'auth.login', data: { i } }), T0 + i);
+          if (i % 3 === 1) throw new Error(`member ${i} fails after its append`);
+          return event;
+        }),
+      ),
+    );
+    const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
+    expect(failed).toEqual(Array.from({ length: 10 }, (_, k) => 3 * k + 1));
+    const events = await expectChainValid(store);
+    expect(events.map((e) => e.data.i).sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1),
+    );
+    // What each committed member was told is what the log holds.
+    for (const outcome of outcomes)
+      if (outcome.status === 'fulfilled') expect(events[outcome.value.seq - 1]).toEqual(outcome.value);
+    expect(await store.getLogin('g1')).toBeNull();
+    expect((await store.getLogin('g2'))?.id).toBe('g2');
+    expect(groups.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(groups.length).toBeLessThan(20);
+    const head = await store.treeHead();
+    expect(head).toEqual({ size: 20, root: rootFromLeafHashes(events.map(eventLeafHash)) });
+  });
+
   it('keeps one unbroken chain when two store instances (two brokers) append at once', async () => {
     const { store, open } = await engine.fresh();
     const other = await open();
@@ -412,22 +444,25 @@ describe.each(engines)('$name store', (engine) => {
         login('l4', { sub: 'user_x', email: 'under_score@example.test', createdAt: T0 + 1 }),
       );
     });
-    await store.transaction(async (tx) => {
-      expect(await tx.getLogin('l2')).toEqual(
+    // The same answers inside a transaction and from the Store's own reads (no write transaction).
+    const checkLogins = async (reads: StoreReads) => {
+      expect(await reads.getLogin('l2')).toEqual(
         login('l2', { createdAt: T0 + 10, groups: ['support', 'oncall'] }),
       );
-      expect(await tx.getLogin('nope')).toBeNull();
-      expect((await tx.findLoginByTokenHash('hash-l3'))?.id).toBe('l3');
-      expect(await tx.findLoginByTokenHash('hash-none')).toBeNull();
-      expect((await tx.findLatestLogin('user-alice'))?.id).toBe('l2');
-      expect((await tx.findLatestLogin('alice@example.test'))?.id).toBe('l2');
-      expect((await tx.findLatestLogin('alice'))?.id).toBe('l2');
-      expect((await tx.findLatestLogin('Bob.Smith'))?.id).toBe('l3');
-      expect((await tx.findLatestLogin('under_score'))?.id).toBe('l4');
+      expect(await reads.getLogin('nope')).toBeNull();
+      expect((await reads.findLoginByTokenHash('hash-l3'))?.id).toBe('l3');
+      expect(await reads.findLoginByTokenHash('hash-none')).toBeNull();
+      expect((await reads.findLatestLogin('user-alice'))?.id).toBe('l2');
+      expect((await reads.findLatestLogin('alice@example.test'))?.id).toBe('l2');
+      expect((await reads.findLatestLogin('alice'))?.id).toBe('l2');
+      expect((await reads.findLatestLogin('Bob.Smith'))?.id).toBe('l3');
+      expect((await reads.findLatestLogin('under_score'))?.id).toBe('l4');
       // LIKE wildcards in a name are literal.
-      expect(await tx.findLatestLogin('under%')).toBeNull();
-      expect(await tx.findLatestLogin('a_ice')).toBeNull();
-    });
+      expect(await reads.findLatestLogin('under%')).toBeNull();
+      expect(await reads.findLatestLogin('a_ice')).toBeNull();
+    };
+    await store.transaction(checkLogins);
+    await checkLogins(store);
     await expect(
       store.transaction((tx) => tx.insertLogin(login('l5', { idTokenHash: 'hash-l1' }))),
     ).rejects.toThrow();
@@ -460,6 +495,13 @@ describe.each(engines)('$name store', (engine) => {
       await tx.insertPasskey(key('k3', { sub: 'user-bob', email: null }));
     });
     await expect(store.transaction((tx) => tx.insertPasskey(key('k1')))).rejects.toThrow();
+    expect(await store.getPasskey('k2')).toEqual(key('k2', { createdAt: T0 + 1, transports: [] }));
+    expect(await store.getPasskey('nope')).toBeNull();
+    expect((await store.listPasskeys('https://idp.example.test', 'user-alice')).map((p) => p.id)).toEqual([
+      'k1',
+      'k2',
+    ]);
+    expect(await store.listPasskeys('https://other.example.test', 'user-alice')).toEqual([]);
     await store.transaction(async (tx) => {
       expect(await tx.getPasskey('k2')).toEqual(key('k2', { createdAt: T0 + 1, transports: [] }));
       expect(await tx.getPasskey('nope')).toBeNull();
@@ -511,6 +553,8 @@ describe.each(engines)('$name store', (engine) => {
     expect(await store.transaction((tx) => tx.updateCeremony(ceremony.id, 'pending', changes))).toBe(true);
     expect(await store.transaction((tx) => tx.updateCeremony(ceremony.id, 'pending', changes))).toBe(false);
     expect(await store.transaction((tx) => tx.getCeremony(ceremony.id))).toEqual({ ...ceremony, ...changes });
+    expect(await store.getCeremony(ceremony.id)).toEqual({ ...ceremony, ...changes });
+    expect(await store.getCeremony('5b0e0b5e-1d3c-4a8e-9f00-000000000009')).toBeNull();
     const other = await open();
     const wins = await Promise.all(
       [store, other, store, other].map((s) =>
@@ -573,6 +617,38 @@ describe.each(engines)('$name store', (engine) => {
       expect(await tx.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();
       expect((await tx.listSessions({ tenant: 'globex' })).map((s) => s.id)).toEqual([ids[1]]);
     });
+    expect(await store.lastUsedAuthTime(ALICE.iss, ALICE.sub)).toBe(300);
+    expect(await store.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();
+  });
+
+  it('reads outside transactions see committed rows only, and do not wait for an open write transaction', async () => {
+    const { store, open } = await engine.fresh();
+    await store.transaction((tx) => tx.insertLogin(login('before')));
+    const reader = await open();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let inserted!: () => void;
+    const insertedYet = new Promise<void>((resolve) => {
+      inserted = resolve;
+    });
+    // A write transaction that stays open (holding the SQLite group / the PostgreSQL chain lock)
+    // until the reads below have answered.
+    const writing = store.transaction(async (tx) => {
+      await tx.insertLogin(login('during', { idTokenHash: 'hash-during' }));
+      await tx.appendAudit(draft({ type: 'auth.login' }), T0);
+      inserted();
+      await held;
+    });
+    await insertedYet;
+    expect((await reader.getLogin('before'))?.id).toBe('before');
+    expect(await reader.getLogin('during')).toBeNull();
+    expect(await reader.findLoginByTokenHash('hash-during')).toBeNull();
+    release();
+    await writing;
+    expect((await reader.getLogin('during'))?.id).toBe('during');
+    expect((await store.findLoginByTokenHash('hash-during'))?.id).toBe('during');
   });
 
   it('updates a session only from the expected state, exactly once under a race between two brokers', async () => {

@@ -52,7 +52,7 @@ export async function explainPolicy(ctx: HandlerContext): Promise<HandlerResult>
     groupList = groups.split(',').filter(Boolean);
     who = `groups [${groupList.join(', ')}]`;
   } else {
-    const login = await ctx.deps.store.transaction((tx) => tx.findLatestLogin(user!));
+    const login = await ctx.deps.store.findLatestLogin(user!);
     if (!login)
       throw new NotFoundError(
         `No login by "${user}" is known to this broker; explain for a set of groups instead: imp policy explain --groups <g1,g2> --tenant ${tenant}`,

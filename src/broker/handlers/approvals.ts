@@ -172,6 +172,13 @@ export async function revokeTarget(
     );
   });
   sessionChanges.emit(session.id);
+  if (session.state === 'active')
+    ctx.deps.tickets?.sessionEnded({
+      ...session,
+      state: 'revoked',
+      endedAt: now,
+      endedBy: personOf(principal),
+    });
   return {
     body: {
       session: sessionView({

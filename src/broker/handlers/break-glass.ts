@@ -27,6 +27,7 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
+import { checkTicket } from '../tickets/check.js';
 import { describeSession, refuseSecondSession, safeText } from './sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -83,6 +84,15 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
     });
 
   await refuseSecondSession(ctx, principal, audited, event);
+  // The incident id, as the policy's tickets.system.break_glass says: checked, only warned about, or skipped.
+  const ticketCheck = await checkTicket(ctx, {
+    ticket: incident,
+    tenant: body.tenant,
+    breakGlass: true,
+    event,
+    about: audited,
+    data: { ttl },
+  });
   const reauth = await ctx.guard.freshLogin({
     operation: { op: 'breakglass.request', tenant: body.tenant, environment, incident, reason, ttl },
     description: `BREAK-GLASS ${describeSession(principal.email ?? principal.sub, { tenant: body.tenant, environment, scope: 'write', ttl }, incident)}`,
@@ -111,13 +121,18 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
         rule: `role.${verdict.role.name}`,
         confirm_by: new Date(session.requestExpiresAt!).toISOString(),
         reauth,
+        ...ticketCheck.audit,
       }),
       now,
     );
   });
   return {
     status: 202,
-    body: { request: requestView(session), confirm_command: `imp break-glass confirm ${session.id}` },
+    body: {
+      request: requestView(session),
+      confirm_command: `imp break-glass confirm ${session.id}`,
+      ...(ticketCheck.warning ? { ticket_warning: ticketCheck.warning } : {}),
+    },
   };
 }
 

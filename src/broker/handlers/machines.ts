@@ -25,6 +25,7 @@ import type { BrokerDeps, HandlerContext, HandlerResult } from '../context.js';
 import { issueLoginToken } from '../login-tokens.js';
 import { recordingFacts, recordingTerms } from '../recording.js';
 import { sessionAudit, sessionView } from '../sessions.js';
+import { checkTicket } from '../tickets/check.js';
 import { safeText } from './sessions.js';
 
 /** RFC 8693 §2.1 grant type. */
@@ -143,6 +144,18 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
     throw new PolicyDeniedError(decision.rule, `Denied by rule ${decision.rule}: ${decision.message}`);
   }
 
+  // A runbook's ticket is checked like a person's (tickets.system), without the person rule.
+  const ticketCheck = ask.ticket
+    ? await checkTicket(ctx, {
+        ticket: ask.ticket,
+        tenant: ask.tenant,
+        machine: true,
+        breakGlass: false,
+        event: 'session.refused',
+        about: audited,
+        data: { scope: ask.scope, mode: ask.mode, machine: decision.machine.name },
+      })
+    : { audit: {}, warning: null };
   const ttl = ask.ttl ?? Math.min(deps.policy.sessions.defaultTtl, decision.machine.maxTtl);
   const loginId = randomUUID();
   const session: SessionRecord = {
@@ -224,6 +237,7 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
         ttl,
         decision: decision.rule,
         machine: decision.machine.name,
+        ...ticketCheck.audit,
       }),
       now,
     );

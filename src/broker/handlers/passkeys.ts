@@ -26,7 +26,7 @@ const UUID = /^[0-9a-f-]{36}$/;
 async function loadCeremony(ctx: HandlerContext): Promise<CeremonyRecord | null> {
   const id = ctx.params.id ?? '';
   if (!UUID.test(id)) return null;
-  return ctx.deps.store.transaction((tx) => tx.getCeremony(id));
+  return ctx.deps.store.getCeremony(id);
 }
 
 /** GET /passkey/:id — the ceremony page. */
@@ -61,7 +61,7 @@ function usable(ctx: HandlerContext, ceremony: CeremonyRecord | null): CeremonyR
 /** GET /v1/ceremonies/:id/options — what the page hands to WebAuthn. */
 export async function getCeremonyOptions(ctx: HandlerContext): Promise<HandlerResult> {
   const ceremony = usable(ctx, await loadCeremony(ctx));
-  const passkeys = await ctx.deps.store.transaction((tx) => tx.listPasskeys(ceremony.iss, ceremony.sub));
+  const passkeys = await ctx.deps.store.listPasskeys(ceremony.iss, ceremony.sub);
   return {
     body: {
       kind: ceremony.kind,
@@ -141,7 +141,7 @@ export async function postCeremony(ctx: HandlerContext): Promise<HandlerResult> 
       return { body: { state: 'used', credential: passkey.id } };
     }
     const credentialId = (response as AuthenticationResponseJSON).id;
-    const passkey = await deps.store.transaction((tx) => tx.getPasskey(credentialId));
+    const passkey = await deps.store.getPasskey(credentialId);
     const { counter, userVerified } = await verifyAssertion(
       deps,
       ceremony,
@@ -240,7 +240,7 @@ const passkeyView = (p: PasskeyRecord) => ({
 /** GET /v1/passkeys — my passkeys. */
 export async function listPasskeys(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
-  const passkeys = await ctx.deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
+  const passkeys = await ctx.deps.store.listPasskeys(principal.iss, principal.sub);
   return { body: { passkeys: passkeys.map(passkeyView) } };
 }
 
@@ -252,7 +252,7 @@ export async function addPasskey(ctx: HandlerContext): Promise<HandlerResult> {
   if (raw !== undefined && (typeof raw !== 'string' || raw.length > 60 || hasControlCharacters(raw)))
     throw new InvalidInputError('name must be text of at most 60 characters.');
   const name = typeof raw === 'string' ? raw.trim() : '';
-  const existing = await deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
+  const existing = await deps.store.listPasskeys(principal.iss, principal.sub);
   const operation = { op: 'passkey.add', name };
   // Always a fresh IdP login; a second passkey is vouched for by one already held.
   await ctx.guard.freshLogin({
@@ -277,7 +277,7 @@ export async function addPasskey(ctx: HandlerContext): Promise<HandlerResult> {
 export async function removePasskey(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const id = ctx.params.id ?? '';
-  const mine = await ctx.deps.store.transaction((tx) => tx.listPasskeys(principal.iss, principal.sub));
+  const mine = await ctx.deps.store.listPasskeys(principal.iss, principal.sub);
   if (!mine.some((p) => p.id === id)) throw new NotFoundError(`You have no passkey ${id.slice(0, 80)}.`);
   const proof = await ctx.guard.freshLogin({
     operation: { op: 'passkey.remove', credential: id },
@@ -302,7 +302,7 @@ export async function resetPasskeys(ctx: HandlerContext): Promise<HandlerResult>
   const user = (ctx.body as { user?: unknown } | null)?.user;
   if (typeof user !== 'string' || user === '' || user.length > 320 || hasControlCharacters(user))
     throw new InvalidInputError('Send {"user": "<email or subject of the person>"}.');
-  const target = await deps.store.transaction((tx) => tx.findLatestLogin(user));
+  const target = await deps.store.findLatestLogin(user);
   if (!target) throw new NotFoundError(`Nobody called ${user.slice(0, 80)} has logged in to this broker.`);
   if (sameSubject(target, principal))
     await refuse(ctx, {

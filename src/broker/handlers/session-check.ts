@@ -8,6 +8,7 @@ import { boundedEscape } from '../../core/escape.js';
 import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
 import { mustHavePrincipal, refuse } from '../guards.js';
+import { checkTicket, type TicketCheckResult } from '../tickets/check.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -18,11 +19,14 @@ export interface CheckedAsk {
   reason: string;
   audited: Omit<AuditDraft, 'type' | 'data'> & { tenant: string };
   decision: Exclude<ReturnType<typeof decideSession>, { outcome: 'deny' }>;
+  /** What the ticket system said (policy tickets.system), for the request's events and answer. */
+  ticketCheck: TicketCheckResult;
 }
 
 /**
  * Input → policy → conflicts, for POST /v1/sessions and its dry run POST /v1/sessions/check; each
  * refusal audited as session.refused naming its rule (`check: true` in its data when only checking).
+ * The ticket system (policy tickets.system) is asked last, so bad input never reaches it.
  */
 export async function checkSessionAsk(ctx: HandlerContext, check: boolean): Promise<CheckedAsk> {
   const principal = mustHavePrincipal(ctx);
@@ -69,7 +73,15 @@ export async function checkSessionAsk(ctx: HandlerContext, check: boolean): Prom
     });
 
   await refuseSecondSession(ctx, principal, audited, 'session.refused', flag);
-  return { ask, ticket, reason, audited, decision };
+  const ticketCheck = await checkTicket(ctx, {
+    ticket,
+    tenant: ask.tenant,
+    breakGlass: false,
+    event: 'session.refused',
+    about: audited,
+    data: { scope, ...flag },
+  });
+  return { ask, ticket, reason, audited, decision, ticketCheck };
 }
 
 /**
@@ -77,9 +89,10 @@ export async function checkSessionAsk(ctx: HandlerContext, check: boolean): Prom
  * login, so the CLI refuses bad input before its banner promises anything. 200 with the decision.
  */
 export async function checkSession(ctx: HandlerContext): Promise<HandlerResult> {
-  const { ask, decision } = await checkSessionAsk(ctx, true);
+  const { ask, decision, ticketCheck } = await checkSessionAsk(ctx, true);
   return {
     body: {
+      ...(ticketCheck.warning ? { ticket_warning: ticketCheck.warning } : {}),
       decision: decision.outcome,
       rule: decision.rule,
       message: decision.message,

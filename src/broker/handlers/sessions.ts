@@ -2,7 +2,6 @@
  * Opening, watching and ending sessions. Order of checks in POST /v1/sessions: input → policy →
  * conflicts → fresh login. A request that would be refused anyway is refused without a step-up.
  */
-import type { SessionSummary } from '../../core/api.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, ImpError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { decideSessionRead } from '../../core/policy/oversight.js';
@@ -20,6 +19,7 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
+import { buildSummary } from '../summary.js';
 import { currentSupervisors, supervisionTerms } from '../supervision.js';
 import { checkSessionAsk, safeText } from './session-check.js';
 
@@ -29,7 +29,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   const { deps } = ctx;
   const { policy } = deps;
   const now = deps.clock.now();
-  const { ask, ticket, reason, audited, decision } = await checkSessionAsk(ctx, false);
+  const { ask, ticket, reason, audited, decision, ticketCheck } = await checkSessionAsk(ctx, false);
   const { ttl } = ask;
   const reauth = await ctx.guard.freshLogin({
     operation: { op: 'session.open', ...ask, ticket, reason },
@@ -54,7 +54,12 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   await ctx.guard.commit(async (tx) => {
     await insertNewSession(tx, policy, principal, session);
     await tx.appendAudit(
-      sessionAudit(session, 'session.requested', { ttl, decision: decision.rule, reauth }),
+      sessionAudit(session, 'session.requested', {
+        ttl,
+        decision: decision.rule,
+        reauth,
+        ...ticketCheck.audit,
+      }),
       now,
     );
     if (!pending)
@@ -64,6 +69,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
           expires_at: new Date(session.expiresAt!).toISOString(),
           rule: decision.rule,
           reauth,
+          ...ticketCheck.audit,
           ...recordingFacts(policy, session),
         }),
         now,
@@ -75,6 +81,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
       session: await fullView(ctx, session),
       rule: decision.rule,
       message: decision.message,
+      ...(ticketCheck.warning ? { ticket_warning: ticketCheck.warning } : {}),
     },
   };
 }
@@ -215,9 +222,20 @@ function waitForChange(ctx: HandlerContext, id: string, ms: number): Promise<voi
   });
 }
 
-/** POST /v1/sessions/:id/end — the owner ends an active session, or withdraws a pending request. */
+/**
+ * POST /v1/sessions/:id/end {post_summary?} — the owner ends an active session, or withdraws a
+ * pending request. The summary goes on the ticket when the policy says so (tickets.post_summary) or
+ * the owner asks (`imp end --post`); `ticket_note: "posting"` says it is under way.
+ */
 export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
+  const postSummary = (ctx.body as { post_summary?: unknown } | null)?.post_summary;
+  if (postSummary !== undefined && typeof postSummary !== 'boolean')
+    throw new InvalidInputError('post_summary must be true or false.');
+  if (postSummary === true && !ctx.deps.policy.tickets.system)
+    throw new InvalidInputError(
+      'This broker has no ticket system (policy tickets.system): there is nowhere to post the summary.',
+    );
   const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
   await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
@@ -247,62 +265,18 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
     );
   });
   sessionChanges.emit(session.id);
-  return { body: { session: sessionView({ ...session, state: nextState, endedAt: now }) } };
+  const ended = { ...session, state: nextState, endedAt: now, endedBy: personOf(principal) } as const;
+  const posting =
+    nextState === 'ended' && (ctx.deps.tickets?.sessionEnded(ended, postSummary === true) ?? false);
+  return { body: { session: sessionView(ended), ticket_note: posting ? 'posting' : null } };
 }
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
-  const actions = { read: 0, write: 0, export: 0 };
-  const calls: SessionSummary['calls'] = [];
-  let denials = 0;
-  for (const event of events) {
-    const data = event.data as {
-      method?: string;
-      path?: string;
-      status?: number;
-      kind?: keyof typeof actions;
-    };
-    if (event.type === 'action.completed' || event.type === 'action.failed') {
-      if (data.kind && data.kind in actions) actions[data.kind]++;
-      calls.push({
-        ts: event.ts,
-        method: String(data.method),
-        path: String(data.path),
-        status: data.status ?? null,
-        kind: String(data.kind),
-        outcome: event.type === 'action.failed' ? 'failed' : 'completed',
-      });
-    } else if (event.type === 'action.denied') {
-      denials++;
-      calls.push({
-        ts: event.ts,
-        method: String(data.method),
-        path: String(data.path),
-        status: data.status ?? null,
-        kind: String(data.kind ?? 'denied'),
-        outcome: 'denied',
-      });
-    }
-  }
-  const end =
-    session.endedAt ??
-    (session.state === 'active' ? ctx.deps.clock.now() : (session.startedAt ?? session.createdAt));
-  const summary: SessionSummary = {
-    session: sessionView(session),
-    duration_seconds: session.startedAt ? Math.max(0, Math.round((end - session.startedAt) / 1000)) : 0,
-    actions,
-    writes: actions.write,
-    denials,
-    recorded: events.some((e) => e.type === 'recording.chunk'),
-    supervised_by: [
-      ...new Set(
-        events.filter((e) => e.type === 'supervision.joined').map((e) => String(e.data.supervisor ?? '')),
-      ),
-    ],
-    calls,
-  };
+  const summary = buildSummary(session, events, ctx.deps.clock.now());
+  const { calls } = summary;
   // Who read what happened in a session is itself a fact (the calls list paths and outcomes).
   await ctx.deps.store.transaction((tx) =>
     tx.appendAudit(

@@ -105,6 +105,9 @@ export async function run(options: BreakGlassOptions, deps: Deps): Promise<numbe
     });
   });
   announce(deps, request, options.json);
+  // The incident was not verified (policy tickets.system.break_glass: warn): said, never blocking.
+  if (!options.json && request.ticket_warning)
+    deps.io.err(`Warning: ${escapeUntrusted(request.ticket_warning)}`);
   const decided = await waitWhilePending(
     deps,
     target,

@@ -10,7 +10,7 @@ export const spec: CommandSpec = {
   name: 'end',
   group: 'session',
   summary: 'End a session and print its summary',
-  usage: 'imp end [<id>] [--format text|markdown|json]',
+  usage: 'imp end [<id>] [--format text|markdown|json] [--post]',
   args: [
     {
       name: 'id',
@@ -26,15 +26,21 @@ export const spec: CommandSpec = {
       description: 'Summary format: text, markdown or json',
       choices: ['text', 'markdown', 'json'],
     },
+    {
+      name: 'post',
+      description: "Have the broker post the summary on the session's ticket (policy tickets.system)",
+    },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],
-  examples: ['imp end', 'imp end 3f2c… --format markdown | pbcopy'],
+  examples: ['imp end', 'imp end --post', 'imp end 3f2c… --format markdown | pbcopy'],
 };
 
 /** Typed options. */
 export interface EndOptions {
   id: string | undefined;
   format: SummaryFormat;
+  /** Ask the broker to post the summary on the ticket. */
+  post: boolean;
   broker: string | undefined;
 }
 
@@ -42,7 +48,7 @@ export interface EndOptions {
 export function parse(parsed: ParsedArgs): EndOptions {
   const format = (stringFlag(parsed, 'format') ??
     (boolFlag(parsed, 'json') ? 'json' : 'text')) as SummaryFormat;
-  return { id: parsed.args[0], format, broker: stringFlag(parsed, 'broker') };
+  return { id: parsed.args[0], format, post: boolFlag(parsed, 'post'), broker: stringFlag(parsed, 'broker') };
 }
 
 /** Ends the session (already-ended is fine: the summary still prints) and prints the summary to stdout. */
@@ -63,8 +69,10 @@ export async function run(
       );
     id = active[0]!.id;
   }
+  let posting = false;
   try {
-    await target.client.endSession(stored.token, id);
+    posting =
+      (await target.client.endSessionPosting(stored.token, id, options.post)).ticket_note === 'posting';
   } catch (error) {
     if (
       !(
@@ -73,7 +81,16 @@ export async function run(
       )
     )
       throw error;
+    // The broker posts when a session ends; one that had already ended was posted then, or not at all.
+    if (options.post)
+      deps.io.err(
+        `The session had already ended, so nothing was posted now (with tickets.post_summary the broker posted it when it ended; imp audit list --session ${id} shows ticket.summary_posted).`,
+      );
   }
+  if (posting)
+    deps.io.err(
+      'The broker is posting this summary on the ticket; the outcome is recorded in the audit log (ticket.summary_posted or ticket.summary_failed).',
+    );
   deps.io.out(formatSummary(await target.client.summary(stored.token, id), options.format));
   return 0;
 }

@@ -105,6 +105,7 @@ export async function run(options: StartOptions, deps: Deps): Promise<number> {
   );
 
   if (!options.json) banner(deps, input.tenant, input.environment, scope, check.ttl);
+  if (!options.json && check.ticket_warning) deps.io.err(`Warning: ${escapeUntrusted(check.ticket_warning)}`);
   if (mustConfirm && options.confirm === undefined) await confirmTenant(deps, input.tenant);
 
   let token = '';

@@ -1,6 +1,7 @@
 /** The broker's policy, after validation. Durations are in seconds. */
 import type { RecordingPolicy } from './recording.js';
 import type { SupervisionPolicy } from './supervision.js';
+import type { TicketSystem } from './tickets.js';
 
 /** What a session may do to the tenant. */
 export type Scope = 'read' | 'write';
@@ -105,7 +106,13 @@ export interface Policy {
     passkeyAaguids: string[];
   };
   login: { tokenTtl: number };
-  tickets: { pattern: string };
+  tickets: {
+    pattern: string;
+    /** The ticket system each session's ticket is checked against (src/core/policy/tickets.ts); null: the pattern only. */
+    system: TicketSystem | null;
+    /** Post the post-session summary on the ticket when every session ends (`imp end --post` asks for one). */
+    postSummary: boolean;
+  };
   reason: { minLength: number; maxLength: number };
   sessions: { defaultTtl: number; audience: string };
   approvals: { requestTtl: number };

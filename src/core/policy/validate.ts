@@ -7,6 +7,7 @@ import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervision.js';
+import { readTicketSystem } from './tickets.js';
 import {
   type AlertWebhook,
   type Policy,
@@ -217,7 +218,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(aaguid))
       r.problem(['reauth', 'passkey_aaguids', i], 'must be an AAGUID in lowercase UUID form');
   const login = r.object(top.login, ['login'], ['token_ttl']);
-  const tickets = r.object(top.tickets, ['tickets'], ['pattern']);
+  const tickets = r.object(top.tickets, ['tickets'], ['pattern', 'system', 'post_summary']);
   const reason = r.object(top.reason, ['reason'], ['min_length', 'max_length']);
   const sessions = r.object(top.sessions, ['sessions'], ['default_ttl', 'audience']);
   const approvals = r.object(top.approvals, ['approvals'], ['request_ttl']);
@@ -308,7 +309,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
       perSession: r.bool(reauth, 'per_session', ['reauth'], true),
     },
     login: { tokenTtl: r.duration(login, 'token_ttl', ['login'], 8 * 3600) },
-    tickets: { pattern: ticketPattern },
+    tickets: {
+      pattern: ticketPattern,
+      system: readTicketSystem(r, tickets.system, ['tickets', 'system']),
+      postSummary: r.bool(tickets, 'post_summary', ['tickets'], false),
+    },
     reason: {
       minLength: r.int(reason, 'min_length', ['reason'], 10, 1),
       maxLength: r.int(reason, 'max_length', ['reason'], 500, 1),
@@ -371,6 +376,8 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
         `${JSON.stringify(name)} is never forwarded (credentials, hop-by-hop, method, path or client-address override)`,
       );
   });
+  if (policy.tickets.postSummary && policy.tickets.system === null)
+    r.problem(['tickets', 'post_summary'], 'needs tickets.system: where would the summary go?');
   if (policy.login.tokenTtl > 24 * 3600)
     r.problem(['login', 'token_ttl'], 'must be at most 24h: no long-lived secret on a laptop');
   if (policy.reason.maxLength < policy.reason.minLength)

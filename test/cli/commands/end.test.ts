@@ -97,3 +97,74 @@ describe('imp end: run', () => {
     expect(result.stderr).toContain('imp login');
   });
 });
+
+describe('imp end --post', () => {
+  it('parses', async () => {
+    expect(await parseCommand(['end', '--post'])).toMatchObject({ post: true });
+    expect(await parseCommand(['end'])).toMatchObject({ post: false });
+  });
+
+  it('asks the broker to post the summary on the ticket and says the outcome goes to the audit log', async () => {
+    let sent: unknown;
+    const result = await imp(
+      ['end', ID, '--post'],
+      [
+        call(
+          'POST',
+          `/v1/sessions/${ID}/end`,
+          200,
+          { session: sessionView('ended'), ticket_note: 'posting' },
+          {
+            check: ({ body }) => {
+              sent = body;
+            },
+          },
+        ),
+        call('GET', `/v1/sessions/${ID}/summary`, 200, summary),
+      ],
+    );
+    expect(result.code).toBe(0);
+    expect(sent).toEqual({ post_summary: true });
+    expect(result.stderr).toContain('The broker is posting this summary on the ticket');
+  });
+
+  it('without --post nothing is asked for, and nothing is claimed', async () => {
+    let sent: unknown = 'unset';
+    const result = await imp(
+      ['end', ID],
+      [
+        call(
+          'POST',
+          `/v1/sessions/${ID}/end`,
+          200,
+          { session: sessionView('ended'), ticket_note: null },
+          {
+            check: ({ body }) => {
+              sent = body;
+            },
+          },
+        ),
+        call('GET', `/v1/sessions/${ID}/summary`, 200, summary),
+      ],
+    );
+    expect(result.code).toBe(0);
+    expect(sent ?? null).toBeNull();
+    expect(result.stderr).not.toContain('posting');
+  });
+
+  it('a session that had already ended: --post says nothing was posted now', async () => {
+    const result = await imp(
+      ['end', ID, '--post'],
+      [
+        {
+          method: 'POST',
+          path: `/v1/sessions/${ID}/end`,
+          ...refusal(410, 'IMP_SESSION_ENDED', 'already ended'),
+        },
+        call('GET', `/v1/sessions/${ID}/summary`, 200, summary),
+      ],
+    );
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('nothing was posted now');
+  });
+});

@@ -183,3 +183,48 @@ describe('imp start: run', () => {
     expect(result.stderr).toContain('ticket');
   });
 });
+
+describe('imp start: the ticket system (policy tickets.system)', () => {
+  it('a ticket the ticket system refuses exits 4 with its rule, before the banner', async () => {
+    const result = await imp(
+      [...ASK, '--no-shell'],
+      [
+        call('GET', '/v1/config', 200, CONFIG),
+        {
+          method: 'POST',
+          path: '/v1/sessions/check',
+          ...refusal(
+            403,
+            'IMP_POLICY_DENIED',
+            'Refused by rule ticket.closed: ticket "SUP-1" is "Closed", not open. Reopen it or use an open ticket.',
+            'ticket.closed',
+          ),
+        },
+      ],
+    );
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain('Refused by rule ticket.closed: ticket "SUP-1" is "Closed", not open.');
+    expect(result.stderr).not.toContain('You are about to act');
+  });
+
+  it('an unverified ticket the policy lets through is shown as a warning, escaped', async () => {
+    const warning =
+      'The ticket system could not be asked about ticket SUP-1 (HTTP 503\u001b[2J); allowed by policy, and flagged in the audit log.';
+    const result = await imp(
+      [...ASK, '--no-shell'],
+      [
+        call('GET', '/v1/config', 200, CONFIG),
+        call('POST', '/v1/sessions/check', 200, { ...CHECK, ticket_warning: warning }),
+        {
+          method: 'POST',
+          path: '/v1/sessions',
+          ...refusal(403, 'IMP_POLICY_DENIED', 'Denied by rule role.tenant: no', 'role.tenant'),
+        },
+      ],
+    );
+    expect(result.stderr).toContain(
+      'Warning: The ticket system could not be asked about ticket SUP-1 (HTTP 503\\x1b[2J)',
+    );
+    expect(result.stderr).not.toContain('\u001b[2J');
+  });
+});
