@@ -178,12 +178,18 @@ async function execute(
 
   const [command, ...args] = options.command;
   let recordingFailure = '';
-  let kill: (signal: NodeJS.Signals) => void = () => {};
+  // A signal that arrives while the recording starts (before the command runs) is kept for it.
+  let pending: NodeJS.Signals | null = null;
+  let kill: (signal: NodeJS.Signals) => void = (signal) => {
+    pending ??= signal;
+  };
+  const unsubscribe = deps.onSignal((signal) => kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
   const recording = await startExecRecording(deps, target, token, session, options.command, (why) => {
     // Fail closed: a required recording that stops reaching the broker stops the command.
     recordingFailure = why;
     kill('SIGTERM');
   }).catch(async (error) => {
+    unsubscribe();
     rmSync(childState, { recursive: true, force: true });
     await target.client.endSession(token, session.id).catch(() => {});
     throw error;
@@ -199,9 +205,9 @@ async function execute(
     ...(recording ? [recording.tap] : []),
   );
   kill = (signal) => child.kill(signal);
+  if (pending) kill(pending);
   const expiresAt = Date.parse(session.expires_at ?? '');
   let expired = false;
-  const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
   const cancelExpiry = deps.clock.after(Math.max(0, expiresAt - deps.clock.now()), () => {
     expired = true;
     child.kill('SIGTERM');
