@@ -10,11 +10,14 @@
 #                       a second, independent IdP that ignores max_age on the device grant
 #                       (test/fixtures/glewlwyd/start.sh sets it up through its admin API)
 #   asciinema           plays the asciicast exports of session recordings (`asciinema cat`)
-#   build-essential python3  compile node-pty (the session pty) where npm has no prebuilt binary
+#   build-essential python3  compile node-pty (the session pty) and pkcs11js (the PKCS#11 binding)
+#                       where npm has no prebuilt binary
+#   softhsm2 opensc     a real PKCS#11 token for the audit note key (--audit-key pkcs11:…):
+#                       softhsm2-util initialises a throwaway token, pkcs11-tool makes the Ed25519 key
 #   redmine redmine-sqlite   a real ticket system for tickets.system (scripts/redmine-test.sh starts a
 #                       throwaway instance per test file); its "default" instance is not configured
 set -euo pipefail
-PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 redmine redmine-sqlite)
+PACKAGES=(chromium gnome-keyring dbus libsecret-tools tmux postgresql zsh fish glewlwyd sqlite3 openssl curl asciinema build-essential python3 softhsm2 opensc redmine redmine-sqlite)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()

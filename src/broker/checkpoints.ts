@@ -34,6 +34,7 @@ export class Checkpointer {
   private lastSize = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
+  private failing = false;
   private readonly stopTimer: () => void;
   private readonly unsubscribe: () => void;
 
@@ -70,20 +71,38 @@ export class Checkpointer {
     });
   }
 
-  /** Checkpoints the current head if it moved; serialized so two never race. */
+  /**
+   * Checkpoints the current head if it moved; serialized so two never race. A failure (the HSM
+   * refuses, the store is gone) is logged each time and audited once, as `audit.checkpoint_failed`,
+   * and the recovery as `audit.checkpoint_recovered` — once each, so a failing signer cannot make
+   * the log grow by itself.
+   */
   request(): Promise<void> {
     this.running = this.running
       .then(() => this.checkpointNow())
-      .catch((error: unknown) => {
-        this.deps.log('error', 'could not write an audit checkpoint', { message: (error as Error).message });
-      });
+      .then(
+        async () => {
+          if (!this.failing) return;
+          this.failing = false;
+          await this.witnesses.audit('audit.checkpoint_recovered', {});
+        },
+        async (error: unknown) => {
+          const message = (error as Error).message;
+          this.deps.log('error', 'could not write an audit checkpoint', { message });
+          if (this.failing) return;
+          this.failing = true;
+          await this.witnesses.audit('audit.checkpoint_failed', { message });
+        },
+      );
     return this.running;
   }
 
   private async checkpointNow(): Promise<void> {
-    const head = await this.deps.store.treeHead();
+    let head = await this.deps.store.treeHead();
     this.lastAt = this.deps.clock.now();
     if (head.size === 0 || head.size <= this.lastSize) return;
+    // The log moved: the witnesses' routine cosignatures ride along, covered by this checkpoint.
+    if (await this.witnesses.recordCosignatures()) head = await this.deps.store.treeHead();
     const chainHead = await this.deps.store.auditHead();
     if (chainHead) {
       const ts = new Date(this.deps.clock.now()).toISOString();

@@ -10,6 +10,7 @@ import type { AlertDispatcher, AlertSettings } from './alerts.js';
 import type { Guard } from './guards.js';
 import type { KeyRing } from './keys.js';
 import type { AuditNoteKey } from './note-key.js';
+import type { Notifier, NotifySettings } from './notify/dispatcher.js';
 import type { RefusalFolder } from './refusal-fold.js';
 import type { TicketService, TicketSettings } from './tickets/service.js';
 import type { WitnessPusher } from './witnesses.js';
@@ -56,6 +57,10 @@ export interface BrokerDeps {
   checkpoint: () => Promise<void>;
   /** How break-glass alerts are sent (tests shorten the retries); defaults otherwise. */
   alertSettings?: Partial<AlertSettings>;
+  /** How notifications are delivered (tests shorten the backoff); defaults otherwise. */
+  notifySettings?: Partial<NotifySettings>;
+  /** Delivers the notification outbox (set by createBroker). */
+  notifier?: Notifier;
   /** Sends break-glass alerts after commit (set by createBroker). */
   alerts?: AlertDispatcher;
   /** Audits refusals of anonymous requests, folding repeats (set by createBroker). */

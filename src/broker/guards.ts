@@ -164,18 +164,18 @@ export class Guard {
     });
   }
 
-  /** The session or request the route acts on: not-self, owner and role are decided on it now. */
-  async target(session: SessionRecord): Promise<void> {
+  /**
+   * Whether the caller passes this route's target guards on `session`, without refusing or
+   * auditing: short-id resolution offers only what the caller may act on (src/broker/short-ids.ts).
+   */
+  mayActOn(session: SessionRecord): boolean {
     const principal = mustHavePrincipal(this.ctx);
-    this.targetSession = session;
-    // A machine's token owns only the session its own exchange opened, not its identity's others.
-    if (principal.machine !== null && !ownsSession(principal, session))
-      await refuse(this.ctx, {
-        rule: 'session.owner',
-        message: `Session ${session.id} was not opened by this machine credential.`,
-        about: session,
-        data: { action: this.route.action },
-      });
+    if (principal.machine !== null && !ownsSession(principal, session)) return false;
+    return this.verdictOn(session).allowed;
+  }
+
+  private verdictOn(session: SessionRecord) {
+    const principal = mustHavePrincipal(this.ctx);
     const { capability, notSelf, owner } = this.route;
     const target = {
       id: session.id,
@@ -195,7 +195,22 @@ export class Guard {
         ...(owner ? { owner } : {}),
       }),
     );
-    const verdict = verdicts.find((v) => v.allowed) ?? verdicts[0]!;
+    return verdicts.find((v) => v.allowed) ?? verdicts[0]!;
+  }
+
+  /** The session or request the route acts on: not-self, owner and role are decided on it now. */
+  async target(session: SessionRecord): Promise<void> {
+    const principal = mustHavePrincipal(this.ctx);
+    this.targetSession = session;
+    // A machine's token owns only the session its own exchange opened, not its identity's others.
+    if (principal.machine !== null && !ownsSession(principal, session))
+      await refuse(this.ctx, {
+        rule: 'session.owner',
+        message: `Session ${session.id} was not opened by this machine credential.`,
+        about: session,
+        data: { action: this.route.action },
+      });
+    const verdict = this.verdictOn(session);
     if (!verdict.allowed) {
       const breakGlass = this.route.refusedAs === 'breakglass.refused';
       await refuse(this.ctx, {

@@ -21,6 +21,7 @@ import {
   rawEd25519PublicKey,
 } from '../core/audit/signed-note.js';
 import { ConfigError } from '../core/errors.js';
+import { isPkcs11Uri } from '../core/pkcs11-uri.js';
 import type { KeyRing } from './keys.js';
 
 /** A loaded note key: how to sign, and what to publish. */
@@ -31,6 +32,8 @@ export interface AuditNoteKey {
   vkey: string;
   /** Where it lives, for logs (never the key). */
   where: string;
+  /** Releases what holds the key (a PKCS#11 session); absent for keys in memory. */
+  close?: () => void;
 }
 
 // RFC 8410 PKCS#8 prefix for a raw Ed25519 seed.
@@ -57,11 +60,14 @@ export async function loadAuditNoteKey(options: {
   stateDir: string;
   origin: string | null;
   keys: KeyRing;
+  /** Where IMP_PKCS11_MODULE is read from (a pkcs11: URI without module-path). */
+  env?: NodeJS.ProcessEnv;
 }): Promise<AuditNoteKey> {
   const { auditKey, origin } = options;
-  if (auditKey?.startsWith('pkcs11:')) {
+  if (auditKey && isPkcs11Uri(auditKey)) {
+    // Loaded only here: the native binding stays off every other start.
     const { loadPkcs11NoteKey } = await import('./pkcs11-key.js');
-    return loadPkcs11NoteKey(auditKey, origin);
+    return loadPkcs11NoteKey(auditKey, origin, options.env);
   }
   if (auditKey) {
     const inside = relative(resolve(options.stateDir), resolve(auditKey));

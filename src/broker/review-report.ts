@@ -113,6 +113,15 @@ export function buildReviewReport(input: ReviewInput): ReviewReport {
         attempts: Number(data.attempts ?? 0),
         error: String(data.error ?? ''),
       });
+    } else if (event.type === 'notify.failed') {
+      // A notification nobody received is as much a gap as a lost alert; named by its channel, never a URL.
+      alertFailures.push({
+        ts: event.ts,
+        session: event.session,
+        url: `channel:${String(data.channel ?? '?')} (${String(data.kind ?? '?')})`,
+        attempts: Number(data.attempts ?? 0),
+        error: String(data.error ?? ''),
+      });
     }
   }
 

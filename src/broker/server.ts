@@ -14,6 +14,8 @@ import type { BrokerDeps, HandlerContext } from './context.js';
 import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { loadAuditNoteKey } from './note-key.js';
+import { Notifier } from './notify/dispatcher.js';
+import { withOutbox } from './notify/outbox.js';
 import { PROXY_METHODS, proxyHandler } from './proxy.js';
 import { RefusalFolder } from './refusal-fold.js';
 import { PROXY_PATH, ROUTES } from './routes.js';
@@ -131,7 +133,11 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     origin: deps.policy.audit.origin,
     keys: deps.keys,
   });
-  const rawStore = deps.store;
+  const baseStore = deps.store;
+  const notifier = new Notifier(deps, deps.notifySettings);
+  deps.notifier = notifier;
+  // Every store user below (witnesses included) queues notifications with the events it appends.
+  const rawStore = withOutbox(baseStore, deps.policy, () => notifier.kick());
   const witnesses = new WitnessPusher(deps, rawStore);
   deps.witnesses = witnesses;
   // Witnesses too far behind: refuse work exactly like an unwritable store (503, nothing forwarded).
@@ -154,11 +160,12 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
         deps.log('error', 'could not audit folded refusals', { message: (error as Error).message }),
       );
     await alerts.close();
+    await notifier.close();
     await tickets.close();
     stopSink();
     await checkpointer.close();
     await witnesses.close();
-    deps.store = rawStore;
+    deps.store = baseStore;
   });
 
   await deps.store.transaction((tx) =>
@@ -175,6 +182,9 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       deps.clock.now(),
     ),
   );
+
+  // What a previous run left undelivered goes out now; then the outbox is polled.
+  notifier.start();
 
   // Expiry happens at `exp` even if nobody asks: the sweeper audits it within a second.
   const stopSweeper = deps.clock.every(

@@ -14,6 +14,7 @@ import type { AlertSettings } from './alerts.js';
 import type { BrokerLog } from './context.js';
 import { type KeyKind, KeyRing } from './keys.js';
 import { loadAuditNoteKey } from './note-key.js';
+import type { NotifySettings } from './notify/dispatcher.js';
 import { checkPasskeyOrigin } from './passkeys.js';
 import { type Broker, createBroker } from './server.js';
 import { sessionChanges } from './sessions.js';
@@ -41,6 +42,8 @@ export interface StartBrokerOptions {
   store?: Store;
   /** Break-glass alert delivery (retry delays, timeout, secret lookup); defaults otherwise. */
   alertSettings?: Partial<AlertSettings>;
+  /** Notification delivery (backoff, timeout, poll interval, env lookup); defaults otherwise. */
+  notifySettings?: Partial<NotifySettings>;
   /** How the ticket system's credential is read and summaries are retried; defaults otherwise. */
   ticketSettings?: Partial<TicketSettings>;
   /**
@@ -119,6 +122,7 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
             stateDir: options.stateDir,
             origin: policy.audit.origin,
             keys,
+            env: options.env ?? process.env,
           }).catch(async (error: unknown) => {
             stopKeyRefresh?.();
             if (!options.store) await store.close();
@@ -127,10 +131,12 @@ export async function startBroker(options: StartBrokerOptions): Promise<Broker &
         }
       : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.notifySettings ? { notifySettings: options.notifySettings } : {}),
     ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
   };
   const closeStore = async () => {
     stopKeyRefresh?.();
+    deps.auditNote?.close?.();
     stopRelay?.();
     await store.close();
   };

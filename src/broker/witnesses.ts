@@ -6,8 +6,11 @@
  *
  * Outcomes are audited: a refusal (the witness saw something inconsistent — a rewritten log) is a
  * security event, logged as an error, audited and sent to the alert webhooks; an unreachable witness
- * is audited when it goes away and when it comes back. Routine cosignatures are not audited (each
- * would move the log and call for another checkpoint, forever).
+ * is audited when it goes away and when it comes back. Routine cosignatures are audited folded: one
+ * `audit.witnessed` event, appended just before the next checkpoint the log needed anyway (it moved
+ * for other reasons), names per witness the sizes it cosigned since the last one. An event per
+ * cosignature would move the log and call for another checkpoint, forever; this one is covered by
+ * the checkpoint it rides with, so an idle log stays still.
  *
  * The lag gate: when no quorum has cosigned an event for longer than `audit.witness_lag_max` (time
  * or event count), `lagging()` is true and the broker refuses work like an unwritable store.
@@ -20,8 +23,8 @@ import { NoteError, openNote, parseNote } from '../core/audit/signed-note.js';
 import { cosignatureVerifier } from '../core/audit/tlog-cosignature.js';
 import { AuditUnavailableError } from '../core/errors.js';
 import type { Store } from '../store/types.js';
-import { DEFAULT_ALERT_SETTINGS, signAlert } from './alerts.js';
 import type { BrokerDeps } from './context.js';
+import { CosignatureFold, sendRefusalAlert } from './witness-outcomes.js';
 
 /** A checkpoint ready to push: its size, root and log-signed note. */
 export interface SignedCheckpoint {
@@ -54,6 +57,7 @@ export class WitnessPusher {
   private uncovered: { last: number; at: number }[] = [];
   private head = 0;
   private readonly unsubscribe: () => void;
+  private readonly routine = new CosignatureFold();
 
   constructor(
     private readonly deps: BrokerDeps,
@@ -122,6 +126,26 @@ export class WitnessPusher {
       await this.deps.clock.sleep(20, this.stop.signal).catch(() => {});
     }
     return true;
+  }
+
+  /**
+   * Appends the folded `audit.witnessed` event when witnesses cosigned since the last one. The
+   * checkpointer calls it only when the log has moved, right before signing, so the checkpoint covers
+   * it. True when appended. On failure the outcomes stay pending (logged; the next checkpoint retries).
+   */
+  async recordCosignatures(): Promise<boolean> {
+    const pending = this.routine.take();
+    if (pending.length === 0) return false;
+    try {
+      await this.store.transaction((tx) =>
+        tx.appendAudit({ type: 'audit.witnessed', data: { witnesses: pending } }, this.deps.clock.now()),
+      );
+      return true;
+    } catch (error) {
+      this.deps.log('error', 'could not audit witness cosignatures', { message: (error as Error).message });
+      this.routine.restore(pending);
+      return false;
+    }
   }
 
   /** Stops the loops. */
@@ -217,6 +241,7 @@ export class WitnessPusher {
       );
     }
     witness.cosigned = checkpoint.size;
+    this.routine.add(witness.url, witness.name, checkpoint.size);
     return true;
   }
 
@@ -242,63 +267,35 @@ export class WitnessPusher {
       why,
     });
     await this.record('audit.witness_refused', witness, checkpoint, { status, why });
-    await this.alert(witness, checkpoint, status, why);
+    await sendRefusalAlert(this.deps, { witness: witness.url, size: checkpoint.size, status, why });
     return false;
   }
 
-  private async record(
+  private record(
     type: string,
     witness: WitnessState,
     checkpoint: SignedCheckpoint,
     data: Record<string, unknown>,
   ) {
-    const draft: AuditDraft = {
-      type,
-      data: { witness: witness.url, witness_name: witness.name, size: checkpoint.size, ...data },
-    };
+    return this.audit(type, {
+      witness: witness.url,
+      witness_name: witness.name,
+      size: checkpoint.size,
+      ...data,
+    });
+  }
+
+  /** Audits an outcome of the audit machinery itself, past the lag gate (it must be heard while shut). */
+  async audit(type: string, data: Record<string, unknown>): Promise<void> {
+    const draft: AuditDraft = { type, data };
     await this.store
       .transaction((tx) => tx.appendAudit(draft, this.deps.clock.now()))
       .catch((error: unknown) =>
-        this.deps.log('error', 'could not audit a witness outcome', {
+        this.deps.log('error', 'could not audit an audit outcome', {
           type,
           message: (error as Error).message,
         }),
       );
-  }
-
-  /** Sends the refusal to the alert webhooks (break_glass.alerts), signed like break-glass alerts. */
-  private async alert(witness: WitnessState, checkpoint: SignedCheckpoint, status: number, why: string) {
-    const body = JSON.stringify({
-      event: 'audit.witness_refused',
-      broker: this.deps.issuer,
-      witness: witness.url,
-      size: checkpoint.size,
-      status,
-      why,
-      at: new Date(this.deps.clock.now()).toISOString(),
-    });
-    for (const hook of this.deps.policy.breakGlass.alerts) {
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        'user-agent': 'imp-broker',
-        'x-imp-event': 'audit.witness_refused',
-      };
-      const lookup = this.deps.alertSettings?.secret ?? DEFAULT_ALERT_SETTINGS.secret;
-      const secret = hook.secretEnv ? lookup(hook.secretEnv) : undefined;
-      if (secret)
-        headers['x-imp-signature'] = signAlert(secret, Math.floor(this.deps.clock.now() / 1000), body);
-      await this.deps
-        .fetch(hook.url, {
-          method: 'POST',
-          headers,
-          body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(5000),
-        })
-        .catch((error: unknown) =>
-          this.deps.log('error', 'witness refusal alert failed', { message: (error as Error).message }),
-        );
-    }
   }
 }
 

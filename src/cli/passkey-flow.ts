@@ -23,24 +23,24 @@ export async function confirmWithPasskey(
   challenge: PasskeyChallengeInfo,
 ): Promise<void> {
   const { io } = deps;
-  if (ux.json) {
-    io.out(
-      JSON.stringify({
-        event: 'passkey_authorization',
-        verification_uri_complete: challenge.verification_uri_complete,
-        user_code: challenge.user_code,
-        expires_in: challenge.expires_in,
-      }),
-    );
-  } else {
-    io.err(ux.purpose ?? 'This needs your passkey: the broker checks it is you, for this operation only.');
-    io.err(
-      `Open ${escapeUntrusted(challenge.verification_uri_complete)} and check it shows the code ${escapeUntrusted(challenge.user_code)}`,
-    );
-    io.err(
-      `Only confirm if the page shows this same code (it expires in ${Math.round(challenge.expires_in / 60) || 1} min).`,
-    );
-  }
+  const event = {
+    event: 'passkey_authorization',
+    verification_uri_complete: challenge.verification_uri_complete,
+    user_code: challenge.user_code,
+    expires_in: challenge.expires_in,
+  };
+  // As the device flow's event: to the events destination where stdout is not the command's own
+  // (exec: the child writes there), else with --json to stdout.
+  if (ux.events) ux.events(event);
+  else if (ux.json) io.out(JSON.stringify(event));
+  // Said on stderr at once, --json or not: a run that waits for a person must never wait silently.
+  io.err(ux.purpose ?? 'This needs your passkey: the broker checks it is you, for this operation only.');
+  io.err(
+    `Open ${escapeUntrusted(challenge.verification_uri_complete)} and check it shows the code ${escapeUntrusted(challenge.user_code)}`,
+  );
+  io.err(
+    `Only confirm if the page shows this same code (it expires in ${Math.round(challenge.expires_in / 60) || 1} min).`,
+  );
   if (!ux.noBrowser && canOpenBrowser(deps.env))
     await deps
       .openUrl(challenge.verification_uri_complete)

@@ -47,9 +47,11 @@ export interface ScriptedAnswer {
 /** A prompter for tests: answers in order, fails on an unexpected prompt, `assertDone` fails on leftovers. */
 export function scriptedPrompter(
   answers: ScriptedAnswer[],
-): Prompter & { assertDone(): void; asked: string[] } {
+): Prompter & { assertDone(): void; asked: string[]; shown: string[][] } {
   const queue = [...answers];
   const asked: string[] = [];
+  // The choices each select offered, so a test can assert what a picker showed.
+  const shown: string[][] = [];
   const next = (message: string): string | boolean => {
     asked.push(message);
     const answer = queue.shift();
@@ -60,6 +62,7 @@ export function scriptedPrompter(
   };
   return {
     asked,
+    shown,
     async input(q) {
       const answer = String(next(q.message));
       const verdict = q.validate?.(answer) ?? true;
@@ -69,8 +72,12 @@ export function scriptedPrompter(
     async confirm(q) {
       return Boolean(next(q.message));
     },
-    async select<T extends string>(q: { message: string }) {
-      return String(next(q.message)) as T;
+    async select<T extends string>(q: { message: string; choices: { value: T; name: string }[] }) {
+      shown.push(q.choices.map((c) => c.name));
+      const answer = String(next(q.message));
+      if (!q.choices.some((c) => c.value === answer))
+        throw new Error(`Scripted answer "${answer}" is not one of the choices offered`);
+      return answer as T;
     },
     assertDone() {
       if (queue.length > 0)

@@ -8,6 +8,7 @@ import { formatDuration } from '../core/duration.js';
 import { ImpError, InterruptedError, TimeoutError } from '../core/errors.js';
 import { escapeUntrusted } from '../core/escape.js';
 import type { RecordingTerms } from '../core/policy/recording.js';
+import { shortId } from '../core/short-id.js';
 import { formatSecondsLeft, formatTimeLeft } from '../core/time-left.js';
 import type { Deps } from './deps.js';
 import { EXIT } from './exit-codes.js';
@@ -36,8 +37,8 @@ export async function waitForApproval(
   const { io } = deps;
   if (json) io.out(JSON.stringify({ event: 'approval_pending', request: session }));
   else {
-    io.err(`Request ${session.id} needs approval by a second person. They run:`);
-    io.err(`  imp approve ${session.id}`);
+    io.err(`Request ${shortId(session.id)} needs approval by a second person. They run:`);
+    io.err(`  imp approve ${shortId(session.id)}`);
   }
   const decided = await waitWhilePending(
     deps,
@@ -79,7 +80,7 @@ export async function waitWhilePending(
       } catch (error) {
         if (!deps.interrupt.aborted) throw error;
         await target.client.endSession(token, session.id).catch(() => {});
-        throw new InterruptedError(`Request ${session.id} withdrawn.`);
+        throw new InterruptedError(`Request ${shortId(session.id)} withdrawn.`);
       }
     }
     return current;
@@ -98,8 +99,8 @@ export function requireActive(session: SessionView): SessionView {
     );
   }
   if (session.state === 'request_expired')
-    throw new TimeoutError(`Nobody approved request ${session.id} in time; it expired.`);
-  throw new ImpError('IMP_SESSION_ENDED', `Request ${session.id} is ${session.state}.`);
+    throw new TimeoutError(`Nobody approved request ${shortId(session.id)} in time; it expired.`);
+  throw new ImpError('IMP_SESSION_ENDED', `Request ${shortId(session.id)} is ${session.state}.`);
 }
 
 /** Options for {@link runActiveSession}. */
@@ -126,7 +127,7 @@ export async function runActiveSession(
   if (options.json) io.out(JSON.stringify({ event: 'session_started', session }));
   else
     io.err(
-      `Session ${session.id} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).`,
+      `Session ${shortId(session.id)} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).`,
     );
 
   const stop = new AbortController();

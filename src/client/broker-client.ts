@@ -404,6 +404,16 @@ export class BrokerClient {
     ).body.requests;
   }
 
+  /** GET /v1/requests?kind=break_glass: pending break-glass requests the caller may confirm. */
+  async listBreakGlassRequests(token: string): Promise<SessionView[]> {
+    return (
+      await this.request<{ requests: SessionView[] }>('GET', '/v1/requests', {
+        token,
+        query: { state: 'pending', kind: 'break_glass' },
+      })
+    ).body.requests;
+  }
+
   /** POST /v1/requests/:id/approve. */
   async approve(token: string, id: string, comment?: string): Promise<SessionView> {
     return (

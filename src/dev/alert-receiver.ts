@@ -57,6 +57,16 @@ export async function startAlertReceiver(options: {
         return;
       }
       try {
+        const notification = JSON.parse(body) as { event?: unknown; text?: unknown; command?: unknown };
+        if (notification.event !== 'break_glass.started' && typeof notification.text === 'string') {
+          // A notification (README: Notifications): its text is already escaped by the broker; again here.
+          const title = escapeUntrusted(notification.text.split('\n')[0] ?? '');
+          const act =
+            typeof notification.command === 'string' ? ` → ${escapeUntrusted(notification.command)}` : '';
+          options.report(`[notify] ${title}${act} (signature ok)`);
+          res.writeHead(204).end();
+          return;
+        }
         const alert = JSON.parse(body) as Record<string, unknown> & {
           requester?: { email?: string; sub?: string };
           confirmer?: { email?: string; sub?: string } | null;

@@ -10,7 +10,7 @@ export interface DevAlertHook {
 export function devPolicyYaml(
   issuer: string,
   tenantApi: string,
-  options: { alerts?: DevAlertHook[] } = {},
+  options: { alerts?: DevAlertHook[]; notify?: DevAlertHook } = {},
 ): string {
   const alerts = (options.alerts ?? [])
     .map(
@@ -36,5 +36,12 @@ tenants:
   - { id: acme, name: Acme Corp, tier: enterprise, approval_required: [write], upstream: { prod: ${tenantApi}, staging: ${tenantApi} } }
   - { id: globex, name: Globex, tier: standard, approval_required: [], upstream: { prod: ${tenantApi} } }
   - { id: initech, name: Initech, tier: standard, approval_required: [write], upstream: { prod: ${tenantApi}, staging: ${tenantApi} } }
-`;
+${
+  options.notify
+    ? `notifications:
+  channels: [{ name: dev-receiver, type: webhook, url: ${JSON.stringify(options.notify.url)}${options.notify.secretEnv ? `, secret_env: ${options.notify.secretEnv}` : ''} }]
+  routes: [{ events: ['*'], channels: [dev-receiver] }]
+`
+    : ''
+}`;
 }

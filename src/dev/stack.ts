@@ -93,6 +93,8 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ? fillDevDefaults(await readFile(options.policyFile, 'utf8'), idp.issuer, tenantApi.url)
         : devPolicyYaml(idp.issuer, tenantApi.url, {
             alerts: [{ url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV }],
+            // Every notification too, so trying imp locally shows who would be told what.
+            notify: { url: receiver.url, secretEnv: DEV_ALERT_SECRET_ENV },
           }),
       { url: witness.url, key: witness.vkey },
     );
@@ -109,6 +111,9 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       log: options.log,
       alertSettings: {
         secret: (name) => (name === DEV_ALERT_SECRET_ENV ? receiver.secret : process.env[name]),
+      },
+      notifySettings: {
+        env: (name) => (name === DEV_ALERT_SECRET_ENV ? receiver.secret : process.env[name]),
       },
     });
     closers.push(() => broker.close());

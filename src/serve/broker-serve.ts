@@ -33,7 +33,7 @@ export const spec: CommandSpec = {
       name: 'audit-key',
       value: '<file|pkcs11:uri>',
       description:
-        'Key that signs audit checkpoints: a PRIVATE+KEY note key file outside --state-dir (`imp audit keygen`), or pkcs11:… (default: derived from the audit key)',
+        'Key that signs audit checkpoints: a PRIVATE+KEY note key file outside --state-dir, or an Ed25519 key in an HSM as an RFC 7512 pkcs11: URI (default: derived from the audit key)',
       complete: 'files',
     },
     {

@@ -10,6 +10,7 @@
  * text cannot hold U+0000 and jsonb would reorder and renormalise it, so the JSON is the record and
  * the other columns are copies for filtering (NUL replaced) that verification never reads.
  */
+import { NOTIFICATION_TABLE_SQL } from './notification-rows.js';
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
 import { POSTGRES_TREE_MIGRATION } from './postgres-tree.js';
@@ -161,5 +162,9 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
   {
     name: 'passkeys and WebAuthn ceremonies',
     sql: PASSKEY_TABLES_SQL,
+  },
+  {
+    name: 'notification outbox',
+    sql: NOTIFICATION_TABLE_SQL,
   },
 ];

@@ -23,7 +23,8 @@ import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
-import { passkeyTx } from './passkey-rows.js';
+import { notificationTx } from './notification-rows.js';
+import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { type GroupMember, MAX_GROUP, runGroup, type TxState } from './postgres-group.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
@@ -414,6 +415,14 @@ export class PostgresStore implements Store {
       }
       return client.query<R>(sql, values);
     };
+    const run: SqlRunner = async (sql, values) => {
+      let n = 0;
+      const result = await query(
+        sql.replace(/\?/g, () => `$${++n}`),
+        values,
+      );
+      return { rows: result.rows, changes: result.rowCount ?? 0 };
+    };
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -515,14 +524,8 @@ export class PostgresStore implements Store {
         );
         return result.rowCount === 1;
       },
-      ...passkeyTx(async (sql, values) => {
-        let n = 0;
-        const result = await query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          values,
-        );
-        return { rows: result.rows, changes: result.rowCount ?? 0 };
-      }),
+      ...passkeyTx(run),
+      ...notificationTx(run),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
         await query(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)',
@@ -793,6 +796,7 @@ async function listSessions(db: Queryable, query: SessionQuery): Promise<Session
   if (query.requesterSub !== undefined) add((n) => `requester_sub = ${n}`, query.requesterSub);
   if (query.requesterIss !== undefined) add((n) => `requester_iss = ${n}`, query.requesterIss);
   if (query.tenant !== undefined) add((n) => `tenant = ${n}`, query.tenant);
+  if (query.idPrefix !== undefined) add((n) => `left(id, length(${n})) = ${n}`, query.idPrefix);
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
   const result = await db.query<Row>(
     `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, n${limit}`,

@@ -1,3 +1,4 @@
+import { NOTIFICATION_TABLE_SQL } from './notification-rows.js';
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
 /** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
@@ -106,4 +107,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   SQLITE_TREE_MIGRATION,
   // 6: passkeys the broker holds and the WebAuthn ceremonies that use them.
   PASSKEY_TABLES_SQL,
+  // 7: the notification outbox (rows written with the audit event they announce).
+  NOTIFICATION_TABLE_SQL,
 ];

@@ -20,7 +20,8 @@ import type { StoredNote } from '../core/audit/log-tree.js';
 import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
-import { passkeyTx } from './passkey-rows.js';
+import { notificationTx } from './notification-rows.js';
+import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { SqliteTree } from './sqlite-tree.js';
@@ -204,6 +205,11 @@ class SqliteStore implements Store {
   }
 
   private tx(statement: (sql: string) => Database.Statement = (sql) => this.statement(sql)): StoreTx {
+    const run: SqlRunner = async (sql, values) => {
+      const prepared = statement(sql);
+      if (prepared.reader) return { rows: prepared.all(...values) as Row[], changes: 0 };
+      return { rows: [], changes: prepared.run(...values).changes };
+    };
     return {
       appendAudit: async (draft: AuditDraft, nowMs: number) => {
         try {
@@ -284,11 +290,8 @@ class SqliteStore implements Store {
         ).run(sessionValue('review', review), id);
         return result.changes === 1;
       },
-      ...passkeyTx(async (sql, values) => {
-        const prepared = statement(sql);
-        if (prepared.reader) return { rows: prepared.all(...values) as Row[], changes: 0 };
-        return { rows: [], changes: prepared.run(...values).changes };
-      }),
+      ...passkeyTx(run),
+      ...notificationTx(run),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
         statement(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES (@session, @seq, @ts, @data, @sha256)',
@@ -341,6 +344,10 @@ class SqliteStore implements Store {
     if (query.tenant !== undefined) {
       where.push('tenant = @tenant');
       params.tenant = query.tenant;
+    }
+    if (query.idPrefix !== undefined) {
+      where.push('substr(id, 1, length(@prefix)) = @prefix');
+      params.prefix = query.idPrefix;
     }
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
     const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;

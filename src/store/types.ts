@@ -125,12 +125,38 @@ export type CeremonyChanges = Partial<
   Pick<CeremonyRecord, 'state' | 'credentialId' | 'userVerified' | 'verifiedAt'>
 >;
 
+/** A notification waiting in (or done with) the outbox: one audit event, one channel. */
+export interface NotificationRecord {
+  id: string;
+  /** The audit event it announces (read back at delivery). */
+  eventId: string;
+  /** The notification kind (request.pending, session.revoked, …). */
+  kind: string;
+  /** The policy channel name. */
+  channel: string;
+  /** pending until delivered (sent) or given up on (failed). */
+  state: 'pending' | 'sent' | 'failed';
+  /** Tries started so far (also the claim token: a try is claimed by moving it on by one). */
+  attempts: number;
+  /** ms: not before this (the backoff, or the lease of a try in flight). */
+  nextAt: number;
+  createdAt: number;
+  lastError: string | null;
+}
+
+/** What a delivery try may change. */
+export type NotificationChanges = Partial<
+  Pick<NotificationRecord, 'state' | 'attempts' | 'nextAt' | 'lastError'>
+>;
+
 /** Which sessions to list. */
 export interface SessionQuery {
   states?: SessionState[];
   requesterSub?: string;
   requesterIss?: string;
   tenant?: string;
+  /** Ids starting with this (short ids people type; at least 4 characters, checked by the caller). */
+  idPrefix?: string;
   limit?: number;
 }
 
@@ -192,6 +218,13 @@ export interface StoreTx {
     expectedState: CeremonyRecord['state'],
     changes: CeremonyChanges,
   ): Promise<boolean>;
+  /** Adds a notification to the outbox (in the transaction of the event it announces). */
+  insertNotification(notification: NotificationRecord): Promise<void>;
+  getNotification(id: string): Promise<NotificationRecord | null>;
+  /** Pending notifications whose time has come, oldest first. */
+  listDueNotifications(nowMs: number, limit: number): Promise<NotificationRecord[]>;
+  /** Changes a pending notification only if its attempt count is still `expectedAttempts` (one claimant per try). */
+  updateNotification(id: string, expectedAttempts: number, changes: NotificationChanges): Promise<boolean>;
   /** Stores one recording chunk; a second chunk with the same (session, seq) throws. */
   insertRecordingChunk(chunk: RecordingChunk): Promise<void>;
   /** One stored chunk, or null. */

@@ -94,7 +94,7 @@ describe.skipIf(!run)('break-glass end to end (imp dev, real IdP, headless Chrom
     await cliLogin(dave.env, dev.info.broker, 'dave');
     const wrong = await runImp(['break-glass', 'confirm', id, '--confirm', 'yes', '--no-input'], dave.env);
     expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toContain(`--confirm must be exactly the request id ${id}`);
+    expect(wrong.stderr).toContain(`--confirm must be the request id ${id.slice(0, 8)} (or all of ${id})`);
     const confirm = await runImp(['break-glass', 'confirm', id, '--confirm', id, '--no-input'], dave.env);
     expect(confirm.code, confirm.stderr).toBe(0);
     expect(confirm.stderr).toContain('requested by  carol@example.test');
@@ -110,6 +110,17 @@ describe.skipIf(!run)('break-glass end to end (imp dev, real IdP, headless Chrom
         '[alert] BREAK-GLASS by carol@example.test, confirmed by dave@example.test, on globex/prod, incident INC-9',
       );
     expect(dev.process.stderr).toMatch(/incident INC-9, until \S+ \(signature ok\)/);
+    // …and the notifications: the waiting request (with the command the confirmer types) and the start.
+    await expect
+      .poll(() => dev.process.stderr, { timeout: 10_000 })
+      .toContain(
+        `[notify] BREAK-GLASS: carol@example.test asks for emergency WRITE access to Globex (globex)/prod: a second person must confirm → imp break-glass confirm ${id.slice(0, 8)} (signature ok)`,
+      );
+    await expect
+      .poll(() => dev.process.stderr, { timeout: 10_000 })
+      .toContain(
+        `[notify] BREAK-GLASS session started: carol@example.test on Globex (globex)/prod, confirmed by dave@example.test → imp break-glass review ${id.slice(0, 8)} (signature ok)`,
+      );
 
     const started = await request.jsonLine((v) => v.event === 'session_started');
     expect(started.session).toMatchObject({
@@ -196,8 +207,9 @@ describe.skipIf(!runTerminal)('break-glass in a real terminal', () => {
     for (let i = 0; i < 'break glass acme'.length; i++) term.key('BSpace');
     term.type('break glass initech');
 
-    const waiting = await term.waitFor(/Waiting for a second person to confirm [0-9a-f-]{36}/);
-    const id = /confirm ([0-9a-f-]{36})…/.exec(waiting)?.[1];
+    const waiting = await term.waitFor(/Waiting for a second person to confirm [0-9a-f]{8}…/);
+    // The short id people type (any unambiguous prefix of 4+ characters works).
+    const id = /confirm ([0-9a-f]{8})…/.exec(waiting)?.[1];
     expect(id).toBeDefined();
     expect(waiting).toContain(`Break-glass request ${id} is recorded.`);
     expect(waiting).toContain(`  imp break-glass confirm ${id}`);
@@ -211,7 +223,8 @@ describe.skipIf(!runTerminal)('break-glass in a real terminal', () => {
     const carol = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(carol.env, dev.info.broker, 'carol');
     const late = await runImp(['break-glass', 'confirm', id!, '--confirm', id!, '--no-input'], carol.env);
+    // Its short id now matches nothing pending that carol may confirm.
     expect(late.code).toBe(1);
-    expect(late.stderr).toContain('no longer pending (it is cancelled)');
+    expect(late.stderr).toContain(`No break-glass request you may confirm has an id starting with ${id}.`);
   }, 90_000);
 });

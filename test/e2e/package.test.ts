@@ -76,7 +76,9 @@ describe('the npm package', () => {
     // `npm test` built dist/ (and the verify package's) already: pack without running `prepare`
     // again, so this test never rewrites files other test processes are reading.
     expect(existsSync(join(ROOT, 'dist', 'cli', 'main.js')), 'run npm run build first').toBe(true);
-    expect(existsSync(join(ROOT, 'packages', 'verify', 'dist', 'index.js'))).toBe(true);
+    expect(
+      existsSync(join(ROOT, 'packages', 'verify', 'dist', 'packages', 'verify', 'src', 'index.js')),
+    ).toBe(true);
     const pack = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], {
       cwd: ROOT,
       timeoutMs: 120_000,
@@ -123,19 +125,32 @@ describe('the npm package', () => {
   it('bundles @imp/verify, the library tenant services use', () => {
     expect(
       existsSync(
-        join(prefix, 'lib', 'node_modules', 'imp', 'node_modules', '@imp', 'verify', 'dist', 'index.js'),
+        join(
+          prefix,
+          'lib',
+          'node_modules',
+          'imp',
+          'node_modules',
+          '@imp',
+          'verify',
+          'dist',
+          'packages',
+          'verify',
+          'src',
+          'index.js',
+        ),
       ),
     ).toBe(true);
   });
 
   it('keeps `imp/verify` working for services that import it from the imp package', async () => {
     const script =
-      "const v = await import('imp/verify'); console.log(typeof v.createVerifier, v.SESSION_TOKEN_TYPE);";
+      "const v = await import('imp/verify'); console.log(typeof v.createVerifier, v.SESSION_TOKEN_TYPE, typeof v.verifyReceipt);";
     const loaded = await sh(process.execPath, ['--input-type=module', '-e', script], {
       cwd: join(prefix, 'lib'),
       timeoutMs: 30_000,
     });
-    expect(loaded).toMatchObject({ code: 0, stdout: 'function at+jwt\n' });
+    expect(loaded).toMatchObject({ code: 0, stdout: 'function at+jwt function\n' });
   });
 
   it('imp dev runs the stack from the installed package, and imp doctor checks it', async () => {

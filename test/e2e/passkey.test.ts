@@ -27,10 +27,15 @@ describe.skipIf(!run)('passkey mode end to end (imp dev --reauth passkey)', () =
     await dev?.stop();
   });
 
-  /** Waits for the CLI's passkey_authorization event and confirms on the broker's page. */
-  async function confirm(imp: ImpProcess, nth = 0): Promise<Record<string, unknown>> {
-    let seen = 0;
-    const event = await imp.jsonLine((v) => v.event === 'passkey_authorization' && seen++ >= nth);
+  /**
+   * Waits for the CLI's passkey_authorization event and confirms on the broker's page. imp exec's
+   * events go to stderr (its stdout is the command's); other commands' --json lines to stdout.
+   */
+  async function confirm(
+    imp: ImpProcess,
+    stream: 'stdout' | 'stderr' = 'stdout',
+  ): Promise<Record<string, unknown>> {
+    const event = await imp.jsonLine((v) => v.event === 'passkey_authorization', 20_000, stream);
     expect(Object.keys(event).sort()).toEqual([
       'event',
       'expires_in',
@@ -100,13 +105,15 @@ describe.skipIf(!run)('passkey mode end to end (imp dev --reauth passkey)', () =
     expect(JSON.parse(listed.stdout).passkeys).toMatchObject([{ name: 'virtual key' }]);
 
     const first = exec(alice.env, 'SUP-2');
-    await confirm(first);
+    await confirm(first, 'stderr');
     expect(await first.exit(), first.stderr).toBe(0);
     // A second session: the passkey again, and no IdP login in between.
     const second = exec(alice.env, 'SUP-3');
-    await confirm(second);
+    await confirm(second, 'stderr');
     expect(await second.exit(), second.stderr).toBe(0);
-    expect(second.stdout).not.toContain('device_authorization');
+    expect(second.stderr).not.toContain('device_authorization');
+    // exec's stdout is the command's own: imp's events never land there.
+    expect(first.stdout + second.stdout).toBe('');
 
     const erin = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(erin.env, dev.info.broker, 'erin');
@@ -124,6 +131,36 @@ describe.skipIf(!run)('passkey mode end to end (imp dev --reauth passkey)', () =
       expect(login.data).toHaveProperty('idp_claims');
       expect(login.data).not.toHaveProperty('amr');
     }
+
+    // imp passkey remove: confirmed with the passkey itself; afterwards sessions say how to enrol.
+    const id = String(JSON.parse(listed.stdout).passkeys[0].id);
+    const remove = new ImpProcess(['passkey', 'remove', id, '--no-browser', '--json'], alice.env);
+    await confirm(remove);
+    expect(await remove.exit(), remove.stderr).toBe(0);
+    expect(remove.stdout).toContain(JSON.stringify({ event: 'passkey_removed', id }));
+    expect(JSON.parse((await runImp(['passkey', 'list', '--json'], alice.env)).stdout).passkeys).toEqual([]);
+    const removed = events(
+      (await runImp(['audit', 'list', '--type', 'passkey.removed', '--json'], erin.env)).stdout,
+    );
+    expect(removed).toMatchObject([
+      { data: { credential: id, reauth: { method: 'passkey', credential: id } } },
+    ]);
+    const after = await runImp(
+      [
+        'exec',
+        '--tenant',
+        'globex',
+        '--ticket',
+        'SUP-4',
+        '--reason',
+        'Look at the failing export',
+        '--',
+        'true',
+      ],
+      alice.env,
+    );
+    expect(after.code).toBe(4);
+    expect(after.stderr).toContain('imp passkey add');
   });
 });
 

@@ -88,7 +88,17 @@ function startSession(user: UserEnv, tenant: string): TmuxSession {
   return term;
 }
 
-const sessionIdOn = (screen: string) => /Session ([0-9a-f-]{36}) is active/.exec(screen)![1]!;
+/** The whole id of the session the screen names by its short id (the broker's SQLite file has it). */
+function sessionIdOn(screen: string): string {
+  const short = /Session ([0-9a-f]{8}) is active/.exec(screen)![1]!;
+  const db = new Database(join(stateDir, 'imp.db'), { readonly: true });
+  try {
+    const row = db.prepare('SELECT id FROM sessions WHERE substr(id, 1, 8) = ?').get(short) as { id: string };
+    return row.id;
+  } finally {
+    db.close();
+  }
+}
 
 beforeAll(async () => {
   if (!run) return;

@@ -4,7 +4,9 @@
  *    with nothing forwarded to the tenant, and recovers by itself when the witness is back.
  *  - The log is rewritten under the broker: the witness refuses the next checkpoint, the broker
  *    audits the refusal and its alert webhook fires.
- *  - A receipt verifies offline with the witness keys, and fails once edited or without them.
+ *  - A receipt verifies offline with the witness keys (the built `@imp/verify` package in a process
+ *    of its own, and `imp audit verify --receipt`), and fails once edited or without them.
+ *  - Routine cosignatures are audited in one folded `audit.witnessed` event per checkpoint.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,18 +14,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyReceipt, witnessKey } from '@imp/verify';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noteKeyFromSeed } from '../../src/broker/note-key.js';
 import { ED25519_TYPE, formatPrivateNoteKey, formatVerifierKey } from '../../src/core/audit/signed-note.js';
 import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
-import { verifyReceipt, witnessKey } from '../../src/verify/index.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
-import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
+import { ImpProcess, makeUserEnv, ROOT, runImp } from '../helpers/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'imp-witness-lag-'));
-const logs = [0, 1].map((i) => {
+const logs = [0, 1, 2].map((i) => {
   const key = noteKeyFromSeed(`imp.test/lag${i}`, randomBytes(32));
   const file = join(work, `audit-${i}.key`);
   writeFileSync(file, formatPrivateNoteKey(key), { mode: 0o600 });
@@ -99,6 +101,21 @@ async function broker(log: number, lag: string): Promise<TestBroker> {
   });
 }
 
+/** Runs an ES module with the built packages (cwd: the repository, no network needed); parses its JSON line. */
+async function runNode(
+  source: string,
+  args: string[],
+): Promise<Record<string, { ok: boolean; cosigners: string[]; problem?: string }>> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '-e', source, ...args],
+    { cwd: ROOT, env: { PATH: process.env.PATH }, timeout: 15_000 },
+  );
+  return JSON.parse(stdout);
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -132,9 +149,13 @@ describe('witnesses and a running broker', () => {
       expect(recorded.status).toBe(201);
       const proxy = () => t.call('GET', `/v1/sessions/${opened.body.session.id}/proxy/v1/queue`, alice);
       expect((await proxy()).status).toBe(200);
-      await until('both witnesses to cosign', async () =>
-        (await t.broker.deps.witnesses!.settled(1, 100)) ? true : undefined,
-      );
+      // Both witnesses cosign the whole log before one goes down, so the lag counts from there. The
+      // log stays still once cosigned (routine cosignatures wait for the next move), so this converges.
+      await until('both witnesses to cosign the head', async () => {
+        await t.broker.deps.checkpoint();
+        const head = (await t.store.treeHead()).size;
+        return (await t.broker.deps.witnesses!.settled(head, 100)) ? true : undefined;
+      });
 
       const w2 = witnesses[1]!;
       w2.process.signal('SIGTERM');
@@ -153,6 +174,12 @@ describe('witnesses and a running broker', () => {
       witnesses[1] = await startWitnessProcess('w2', w2.port);
       await until('the broker to recover', async () => ((await proxy()).status === 200 ? true : undefined));
       expect(hits).toBe(before + 1);
+      // Both the failure and the recovery are in the log, naming the witness.
+      const gone = await t.store.readAudit({ type: 'audit.witness_unreachable' });
+      const back = await t.store.readAudit({ type: 'audit.witness_reachable' });
+      expect(gone.map((e) => e.data.witness)).toContain(witnesses[1]!.url);
+      expect(back.map((e) => e.data.witness)).toContain(witnesses[1]!.url);
+      expect(back.at(-1)!.seq).toBeGreaterThan(gone.at(-1)!.seq);
     } finally {
       await t.close();
     }
@@ -174,6 +201,36 @@ describe('witnesses and a running broker', () => {
       });
       const file = join(work, 'receipt.json');
       writeFileSync(file, JSON.stringify(receiptAnswer.body));
+      // The built @imp/verify package, in a process of its own with no network: the file and the keys.
+      const offline = await runNode(
+        `import { readFileSync } from 'node:fs';
+         import { verifyReceipt } from '@imp/verify';
+         const [file, ...keys] = process.argv.slice(1);
+         const receipt = JSON.parse(readFileSync(file, 'utf8'));
+         const all = verifyReceipt(receipt, { witnessKeys: keys });
+         const one = verifyReceipt(receipt, { witnessKeys: keys.slice(0, 1) });
+         const edited = structuredClone(receipt);
+         edited.receipt.event.reason = 'never happened';
+         const none = verifyReceipt(receipt, { witnessKeys: [] });
+         console.log(JSON.stringify({ all, one, edited: verifyReceipt(edited, { witnessKeys: keys }), none }));`,
+        [file, ...witnesses.map((w) => w.key)],
+      );
+      expect(offline.all).toMatchObject({
+        ok: true,
+        event: { seq: 2, type: 'auth.login' },
+        treeSize: expect.any(Number),
+      });
+      expect(offline.all!.cosigners.sort()).toEqual(['witness.test/w1', 'witness.test/w2']);
+      expect(offline.one).toMatchObject({ ok: true, cosigners: ['witness.test/w1'] });
+      expect(offline.edited).toEqual({
+        ok: false,
+        problem: 'event 2 does not match its hash: it was edited',
+      });
+      expect(offline.none).toMatchObject({ ok: false, problem: expect.stringMatching(/witness keys/) });
+      expect(verifyReceipt(receiptAnswer.body, { witnessKeys: ['not-a-key'] })).toMatchObject({
+        ok: false,
+        problem: expect.stringMatching(/not a cosigner key/),
+      });
       const { env } = makeUserEnv();
       const args = [
         'audit',
@@ -220,6 +277,46 @@ describe('witnesses and a running broker', () => {
         return found.length > 0 ? found : undefined;
       });
       expect(refusals[0]!.data).toMatchObject({ status: 422 });
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+
+  it('routine cosignatures are audited, folded into the next checkpoint the log needs; an idle log stays still', async () => {
+    const t = await broker(2, '{ time: 1h, events: 1000 }');
+    try {
+      const head = async () => (await t.store.treeHead()).size;
+      await t.loginAs('alice');
+      const erin = await t.loginAs('erin');
+      expect((await t.call('POST', '/v1/audit/checkpoint', erin)).status).toBe(200);
+      const first = await head();
+      await until('both witnesses to cosign', async () =>
+        (await t.broker.deps.witnesses!.settled(first, 100)) ? true : undefined,
+      );
+      // Cosignatures are pending, but nothing else happened: no event, no checkpoint, the log stays still.
+      await t.broker.deps.checkpoint();
+      await t.broker.deps.checkpoint();
+      expect(await head()).toBe(first);
+      expect((await t.store.listNotes()).at(-1)!.size).toBe(first);
+
+      // The log moves for another reason: the next checkpoint carries one audit.witnessed event.
+      await t.loginAs('carol');
+      await t.broker.deps.checkpoint();
+      const [witnessed] = (await t.store.readAudit({ type: 'audit.witnessed' })).slice(-1);
+      expect(witnessed).toBeDefined();
+      const spans = witnessed!.data.witnesses as { witness: string; witness_name: string; size: number }[];
+      expect(spans.map((w) => w.witness_name).sort()).toEqual(['witness.test/w1', 'witness.test/w2']);
+      for (const span of spans) expect(span.size).toBe(first);
+      const covering = (await t.store.listNotes()).at(-1)!;
+      expect(covering.size).toBe(await head());
+      expect(covering.size).toBeGreaterThanOrEqual(witnessed!.seq);
+
+      // Once that checkpoint is cosigned the log is idle again: it does not grow by itself.
+      await until('both witnesses to cosign again', async () =>
+        (await t.broker.deps.witnesses!.settled(covering.size, 100)) ? true : undefined,
+      );
+      await t.broker.deps.checkpoint();
+      expect(await head()).toBe(covering.size);
     } finally {
       await t.close();
     }

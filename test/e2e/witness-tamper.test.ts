@@ -185,7 +185,10 @@ describe('a DBA against the witnessed log (SQLite, live file)', () => {
       const p = problemOf(await verify(await exportFile(t))).tree.problem;
       // The broker has appended since, so the seqs after the cut now hold other events: missing or rewritten.
       expect(p.kind).toMatch(/truncated|rewritten/);
-      expect(p.first).toBeLessThanOrEqual(n - 2);
+      // The named range overlaps the deleted one (n-2…n). How far back it reaches depends on which
+      // checkpoint sizes the history happened to have: with one between the cut and the new end the
+      // verifier proves the rewrite from there; without, it proves the missing tail (seen once in CI).
+      expect(p.first).toBeLessThanOrEqual(n);
       expect(p.last).toBeGreaterThanOrEqual(n - 2);
     } finally {
       await t.close();

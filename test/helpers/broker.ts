@@ -5,6 +5,7 @@
  */
 import { type CryptoKey, importJWK, SignJWT } from 'jose';
 import type { AlertSettings } from '../../src/broker/alerts.js';
+import type { NotifySettings } from '../../src/broker/notify/dispatcher.js';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
 import type { TicketSettings } from '../../src/broker/tickets/service.js';
@@ -74,6 +75,7 @@ export async function startTestBroker(
     tenantApi?: string;
     store?: Store;
     alertSettings?: Partial<AlertSettings>;
+    notifySettings?: Partial<NotifySettings>;
     ticketSettings?: Partial<TicketSettings>;
     auditKey?: string;
     stateDir?: string;
@@ -98,6 +100,7 @@ export async function startTestBroker(
       : () => {},
     ...(options.store ? { store: options.store } : {}),
     ...(options.alertSettings ? { alertSettings: options.alertSettings } : {}),
+    ...(options.notifySettings ? { notifySettings: options.notifySettings } : {}),
     ...(options.ticketSettings ? { ticketSettings: options.ticketSettings } : {}),
     ...(options.auditKey ? { auditKey: options.auditKey } : {}),
   });

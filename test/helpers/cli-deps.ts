@@ -20,7 +20,7 @@ export interface StubCall {
   /** Never answers: waits until the request is aborted (Ctrl-C while long-polling). */
   hang?: boolean;
   /** Checks the request (e.g. the bearer token). */
-  check?: (request: { headers: Headers; body: unknown }) => void;
+  check?: (request: { headers: Headers; body: unknown; url: URL }) => void;
 }
 
 /**
@@ -51,6 +51,7 @@ export function stubBroker(calls: StubCall[]): typeof fetch & { remaining(): Stu
     next.check?.({
       headers: new Headers(init?.headers),
       body: init?.body ? JSON.parse(String(init.body)) : null,
+      url,
     });
     if (next.hang) {
       // Like fetch: a signal aborted before the call rejects at once (a slow start under load used to

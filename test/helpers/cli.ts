@@ -83,14 +83,15 @@ export class ImpProcess {
     );
   }
 
-  /** Resolves with the first JSON line on stdout that satisfies `match`. */
+  /** Resolves with the first JSON line on stdout (or `stream`: exec's events go to stderr) that satisfies `match`. */
   async jsonLine(
     match: (value: Record<string, unknown>) => boolean,
     timeoutMs = 20_000,
+    stream: 'stdout' | 'stderr' = 'stdout',
   ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const line of this.stdout.split('\n')) {
+      for (const line of this[stream].split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
           const value = JSON.parse(line) as Record<string, unknown>;

@@ -110,6 +110,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   };
   const started = Date.now();
   let deadline = started + options.seconds * 1000;
+  // With a midway action the load goes on until it has run (bounded by its own give-up below): on a
+  // loaded machine the condition can take longer than `seconds`, and clients that stopped first would
+  // leave it waiting for calls that never come (seen: A served 1 call, the kill fired at give-up).
+  let midwayPending = options.midway !== undefined;
+  const running = () => midwayPending || Date.now() < deadline;
   const pick = () => {
     const live = options.brokers();
     return live[Math.floor(Math.random() * live.length)]!;
@@ -170,7 +175,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const client = async (n: number) => {
     const user = `load-${String(n).padStart(2, '0')}`;
-    while (Date.now() < deadline) {
+    while (running()) {
       const idToken = await sign({ user, groups: ['support'] });
       const login = await send('POST', '/v1/login', null, { id_token: idToken });
       if (!login) continue;
@@ -206,7 +211,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       count(opened.broker);
       const { session } = (await opened.response.json()) as { session: { id: string } };
       result.sessions.set(session.id, opened.broker);
-      for (let call = 0; call < (options.callsPerSession ?? 10) && Date.now() < deadline; call++) {
+      for (let call = 0; call < (options.callsPerSession ?? 10) && running(); call++) {
         const proxied = await send('GET', `/v1/sessions/${session.id}/proxy/v1/items/${call}`, token);
         if (!proxied) continue;
         if (proxied.response.status !== 200) {
@@ -235,8 +240,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         // assertions say what was missing.
         const giveUp = Date.now() + 60_000;
         while (!when(result) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 50));
-        await action();
-        deadline = Math.max(deadline, Date.now() + (options.seconds * 1000) / 2);
+        try {
+          await action();
+        } finally {
+          deadline = Math.max(deadline, Date.now() + (options.seconds * 1000) / 2);
+          midwayPending = false;
+        }
       })()
     : Promise.resolve();
   await Promise.all([...Array.from({ length: options.clients }, (_, n) => client(n)), midway]);

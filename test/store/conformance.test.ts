@@ -26,6 +26,7 @@ import { openSqliteStore } from '../../src/store/sqlite.js';
 import type {
   CeremonyRecord,
   LoginRecord,
+  NotificationRecord,
   PasskeyRecord,
   SessionRecord,
   Store,
@@ -564,6 +565,58 @@ describe.each(engines)('$name store', (engine) => {
     expect(wins.filter(Boolean)).toHaveLength(1);
   });
 
+  it('keeps the notification outbox: due rows oldest first, each try claimed by exactly one broker, rolled back with its event', async () => {
+    const { store, open } = await engine.fresh();
+    const row = (n: number, extra: Partial<NotificationRecord> = {}): NotificationRecord => ({
+      id: `n${n}`,
+      eventId: `e${n}`,
+      kind: 'request.pending',
+      channel: 'mail',
+      state: 'pending',
+      attempts: 0,
+      nextAt: T0 + n,
+      createdAt: T0,
+      lastError: null,
+      ...extra,
+    });
+    await store.transaction(async (tx) => {
+      await tx.insertNotification(row(2));
+      await tx.insertNotification(row(1));
+      await tx.insertNotification(row(3, { nextAt: T0 + 60_000 }));
+      await tx.insertNotification(row(4, { state: 'sent' }));
+    });
+    const due = async (now: number) =>
+      (await store.transaction((tx) => tx.listDueNotifications(now, 10))).map((n) => n.id);
+    expect(await due(T0 + 10)).toEqual(['n1', 'n2']);
+    expect(await due(T0 + 60_000)).toEqual(['n1', 'n2', 'n3']);
+    expect(await store.transaction((tx) => tx.listDueNotifications(T0 + 60_000, 1))).toEqual([row(1)]);
+    // Two brokers claim the same try: one wins.
+    const other = await open();
+    const claims = await Promise.all(
+      [store, other, store, other].map((s) =>
+        s.transaction((tx) => tx.updateNotification('n1', 0, { attempts: 1, nextAt: T0 + 30_000 })),
+      ),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await due(T0 + 10)).toEqual(['n2']);
+    expect(
+      await store.transaction((tx) => tx.updateNotification('n1', 1, { state: 'sent', lastError: null })),
+    ).toBe(true);
+    // Settled rows change no more.
+    expect(await store.transaction((tx) => tx.updateNotification('n1', 1, { state: 'failed' }))).toBe(false);
+    expect(await store.transaction((tx) => tx.getNotification('n1'))).toEqual(
+      row(1, { attempts: 1, nextAt: T0 + 30_000, state: 'sent' }),
+    );
+    // A row written in a transaction that fails is gone with it.
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.insertNotification(row(5));
+        throw new Error('operation refused');
+      }),
+    ).rejects.toThrow('operation refused');
+    expect(await store.transaction((tx) => tx.getNotification('n5'))).toBeNull();
+  });
+
   it('keeps sessions: insert, read, list with filters in creation order, last used auth_time', async () => {
     const { store } = await engine.fresh();
     const ids = [1, 2, 3, 4].map((n) => `00000000-0000-4000-8000-00000000000${n}`);
@@ -612,6 +665,12 @@ describe.each(engines)('$name store', (engine) => {
     expect(await list({ requesterSub: 'user-bob', requesterIss: BOB.iss })).toEqual([3]);
     expect(await list({ tenant: 'globex' })).toEqual([2]);
     expect(await list({ states: ['active'], limit: 1 })).toEqual([1]);
+    // Short ids: a prefix, compared literally (no LIKE wildcards), combinable with the other filters.
+    expect(await list({ idPrefix: '0000' })).toEqual([2, 3, 1, 4]);
+    expect(await list({ idPrefix: '00000000-0000-4000-8000-000000000003' })).toEqual([3]);
+    expect(await list({ idPrefix: '0000', states: ['pending'] })).toEqual([2]);
+    expect(await list({ idPrefix: '%' })).toEqual([]);
+    expect(await list({ idPrefix: '0000_' })).toEqual([]);
     await store.transaction(async (tx) => {
       expect(await tx.lastUsedAuthTime(ALICE.iss, ALICE.sub)).toBe(300);
       expect(await tx.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();

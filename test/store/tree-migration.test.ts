@@ -26,7 +26,7 @@ it('integrates a pre-tree SQLite log on open, then keeps appending to the same t
   db.exec(
     'DROP TABLE audit_tree; DROP TABLE audit_notes; DROP TABLE audit_cosignatures; ' +
       // and the migrations after it (6: passkeys), which run again on open
-      'DROP TABLE passkeys; DROP TABLE passkey_ceremonies; PRAGMA user_version = 4',
+      'DROP TABLE passkeys; DROP TABLE passkey_ceremonies; DROP TABLE notifications; PRAGMA user_version = 4',
   );
   db.close();
 

@@ -1,4 +1,7 @@
-/** `@imp/verify`: what a tenant service imports to accept imp session tokens safely. */
+/**
+ * `@imp/verify`: what a tenant service imports to accept imp session tokens safely, and what anyone
+ * handed an audit receipt uses to check it offline.
+ */
 export type { JSONWebKeySet } from 'jose';
 export {
   type AccessRequirement,
@@ -14,6 +17,14 @@ export {
   requireImpersonation,
   requireWriteSession,
 } from './middleware.js';
+export {
+  type AuditEvent,
+  type AuditReceipt,
+  type ReceiptOptions,
+  type ReceiptVerification,
+  verifyReceipt,
+  witnessKey,
+} from './receipt.js';
 export { DEFAULT_SESSION_AUDIENCE, SESSION_TOKEN_TYPE, type SessionMode } from './token-contract.js';
 export {
   ALLOWED_ALGORITHMS,

@@ -5,7 +5,7 @@
  */
 import { ConflictError, ImpError, InvalidInputError } from '../../core/errors.js';
 import { hasControlCharacters } from '../../core/escape.js';
-import { decideApproval, sameSubject } from '../../core/policy/decide.js';
+import { decideApproval, decideTargetAccess, sameSubject } from '../../core/policy/decide.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -19,23 +19,41 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 
-/** GET /v1/requests?state=pending — pending requests the caller may approve (never their own, never break-glass). */
+/**
+ * GET /v1/requests?state=pending[&kind=break_glass] — pending requests the caller may decide (never
+ * their own): approvals by default; with kind=break_glass, break-glass requests they may confirm.
+ */
 export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   if (ctx.query.state && ctx.query.state !== 'pending')
     throw new InvalidInputError('Only state=pending is supported.');
+  const kind = ctx.query.kind ?? 'approval';
+  if (kind !== 'approval' && kind !== 'break_glass')
+    throw new InvalidInputError('kind must be "approval" or "break_glass".');
   const now = ctx.deps.clock.now();
   const pending = (await ctx.deps.store.listSessions({ states: ['pending'] })).filter(
     (s) => (s.requestExpiresAt ?? Infinity) > now,
   );
-  const mine = pending.filter((s) => decideApproval(principal.roles, principal, s.requester, s).allowed);
+  const mine = pending.filter((s) =>
+    kind === 'approval'
+      ? decideApproval(principal.roles, principal, s.requester, s).allowed
+      : s.mode === 'break_glass' &&
+        decideTargetAccess(principal.roles, principal, targetOf(s), BREAK_GLASS_CONFIRM).allowed,
+  );
   return { body: { requests: mine.map(sessionView) } };
 }
 
+const BREAK_GLASS_CONFIRM = { capability: 'breakGlassConfirm', notSelf: ['requester'] } as const;
+
+function targetOf(s: SessionRecord) {
+  return { ...s, confirmer: s.decidedBy };
+}
+
 /** Loads a pending request; the route's guards (approver covering it, not its requester) decide on it. */
-async function decidable(ctx: HandlerContext): Promise<SessionRecord> {
-  const id = ctx.params.id ?? '';
+async function decidable(ctx: HandlerContext, verb: string): Promise<SessionRecord> {
+  const id = await resolveId(ctx, { noun: 'request', verb, states: ['pending'], mode: 'standard' });
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new ImpError('IMP_NOT_FOUND', `No request ${id.slice(0, 64)}.`);
   await ctx.guard.target(session);
@@ -52,7 +70,7 @@ async function decidable(ctx: HandlerContext): Promise<SessionRecord> {
 export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const comment = optionalText((ctx.body as { comment?: unknown } | null)?.comment, 'comment');
-  const session = await decidable(ctx);
+  const session = await decidable(ctx, 'approve');
   const reauth = await ctx.guard.freshLogin({
     operation: decisionOperation('session.approve', session, { comment }),
     description: describeDecision('Approve', session),
@@ -93,7 +111,7 @@ export async function denyRequest(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const reason = optionalText((ctx.body as { reason?: unknown } | null)?.reason, 'reason');
   if (!reason) throw new InvalidInputError('Say why you deny the request: {"reason": "..."}.');
-  const session = await decidable(ctx);
+  const session = await decidable(ctx, 'deny');
   const reauth = await ctx.guard.freshLogin({
     operation: decisionOperation('session.deny', session, { reason }),
     description: describeDecision('Deny', session),
@@ -121,7 +139,7 @@ export async function denyRequest(ctx: HandlerContext): Promise<HandlerResult> {
 /** POST /v1/sessions/:id/revoke {reason?} — security ends someone's session at once. */
 export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult> {
   mustHavePrincipal(ctx);
-  const id = ctx.params.id ?? '';
+  const id = await resolveId(ctx, { noun: 'session', verb: 'revoke', states: ['active', 'pending'] });
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new ImpError('IMP_NOT_FOUND', `No session ${id.slice(0, 64)}.`);
   await ctx.guard.target(session);

@@ -27,6 +27,7 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 import { checkTicket } from '../tickets/check.js';
 import { describeSession, refuseSecondSession, safeText } from './sessions.js';
 
@@ -154,7 +155,12 @@ const lateMessage = (session: SessionRecord) =>
 
 /** Loads a pending break-glass request; the route's guards (a confirmer covering it, not its requester) decide on it. */
 async function confirmable(ctx: HandlerContext): Promise<SessionRecord> {
-  const id = ctx.params.id ?? '';
+  const id = await resolveId(ctx, {
+    noun: 'break-glass request',
+    verb: 'confirm',
+    states: ['pending'],
+    mode: 'break_glass',
+  });
   const session = await loadSession(ctx.deps, id);
   if (session?.mode !== 'break_glass')
     throw new NotFoundError(`No break-glass request ${safeText(id)?.slice(0, 64)}.`);

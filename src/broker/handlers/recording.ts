@@ -13,6 +13,7 @@ import { actorOf, type HandlerContext, type HandlerResult } from '../context.js'
 import { mustHavePrincipal, refuse } from '../guards.js';
 import { recordingMode } from '../recording.js';
 import { loadSession, sessionAudit, sessionView } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 
 /** How long after a session ends its last chunks are still taken (the CLI flushes as the shell exits). */
 const LATE_CHUNK_MS = 2 * 60 * 1000;
@@ -116,7 +117,14 @@ function acceptsChunks(session: SessionRecord, now: number): boolean {
 export async function getRecording(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
   const { deps } = ctx;
-  const session = await loadSession(deps, ctx.params.id ?? '');
+  // A short id is looked up among sessions whose recording this caller may replay (theirs, or any for audit/review).
+  const id = await resolveId(ctx, {
+    noun: 'session',
+    verb: 'replay',
+    may: (s) =>
+      sameSubject(s.requester, principal) || principal.roles.some((role) => role.audit || role.review),
+  });
+  const session = await loadSession(deps, id);
   if (!session) throw new NotFoundError('No such session.');
   const purpose = ctx.query.purpose ?? 'replay';
   if (!['replay', 'export', 'verify', 'watch'].includes(purpose))

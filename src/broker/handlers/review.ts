@@ -12,6 +12,7 @@ import { actorOf, type HandlerContext, type HandlerResult } from '../context.js'
 import { mustHavePrincipal } from '../guards.js';
 import { buildReviewReport } from '../review-report.js';
 import { decisionOperation, describeDecision, loadSession, sessionAudit, sessionView } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 import { safeText } from './sessions.js';
 
 const ISO = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z)?$/;
@@ -84,7 +85,7 @@ export async function reviewBreakGlass(ctx: HandlerContext): Promise<HandlerResu
   const notes = typeof body.notes === 'string' ? body.notes.trim() : '';
   if (notes.length === 0 || notes.length > 2000 || hasControlCharacters(notes))
     throw new InvalidInputError('notes must be text of 1 to 2000 characters without control characters.');
-  const id = ctx.params.id ?? '';
+  const id = await resolveId(ctx, { noun: 'break-glass session', verb: 'review', mode: 'break_glass' });
   const session = await loadSession(deps, id);
   if (session?.mode !== 'break_glass')
     throw new NotFoundError(`No break-glass session ${safeText(id)?.slice(0, 64)}.`);

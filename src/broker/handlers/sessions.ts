@@ -19,6 +19,7 @@ import {
   sessionChanges,
   sessionView,
 } from '../sessions.js';
+import { resolveId } from '../short-ids.js';
 import { buildSummary } from '../summary.js';
 import { currentSupervisors, supervisionTerms } from '../supervision.js';
 import { checkSessionAsk, safeText } from './session-check.js';
@@ -153,6 +154,18 @@ function parseStates(value: string | undefined): SessionRecord['state'][] | unde
   return states as SessionRecord['state'][];
 }
 
+/** The whole id of a session the caller may see (`:id` may be a short id). */
+function resolveReadable(ctx: HandlerContext, verb: string): Promise<string> {
+  const principal = mustHavePrincipal(ctx);
+  return resolveId(ctx, {
+    noun: 'session',
+    verb,
+    may: (s) =>
+      (principal.machine === null || ownsSession(principal, s)) &&
+      decideSessionRead(principal.roles, principal, s).allowed,
+  });
+}
+
 /** A session the caller may see: its owner, an approver for it, or an auditor/revoker. */
 export async function visibleSession(
   ctx: HandlerContext,
@@ -175,7 +188,7 @@ export async function visibleSession(
 
 /** GET /v1/sessions/:id[?wait=25s] — long-polls while pending, so the requester sees approval at once. */
 export async function getSession(ctx: HandlerContext): Promise<HandlerResult> {
-  let session = await visibleSession(ctx, ctx.params.id ?? '');
+  let session = await visibleSession(ctx, await resolveReadable(ctx, 'read'));
   const waitSeconds = ctx.query.wait ? Math.min(parseWait(ctx.query.wait), 60) : 0;
   const deadline = ctx.deps.clock.now() + waitSeconds * 1000;
   while (session.state === 'pending' && ctx.deps.clock.now() < deadline && !ctx.signal.aborted) {
@@ -236,7 +249,11 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
     throw new InvalidInputError(
       'This broker has no ticket system (policy tickets.system): there is nowhere to post the summary.',
     );
-  const session = await visibleSession(ctx, ctx.params.id ?? '', 'end');
+  const session = await visibleSession(
+    ctx,
+    await resolveId(ctx, { noun: 'session', verb: 'end', states: ['active', 'pending'] }),
+    'end',
+  );
   await ctx.guard.target(session);
   const now = ctx.deps.clock.now();
   const nextState = session.state === 'pending' ? 'cancelled' : 'ended';
@@ -273,7 +290,7 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
-  const session = await visibleSession(ctx, ctx.params.id ?? '', 'summary');
+  const session = await visibleSession(ctx, await resolveReadable(ctx, 'summarise'), 'summary');
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const summary = buildSummary(session, events, ctx.deps.clock.now());
   const { calls } = summary;

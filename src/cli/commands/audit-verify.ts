@@ -152,7 +152,9 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
       : null;
   // The tree is checked even when the chain is broken: it names the range witnesses disagree with.
   const tree =
-    result.ok || header?.version === 2 ? await checkTree(deps, parsed, trust, options.partial) : null;
+    result.ok || header?.version === 2
+      ? await checkTree(deps, parsed, trust, options.partial, options.broker)
+      : null;
   if (options.json)
     deps.io.out(
       JSON.stringify({
@@ -187,6 +189,10 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
       deps.io.out(
         `Recordings verified: ${recordings.chunks} chunks of ${recordings.sessions} sessions match their logged SHA-256.`,
       );
+    if (tree?.witnessed && header?.version !== 2)
+      deps.io.out(
+        `Version 1 export (made before the tree): its ${result.events} events are the same leaves as in the broker's current log.`,
+      );
     if (tree?.witnessed)
       deps.io.out(
         `Witnessed: tree of ${tree.size} cosigned by a quorum of your witnesses (${tree.cosigned} cosigned checkpoints).`,
@@ -205,13 +211,15 @@ async function checkTree(
   parsed: ParsedExport,
   trust: WitnessTrust,
   partial: boolean,
+  broker: string | undefined,
 ): Promise<TreeVerification | null> {
   const header = parsed.header;
   if (header?.version !== 2) {
     if (trust.keys.length === 0) return null;
-    return treeFailure(
-      'unwitnessed',
-      'this export predates checkpoints witnesses cosign (version 1): it cannot be witnessed',
+    // Made before the tree: tied to your witnesses through the broker's current export.
+    const { checkLegacyExport } = await import('../audit-verify-v1.js');
+    return checkLegacyExport(deps, parsed, broker, (current) =>
+      checkTree(deps, current, trust, false, broker),
     );
   }
   const { verifyTree } = await import('../../core/audit/verify-tree.js');

@@ -2,6 +2,7 @@
 
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -78,7 +79,7 @@ export async function run(options: BreakGlassReviewOptions, deps: Deps): Promise
   if (options.json) io.out(JSON.stringify({ event: 'reviewed', session }));
   else
     io.err(
-      `Recorded: break-glass session ${session.id} (${escapeUntrusted(session.requester.email ?? session.requester.sub)} on ${escapeUntrusted(session.tenant)}) reviewed as ${outcome}.`,
+      `Recorded: break-glass session ${shortId(session.id)} (${escapeUntrusted(session.requester.email ?? session.requester.sub)} on ${escapeUntrusted(session.tenant)}) reviewed as ${outcome}.`,
     );
   return 0;
 }

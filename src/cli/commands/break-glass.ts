@@ -8,6 +8,7 @@ import type { BreakGlassRequestView, BrokerConfig, SessionView } from '../../cor
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { InvalidInputError, TimeoutError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted, hasControlCharacters } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -115,11 +116,11 @@ export async function run(options: BreakGlassOptions, deps: Deps): Promise<numbe
     request,
     options.json
       ? null
-      : `Waiting for a second person to confirm ${request.id}… (Ctrl-C withdraws the request)`,
+      : `Waiting for a second person to confirm ${shortId(request.id)}… (Ctrl-C withdraws the request)`,
   );
   if (decided.state === 'request_expired')
     throw new TimeoutError(
-      `Nobody confirmed break-glass request ${request.id} in time; it expired. Ask again.`,
+      `Nobody confirmed break-glass request ${shortId(request.id)} in time; it expired. Ask again.`,
     );
   const session = requireActive(decided);
   if (!options.json) activeBanner(deps, session);
@@ -232,16 +233,16 @@ function announce(deps: Pick<Deps, 'io'>, request: BreakGlassRequestView, json: 
     return;
   }
   io.err(
-    `Break-glass request ${request.id} is recorded. A second on-call person must confirm it by ${request.confirm_by}.`,
+    `Break-glass request ${shortId(request.id)} is recorded. A second on-call person must confirm it by ${request.confirm_by}.`,
   );
   io.err('Send them this command:');
-  io.err(`  imp break-glass confirm ${request.id}`);
+  io.err(`  imp break-glass confirm ${shortId(request.id)}`);
 }
 
 function activeBanner(deps: Pick<Deps, 'io'>, session: SessionView): void {
   const by = escapeUntrusted(session.decided_by?.email ?? session.decided_by?.sub ?? 'a second person');
   paintRed(deps, [
-    `BREAK-GLASS session ${session.id} confirmed by ${by}.`,
+    `BREAK-GLASS session ${shortId(session.id)} confirmed by ${by}.`,
     `WRITE access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)}, incident ${escapeUntrusted(session.ticket)}. Security has been alerted;`,
     'this session will be reviewed.',
   ]);

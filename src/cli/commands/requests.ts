@@ -1,5 +1,6 @@
 /** `imp requests`: pending requests I may approve. */
 import { escapeUntrusted } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
@@ -41,7 +42,7 @@ export async function run(options: RequestsOptions, deps: Deps): Promise<number>
   }
   for (const r of requests) {
     deps.io.out(
-      `${r.id}  ${escapeUntrusted(r.requester.email ?? r.requester.sub)}  ${r.scope} ${escapeUntrusted(r.tenant)}/${escapeUntrusted(r.environment)}  ${escapeUntrusted(r.ticket)}  "${escapeUntrusted(r.reason)}"  (expires ${r.request_expires_at})`,
+      `${shortId(r.id)}  ${escapeUntrusted(r.requester.email ?? r.requester.sub)}  ${r.scope} ${escapeUntrusted(r.tenant)}/${escapeUntrusted(r.environment)}  ${escapeUntrusted(r.ticket)}  "${escapeUntrusted(r.reason)}"  (expires ${r.request_expires_at})`,
     );
   }
   return 0;

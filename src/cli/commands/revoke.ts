@@ -1,27 +1,36 @@
-/** `imp revoke ID`: security ends someone's session at once. */
-import { UsageError } from '../../core/errors.js';
+/** `imp revoke [ID]`: security ends someone's session at once (a picker of live sessions on a terminal). */
 import { escapeUntrusted } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
 import { brokerTarget, withLogin } from '../login-flow.js';
+import { assertIdOrTerminal, idOrPick } from '../pick.js';
 
 /** Help, flags and examples. */
 export const spec: CommandSpec = {
   name: 'revoke',
   group: 'admin',
   summary: "Revoke someone's session at once (role with revoke)",
-  usage: 'imp revoke <id> [--reason <text>] [--json]',
-  args: [{ name: 'id', required: true, description: 'Session id', complete: 'sessions' }],
+  usage: 'imp revoke [<id>] [--reason <text>] [--json]',
+  args: [
+    {
+      name: 'id',
+      required: false,
+      description: 'Session id or its first characters; omitted on a terminal: pick a live session',
+      complete: 'sessions',
+    },
+  ],
   flags: [
     { name: 'reason', value: '<text>', description: 'Why (recorded in the audit log)' },
     { name: 'broker', value: '<url>', description: 'Broker URL' },
   ],
-  examples: ['imp revoke 3f2c… --reason "Suspicious activity"'],
+  examples: ['imp revoke 7f3a --reason "Suspicious activity"', 'imp revoke'],
 };
 
 /** Typed options. */
 export interface RevokeOptions {
-  id: string;
+  /** Absent: pick one on a terminal. */
+  id: string | undefined;
   reason: string | undefined;
   broker: string | undefined;
   json: boolean;
@@ -29,10 +38,8 @@ export interface RevokeOptions {
 
 /** argv → options. */
 export function parse(parsed: ParsedArgs): RevokeOptions {
-  const id = parsed.args[0];
-  if (!id) throw new UsageError(`Which session? Usage: ${spec.usage}`);
   return {
-    id,
+    id: parsed.args[0],
     reason: stringFlag(parsed, 'reason'),
     broker: stringFlag(parsed, 'broker'),
     json: boolFlag(parsed, 'json'),
@@ -41,14 +48,23 @@ export function parse(parsed: ParsedArgs): RevokeOptions {
 
 /** Revokes. */
 export async function run(options: RevokeOptions, deps: Deps): Promise<number> {
+  assertIdOrTerminal(deps, options.id, { noun: 'session', usage: spec.usage, json: options.json });
   const target = await brokerTarget(deps, options.broker);
-  const session = await withLogin(deps, target, { json: options.json, noBrowser: true }, (token) =>
-    target.client.revokeSession(token, options.id, options.reason),
+  const ux = { json: options.json, noBrowser: true };
+  const id = await idOrPick(deps, options.id, {
+    noun: 'session',
+    usage: spec.usage,
+    none: 'No live sessions to revoke.',
+    json: options.json,
+    list: () => withLogin(deps, target, ux, (token) => target.client.liveSessions(token, {})),
+  });
+  const session = await withLogin(deps, target, ux, (token) =>
+    target.client.revokeSession(token, id, options.reason),
   );
   if (options.json) deps.io.out(JSON.stringify({ event: 'revoked', session }));
   else
     deps.io.err(
-      `Revoked session ${session.id} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.`,
+      `Revoked session ${shortId(session.id)} of ${escapeUntrusted(session.requester.email ?? session.requester.sub)}.`,
     );
   return 0;
 }

@@ -6,6 +6,7 @@
 
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { formatTimeLeft } from '../../core/time-left.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -90,7 +91,7 @@ export async function run(options: SessionsOptions, deps: Deps): Promise<number>
         ? `${formatTimeLeft(Date.parse(s.expires_at ?? ''), now)} left`
         : 'awaiting approval';
     deps.io.out(
-      `${s.id}  ${s.state.padEnd(7)}  ${who}  ${escapeUntrusted(sessionLabel(s))}  ${escapeUntrusted(s.ticket)}  ${when}  "${escapeUntrusted(s.reason)}"`,
+      `${shortId(s.id)}  ${s.state.padEnd(7)}  ${who}  ${escapeUntrusted(sessionLabel(s))}  ${escapeUntrusted(s.ticket)}  ${when}  "${escapeUntrusted(s.reason)}"`,
     );
   }
   return 0;

@@ -1,6 +1,7 @@
 /** `imp status`: my active and pending sessions, with time left. */
 
 import { escapeUntrusted } from '../../core/escape.js';
+import { shortId } from '../../core/short-id.js';
 import { formatTimeLeft } from '../../core/time-left.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -51,7 +52,7 @@ export async function run(
       for (const s of sessions) {
         const left = s.expires_at ? formatTimeLeft(Date.parse(s.expires_at), deps.clock.now()) : '-';
         deps.io.out(
-          `${s.id}  ${s.state.padEnd(7)}  ${sessionLabel(s)}  ${escapeUntrusted(s.ticket)}  ${s.state === 'active' ? `${left} left` : 'awaiting approval'}`,
+          `${shortId(s.id)}  ${s.state.padEnd(7)}  ${sessionLabel(s)}  ${escapeUntrusted(s.ticket)}  ${s.state === 'active' ? `${left} left` : 'awaiting approval'}`,
         );
       }
     if (!options.watch) break;

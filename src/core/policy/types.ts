@@ -1,4 +1,5 @@
 /** The broker's policy, after validation. Durations are in seconds. */
+import type { NotificationPolicy } from './notifications.js';
 import type { RecordingPolicy } from './recording.js';
 import type { SupervisionPolicy } from './supervision.js';
 import type { TicketSystem } from './tickets.js';
@@ -161,4 +162,6 @@ export interface Policy {
   recording: RecordingPolicy;
   /** Which sessions wait for a supervisor, and what the last one leaving does (src/core/policy/supervision.ts). */
   supervision: SupervisionPolicy;
+  /** Who is told what, where (src/core/policy/notifications.ts). */
+  notifications: NotificationPolicy;
 }

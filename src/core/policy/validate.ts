@@ -5,6 +5,7 @@
 import { parseDuration } from '../duration.js';
 import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
+import { readNotifications } from './notifications.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
 import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervision.js';
 import { readTicketSystem } from './tickets.js';
@@ -180,6 +181,7 @@ const TOP_KEYS = [
   'store',
   'recording',
   'supervision',
+  'notifications',
 ];
 const ROLE_KEYS = [
   'name',
@@ -368,6 +370,11 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     store: readStore(r, top.store),
     recording: readRecording(r, top.recording),
     supervision: readSupervision(r, top.supervision),
+    notifications: readNotifications(
+      r,
+      top.notifications,
+      tenants.map((t) => t.tier),
+    ),
   };
   policy.proxy.forwardHeaders.forEach((name, i) => {
     if (isUnforwardableHeader(name))

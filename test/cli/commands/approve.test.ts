@@ -16,8 +16,8 @@ describe('imp approve: parse', () => {
     [['approve', ID, '--json'], { id: ID, json: true }],
   ])('%j', async (argv, options) => expect(await parseCommand(argv)).toMatchObject(options));
 
-  it('without an id is a usage error', async () => {
-    await expect(parseCommand(['approve'])).rejects.toMatchObject({ code: 'IMP_USAGE' });
+  it('without an id parses (a terminal picks one)', async () => {
+    expect(await parseCommand(['approve'])).toMatchObject({ id: undefined });
   });
 });
 
@@ -41,7 +41,7 @@ describe('imp approve: run', () => {
       ],
     );
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain('Approved: alice@example.com now has write');
+    expect(result.stderr).toContain('Approved request 0b6f5a3e: alice@example.com now has write');
   });
 
   it('a step-up challenge runs the device flow once and retries with the fresh token', async () => {

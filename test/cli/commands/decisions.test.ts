@@ -159,7 +159,7 @@ describe('withdrawing with Ctrl-C', () => {
     t.interrupt.abort(new Error('SIGINT'));
     expect(await done).toBe(130);
     expect(fetch.remaining()).toEqual([]);
-    expect(t.io.stderrText()).toContain(`\nRequest ${ID} withdrawn.\n`);
+    expect(t.io.stderrText()).toContain(`\nRequest ${ID.slice(0, 8)} withdrawn.\n`);
     expect(t.io.stderrText()).not.toContain('error:');
   });
 });

@@ -10,9 +10,14 @@ describe('imp deny: parse', () => {
     });
   });
 
-  it.each([[['deny']], [['deny', ID]], [['deny', '--reason', 'no']]])('%j is a usage error', async (argv) => {
-    await expect(parseCommand(argv)).rejects.toMatchObject({ code: 'IMP_USAGE' });
-  });
+  it.each([[['deny']], [['deny', ID]], [['deny', '--reason', 'no']]])(
+    '%j exits 2 without a terminal, before any call',
+    async (argv) => {
+      const result = await imp(argv, []);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/Which request\?|Say why with --reason/);
+    },
+  );
 });
 
 describe('imp deny: run', () => {
@@ -32,7 +37,7 @@ describe('imp deny: run', () => {
       ],
     );
     expect(result.code).toBe(0);
-    expect(result.stderr).toContain(`Denied request ${ID}`);
+    expect(result.stderr).toContain(`Denied request ${ID.slice(0, 8)}.`);
   });
 
   it('a request decided meanwhile exits 1 with the broker message', async () => {

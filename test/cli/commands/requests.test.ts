@@ -18,7 +18,7 @@ describe('imp requests: run', () => {
     });
     const result = await imp(['requests'], [call('GET', '/v1/requests', 200, { requests: [pending] })]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain(`${ID}  alice@example.com  write acme/prod  SUP-1`);
+    expect(result.stdout).toContain(`${ID.slice(0, 8)}  alice@example.com  write acme/prod  SUP-1`);
     expect(result.stdout).not.toContain('\u001b');
   });
 

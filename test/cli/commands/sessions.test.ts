@@ -64,7 +64,7 @@ describe('imp sessions', () => {
     expect(result.remaining).toEqual([]);
     const line = result.stdout.trim();
     expect(line).toMatch(
-      /^0b6f5a3e-1d2c-4e5f-8a9b-0c1d2e3f4a5b {2}active {3}alice@x {2}acme\/prod RW BREAK-GLASS {2}SUP-1 {2}\d+m left {2}"Looking at invoices \\x1b\]0;pwned\\x07"$/,
+      /^0b6f5a3e {2}active {3}alice@x {2}acme\/prod RW BREAK-GLASS {2}SUP-1 {2}\d+m left {2}"Looking at invoices \\x1b\]0;pwned\\x07"$/,
     );
     expect(result.stdout).not.toContain('\u001b');
   });

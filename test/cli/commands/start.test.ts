@@ -84,7 +84,7 @@ describe('imp start: run', () => {
       ],
     );
     await vi.waitFor(() => expect(run.clock.pending()).toBeGreaterThan(0));
-    expect(run.io.stderrText()).toContain(`Session ${ID} is active`);
+    expect(run.io.stderrText()).toContain(`Session ${ID.slice(0, 8)} is active`);
 
     await run.clock.advance(24 * 60_000 + 59_000);
     expect(run.io.stderrText()).not.toContain('left in session');
@@ -141,7 +141,7 @@ describe('imp start: run', () => {
       ],
     );
     await vi.waitFor(() => expect(run.clock.pending()).toBeGreaterThan(0));
-    expect(run.io.stderrText()).toContain(`imp approve ${ID}`);
+    expect(run.io.stderrText()).toContain(`imp approve ${ID.slice(0, 8)}`);
     run.interrupt.abort();
     const result = await run.done;
     expect(result.code).toBe(0);

@@ -21,7 +21,7 @@ describe('imp status: run', () => {
     );
     expect(result.code).toBe(0);
     const lines = result.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(new RegExp(`^${ID}  active .*acme/prod.*SUP-1  30m left$`));
+    expect(lines[0]).toMatch(new RegExp(`^${ID.slice(0, 8)}  active .*acme/prod.*SUP-1  30m left$`));
     expect(lines[1]).toContain('awaiting approval');
   });
 
