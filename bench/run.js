@@ -26,6 +26,8 @@ section('store: SQLite and PostgreSQL, one broker and two');
 const store = await runJsonScript(here('./store.js'), [quick ? '1' : '3']);
 section('verify library');
 const verifyLib = (await runJsonScript(here('./verify.js'), [quick ? '5000' : '50000', '--json'])).verify_lib;
+section('session recording: echo latency and broker CPU');
+const recording = (await runJsonScript(here('./recording.js'), quick ? ['--quick'] : [])).recording;
 
 const ms = (value) => `${value} ms`;
 const perSecond = (value) => `${Math.round(value).toLocaleString('en-US')}/s`;
@@ -177,6 +179,23 @@ row(
   '≥ 20,000/s',
   verifyLib.ours.perSecond >= 20_000,
 );
+const echo = recording.echo;
+row(
+  'Recording',
+  `echo latency, imp start, recorded (n=${echo.imp_start_recording_required.n})`,
+  `p50 ${ms(echo.imp_start_recording_required.p50)} / p99 ${ms(echo.imp_start_recording_required.p99)}`,
+  `not recorded: p50 ${ms(echo.imp_start_recording_off.p50)} / p99 ${ms(echo.imp_start_recording_off.p99)}; bare sh: p50 ${ms(echo.bare_sh.p50)}`,
+  'p50 ≤ 20 ms',
+  echo.imp_start_recording_required.p50 <= 20,
+);
+row(
+  'Recording',
+  `broker CPU, yes | head -n ${recording.busy.lines.toLocaleString('en-US')} recorded`,
+  `${Math.round(recording.busy.broker_cpu_share * 100)}% of a core`,
+  `${recording.busy.chunks} chunks, ${Math.round(recording.busy.recorded_bytes / 1024)} KiB in ${round(recording.busy.wall_ms / 1000, 1)} s`,
+  quick ? '' : '≤ 25% of a core',
+  quick ? null : recording.busy.broker_cpu_share <= 0.25,
+);
 
 const headers = {
   area: 'area',
@@ -204,5 +223,6 @@ console.log(
 
 writeFileSync(
   here('./results.json'),
-  `${JSON.stringify({ at: new Date().toISOString(), quick, machine, rows, raw: { cli, broker, audit, store, verifyLib } }, null, 2)}\n`,
+  `${JSON.stringify({ at: new Date().toISOString(), quick, machine, rows, raw: { cli, broker, audit, store, verifyLib, recording } }, null, 2)}
+`,
 );

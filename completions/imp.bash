@@ -41,6 +41,7 @@ _imp_flags() {
     'review') echo '--since --unused-days --format --broker --no-browser --json --no-input --no-color --profile --help' ;;
     'sessions') echo '--tenant --env --user --mode --state --broker --json --no-input --no-color --profile --help' ;;
     'revoke') echo '--reason --broker --json --no-input --no-color --profile --help' ;;
+    'watch') echo '--broker --json --no-input --no-color --profile --help' ;;
     'policy check') echo '--json --no-input --no-color --profile --help' ;;
     'policy explain') echo '--user --groups --tenant --env --scope --broker --json --no-input --no-color --profile --help' ;;
     'doctor') echo '--reauth --no-browser --broker --json --no-input --no-color --profile --help' ;;
@@ -58,6 +59,7 @@ _imp_args() {
     'deny') echo requests ;;
     'replay') echo sessions ;;
     'revoke') echo sessions ;;
+    'watch') echo sessions ;;
     'policy check') echo files ;;
   esac
 }
@@ -188,6 +190,8 @@ _imp_value() {
     'revoke|--reason') echo 'none' ;;
     'revoke|--broker') echo 'none' ;;
     'revoke|--profile') echo 'none' ;;
+    'watch|--broker') echo 'none' ;;
+    'watch|--profile') echo 'none' ;;
     'policy check|--profile') echo 'none' ;;
     'policy explain|--user') echo 'none' ;;
     'policy explain|--groups') echo 'none' ;;
@@ -239,7 +243,7 @@ _imp() {
   local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
   local cmd="${COMP_WORDS[1]}" next=2 tenant="" i
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review sessions revoke policy doctor completion dev broker witness' -- "$cur") )
+    COMPREPLY=( $(compgen -W 'login whoami passkey logout start api exec status end prompt requests approve deny break-glass audit replay review sessions revoke watch policy doctor completion dev broker witness' -- "$cur") )
     return
   fi
   local subs; subs="$(_imp_subs "$cmd")"

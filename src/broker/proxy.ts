@@ -15,9 +15,11 @@ import { isReadMethod, matchesPathGlob, resolveProxyTarget } from '../core/proxy
 import { readOnlyViolation } from '../core/proxy-request.js';
 import { actorOf, type BrokerDeps, type Principal } from './context.js';
 import { authenticateCaller, forwardHeaders, limitBody, queryOf } from './proxy-caller.js';
+import { recordingStarted } from './recording.js';
 import { mintSessionToken } from './session-tokens.js';
 import { watchSessionEnd } from './session-watch.js';
 import { loadSession, ownsSession, sessionAudit } from './sessions.js';
+import { supervisionRefusal } from './supervision.js';
 
 /** Methods the proxy accepts at all. */
 export const PROXY_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -93,6 +95,19 @@ export async function proxyHandler(
       }),
     );
   }
+  // A modified CLI cannot skip its recording: where policy requires one, no call is made until the
+  // session's chunk 0 is stored (imp start's pty, imp exec's command line send it first).
+  if (!(await recordingStarted(deps, session)))
+    return deny(
+      'recording.not_started',
+      new ForbiddenError(
+        `Refused by rule recording.not_started: policy requires session ${session.id} to be recorded, and its recording has not started. Work in the session's recorded shell (imp start without --no-shell) or under imp exec.`,
+        'recording.not_started',
+      ),
+    );
+  const unsupervised = await supervisionRefusal(deps, session);
+  if (unsupervised)
+    return deny(unsupervised.rule, new ForbiddenError(unsupervised.message, unsupervised.rule));
   if (!isReadMethod(method) && session.scope !== 'write') {
     return deny(
       'scope.read_only',

@@ -2,6 +2,7 @@
 import { type RecordingMode, type RecordingTerms, recordingModeFor } from '../core/policy/recording.js';
 import type { Policy } from '../core/policy/types.js';
 import type { SessionRecord } from '../store/types.js';
+import type { BrokerDeps } from './context.js';
 
 /** The recording mode of a session under the current policy. */
 export function recordingMode(
@@ -32,4 +33,21 @@ export function recordingFacts(
 ): { recorded: boolean; recording: RecordingMode; supervised_by: string[] } {
   const mode = recordingMode(policy, session);
   return { recorded: mode !== 'off', recording: mode, supervised_by: [] };
+}
+
+// Chunks are never removed through the API, so a recording seen started stays started: remembered
+// to spare each later call a transaction (bounded; forgetting only costs one more read).
+const started = new Set<string>();
+
+/** False while a session whose recording policy requires has no stored chunk 0 (its calls wait for it). */
+export async function recordingStarted(
+  deps: Pick<BrokerDeps, 'policy' | 'store'>,
+  session: SessionRecord,
+): Promise<boolean> {
+  if (recordingMode(deps.policy, session) !== 'required' || started.has(session.id)) return true;
+  const count = await deps.store.transaction((tx) => tx.countRecordingChunks(session.id));
+  if (count === 0) return false;
+  if (started.size > 10_000) started.clear();
+  started.add(session.id);
+  return true;
 }

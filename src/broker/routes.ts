@@ -50,6 +50,7 @@ import { getRecording, postRecordingChunk } from './handlers/recording.js';
 import { getReview, reviewBreakGlass } from './handlers/review.js';
 import { checkSession } from './handlers/session-check.js';
 import { endSession, getSession, getSummary, listSessions, postSession } from './handlers/sessions.js';
+import { terminateSession, watchSession } from './handlers/supervision.js';
 
 /** One route: where, who may call it, and what answers. */
 export interface Route extends RouteGuards {
@@ -90,7 +91,11 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/v1/sessions/:id/revoke', action: 'revoke', auth: true, checkedOn: 'target', capability: 'revoke', freshLogin: 'passkey', handler: revokeSession },
   { method: 'GET', path: '/v1/sessions/:id/summary', action: 'read a summary', auth: true, machines: true, handler: getSummary },
   // The session's owner uploads its recording: in order, idempotent by chunk number, bounded; each chunk's SHA-256 audited.
-  { method: 'POST', path: '/v1/sessions/:id/recording', action: 'upload a recording', auth: true, checkedOn: 'target', owner: true, handler: postRecordingChunk },
+  { method: 'POST', path: '/v1/sessions/:id/recording', action: 'upload a recording', auth: true, machines: true, checkedOn: 'target', owner: true, handler: postRecordingChunk },
+  // A live session to a supervisor as Server-Sent Events (WatchEvents in src/core/api.ts); joining and leaving audited.
+  { method: 'GET', path: '/v1/sessions/:id/watch', action: 'watch a session', auth: true, checkedOn: 'target', capability: 'supervise', notSelf: ['requester'], handler: watchSession },
+  // The watching supervisor ends it on the spot: a revocation by them (stopping never waits for the IdP).
+  { method: 'POST', path: '/v1/sessions/:id/terminate', action: 'terminate a watched session', auth: true, checkedOn: 'target', capability: 'supervise', notSelf: ['requester'], freshLogin: 'passkey', handler: terminateSession },
   // The owner, or a role with audit or review, replays it (decided on the session by decideRecordingRead); every read audited.
   { method: 'GET', path: '/v1/sessions/:id/recording', action: 'replay a recording', auth: true, handler: getRecording },
   // A credential for this session's proxy only, for `imp exec`'s child; the session must be active.

@@ -51,7 +51,12 @@ export function buildSummary(
     writes: actions.write,
     denials,
     recorded: events.some((e) => e.type === 'recording.chunk'),
-    supervised_by: [],
+    // Everyone who joined a watch of it (imp watch), from the log.
+    supervised_by: [
+      ...new Set(
+        events.filter((e) => e.type === 'supervision.joined').map((e) => String(e.data.supervisor ?? '')),
+      ),
+    ],
     calls,
   };
 }

@@ -29,8 +29,12 @@ export interface Deps {
   interrupt: AbortSignal;
   /** Subscribes to termination signals (for phases that must not die on Ctrl-C, like a running subshell). */
   onSignal(handler: (signal: TermSignal) => void): () => void;
-  /** Starts a child process with inherited stdio (the session subshell, imp exec's command). */
-  runChild(command: string, args: string[], env: NodeJS.ProcessEnv): ChildHandle;
+  /**
+   * Starts a child process with inherited stdio (the session subshell, imp exec's command). With
+   * `tap`, its stdout and stderr pass through imp on their way to the same streams, and `tap` sees
+   * them (imp exec's recording); `exited` then settles once both are drained.
+   */
+  runChild(command: string, args: string[], env: NodeJS.ProcessEnv, tap?: ChildTap): ChildHandle;
   /** Opens where `--events-fd` / `--events` send JSON events (throws a usage error if it can't). */
   openEvents(target: EventTarget): EventStream;
   /** Reads a small file the user named (an identity token); errors are the caller's to word. */
@@ -41,6 +45,9 @@ export interface Deps {
    */
   runPty(command: string, args: string[], env: NodeJS.ProcessEnv, hooks: PtyHooks): Promise<PtyHandle>;
 }
+
+/** Sees a child's output as it passes (stdout and stderr kept apart on the way through). */
+export type ChildTap = (stream: 'stdout' | 'stderr', data: string) => void;
 
 /** What passes through a pty, as it passes. */
 export interface PtyHooks {
@@ -91,15 +98,28 @@ export function systemDeps(env: NodeJS.ProcessEnv = process.env): Deps {
       listeners.add(handler);
       return () => listeners.delete(handler);
     },
-    runChild(command, args, childEnv) {
+    runChild(command, args, childEnv, tap) {
       // Loaded here, not at the top: node:child_process costs every `imp` start ~4 ms otherwise.
       const { spawn } = createRequire(import.meta.url)(
         'node:child_process',
       ) as typeof import('node:child_process');
-      const child = spawn(command, args, { env: childEnv, stdio: 'inherit' });
+      const child = spawn(command, args, {
+        env: childEnv,
+        stdio: tap ? ['inherit', 'pipe', 'pipe'] : 'inherit',
+      });
+      if (tap)
+        for (const name of ['stdout', 'stderr'] as const) {
+          const out = name === 'stdout' ? process.stdout : process.stderr;
+          child[name]?.setEncoding('utf8');
+          child[name]?.on('data', (data: string) => {
+            out.write(data);
+            tap(name, data);
+          });
+        }
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
         child.once('error', () => resolve({ code: 127, signal: null }));
-        child.once('exit', (code, signal) => resolve({ code, signal }));
+        // 'close' comes after the piped streams have ended: nothing the child printed is left unrecorded.
+        child.once(tap ? 'close' : 'exit', (code, signal) => resolve({ code, signal }));
       });
       return { pid: child.pid, exited, kill: (signal) => child.kill(signal) };
     },

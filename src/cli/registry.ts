@@ -58,6 +58,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   entry('review', 'audit', 'Access review: sessions, break-glass, denials, unused roles', () => import('./commands/review.js')),
   entry('sessions', 'admin', "List everyone's live sessions (security roles)", () => import('./commands/sessions.js')),
   entry('revoke', 'admin', "Revoke someone's session at once", () => import('./commands/revoke.js')),
+  entry('watch', 'admin', "Watch someone's live session; t terminates it", () => import('./commands/watch.js')),
   entry('policy check', 'admin', 'Validate a policy file', () => import('./commands/policy-check.js')),
   entry('policy explain', 'admin', 'Explain a policy decision', () => import('./commands/policy-explain.js')),
   entry('doctor', 'admin', 'Check broker, IdP, keychain, clock and login', () => import('./commands/doctor.js')),

@@ -19,6 +19,7 @@ import { startRecordedShell } from './recorded-shell.js';
 import { startSpinner } from './spinner.js';
 import { prepareShell, sessionEnv, sessionLabel } from './subshell.js';
 import { formatSummary } from './summary-format.js';
+import { waitForSupervisor } from './supervision-wait.js';
 
 /** How long the subshell gets to exit after SIGHUP before SIGKILL. */
 const FORCED_LOGOUT_GRACE_MS = 3000;
@@ -123,6 +124,8 @@ export async function runActiveSession(
   options: ActiveSessionOptions,
 ): Promise<number> {
   const { io } = deps;
+  // A supervised session's time starts when its first supervisor joins: the view is re-read then.
+  session = await waitForSupervisor(deps, target, token, session, options.json);
   const expiresAt = Date.parse(session.expires_at ?? '');
   const label = sessionLabel(session);
   if (options.json) io.out(JSON.stringify({ event: 'session_started', session }));
@@ -162,11 +165,25 @@ export async function runActiveSession(
     return left;
   };
 
+  // With `on_leave: pause` the broker refuses calls while nobody watches: say so when it starts and stops.
+  let paused = false;
+  const watchSupervisors = (now: SessionView) => {
+    if (!now.supervision?.required || now.state !== 'active') return;
+    const none = now.supervision.supervisors.length === 0;
+    if (none === paused) return;
+    paused = none;
+    const message = none
+      ? `imp: the last supervisor left session ${session.id}; ${now.supervision.on_leave === 'end' ? 'policy ends it.' : 'tenant calls are paused (rule supervision.paused) until one rejoins (imp watch).'}`
+      : `imp: supervised again by ${now.supervision.supervisors.map(escapeUntrusted).join(', ')}; tenant calls resume.`;
+    if (options.json) io.out(JSON.stringify({ event: 'session_warning', reason: 'supervision', message }));
+    else io.err(`\r\n${message}`);
+  };
   const timers = [
     deps.clock.every(1000, tick),
     deps.clock.every(STATUS_POLL_MS, async () => {
       try {
         const now = await target.client.getSession(token, session.id);
+        watchSupervisors(now);
         if (now.state === 'revoked') {
           revoked = now;
           finish('revoked');
@@ -180,6 +197,12 @@ export async function runActiveSession(
   tick();
 
   try {
+    if (options.noShell && session.recording?.mode === 'required') {
+      // No terminal to record: the broker refuses this session's tenant calls (recording.not_started).
+      const message = `imp: policy requires session ${session.id} to be recorded, and --no-shell runs no terminal to record: the broker refuses its tenant calls (rule recording.not_started). Start it without --no-shell (or use imp exec) to work in it.`;
+      if (options.json) io.out(JSON.stringify({ event: 'session_warning', reason: 'recording', message }));
+      else io.err(message);
+    }
     if (options.noShell) await runForeground(deps, label, tick, stop.signal, () => finish('ended'));
     else {
       // Every answer that makes a session active carries its terms; a broker without recording sends none.
@@ -229,8 +252,10 @@ export async function runActiveSession(
 }
 
 function revokedText(session: SessionView | null): string {
-  if (!session?.ended_by) return '';
-  return ` by ${personText(session.ended_by)}${session.decision_comment ? ` ("${escapeUntrusted(session.decision_comment)}")` : ''}`;
+  const comment = session?.decision_comment ? ` ("${escapeUntrusted(session.decision_comment)}")` : '';
+  // The broker itself ends a supervised session whose last supervisor left: no person, but a reason.
+  if (!session?.ended_by) return comment;
+  return ` by ${personText(session.ended_by)}${comment}`;
 }
 
 function ignoreAlreadyOver(error: unknown): void {

@@ -364,6 +364,29 @@ export class BrokerClient {
     ).body.session;
   }
 
+  /** POST /v1/sessions/:id/terminate: the watching supervisor ends the session. */
+  async terminateSession(token: string, id: string): Promise<SessionView> {
+    return (
+      await this.request<{ session: SessionView }>(
+        'POST',
+        `/v1/sessions/${encodeURIComponent(id)}/terminate`,
+        {
+          token,
+        },
+      )
+    ).body.session;
+  }
+
+  /** A streaming GET (Server-Sent Events): the open response, or the broker's refusal as an ImpError. */
+  async openStream(path: string, token: string, signal?: AbortSignal): Promise<Response> {
+    const response = await this.fetchOrUnreachable(new URL(this.baseUrl + path), {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      ...(signal ? { signal } : {}),
+    });
+    if (response.ok) return response;
+    throw this.toError(response, await response.text());
+  }
+
   /** GET /v1/sessions/:id/summary. */
   async summary(token: string, id: string): Promise<SessionSummary> {
     return (

@@ -1,6 +1,7 @@
 /** The broker's HTTP API as types, shared by the broker and the CLI's client. */
 import type { ErrorCode } from './errors.js';
 import type { RecordingTerms } from './policy/recording.js';
+import type { SupervisionTerms } from './policy/supervision.js';
 
 /** Who someone is, as the broker established it from a verified ID token. */
 export interface UserInfo {
@@ -116,6 +117,8 @@ export interface SessionView {
   review?: SessionReviewView | null;
   /** How its terminal is recorded (in answers to open and GET /v1/sessions/:id). */
   recording?: RecordingTerms;
+  /** Whether it must be watched, and who watches it now (in answers to open and GET /v1/sessions/:id). */
+  supervision?: SupervisionTerms & { supervisors: string[] };
 }
 
 /** The recorded review of a break-glass session. */
@@ -260,3 +263,37 @@ export interface RecordingResponse {
   session: SessionView;
   chunks: { seq: number; ts: string; sha256: string; data: string }[];
 }
+
+/**
+ * GET /v1/sessions/:id/watch is a Server-Sent Events stream (`text/event-stream`); each event's
+ * `event:` field names its shape here and its `data:` is that JSON. Sent in this order: `hello`,
+ * then the recording so far and every later chunk as `output`, proxied calls as `action`, watchers
+ * coming and going as `supervision`, and `end` once the session is over (the stream then closes).
+ */
+export interface WatchEvents {
+  /** First: the session (who, tenant, scope, expires_at) and who is watching it now. */
+  hello: { session: SessionView; watcher: string; supervisors: string[] };
+  /** One recording chunk, parsed: asciicast v2 events `[seconds, "o"|"i"|"r"|"m", text]`; chunk 0 also has the header. */
+  output: {
+    seq: number;
+    header?: { width: number; height: number };
+    events: [number, 'o' | 'i' | 'r' | 'm', string][];
+  };
+  /** A proxied call as the audit log records it: requested, then completed / failed / cut, or denied with its rule. */
+  action: {
+    type: 'action.requested' | 'action.completed' | 'action.failed' | 'action.cut' | 'action.denied';
+    ts: string;
+    method: string | null;
+    path: string | null;
+    kind: string | null;
+    status: number | null;
+    rule: string | null;
+  };
+  /** Someone started or stopped watching; `supervisors` is who watches now. */
+  supervision: { type: 'joined' | 'left'; who: string; supervisors: string[] };
+  /** The session is over (ended, expired or revoked; `by` is who revoked or terminated it). */
+  end: { state: string; by: string | null; comment: string | null };
+}
+
+/** The name of a watch stream event. */
+export type WatchEventName = keyof WatchEvents;

@@ -31,7 +31,7 @@ roles:
   - { name: support, groups: [support], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h }
   - { name: lead, groups: [support-leads], tenants: ['*'], environments: ['*'], scopes: [read, write], max_ttl: 1h, approve: true }
   - { name: oncall, groups: [sre-oncall], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h, break_glass: true, break_glass_confirm: true }
-  - { name: security, groups: [security], audit: true, review: true, revoke: true, passkey_reset: true }
+  - { name: security, groups: [security], audit: true, review: true, revoke: true, supervise: true, passkey_reset: true }
 tenants:
   - { id: acme, name: Acme Corp, tier: enterprise, approval_required: [write], upstream: { prod: ${tenantApi}, staging: ${tenantApi} } }
   - { id: globex, name: Globex, tier: standard, approval_required: [], upstream: { prod: ${tenantApi} } }

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReviewReport } from '../../src/core/api.js';
+import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
@@ -159,7 +160,13 @@ describe('break-glass needs two people', () => {
     expect((await waiting).body.session.state).toBe('active');
     expect(await eventsOf(id, 'breakglass.confirmed')).toMatchObject([{ actor: { sub: 'user-dave' } }]);
 
-    // Write-capable: a POST goes through the proxy with a break-glass session token.
+    // Write-capable: a POST goes through the proxy with a break-glass session token, once its
+    // required recording has started (chunk 0, as imp's recorded shell sends it first).
+    const recorded = await t.call('POST', `/v1/sessions/${id}/recording`, carol, {
+      seq: 0,
+      data: `${headerLine({ version: 2, width: 80, height: 24 })}${eventLine(0, 'o', '$ ')}`,
+    });
+    expect(recorded.status).toBe(201);
     const before = upstream.seen.length;
     const call = await t.call('POST', `/v1/sessions/${id}/proxy/v1/queue/requeue`, carol, { job: 7 });
     expect(call.status).toBe(201);

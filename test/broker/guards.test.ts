@@ -222,12 +222,13 @@ describe('the route table', () => {
     );
   });
 
-  it("a machine identity may only read its session, end it, read its summary, mint its exec child's credential (and whoami)", () => {
+  it("a machine identity may only read its session, end it, upload its recording (imp exec records where policy asks), read its summary, mint its exec child's credential (and whoami)", () => {
     expect(ROUTES.filter((r) => r.machines).map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /v1/whoami',
       'GET /v1/sessions/:id',
       'POST /v1/sessions/:id/end',
       'GET /v1/sessions/:id/summary',
+      'POST /v1/sessions/:id/recording',
       'POST /v1/sessions/:id/exec-credential',
     ]);
   });

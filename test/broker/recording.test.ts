@@ -3,16 +3,26 @@
  * the session's owner only; each stored chunk's SHA-256 is in the audit log; replay is for the
  * owner and the audit/review roles and is itself audited. Every refusal names its rule and is audited.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkHash, eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 let t: TestBroker;
+let tenant: Server;
 beforeAll(async () => {
-  t = await startTestBroker();
+  // A tenant API that answers every call, so a call the gate lets through is seen to arrive.
+  tenant = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
+  );
+  await new Promise<void>((resolve) => tenant.listen(0, '127.0.0.1', resolve));
+  const { port } = tenant.address() as AddressInfo;
+  t = await startTestBroker({ tenantApi: `http://127.0.0.1:${port}` });
 });
 afterAll(async () => {
   await t?.close();
+  await new Promise((resolve) => tenant?.close(resolve));
 });
 
 type ErrorBody = { error: { code: string; message: string; details?: { rule?: string; expected?: number } } };
@@ -33,7 +43,7 @@ async function open(
     reason: 'Recording tests on the broker',
     ttl: 600,
   });
-  expect(answer.status).toBe(201);
+  expect(answer.status, JSON.stringify(answer.body)).toBe(201);
   return { id: answer.body.session.id, token, mode: answer.body.session.recording.mode };
 }
 
@@ -113,7 +123,7 @@ describe('recording upload', () => {
   });
 
   it('replays to the owner and the audit role, audited; refuses others by role.replay', async () => {
-    const { id, token } = await open('carol', 'globex', 'prod');
+    const { id, token } = await open('carol', 'initech', 'prod');
     await t.call('POST', `/v1/sessions/${id}/recording`, token, { seq: 0, data: first });
     type Rec = { chunks: { seq: number; data: string; sha256: string }[] };
     const own = await t.call<Rec>('GET', `/v1/sessions/${id}/recording`, token);
@@ -133,5 +143,59 @@ describe('recording upload', () => {
     expect(refused.body.error.message).toContain('role.replay');
     const denied = (await t.store.readAudit({ type: 'access.denied', session: id })).at(-1);
     expect(denied).toMatchObject({ actor: { sub: 'user-bob' }, data: { rule: 'role.replay' } });
+  });
+});
+
+describe('the proxy waits for a required recording', () => {
+  it('refuses calls by rule recording.not_started (audited) until chunk 0 is stored, then lets them through', async () => {
+    const { id, token, mode } = await open('carol', 'globex', 'prod');
+    expect(mode).toBe('required');
+    // A modified CLI that never records: every call is refused, and each refusal is in the log.
+    for (const path of ['/v1/users', '/v1/users/u-1']) {
+      const refused = await t.call<ErrorBody>('GET', `/v1/sessions/${id}/proxy${path}`, token);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.details?.rule).toBe('recording.not_started');
+      expect(refused.body.error.message).toContain('its recording has not started');
+    }
+    const denied = await t.store.readAudit({ type: 'action.denied', session: id });
+    expect(denied.map((e) => e.data)).toEqual([
+      expect.objectContaining({ rule: 'recording.not_started', path: '/v1/users' }),
+      expect.objectContaining({ rule: 'recording.not_started', path: '/v1/users/u-1' }),
+    ]);
+    expect(await t.store.readAudit({ type: 'action.requested', session: id })).toHaveLength(0);
+
+    // A malformed chunk 0 is refused and does not open the gate.
+    const bad = await t.call<ErrorBody>('POST', `/v1/sessions/${id}/recording`, token, {
+      seq: 0,
+      data: second,
+    });
+    expect(bad.body.error.details?.rule).toBe('recording.format');
+    expect((await t.call('GET', `/v1/sessions/${id}/proxy/v1/users`, token)).status).toBe(403);
+
+    const up = await t.call('POST', `/v1/sessions/${id}/recording`, token, { seq: 0, data: first });
+    expect(up.status).toBe(201);
+    const allowed = await t.call<{ ok: boolean }>('GET', `/v1/sessions/${id}/proxy/v1/users`, token);
+    expect(allowed.status).toBe(200);
+    expect(allowed.body).toEqual({ ok: true });
+  });
+
+  it('does not gate a session whose recording is off', async () => {
+    const { id, token, mode } = await open('bob', 'initech', 'staging');
+    expect(mode).toBe('off');
+    expect((await t.call('GET', `/v1/sessions/${id}/proxy/v1/users`, token)).status).toBe(200);
+  });
+
+  it('someone else cannot open the gate by uploading chunk 0 to the session', async () => {
+    const { id, token } = await open('bob', 'acme', 'prod');
+    const other = await t.loginAs('alice');
+    const up = await t.call<ErrorBody>('POST', `/v1/sessions/${id}/recording`, other, {
+      seq: 0,
+      data: first,
+    });
+    expect(up.status).toBe(403);
+    expect(up.body.error.details?.rule).toBe('session.owner');
+    expect(
+      (await t.call<ErrorBody>('GET', `/v1/sessions/${id}/proxy/v1/users`, token)).body.error.details?.rule,
+    ).toBe('recording.not_started');
   });
 });

@@ -59,6 +59,11 @@ describe.skipIf(!run)('imp api and imp exec', () => {
         (c: { method: string; path: string; outcome: string }) => `${c.method} ${c.path} ${c.outcome}`,
       ),
     ).toEqual(['GET /v1/users completed', 'POST /v1/users/u-1/reset-mfa denied']);
+    // Policy records prod: the command line and what it printed are in the session's recording.
+    const replay = await runImp(['replay', ended.summary.session.id, '--speed', '50'], user.env);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain('$ sh -c');
+    expect(replay.stdout).toContain('post-exit=4');
   });
 
   it("exec's child gets a credential for its session only: not the broker token, not the credential store, dead after", async () => {
@@ -145,7 +150,7 @@ describe.skipIf(!run)('imp api and imp exec', () => {
     expect(JSON.parse(status.stdout).map((s: { id: string }) => s.id)).not.toContain(started.session.id);
   });
 
-  it('imp api inside a write session: PATCH works; outside a session it says so (exit 6)', async () => {
+  it('imp api outside a session says so (exit 6); in a --json session that policy records there is no terminal, so its calls are refused (recording.not_started)', async () => {
     const user = makeUserEnv({ IMP_BROKER_URL: dev.info.broker });
     await cliLogin(user.env, dev.info.broker, 'alice');
     const none = await runImp(['api', 'GET', '/v1/users'], user.env);
@@ -171,12 +176,16 @@ describe.skipIf(!run)('imp api and imp exec', () => {
     );
     const started = await start.jsonLine((v) => v.event === 'session_started');
     const id = (started.session as { id: string }).id;
+    const warning = await start.jsonLine((v) => v.event === 'session_warning');
+    expect(warning).toMatchObject({ reason: 'recording' });
+    expect(String(warning.message)).toContain('rule recording.not_started');
+    // The dev policy requires prod to be recorded: with no shell nothing is, and the broker refuses.
     const patch = await runImp(['api', 'PATCH', '/v1/settings', '--data', '{"locale":"de-DE"}', '--json'], {
       ...user.env,
       IMP_SESSION_ID: id,
     });
-    expect(patch.code, patch.stderr).toBe(0);
-    expect(JSON.parse(patch.stdout)).toMatchObject({ status: 200 });
+    expect(patch.code).toBe(4);
+    expect(patch.stderr).toContain('Refused by rule recording.not_started');
     start.signal('SIGINT');
     expect(await start.exit()).toBe(0);
     const after = await runImp(['api', 'GET', '/v1/users', '--session', id], user.env);

@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noteKeyFromSeed } from '../../src/broker/note-key.js';
 import { ED25519_TYPE, formatPrivateNoteKey, formatVerifierKey } from '../../src/core/audit/signed-note.js';
+import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { ImpProcess, makeUserEnv, ROOT, runImp } from '../helpers/cli.js';
@@ -139,6 +140,13 @@ describe('witnesses and a running broker', () => {
         ttl: 600,
       });
       expect(opened.status).toBe(201);
+      // The dev policy records prod: chunk 0 first, as imp's recorded shell sends it, or the proxy refuses.
+      const chunk0 = `${headerLine({ version: 2, width: 80, height: 24 })}${eventLine(0, 'o', '$ ')}`;
+      const recorded = await t.call('POST', `/v1/sessions/${opened.body.session.id}/recording`, alice, {
+        seq: 0,
+        data: chunk0,
+      });
+      expect(recorded.status).toBe(201);
       const proxy = () => t.call('GET', `/v1/sessions/${opened.body.session.id}/proxy/v1/queue`, alice);
       expect((await proxy()).status).toBe(200);
       // Both witnesses cosign the whole log before one goes down, so the lag counts from there. The

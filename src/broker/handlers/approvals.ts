@@ -138,7 +138,7 @@ export async function denyRequest(ctx: HandlerContext): Promise<HandlerResult> {
 
 /** POST /v1/sessions/:id/revoke {reason?} — security ends someone's session at once. */
 export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult> {
-  const principal = mustHavePrincipal(ctx);
+  mustHavePrincipal(ctx);
   const id = await resolveId(ctx, { noun: 'session', verb: 'revoke', states: ['active', 'pending'] });
   const session = await loadSession(ctx.deps, id);
   if (!session) throw new ImpError('IMP_NOT_FOUND', `No session ${id.slice(0, 64)}.`);
@@ -149,6 +149,20 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
     });
   }
   const reason = optionalText((ctx.body as { reason?: unknown } | null)?.reason, 'reason');
+  return revokeTarget(ctx, session, reason);
+}
+
+/**
+ * Revokes `session` (its guards already passed), after the route's fresh login; audited as
+ * session.revoked with `extra` (a supervisor's terminate adds `via: 'watch'`).
+ */
+export async function revokeTarget(
+  ctx: HandlerContext,
+  session: SessionRecord,
+  reason: string | null,
+  extra: Record<string, unknown> = {},
+): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
   const reauth = await ctx.guard.freshLogin({
     operation: decisionOperation('session.revoke', session, { reason }),
     description: describeDecision('REVOKE the session of', session),
@@ -169,7 +183,7 @@ export async function revokeSession(ctx: HandlerContext): Promise<HandlerResult>
       sessionAudit(
         session,
         'session.revoked',
-        { revoke_reason: reason, self: sameSubject(principal, session.requester), reauth },
+        { revoke_reason: reason, self: sameSubject(principal, session.requester), reauth, ...extra },
         actorOf(principal),
       ),
       now,

@@ -23,6 +23,7 @@ import { scopeClaim } from '../../core/session-token.js';
 import type { SessionRecord } from '../../store/types.js';
 import type { BrokerDeps, HandlerContext, HandlerResult } from '../context.js';
 import { issueLoginToken } from '../login-tokens.js';
+import { recordingFacts, recordingTerms } from '../recording.js';
 import { sessionAudit, sessionView } from '../sessions.js';
 import { checkTicket } from '../tickets/check.js';
 import { safeText } from './sessions.js';
@@ -246,6 +247,7 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
         expires_at: new Date(session.expiresAt!).toISOString(),
         rule: decision.rule,
         machine: decision.machine.name,
+        ...recordingFacts(deps.policy, session),
       }),
       now,
     );
@@ -283,7 +285,7 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
     expires_in: ttl,
     scope: scopeClaim('read'),
     machine: decision.machine.name,
-    session: sessionView(session),
+    session: { ...sessionView(session), recording: recordingTerms(deps.policy, session) },
   };
   return { status: 200, body: response };
 }

@@ -21,6 +21,7 @@ import {
 } from '../sessions.js';
 import { resolveId } from '../short-ids.js';
 import { buildSummary } from '../summary.js';
+import { currentSupervisors, supervisionTerms } from '../supervision.js';
 import { checkSessionAsk, safeText } from './session-check.js';
 
 /** POST /v1/sessions — 201 active, 202 pending approval, 403 naming the rule, 401 step-up last. */
@@ -78,7 +79,7 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
   return {
     status: pending ? 202 : 201,
     body: {
-      session: { ...sessionView(session), recording: recordingTerms(policy, session) },
+      session: await fullView(ctx, session),
       rule: decision.rule,
       message: decision.message,
       ...(ticketCheck.warning ? { ticket_warning: ticketCheck.warning } : {}),
@@ -194,8 +195,20 @@ export async function getSession(ctx: HandlerContext): Promise<HandlerResult> {
     await waitForChange(ctx, session.id, Math.min(1000, deadline - ctx.deps.clock.now()));
     session = await visibleSession(ctx, session.id);
   }
+  return { body: { session: await fullView(ctx, session) } };
+}
+
+/** The session view with its recording and supervision terms (who watches now, where it must be watched). */
+async function fullView(ctx: HandlerContext, session: SessionRecord) {
+  const terms = supervisionTerms(ctx.deps.policy, session);
+  const supervisors =
+    terms.required && session.state === 'active'
+      ? (await currentSupervisors(ctx.deps, session.id)).supervisors
+      : [];
   return {
-    body: { session: { ...sessionView(session), recording: recordingTerms(ctx.deps.policy, session) } },
+    ...sessionView(session),
+    recording: recordingTerms(ctx.deps.policy, session),
+    supervision: { ...terms, supervisors },
   };
 }
 

@@ -21,6 +21,7 @@ import type { Deps } from '../deps.js';
 import { type EventTarget, parseEventsFd } from '../events.js';
 import { EXIT } from '../exit-codes.js';
 import { type BrokerTarget, brokerTarget, withLogin } from '../login-flow.js';
+import { startExecRecording } from '../recording/exec-recording.js';
 import { asInputError, collectSessionInput } from '../session-input.js';
 import { sessionEnv } from '../subshell.js';
 import { formatSummary } from '../summary-format.js';
@@ -176,14 +177,37 @@ async function execute(
     );
 
   const [command, ...args] = options.command;
-  const child = deps.runChild(command!, args, {
-    ...sessionEnv(base, session, target.url),
-    [EXEC_CREDENTIAL_ENV]: credential,
-    XDG_STATE_HOME: childState,
+  let recordingFailure = '';
+  // A signal that arrives while the recording starts (before the command runs) is kept for it.
+  let pending: NodeJS.Signals | null = null;
+  let kill: (signal: NodeJS.Signals) => void = (signal) => {
+    pending ??= signal;
+  };
+  const unsubscribe = deps.onSignal((signal) => kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
+  const recording = await startExecRecording(deps, target, token, session, options.command, (why) => {
+    // Fail closed: a required recording that stops reaching the broker stops the command.
+    recordingFailure = why;
+    kill('SIGTERM');
+  }).catch(async (error) => {
+    unsubscribe();
+    rmSync(childState, { recursive: true, force: true });
+    await target.client.endSession(token, session.id).catch(() => {});
+    throw error;
   });
+  const child = deps.runChild(
+    command!,
+    args,
+    {
+      ...sessionEnv(base, session, target.url),
+      [EXEC_CREDENTIAL_ENV]: credential,
+      XDG_STATE_HOME: childState,
+    },
+    ...(recording ? [recording.tap] : []),
+  );
+  kill = (signal) => child.kill(signal);
+  if (pending) kill(pending);
   const expiresAt = Date.parse(session.expires_at ?? '');
   let expired = false;
-  const unsubscribe = deps.onSignal((signal) => child.kill(signal === 'SIGHUP' ? 'SIGHUP' : 'SIGTERM'));
   const cancelExpiry = deps.clock.after(Math.max(0, expiresAt - deps.clock.now()), () => {
     expired = true;
     child.kill('SIGTERM');
@@ -192,6 +216,11 @@ async function execute(
   cancelExpiry();
   unsubscribe();
   rmSync(childState, { recursive: true, force: true });
+  await recording?.finish();
+  if (recordingFailure)
+    io.err(
+      `imp: session ended — its recording could not be delivered: ${recordingFailure}. Policy requires this session to be recorded, so the command was stopped.`,
+    );
 
   await target.client.endSession(token, session.id).catch(() => {});
   const summary = await target.client.summary(token, session.id).catch(() => null);
@@ -203,7 +232,7 @@ async function execute(
     summary,
   });
   if (!quiet && summary) io.err(formatSummary(summary, 'text'));
-  if (expired) return EXIT.sessionOver;
+  if (expired || recordingFailure) return EXIT.sessionOver;
   if (exit.code !== null) return exit.code;
   return exit.signal === 'SIGINT' ? EXIT.interrupted : 128 + signalNumber(exit.signal);
 }

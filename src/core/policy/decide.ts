@@ -213,6 +213,10 @@ const SELF_RULES: Partial<Record<Capability, { rule: string; message: string }>>
     rule: 'break_glass.self',
     message: 'You cannot confirm your own break-glass request: a second person must.',
   },
+  supervise: {
+    rule: 'supervision.self',
+    message: 'You cannot supervise your own session: another person must.',
+  },
   review: {
     rule: 'break_glass.review_self',
     message:
@@ -225,7 +229,7 @@ const CAPABILITY_WORDS: Record<Capability, (t: AccessTarget) => string> = {
   approve: (t) => `approve ${t.scope} sessions on ${t.tenant}/${t.environment}`,
   review: () => 'review break-glass sessions',
   revoke: () => 'revoke sessions',
-  supervise: () => "list everyone's live sessions",
+  supervise: () => 'supervise sessions',
   breakGlass: (t) => `start break-glass on ${t.tenant}/${t.environment}`,
   breakGlassConfirm: (t) => `confirm break-glass on ${t.tenant}/${t.environment}`,
   passkeyReset: () => "reset other people's passkeys",

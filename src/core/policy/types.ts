@@ -1,6 +1,7 @@
 /** The broker's policy, after validation. Durations are in seconds. */
 import type { NotificationPolicy } from './notifications.js';
 import type { RecordingPolicy } from './recording.js';
+import type { SupervisionPolicy } from './supervision.js';
 import type { TicketSystem } from './tickets.js';
 
 /** What a session may do to the tenant. */
@@ -161,6 +162,8 @@ export interface Policy {
   store: string | null;
   /** Which sessions' terminals are recorded (src/core/policy/recording.ts). */
   recording: RecordingPolicy;
+  /** Which sessions wait for a supervisor, and what the last one leaving does (src/core/policy/supervision.ts). */
+  supervision: SupervisionPolicy;
   /** Who is told what, where (src/core/policy/notifications.ts). */
   notifications: NotificationPolicy;
 }

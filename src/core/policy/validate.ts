@@ -7,6 +7,7 @@ import { isUnforwardableHeader } from '../proxy-request.js';
 import { readMachine } from './machines.js';
 import { readNotifications } from './notifications.js';
 import { DEFAULT_RECORDING, RECORDING_MODES, type RecordingMode, type RecordingPolicy } from './recording.js';
+import { DEFAULT_SUPERVISION, type SupervisionPolicy } from './supervision.js';
 import { readTicketSystem } from './tickets.js';
 import {
   type AlertWebhook,
@@ -180,6 +181,7 @@ const TOP_KEYS = [
   'store',
   'recording',
   'console',
+  'supervision',
   'notifications',
 ];
 const ROLE_KEYS = [
@@ -378,6 +380,7 @@ export function validatePolicy(doc: unknown): { policy: Policy; problems: Policy
     machines,
     store: readStore(r, top.store),
     recording: readRecording(r, top.recording),
+    supervision: readSupervision(r, top.supervision),
     notifications: readNotifications(
       r,
       top.notifications,
@@ -521,6 +524,23 @@ function readRecording(r: Reader, value: unknown): RecordingPolicy {
       'must be at most 61440 (the broker takes request bodies up to 64 KiB)',
     );
   return recording;
+}
+
+function readSupervision(r: Reader, value: unknown): SupervisionPolicy {
+  const path = ['supervision'];
+  const obj = r.object(value, path, ['rules', 'on_leave']);
+  const rules = r.list(obj, 'rules', path).map((raw, i) => {
+    const at = [...path, 'rules', i];
+    const rule = r.object(raw, at, ['tiers', 'environments', 'scopes']);
+    return {
+      tiers: r.strings(rule, 'tiers', at, []),
+      environments: r.strings(rule, 'environments', at, []),
+      scopes: r.scopes(rule, 'scopes', at, []),
+    };
+  });
+  const onLeave = r.string(obj, 'on_leave', path, DEFAULT_SUPERVISION.onLeave);
+  if (onLeave !== 'pause' && onLeave !== 'end') r.problem([...path, 'on_leave'], 'must be pause or end');
+  return { rules, onLeave: onLeave === 'end' ? 'end' : 'pause' };
 }
 
 function readAlert(r: Reader, raw: unknown, path: Path): AlertWebhook {
