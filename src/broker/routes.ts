@@ -22,6 +22,7 @@ import {
   getConsoleSession,
   getConsoleSessionLive,
   getConsoleSessions,
+  postConsoleBreakGlassReview,
   postConsoleRevoke,
 } from './console/session-handlers.js';
 import type { HandlerContext, HandlerResult } from './context.js';
@@ -149,6 +150,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/console/sessions/:id', action: 'show a session in the console', auth: false, handler: getConsoleSession },
   { method: 'GET', path: '/console/sessions/:id/live', action: 'follow a session in the console', auth: false, handler: getConsoleSessionLive },
   { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
+  { method: 'POST', path: '/console/sessions/:id/review', action: 'review a break-glass session in the console', auth: false, handler: postConsoleBreakGlassReview },
   { method: 'GET', path: '/console/audit', action: 'search the audit log in the console', auth: false, handler: getConsoleAudit },
   { method: 'GET', path: '/console/audit/export', action: 'export the audit log from the console', auth: false, handler: getConsoleAuditExport },
   { method: 'GET', path: '/console/review', action: 'read the access review in the console', auth: false, handler: getConsoleReview },

@@ -21,7 +21,8 @@ afterAll(async () => {
 /** A console session for `user` as the callback would create it, and its cookie. */
 async function consoleSessionOf(user: string, authAgeSeconds = 0) {
   const token = await t.loginAs(user, { authAgeSeconds });
-  const roles = user === 'bob' ? ['lead'] : user === 'erin' ? ['security'] : ['support'];
+  const roles =
+    user === 'bob' ? ['lead'] : user === 'erin' ? ['security'] : user === 'dave' ? ['oncall'] : ['support'];
   const session = consoleState(t.broker.deps).create({
     token,
     tokenExpiresAt: t.clock.now() + 3600_000,
@@ -232,5 +233,62 @@ describe('web console over HTTP', () => {
     expect(refused.status).toBe(403);
     const anonymous = await get('/console/review');
     expect(anonymous.text).toContain('/console/login?return=%2Fconsole%2Freview');
+  });
+  it('a break-glass review from the console is the API review: a stale login is sent to the IdP, the confirmer gets no form, erin records it once', async () => {
+    t.clock.advance(1100);
+    const asked = await t.call<{ request: { id: string } }>(
+      'POST',
+      '/v1/break-glass',
+      await t.loginAs('carol'),
+      {
+        tenant: 'globex',
+        environment: 'prod',
+        incident: 'INC-9',
+        reason: 'Payments queue is stuck; requeue the failed jobs',
+        ttl: 600,
+      },
+    );
+    expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+    const id = asked.body.request.id;
+    t.clock.advance(1100);
+    expect((await t.call('POST', `/v1/break-glass/${id}/confirm`, await t.loginAs('dave'))).status).toBe(200);
+    expect((await t.call('POST', `/v1/sessions/${id}/end`, await t.loginAs('carol'))).status).toBe(200);
+
+    const dave = await consoleSessionOf('dave');
+    expect((await get(`/console/sessions/${id}`, dave.cookie)).text).not.toContain('Record review');
+    const erinStale = await consoleSessionOf('erin', 3600);
+    const page = await get(`/console/sessions/${id}`, erinStale.cookie);
+    expect(page.text).toContain('Record review');
+    const stale = await post(
+      `/console/sessions/${id}/review`,
+      { csrf: erinStale.session.csrf, outcome: 'justified', notes: 'Checked the incident timeline' },
+      { cookie: erinStale.cookie, origin: t.broker.url },
+    );
+    expect(stale.status).toBe(303);
+    expect(new URL(stale.headers.get('location') ?? '').searchParams.get('max_age')).toBe('0');
+    expect(await t.store.readAudit({ type: 'breakglass.reviewed', session: id })).toEqual([]);
+
+    const erin = await consoleSessionOf('erin');
+    const done = await post(
+      `/console/sessions/${id}/review`,
+      { csrf: erin.session.csrf, outcome: 'justified', notes: 'Checked the incident timeline' },
+      { cookie: erin.cookie, origin: t.broker.url },
+    );
+    expect(done.status).toBe(200);
+    expect(done.text).toContain('Reviewed: justified.');
+    const reviewed = await t.store.readAudit({ type: 'breakglass.reviewed', session: id });
+    expect(reviewed).toHaveLength(1);
+    expect(reviewed[0]?.actor).toMatchObject({ email: 'erin@example.test' });
+    // The confirmer forging the form is refused by the API's rule, and nothing more is recorded.
+    const forged = await post(
+      `/console/sessions/${id}/review`,
+      { csrf: dave.session.csrf, outcome: 'unjustified', notes: 'I confirmed it myself' },
+      { cookie: dave.cookie, origin: t.broker.url },
+    );
+    expect(forged.status).toBe(403);
+    const denied = (await t.store.readAudit({ type: 'access.denied' })).at(-1);
+    expect(denied).toMatchObject({ session: id, actor: { email: 'dave@example.test' } });
+    expect(String((denied?.data as { rule?: string }).rule)).toMatch(/confirmer|self/);
+    expect(await t.store.readAudit({ type: 'breakglass.reviewed', session: id })).toHaveLength(1);
   });
 });

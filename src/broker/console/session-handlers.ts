@@ -14,7 +14,7 @@ import type { Viewer } from './pages.js';
 import { sessionPage, sessionsPage } from './session-pages.js';
 
 /** Whether one of the viewer's roles (by name, from their login) has the capability. */
-function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke'): boolean {
+function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke' | 'review'): boolean {
   return ctx.deps.policy.roles.some(
     (role) => viewer.session.user.roles.includes(role.name) && role[capability],
   );
@@ -51,6 +51,11 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
       session,
       summary.status === 200 ? (summary.body as SessionSummary) : null,
       viewerMay(ctx, viewer, 'revoke') && session.requester.sub !== viewer.session.user.sub,
+      undefined,
+      // The API refuses the requester and the confirmer (four eyes); the form is not offered to them.
+      viewerMay(ctx, viewer, 'review') &&
+        session.requester.sub !== viewer.session.user.sub &&
+        session.decided_by?.sub !== viewer.session.user.sub,
     ),
   );
 }
@@ -71,6 +76,35 @@ export async function postConsoleRevoke(ctx: HandlerContext): Promise<HandlerRes
       returnTo: `/console/sessions/${id}`,
       label: `revoke session ${id.slice(0, 8)}`,
       done: 'Revoked: the session has ended.',
+      render: 'session',
+    },
+    undefined,
+  );
+}
+
+/**
+ * POST /console/sessions/:id/review {outcome, notes, csrf} — the API's break-glass review, with its
+ * guards (review capability, neither requester nor confirmer, a fresh login last): a stale login
+ * becomes a fresh IdP login or a passkey ceremony, exactly as for approvals.
+ */
+export async function postConsoleBreakGlassReview(ctx: HandlerContext): Promise<HandlerResult> {
+  const { viewer, form } = await formViewer(ctx);
+  const id = sessionId(ctx);
+  const outcome = form.outcome;
+  if (outcome !== 'justified' && outcome !== 'unjustified')
+    throw new InvalidInputError('Choose justified or unjustified.');
+  const notes = (form.notes ?? '').trim();
+  if (!notes) throw new InvalidInputError('Say what you checked in the notes.');
+  return perform(
+    ctx,
+    viewer,
+    {
+      method: 'POST',
+      path: `/v1/break-glass/${id}/review`,
+      body: { outcome, notes },
+      returnTo: `/console/sessions/${id}`,
+      label: `review break-glass session ${id.slice(0, 8)}`,
+      done: `Reviewed: ${outcome}.`,
       render: 'session',
     },
     undefined,

@@ -86,6 +86,7 @@ export function sessionPage(
   summary: SessionSummary | null,
   canRevoke: boolean,
   note?: string,
+  canReview = false,
 ): string {
   const s = session;
   return page({
@@ -182,6 +183,28 @@ export function sessionPage(
               </button>
             </div>
           </form>
+        ) : null}
+        {canReview && s.mode === 'break_glass' && s.review_required && !s.review && s.state !== 'active' ? (
+          <form class="decide" method="post" action={`/console/sessions/${s.id}/review`}>
+            <input type="hidden" name="csrf" value={viewer.session.csrf} />
+            <fieldset>
+              <legend>Review this break-glass session (a fresh login is asked for)</legend>
+              <label>
+                <input type="radio" name="outcome" value="justified" required /> Justified
+              </label>{' '}
+              <label>
+                <input type="radio" name="outcome" value="unjustified" /> Unjustified
+              </label>
+            </fieldset>
+            <label for="notes">Notes (what you checked)</label>
+            <textarea id="notes" name="notes" rows={3} required maxLength={2000} />
+            <div class="buttons">
+              <button type="submit">Record review</button>
+            </div>
+          </form>
+        ) : null}
+        {s.review ? (
+          <p class="notice">{`Reviewed: ${s.review.outcome} by ${who(s.review.by)} at ${s.review.at}.`}</p>
         ) : null}
       </>
     ),
