@@ -288,7 +288,7 @@ describe('web console over HTTP', () => {
     expect(forged.status).toBe(403);
     const denied = (await t.store.readAudit({ type: 'access.denied' })).at(-1);
     expect(denied).toMatchObject({ session: id, actor: { email: 'dave@example.test' } });
-    expect(String((denied?.data as { rule?: string }).rule)).toMatch(/confirmer|self/);
+    expect(String((denied?.data as { rule?: string } | undefined)?.rule)).toMatch(/confirmer|self/);
     expect(await t.store.readAudit({ type: 'breakglass.reviewed', session: id })).toHaveLength(1);
   });
 });
