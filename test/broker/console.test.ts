@@ -22,7 +22,13 @@ afterAll(async () => {
 async function consoleSessionOf(user: string, authAgeSeconds = 0) {
   const token = await t.loginAs(user, { authAgeSeconds });
   const roles =
-    user === 'bob' ? ['lead'] : user === 'erin' ? ['security'] : user === 'dave' ? ['oncall'] : ['support'];
+    user === 'bob'
+      ? ['lead']
+      : user === 'erin'
+        ? ['security']
+        : user === 'dave' || user === 'carol'
+          ? ['oncall']
+          : ['support'];
   const session = consoleState(t.broker.deps).create({
     token,
     tokenExpiresAt: t.clock.now() + 3600_000,
@@ -234,7 +240,7 @@ describe('web console over HTTP', () => {
     const anonymous = await get('/console/review');
     expect(anonymous.text).toContain('/console/login?return=%2Fconsole%2Freview');
   });
-  it('a break-glass review from the console is the API review: a stale login is sent to the IdP, the confirmer gets no form, erin records it once', async () => {
+  it('break-glass in the console: dave confirms and erin reviews through the API (a stale login is sent to the IdP first); neither is offered to the requester or confirmer', async () => {
     t.clock.advance(1100);
     const asked = await t.call<{ request: { id: string } }>(
       'POST',
@@ -250,11 +256,34 @@ describe('web console over HTTP', () => {
     );
     expect(asked.status, JSON.stringify(asked.body)).toBe(202);
     const id = asked.body.request.id;
+    // dave confirms in the console: offered to him (never to carol); a stale login goes to the IdP first.
+    const carol = await consoleSessionOf('carol');
+    expect((await get(`/console/requests/${id}`, carol.cookie)).text).not.toContain('Confirm break-glass');
+    const daveStale = await consoleSessionOf('dave', 3600);
+    expect((await get('/console/requests', daveStale.cookie)).text).toContain(`/console/requests/${id}`);
+    expect((await get(`/console/requests/${id}`, daveStale.cookie)).text).toContain('Confirm break-glass');
+    const staleConfirm = await post(
+      `/console/requests/${id}/decide`,
+      { csrf: daveStale.session.csrf, decision: 'confirm' },
+      { cookie: daveStale.cookie, origin: t.broker.url },
+    );
+    expect(staleConfirm.status).toBe(303);
+    expect(new URL(staleConfirm.headers.get('location') ?? '').searchParams.get('max_age')).toBe('0');
+    expect(await t.store.readAudit({ type: 'breakglass.confirmed', session: id })).toEqual([]);
     t.clock.advance(1100);
-    expect((await t.call('POST', `/v1/break-glass/${id}/confirm`, await t.loginAs('dave'))).status).toBe(200);
+    const dave = await consoleSessionOf('dave');
+    const confirmed = await post(
+      `/console/requests/${id}/decide`,
+      { csrf: dave.session.csrf, decision: 'confirm' },
+      { cookie: dave.cookie, origin: t.broker.url },
+    );
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.text).toContain('Confirmed: the break-glass session has started.');
+    expect(await t.store.readAudit({ type: 'breakglass.confirmed', session: id })).toMatchObject([
+      { actor: { email: 'dave@example.test' } },
+    ]);
     expect((await t.call('POST', `/v1/sessions/${id}/end`, await t.loginAs('carol'))).status).toBe(200);
 
-    const dave = await consoleSessionOf('dave');
     expect((await get(`/console/sessions/${id}`, dave.cookie)).text).not.toContain('Record review');
     const erinStale = await consoleSessionOf('erin', 3600);
     const page = await get(`/console/sessions/${id}`, erinStale.cookie);

@@ -131,7 +131,7 @@ export async function getConsoleRequests(ctx: HandlerContext): Promise<HandlerRe
   const answer = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending');
   if (answer.error) return apiErrorPage(ctx, viewer, answer.status, answer.error, '/console/requests');
   const { requests } = answer.body as { requests: SessionView[] };
-  return html(ctx.deps, requestsPage(viewer, requests));
+  return html(ctx.deps, requestsPage(viewer, [...(await breakGlassToConfirm(ctx, viewer)), ...requests]));
 }
 
 /** GET /console/requests/:id — one request; decision buttons only where the API lists it as the viewer's to decide. */
@@ -144,16 +144,41 @@ export async function getConsoleRequest(ctx: HandlerContext): Promise<HandlerRes
   if (listed.error) return apiErrorPage(ctx, viewer, listed.status, listed.error, '/console/requests');
   const mine = (listed.body as { requests: SessionView[] }).requests.find((r) => r.id === id);
   if (mine) return html(ctx.deps, requestPage(viewer, mine, true));
+  const glass = (await breakGlassToConfirm(ctx, viewer)).find((r) => r.id === id);
+  if (glass) return html(ctx.deps, requestPage(viewer, glass, true));
   const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}`);
   if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, '/console/requests');
   return html(ctx.deps, requestPage(viewer, (read.body as { session: SessionView }).session, false));
 }
 
-/** POST /console/requests/:id/decide {decision: approve|deny, comment, csrf}. */
+/** Pending break-glass requests the viewer may confirm (the API's list: breakGlassConfirm, never their own). */
+async function breakGlassToConfirm(ctx: HandlerContext, viewer: Viewer): Promise<SessionView[]> {
+  const answer = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending&kind=break_glass');
+  return answer.error ? [] : (answer.body as { requests: SessionView[] }).requests;
+}
+
+/**
+ * POST /console/requests/:id/decide {decision: approve|deny|confirm, comment, csrf}. `confirm` is the
+ * API's break-glass confirmation (POST /v1/break-glass/:id/confirm, with the CLI's guards and fresh login).
+ */
 export async function postConsoleDecision(ctx: HandlerContext): Promise<HandlerResult> {
   const { viewer, form } = await formViewer(ctx);
   const id = requestId(ctx);
   const decision = form.decision;
+  if (decision === 'confirm')
+    return perform(
+      ctx,
+      viewer,
+      {
+        method: 'POST',
+        path: `/v1/break-glass/${id}/confirm`,
+        body: {},
+        returnTo: `/console/requests/${id}`,
+        label: `confirm break-glass request ${id.slice(0, 8)}`,
+        done: 'Confirmed: the break-glass session has started.',
+      },
+      undefined,
+    );
   if (decision !== 'approve' && decision !== 'deny') throw new InvalidInputError('Choose approve or deny.');
   const comment = (form.comment ?? '').trim();
   return perform(

@@ -212,7 +212,17 @@ export function requestPage(viewer: Viewer, request: SessionView, canDecide: boo
           {request.decision_comment ? ` (“${request.decision_comment}”)` : ''}
         </p>
         <RequestFacts request={request} />
-        {pending && canDecide ? (
+        {pending && canDecide && request.mode === 'break_glass' ? (
+          <form class="decide" method="post" action={`/console/requests/${request.id}/decide`}>
+            <input type="hidden" name="csrf" value={viewer.session.csrf} />
+            <p>Confirming starts a write session at once; a fresh login is asked for, and alerts go out.</p>
+            <div class="buttons">
+              <button type="submit" name="decision" value="confirm" class="deny">
+                Confirm break-glass
+              </button>
+            </div>
+          </form>
+        ) : pending && canDecide ? (
           <form class="decide" method="post" action={`/console/requests/${request.id}/decide`}>
             <input type="hidden" name="csrf" value={viewer.session.csrf} />
             <label for="comment">Comment (optional)</label>
