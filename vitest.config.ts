@@ -13,6 +13,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Two files at a time: most of an e2e file's time is spent waiting on other processes (IdP,
+    // browser, PostgreSQL, Redmine), and one at a time (vitest's default on 2 cores) took CI past
+    // 13 minutes. Every test already waits on conditions, never on the clock, so contention only
+    // slows it.
+    maxWorkers: 2,
     // Temporary directories (keys, credentials, databases) are removed after each file.
     setupFiles: ['./test/helpers/cleanup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
