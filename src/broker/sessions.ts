@@ -242,7 +242,8 @@ export function newSession(principal: Principal, nowMs: number, fields: NewSessi
 /**
  * Inserts a new session inside a transaction, re-checking what a racing request could have changed
  * since the handler's first checks: the login is not already used (per-session re-authentication)
- * and there is no other pending request on the tenant.
+ * and there is no other pending request or live session on the tenant. The person's key lock makes
+ * the check and the insert one step across replicas (nothing else serialises writes).
  */
 export async function insertNewSession(
   tx: StoreTx,
@@ -250,17 +251,24 @@ export async function insertNewSession(
   principal: Principal,
   session: SessionRecord,
 ): Promise<void> {
+  await tx.lockKey(`person\u0000${principal.iss}\u0000${principal.sub}`);
   const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
   // Only where the IdP's login is the proof: with passkeys each session has an assertion of its own.
   if (usesIdp(policy.reauth.method) && policy.reauth.perSession && lastUsed >= principal.authTime) {
     throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
   }
-  const pending = await tx.listSessions({
+  const open = await tx.listSessions({
     requesterIss: principal.iss,
     requesterSub: principal.sub,
     tenant: session.tenant,
-    states: ['pending'],
+    states: ['pending', 'active'],
   });
-  if (pending.length > 0) throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
+  if (open.some((s) => s.state === 'pending'))
+    throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
+  const live = open.find((s) => (s.expiresAt ?? 0) > session.createdAt);
+  if (live)
+    throw new ConflictError(
+      `You already have an active session on ${session.tenant} (${live.id}). End it first: imp end ${live.id}`,
+    );
   await tx.insertSession(session);
 }

@@ -29,6 +29,8 @@ export async function currentSupervisors(
   deps: Pick<BrokerDeps, 'store'>,
   sessionId: string,
 ): Promise<{ supervisors: string[]; everJoined: boolean }> {
+  // A join or leave just acknowledged may still be queued for the sequencer.
+  await deps.store.settle();
   const [joined, left] = await Promise.all([
     deps.store.readAudit({ session: sessionId, type: 'supervision.joined' }),
     deps.store.readAudit({ session: sessionId, type: 'supervision.left' }),

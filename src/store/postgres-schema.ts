@@ -167,4 +167,16 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
     name: 'notification outbox',
     sql: NOTIFICATION_TABLE_SQL,
   },
+  {
+    name: 'audit queue (appends durable apart from sequencing)',
+    sql: `
+    -- An append is a plain INSERT here, in the caller's transaction (no lock: parallel commits share
+    -- WAL flushes). One sequencer at a time moves rows, in n order, into audit_events and the tree
+    -- and deletes them in the same transaction (postgres-sequencer.ts): the broker role needs DELETE.
+    CREATE TABLE audit_queue (
+      n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      body TEXT NOT NULL
+    );
+    `,
+  },
 ];

@@ -1,37 +1,47 @@
 /**
  * The PostgreSQL store: several broker replicas share one database.
  *
- * Every `transaction` runs BEGIN … COMMIT on one pooled connection and first takes a transaction-level
- * advisory lock (`pg_advisory_xact_lock`), so transactions from all replicas run one at a time, as they
- * do on SQLite: the audit chain has one head and never forks, and a handler's check-then-write inside
- * a transaction (one login per session, one pending request per tenant) holds across replicas. The
- * lock is released by COMMIT or ROLLBACK, or by the server when a broker dies mid-transaction.
- * Transactions a replica queues together share one lock acquisition and one COMMIT (group commit,
- * postgres-group.ts); reads outside transactions (StoreReads, getSession, …) take no lock at all.
+ * Every `transaction` runs BEGIN … COMMIT on a pooled connection of its own, in parallel with the
+ * others (PostgreSQL shares WAL flushes between concurrent commits). Its audit events are INSERTs
+ * into `audit_queue`, durable with the COMMIT the caller waits for; one sequencer per database
+ * (postgres-sequencer.ts: a lease any replica takes over) gives them seq, prev, hash and their tree
+ * leaves in batches soon after. Check-then-write rules that must hold across replicas take a lock
+ * on their own key (`lockKey`) or rely on a conditional UPDATE or a unique index; nothing takes a
+ * lock shared by every write any more. Reads outside transactions (StoreReads, getSession, …) see
+ * committed rows and sequenced events only.
  *
  * Fail-closed: connection, permission, read-only, timeout and resource errors become
  * AuditUnavailableError (HTTP 503): the operation did not happen.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
-import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
+import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
 import type { StoredNote } from '../core/audit/log-tree.js';
+import type { Clock } from '../core/clock.js';
 import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
-import { type GroupMember, MAX_GROUP, runGroup, type TxState } from './postgres-group.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
+import {
+  HEAD_CHANNEL,
+  lockSql,
+  QUEUE_CHANNEL,
+  queuedBody,
+  Sequencer,
+} from './postgres-sequencer.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
+import { systemClock } from '../runtime/clock.js';
 import type {
   AuditQuery,
   LoginRecord,
+  QueuedAuditEvent,
   SessionQuery,
   SessionRecord,
   SessionReview,
@@ -47,12 +57,6 @@ type Queryable = {
   query<R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 };
 
-/** Advisory lock keys: (namespace 'imp', purpose). Locks are per database. */
-const LOCK_NAMESPACE = 0x696d70;
-const LOCK = { migrate: 1, chain: 2, keys: 3 } as const;
-const lockSql = (purpose: keyof typeof LOCK) =>
-  `SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, ${LOCK[purpose]})`;
-
 /** The schema version this build of imp migrates to. */
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
 
@@ -65,10 +69,16 @@ export interface PostgresStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Pool size (default 16). */
   maxConnections?: number;
-  /** Ignored since group commit (one group per process at a time); kept so existing callers compile. */
+  /** Ignored (transactions run in parallel, one pooled connection each); kept so existing callers compile. */
   maxConcurrentTransactions?: number;
-  /** How long a transaction waits for the chain lock before failing closed (ms, default 10 000). */
+  /** How long a transaction waits for a row or key lock before failing closed (ms, default 10 000). */
   lockTimeoutMs?: number;
+  /** The clock the sequencer polls and waits on (default the system clock). */
+  clock?: Clock;
+  /** How often the sequencer looks at the queue unprompted, and other replicas try for its lease (ms, default 500). */
+  sequencerPollMs?: number;
+  /** Hears when this store takes (true) or loses (false) the sequencer lease. */
+  onSequencerLease?: (held: boolean) => void;
   /** Run pending migrations (default true); false only checks that the schema is current. */
   migrate?: boolean;
   /** Where background connection errors go (idle pool connections, the LISTEN connection). */
@@ -254,7 +264,7 @@ export async function openPostgresStore(
     await pool.end().catch(() => {});
     throw error;
   }
-  return new PostgresStore(pool, config, onError);
+  return new PostgresStore(pool, config, onError, options);
 }
 
 /**
@@ -285,13 +295,28 @@ async function catchUpTree(pool: pg.Pool): Promise<void> {
 }
 
 /** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
+/** A transaction in progress: statements not sent yet (BEGIN, queued events) and how many events it queued. */
+interface TxState {
+  /** Sent with the next statement, or with COMMIT (escaped literals: a multi-statement query takes no parameters). */
+  pending: string[];
+  /** Whether BEGIN has reached the server. */
+  begun: boolean;
+  queued: number;
+}
+
+/** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
   private readonly sessionListeners = new Set<(id: string) => void>();
+  private readonly headListeners = new Set<(size: number) => void>();
+  /** Settle and sequenced waiters, woken after each batch this replica integrates. */
+  private readonly waiters = new Set<() => void>();
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly queue: GroupMember[] = [];
-  private grouping = false;
+  private readonly sequencer: Sequencer;
+  private readonly clock: Clock;
+  private notifying: Promise<void> | null = null;
+  private notifyAgain = false;
   private listener: pg.Client | null = null;
   private listenRetry: NodeJS.Timeout | null = null;
   private closed = false;
@@ -308,55 +333,44 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly config: pg.PoolConfig,
     private readonly onError: (message: string, error: Error) => void,
+    options: Pick<PostgresStoreOptions, 'clock' | 'sequencerPollMs' | 'onSequencerLease'> = {},
   ) {
     // The read methods are the transaction's own, each one statement on any pooled connection: no
-    // BEGIN, no chain lock, committed data only (read committed). Nothing is ever queued in `pending`.
-    const reads = this.tx(pool as unknown as pg.PoolClient, {
-      head: null,
-      appended: [],
-      pending: [],
-      frontier: null,
-    });
+    // BEGIN, committed data only (read committed). Nothing is ever queued in `pending`.
+    const reads = this.tx(pool as unknown as pg.PoolClient, { pending: [], begun: true, queued: 0 });
     for (const name of STORE_READS) {
       const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
       Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
     }
+    this.clock = options.clock ?? systemClock;
+    this.sequencer = new Sequencer({
+      config,
+      clock: this.clock,
+      pollMs: options.sequencerPollMs ?? 500,
+      onError,
+      onLease: options.onSequencerLease ?? (() => {}),
+      sequenced: (events) => {
+        for (const listener of this.appendListeners) listener(events);
+        for (const wake of [...this.waiters]) wake();
+      },
+    });
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new AuditUnavailableError(new Error('the store is closed')));
-    const run = new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-    });
-    this.schedule();
+    const run = this.runTransaction(fn);
     this.inFlight.add(run);
     const forget = () => this.inFlight.delete(run);
     run.then(forget, forget);
     return run;
   }
 
-  // One group at a time per process; what queues meanwhile (and while a group waits for another
-  // replica's lock) forms the next group. It starts on the next turn of the event loop, so every
-  // request whose I/O is ready now joins it.
-  private schedule(): void {
-    if (this.grouping) return;
-    this.grouping = true;
-    setImmediate(() => {
-      this.runGroup(this.queue.splice(0, MAX_GROUP)).finally(() => {
-        this.grouping = false;
-        if (this.queue.length > 0) this.schedule();
-      });
-    });
-  }
-
-  private async runGroup(group: GroupMember[]): Promise<void> {
+  private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {
-      const failure = new AuditUnavailableError(error);
-      for (const member of group) member.reject(failure);
-      return;
+      throw new AuditUnavailableError(error);
     }
     // A connection that dies between statements emits 'error' on the client: keep it from
     // crashing the process, and discard the connection afterwards.
@@ -365,52 +379,70 @@ export class PostgresStore implements Store {
       broken = error;
     };
     client.on('error', onClientError);
-    const begin = async (): Promise<TxState> => {
-      // One round trip: begin, wait for the chain lock, then read the head (a snapshot taken after
-      // the lock, so it sees every append committed before).
-      const results = (await client.query(
-        `BEGIN; ${lockSql('chain')}; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`,
-      )) as unknown as pg.QueryResult[];
-      const headRow = results[2]?.rows[0] as { seq: string; hash: string } | undefined;
-      return {
-        head: headRow ? { seq: Number(headRow.seq), hash: headRow.hash } : null,
-        appended: [],
-        pending: [],
-        frontier: null,
-      };
-    };
-    const toStoreError = (error: unknown) =>
-      error instanceof ImpError || !isPostgresUnavailable(error) ? error : new AuditUnavailableError(error);
+    // BEGIN travels with the first statement's round trip when that one takes no parameters.
+    const state: TxState = { pending: ['BEGIN'], begun: false, queued: 0 };
+    let committing = false;
     try {
-      await runGroup(
-        client,
-        group,
-        begin,
-        (state) => this.tx(client, state),
-        toStoreError,
-        (appended) => {
-          for (const listener of this.appendListeners) listener(appended);
-        },
-      );
-    } catch {
-      // Every member has been rejected; what is left is the connection.
-      await client.query('ROLLBACK').catch((rollbackError: Error) => {
-        broken ??= rollbackError;
-      });
+      const result = await fn(this.tx(client, state));
+      if (state.begun || state.pending.length > 1) {
+        committing = true;
+        await client.query([...state.pending.splice(0), 'COMMIT'].join(';\n'));
+        state.begun = false;
+      }
+      if (state.queued > 0) this.queuedCommitted();
+      return result;
+    } catch (error) {
+      if (state.begun || committing)
+        await client.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken ??= rollbackError;
+        });
+      if (error instanceof ImpError) throw error;
+      // A commit that fails with events in it: nothing happened, and the caller must not proceed.
+      if (committing && state.queued > 0) throw new AuditUnavailableError(error);
+      throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
     } finally {
       client.off('error', onClientError);
       client.release(broken ?? false);
     }
   }
 
+  /** Events just became durable: wake the sequencer, here or (one NOTIFY at a time) on the holder. */
+  private queuedCommitted(): void {
+    if (this.sequencer.held) {
+      this.sequencer.wake();
+      return;
+    }
+    if (this.notifying) {
+      this.notifyAgain = true;
+      return;
+    }
+    this.notifying = this.pool
+      .query(`SELECT pg_notify('${QUEUE_CHANNEL}', '')`)
+      .then(
+        () => {},
+        // Best effort: the holder also polls.
+        () => {},
+      )
+      .finally(() => {
+        this.notifying = null;
+        if (this.notifyAgain) {
+          this.notifyAgain = false;
+          this.queuedCommitted();
+        }
+      });
+  }
+
   private tx(client: pg.PoolClient, state: TxState): StoreTx {
-    // Every statement of the transaction goes through here, after the audit rows appended before it.
+    // Every statement of the transaction goes through here, after what is pending (BEGIN, queued events).
     const query = async <R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]) => {
       if (state.pending.length > 0) {
+        const statements = state.pending.splice(0);
         try {
-          await client.query(state.pending.splice(0).join(';\n'));
+          await client.query(statements.join(';\n'));
         } catch (error) {
-          throw new AuditUnavailableError(error);
+          throw statements.length > 1 || !state.begun ? new AuditUnavailableError(error) : error;
+        } finally {
+          state.begun = true;
         }
       }
       return client.query<R>(sql, values);
@@ -424,35 +456,23 @@ export class PostgresStore implements Store {
       return { rows: result.rows, changes: result.rowCount ?? 0 };
     };
     return {
-      appendAudit: async (draft: AuditDraft, nowMs: number) => {
+      appendAudit: async (draft: AuditDraft, nowMs: number): Promise<QueuedAuditEvent> => {
         try {
-          const event = sealEvent(draft, {
-            seq: (state.head?.seq ?? 0) + 1,
-            id: randomUUID(),
-            ts: new Date(nowMs).toISOString(),
-            prev: state.head?.hash ?? GENESIS_PREV,
-          });
-          // Sent with the next statement or with COMMIT (all values are escaped literals: a
-          // multi-statement query takes no parameters).
-          const values = eventToRow(event).map((value) =>
-            value === null
-              ? 'NULL'
-              : typeof value === 'number'
-                ? String(value)
-                : client.escapeLiteral(String(value)),
-          );
-          state.pending.push(
-            `INSERT INTO audit_events (seq, id, ts, type, actor_sub, actor_email, tenant, environment, session, prev, hash, event) VALUES (${values.join(', ')})`,
-          );
-          state.frontier ??= await loadFrontier(client, event.seq - 1);
-          state.pending.push(integrateSql(state.frontier, event));
-          // We hold the chain lock until commit: nobody else can move the head meanwhile.
-          state.head = { seq: event.seq, hash: event.hash };
-          state.appended.push(event);
-          return event;
+          const id = randomUUID();
+          const body = queuedBody(draft, id, new Date(nowMs).toISOString());
+          // A plain INSERT, sent with the next statement or with COMMIT: no lock, no head to read.
+          state.pending.push(`INSERT INTO audit_queue (body) VALUES (${client.escapeLiteral(body)})`);
+          state.queued++;
+          return JSON.parse(body) as QueuedAuditEvent;
         } catch (error) {
           throw new AuditUnavailableError(error);
         }
+      },
+      lockKey: async (key: string) => {
+        // 64 bits of its SHA-256 in the one-bigint key space (apart from the (namespace, purpose)
+        // pairs); a collision only serialises more. Hashed here: keys may hold NUL, text may not.
+        const id = createHash('sha256').update(`imp\u0000${key}`).digest().readBigInt64BE(0);
+        await query('SELECT pg_advisory_xact_lock($1::bigint)', [id.toString()]);
       },
       insertLogin: async (login: LoginRecord) => {
         await query(
@@ -562,6 +582,67 @@ export class PostgresStore implements Store {
 
   async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
     return this.read(() => listSessions(this.pool, query));
+  }
+
+  async settle(timeoutMs = 10_000): Promise<void> {
+    // Every queued event committed before now has n <= the newest one: wait until none is left.
+    const newest = await this.read(() =>
+      this.pool.query<{ n: string | null }>('SELECT max(n) AS n FROM audit_queue'),
+    );
+    const n = newest.rows[0]?.n;
+    if (n === null || n === undefined) return;
+    await this.waitFor(timeoutMs, async () => {
+      const left = await this.pool.query('SELECT 1 FROM audit_queue WHERE n <= $1 LIMIT 1', [n]);
+      return left.rowCount === 0 ? true : null;
+    });
+  }
+
+  async sequenced(ids: readonly string[], timeoutMs = 10_000): Promise<AuditEvent[]> {
+    if (ids.length === 0) return [];
+    return this.waitFor(timeoutMs, async () => {
+      const found = await this.pool.query<{ event: string }>(
+        'SELECT event FROM audit_events WHERE id = ANY($1) ORDER BY seq',
+        [[...ids]],
+      );
+      return found.rows.length === new Set(ids).size
+        ? found.rows.map((row) => JSON.parse(row.event) as AuditEvent)
+        : null;
+    });
+  }
+
+  /**
+   * Polls `check` until it answers (after each batch this replica integrates, else every few ms on
+   * the clock, backing off); AuditUnavailableError when no sequencer got there within `timeoutMs`.
+   */
+  private async waitFor<T>(timeoutMs: number, check: () => Promise<T | null>): Promise<T> {
+    const deadline = this.clock.now() + timeoutMs;
+    let pause = 2;
+    for (;;) {
+      const answer = await this.read(check);
+      if (answer !== null) {
+        // Seen committed from another connection: let this replica's batch be announced first, so
+        // onAppended listeners have heard of what the caller now reads.
+        if (this.sequencer.held) await this.sequencer.idle();
+        return answer;
+      }
+      if (this.clock.now() >= deadline)
+        throw new AuditUnavailableError(
+          new Error(`audit events were not sequenced within ${timeoutMs} ms (is a sequencer running?)`),
+        );
+      if (!this.sequencer.held) this.queuedCommitted();
+      const stop = new AbortController();
+      const woken = new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake);
+          resolve();
+        };
+        this.waiters.add(wake);
+        stop.signal.addEventListener('abort', wake);
+      });
+      await Promise.race([woken, this.clock.sleep(pause, stop.signal).catch(() => {})]);
+      stop.abort();
+      pause = Math.min(pause * 2, 50);
+    }
   }
 
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
@@ -676,9 +757,19 @@ export class PostgresStore implements Store {
     return () => this.sessionListeners.delete(listener);
   }
 
+  /**
+   * Calls `listener` with the log's size after each batch any replica's sequencer integrates
+   * (LISTEN/NOTIFY; best effort), so a replica that does not sequence still sees the log move.
+   */
+  onAuditHead(listener: (size: number) => void): () => void {
+    this.headListeners.add(listener);
+    if (!this.listener && !this.listenRetry) void this.listen();
+    return () => this.headListeners.delete(listener);
+  }
+
   private async listen(): Promise<void> {
     this.listenRetry = null;
-    if (this.closed || this.sessionListeners.size === 0) return;
+    if (this.closed || this.sessionListeners.size + this.headListeners.size === 0) return;
     const client = new pg.Client({ ...this.config, keepAlive: true });
     this.listener = client;
     const retry = (error: Error) => {
@@ -694,12 +785,15 @@ export class PostgresStore implements Store {
     client.on('error', retry);
     client.on('end', () => retry(new Error('connection ended')));
     client.on('notification', (message) => {
-      if (message.channel !== SESSION_CHANNEL || !message.payload) return;
-      for (const listener of this.sessionListeners) listener(message.payload);
+      if (!message.payload) return;
+      if (message.channel === SESSION_CHANNEL)
+        for (const listener of this.sessionListeners) listener(message.payload);
+      if (message.channel === HEAD_CHANNEL)
+        for (const listener of this.headListeners) listener(Number(message.payload));
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${SESSION_CHANNEL}`);
+      await client.query(`LISTEN ${SESSION_CHANNEL}; LISTEN ${HEAD_CHANNEL}`);
     } catch (error) {
       retry(error as Error);
     }
@@ -758,11 +852,16 @@ export class PostgresStore implements Store {
     await this.read(() => this.pool.query('SELECT 1'));
   }
 
-  /** Waits for transactions in flight (their audit events), then closes every connection. */
+  /**
+   * Waits for transactions in flight (their audit events), hands the sequencer lease on (a holder
+   * integrates what is queued first), then closes every connection.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     await Promise.allSettled([...this.inFlight]);
     this.closed = true;
+    await this.sequencer.stop();
+    await this.notifying;
     if (this.listenRetry) clearTimeout(this.listenRetry);
     const listener = this.listener;
     this.listener = null;

@@ -228,6 +228,8 @@ class SqliteStore implements Store {
           throw new AuditUnavailableError(error);
         }
       },
+      // One writer: transactions already run one at a time.
+      lockKey: async () => {},
       insertLogin: async (login: LoginRecord) => {
         statement(
           'INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -352,6 +354,14 @@ class SqliteStore implements Store {
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
     const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
     return (this.statement(sql).all(params) as Row[]).map(rowToSession);
+  }
+
+  /** Nothing to wait for: the one writer sequences every event inside its own transaction. */
+  async settle(): Promise<void> {}
+
+  async sequenced(ids: readonly string[]): Promise<AuditEvent[]> {
+    const events = await Promise.all(ids.map((id) => this.readAudit({ id })));
+    return events.flat().sort((a, b) => a.seq - b.seq);
   }
 
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {

@@ -178,10 +178,26 @@ export interface AuditQuery {
   newest?: boolean;
 }
 
+/**
+ * An event as its transaction knows it: durable when the transaction commits, with its id and ts.
+ * Its place in the log (seq, prev, hash, tree leaf) is the sequencer's to give: at once on SQLite (one
+ * writer), shortly after commit on PostgreSQL. Whoever needs the seq waits with `Store.sequenced`.
+ */
+export type QueuedAuditEvent = Omit<AuditEvent, 'seq' | 'prev' | 'hash'>;
+
 /** What one transaction may do. */
 export interface StoreTx {
-  /** Appends an audit event to the chain; the store assigns seq, id, ts (from nowMs), prev and hash. */
-  appendAudit(draft: AuditDraft, nowMs: number): Promise<AuditEvent>;
+  /**
+   * Appends an audit event: durable with the transaction's commit (fail-closed: no event, no change),
+   * sequenced into the chain and tree by the store (at once, or by the sequencer after commit).
+   */
+  appendAudit(draft: AuditDraft, nowMs: number): Promise<QueuedAuditEvent>;
+  /**
+   * Holds a lock on `key` until the transaction ends, so check-then-write rules on one key (one
+   * pending request per person and tenant, one login per session, one use of an ID token) run one at
+   * a time across replicas. SQLite's one writer already runs transactions one at a time.
+   */
+  lockKey(key: string): Promise<void>;
   insertLogin(login: LoginRecord): Promise<void>;
   getLogin(id: string): Promise<LoginRecord | null>;
   findLoginByTokenHash(idTokenHash: string): Promise<LoginRecord | null>;
@@ -264,9 +280,18 @@ export const STORE_READS = [
 /** A store engine. */
 export interface Store extends StoreReads {
   readonly engine: 'sqlite' | 'postgres';
-  /** Runs `fn` atomically; appends are serialized so the chain never forks. */
+  /** Runs `fn` atomically; its audit events are durable when it resolves (sequenced by the store). */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
-  /** Events in seq order. */
+  /**
+   * Waits until every event committed before the call is sequenced (in the chain and the tree):
+   * readers that must see "their" events (a summary at session end, a receipt right after an
+   * action, an export) call it first. Throws AuditUnavailableError when no sequencer integrates
+   * them within `timeoutMs` (default 10 s).
+   */
+  settle(timeoutMs?: number): Promise<void>;
+  /** Waits until the events with these ids are sequenced and returns them, in seq order (as settle). */
+  sequenced(ids: readonly string[], timeoutMs?: number): Promise<AuditEvent[]>;
+  /** Sequenced events in seq order (events still queued are not there yet: see settle). */
   readAudit(query?: AuditQuery): Promise<AuditEvent[]>;
   /** Every event in seq order without materialising the whole log (for verify and export). */
   iterateAudit(query?: AuditQuery): AsyncIterable<AuditEvent>;
@@ -291,7 +316,11 @@ export interface Store extends StoreReads {
   listLatestLogins(): Promise<LoginRecord[]>;
   /** A session's recording chunks in seq order (empty when it was not recorded). */
   listRecordingChunks(session: string): Promise<RecordingChunk[]>;
-  /** Calls `listener` after each commit that appended audit events, with those events in order. */
+  /**
+   * Calls `listener` with each batch of events this store instance sequenced, in seq order: after
+   * the commit that appended them on SQLite; on PostgreSQL on the replica holding the sequencer
+   * lease (so every event is announced once across replicas).
+   */
   onAppended(listener: (events: AuditEvent[]) => void): () => void;
   /**
    * Calls `listener` with the id of a session whose state changed in another process sharing the

@@ -28,6 +28,7 @@ import type {
   LoginRecord,
   NotificationRecord,
   PasskeyRecord,
+  QueuedAuditEvent,
   SessionRecord,
   Store,
   StoreReads,
@@ -105,9 +106,10 @@ const postgres: Engine = {
   },
   async breakAuditWrites() {
     const name = currentPgDatabase;
-    await cluster!.query('REVOKE INSERT ON audit_events FROM imp_broker', [], name);
+    // Appends are INSERTs into the queue (the sequencer moves them into audit_events).
+    await cluster!.query('REVOKE INSERT ON audit_queue FROM imp_broker', [], name);
     return async () => {
-      await cluster!.query('GRANT INSERT ON audit_events TO imp_broker', [], name);
+      await cluster!.query('GRANT INSERT ON audit_queue TO imp_broker', [], name);
     };
   },
 };
@@ -145,15 +147,18 @@ function draft(overrides: Partial<AuditDraft> = {}): AuditDraft {
   };
 }
 
+/** Appends in one transaction and returns the events as sequenced (seq, prev, hash). */
 async function append(store: Store, drafts: AuditDraft[], nowMs = T0): Promise<AuditEvent[]> {
-  return store.transaction(async (tx) => {
-    const events: AuditEvent[] = [];
+  const queued = await store.transaction(async (tx) => {
+    const events: QueuedAuditEvent[] = [];
     for (const d of drafts) events.push(await tx.appendAudit(d, nowMs));
     return events;
   });
+  return store.sequenced(queued.map((e) => e.id));
 }
 
 async function expectChainValid(store: Store): Promise<AuditEvent[]> {
+  await store.settle();
   const events = await store.readAudit();
   const verdict = await verifyChain(events, [], async () => {
     throw new Error('no checkpoints expected');
@@ -232,6 +237,53 @@ describe.each(engines)('$name store', (engine) => {
     expect(iterated).toEqual(written);
   });
 
+  it('makes an append durable at commit and gives it its place after: sequenced() and settle() wait for it', async () => {
+    const { store, open } = await engine.fresh();
+    const other = await open();
+    const queued = await other.transaction(async (tx) => [
+      await tx.appendAudit(draft({ type: 'session.requested', data: { n: 1 } }), T0),
+      await tx.appendAudit(draft({ type: 'session.started', data: { n: 2 } }), T0 + 1),
+    ]);
+    expect(queued.map((e) => [e.type, e.ts])).toEqual([
+      ['session.requested', new Date(T0).toISOString()],
+      ['session.started', new Date(T0 + 1).toISOString()],
+    ]);
+    // Asked of another broker: the events are the same wherever they were appended.
+    const sealed = await store.sequenced(queued.map((e) => e.id).reverse());
+    expect(sealed.map((e) => e.seq)).toEqual([1, 2]);
+    expect(sealed[0]).toMatchObject(queued[0]!);
+    expect(sealed[1]).toMatchObject(queued[1]!);
+    expect(sealed[1]!.prev).toBe(sealed[0]!.hash);
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? store : other).transaction((tx) => tx.appendAudit(draft({ data: { i } }), T0 + i)),
+      ),
+    );
+    await store.settle();
+    expect(await store.readAudit()).toHaveLength(22);
+    expect((await store.treeHead()).size).toBe(22);
+    expect(await store.sequenced([])).toEqual([]);
+  });
+
+  it('lockKey: a check-then-write on one key holds across brokers, exactly one of racing writers wins', async () => {
+    const { store, open } = await engine.fresh();
+    const other = await open();
+    const attempt = (s: Store, id: string) =>
+      s.transaction(async (tx) => {
+        await tx.lockKey(`first-login\u0000${ALICE.sub}`);
+        if (await tx.findLatestLogin(ALICE.sub)) return false;
+        await tx.insertLogin(login(id));
+        await tx.appendAudit(draft({ type: 'auth.login', data: { id } }), T0);
+        return true;
+      });
+    const won = await Promise.all(
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((id, i) => attempt(i % 2 ? other : store, id)),
+    );
+    expect(won.filter(Boolean)).toHaveLength(1);
+    const events = await expectChainValid(store);
+    expect(events.map((e) => e.data.id)).toEqual([['a', 'b', 'c', 'd', 'e', 'f'][won.indexOf(true)]]);
+  });
+
   it('filters by seq, time, tenant, type, session and actor (sub, email, local part), with limit and newest', async () => {
     const { store } = await engine.fresh();
     await append(store, [draft({ tenant: 'acme', session: 's1' })], T0);
@@ -304,7 +356,7 @@ describe.each(engines)('$name store', (engine) => {
     await expectChainValid(store);
   });
 
-  it('group commit: concurrent transactions share commits; a member that throws rolls back alone', async () => {
+  it('concurrent transactions: each commits or rolls back alone, and the log holds exactly the committed ones', async () => {
     const { store } = await engine.fresh();
     const groups: number[] = [];
     store.onAppended((events) => groups.push(events.length));
@@ -324,12 +376,14 @@ describe.each(engines)('$name store', (engine) => {
     expect(events.map((e) => e.data.i).sort((a, b) => Number(a) - Number(b))).toEqual(
       Array.from({ length: 30 }, (_, i) => i).filter((i) => i % 3 !== 1),
     );
-    // What each committed member was told is what the log holds.
+    // What each committed member was told is what the log holds, sealed in its place.
+    const byId = new Map(events.map((e) => [e.id, e]));
     for (const outcome of outcomes)
-      if (outcome.status === 'fulfilled') expect(events[outcome.value.seq - 1]).toEqual(outcome.value);
+      if (outcome.status === 'fulfilled') expect(byId.get(outcome.value.id)).toMatchObject(outcome.value);
     expect(await store.getLogin('g1')).toBeNull();
     expect((await store.getLogin('g2'))?.id).toBe('g2');
     expect(groups.reduce((a, b) => a + b, 0)).toBe(20);
+    // Batched: SQLite's group commit, PostgreSQL's sequencer.
     expect(groups.length).toBeLessThan(20);
     const head = await store.treeHead();
     expect(head).toEqual({ size: 20, root: rootFromLeafHashes(events.map(eventLeafHash)) });
@@ -730,6 +784,7 @@ describe.each(engines)('$name store', (engine) => {
       ),
     );
     expect(race.filter(Boolean)).toHaveLength(1);
+    await store.settle();
     expect(await store.readAudit({ type: 'session.expired' })).toHaveLength(1);
     expect(
       await store.transaction((tx) =>
@@ -774,6 +829,7 @@ describe.each(engines)('$name store', (engine) => {
       await tx.appendAudit(draft({ type: 'session.started' }), T0);
     });
     await store.transaction(async (tx) => tx.lastUsedAuthTime('x', 'y')); // no events: no call
+    await store.settle();
     stop();
     await append(store, [draft()]);
     expect(heard).toEqual([['1:session.requested', '2:session.started']]);

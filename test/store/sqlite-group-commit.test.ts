@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../src/core/audit/event.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { ConflictError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
@@ -24,7 +25,9 @@ afterEach(async () => {
   await store.close();
 });
 
-const append = (type: string) => store.transaction((tx) => tx.appendAudit({ type, data: {} }, Date.now()));
+// SQLite's one writer seals an event as it appends it: what the transaction got is the event as logged.
+const append = (type: string) =>
+  store.transaction(async (tx) => (await tx.appendAudit({ type, data: {} }, Date.now())) as AuditEvent);
 
 function login(id: string): LoginRecord {
   return {

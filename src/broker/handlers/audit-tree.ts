@@ -30,6 +30,9 @@ export async function getCheckpoint(ctx: HandlerContext): Promise<HandlerResult>
 
 /** Checkpoints the head now and waits (bounded) for the witnesses; returns the newest checkpoint. */
 export async function freshCheckpoint(deps: BrokerDeps): Promise<StoredNote | undefined> {
+  // What was acknowledged before now must be in the tree the checkpoint signs (a receipt right
+  // after an action, an export): the sequencer integrates after commit.
+  await deps.store.settle();
   await deps.checkpoint();
   const latest = (await deps.store.listNotes()).at(-1);
   if (latest && deps.policy.audit.witnesses.length > 0)
@@ -87,6 +90,7 @@ export async function treeExport(
 /** GET /v1/audit/receipt/:ref — a self-contained receipt for one event (role audit, guarded in routes.ts). */
 export async function getReceipt(ctx: HandlerContext): Promise<HandlerResult> {
   const ref = ctx.params.ref ?? '';
+  await ctx.deps.store.settle();
   let events: AuditEvent[];
   if (/^\d{1,15}$/.test(ref))
     events = await ctx.deps.store.readAudit({ fromSeq: Number(ref), toSeq: Number(ref) });

@@ -55,6 +55,8 @@ async function recordRead(
 export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
   const query = { limit: 200, ...auditQuery(ctx), newest: true };
   await recordRead(ctx, 'audit.read', { filters: { ...ctx.query } });
+  // Everything acknowledged before this read (the read's own event included) is in what it returns.
+  await ctx.deps.store.settle();
   return { body: { events: await ctx.deps.store.readAudit(query) } };
 }
 
@@ -62,6 +64,7 @@ export async function listAudit(ctx: HandlerContext): Promise<HandlerResult> {
 export async function showAudit(ctx: HandlerContext): Promise<HandlerResult> {
   const ref = ctx.params.ref ?? '';
   await recordRead(ctx, 'audit.read', { ref });
+  await ctx.deps.store.settle();
   let events: AuditEvent[];
   if (/^\d{1,15}$/.test(ref))
     events = await ctx.deps.store.readAudit({ fromSeq: Number(ref), toSeq: Number(ref) });

@@ -90,6 +90,8 @@ export async function exchangeIdToken(
   await deps.store
     .transaction(async (tx) => {
       // A given ID token buys one broker token: a replayed one is refused (and the refusal audited).
+      // The key lock holds the check until commit, so a replay racing on another replica is refused too.
+      await tx.lockKey(`id-token\u0000${tokenHash}`);
       if (await tx.findLoginByTokenHash(tokenHash)) {
         await tx.appendAudit(
           {

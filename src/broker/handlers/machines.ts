@@ -188,6 +188,8 @@ export async function postTokenExchange(ctx: HandlerContext): Promise<HandlerRes
     .update(`workload-jti\u0000${identity.iss}\u0000${identity.jti}`)
     .digest('hex');
   const outcome = await deps.store.transaction(async (tx) => {
+    // Held until commit: the same jti racing on another replica waits, then finds this use.
+    await tx.lockKey(`id-token\u0000${jtiHash}`);
     if (await tx.findLoginByTokenHash(jtiHash)) {
       await tx.appendAudit(
         {

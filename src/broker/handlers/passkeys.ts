@@ -111,6 +111,7 @@ export async function postCeremony(ctx: HandlerContext): Promise<HandlerResult> 
         passkeyName(ceremony),
       );
       await deps.store.transaction(async (tx) => {
+        await tx.lockKey(`passkey\u0000${passkey.id}`);
         if (await tx.getPasskey(passkey.id))
           throw new CeremonyRefusal('duplicate', 'This passkey is already enrolled.');
         if (

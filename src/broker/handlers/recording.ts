@@ -72,6 +72,8 @@ export async function postRecordingChunk(ctx: HandlerContext): Promise<HandlerRe
   const now = deps.clock.now();
   const principal = mustHavePrincipal(ctx);
   const outcome = await ctx.guard.commit(async (tx) => {
+    // Chunks are numbered in order: a retry racing on another replica waits here, then is a duplicate.
+    await tx.lockKey(`recording\u0000${session.id}`);
     const next = await tx.countRecordingChunks(session.id);
     if (seq < next) {
       const stored = await tx.getRecordingChunk(session.id, seq);

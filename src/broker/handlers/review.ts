@@ -46,6 +46,7 @@ export async function getReview(ctx: HandlerContext): Promise<HandlerResult> {
   const unusedDays = ctx.query.unused_days === undefined ? 30 : Number(ctx.query.unused_days);
   if (!Number.isInteger(unusedDays) || unusedDays < 1 || unusedDays > 400)
     throw new InvalidInputError('unused_days must be a whole number of days from 1 to 400.');
+  await deps.store.settle();
   const [sessions, events, logins] = await Promise.all([
     deps.store.listSessions({}),
     deps.store.readAudit({ sinceTs: new Date(since).toISOString() }),

@@ -291,6 +291,8 @@ export async function endSession(ctx: HandlerContext): Promise<HandlerResult> {
 /** GET /v1/sessions/:id/summary — what happened in a session, from the audit log. */
 export async function getSummary(ctx: HandlerContext): Promise<HandlerResult> {
   const session = await visibleSession(ctx, await resolveReadable(ctx, 'summarise'), 'summary');
+  // The session's last events (its end, a call that just finished) may still be queued for the sequencer.
+  await ctx.deps.store.settle();
   const events = await ctx.deps.store.readAudit({ session: session.id });
   const summary = buildSummary(session, events, ctx.deps.clock.now());
   const { calls } = summary;

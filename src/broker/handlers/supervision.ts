@@ -102,14 +102,17 @@ export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> 
       );
   });
 
-  const history = await deps.store.readAudit({ session: session.id, toSeq: joined.seq });
+  // The stream starts after the joining event: wait for its place in the log (PostgreSQL sequences
+  // after commit).
+  const joinedSeq = (await deps.store.sequenced([joined.id]))[0]!.seq;
+  const history = await deps.store.readAudit({ session: session.id, toSeq: joinedSeq });
   const supervisors = new Map<string, string>();
   for (const event of history) trackSupervisor(supervisors, event);
   send('hello', { session: sessionView(session), watcher, supervisors: [...supervisors.values()] });
   const chunks = await deps.store.listRecordingChunks(session.id);
   for (const chunk of chunks) send('output', outputOf(chunk.seq, chunk.data));
   const keepalive = () => stream.write(': keepalive\n\n');
-  void follow(deps, session, joined.seq, chunks.length, supervisors, send, keepalive, stop.signal).finally(
+  void follow(deps, session, joinedSeq, chunks.length, supervisors, send, keepalive, stop.signal).finally(
     () => stream.end(),
   );
   return {
@@ -138,6 +141,7 @@ async function follow(
   });
   sessionChanges.on(session.id, poke);
   let lastKeepalive = deps.clock.now();
+  let ending = false;
   try {
     while (!signal.aborted) {
       const events = await deps.store.readAudit({ session: session.id, fromSeq: cursor + 1 });
@@ -168,6 +172,12 @@ async function follow(
         }
       }
       const now = await loadSession(deps, session.id);
+      if (now?.state !== 'active' && !ending) {
+        // Its last events may still be queued for the sequencer: read once more after they are in.
+        ending = true;
+        await deps.store.settle().catch(() => {});
+        continue;
+      }
       if (now?.state !== 'active') {
         send('end', {
           state: now?.state ?? 'gone',

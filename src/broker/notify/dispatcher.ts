@@ -118,7 +118,8 @@ export class Notifier {
     const { deps, settings } = this;
     const kind = row.kind as NotificationKind;
     const channel = deps.policy.notifications.channels.find((c) => c.name === row.channel);
-    const [event] = await deps.store.readAudit({ id: row.eventId });
+    // Queued with its event: wait until the sequencer has given the event its place in the log.
+    const [event] = await deps.store.sequenced([row.eventId]);
     if (!channel || !event)
       return this.settle(row, null, 'failed', {
         error: channel ? 'the announced audit event is missing' : 'no such channel in the policy now',

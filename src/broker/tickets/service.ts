@@ -186,6 +186,7 @@ export class TicketService {
     if (!adapter || !system) return;
     const delivery = randomUUID();
     const fresh = (await deps.store.getSession(session.id)) ?? session;
+    await deps.store.settle();
     const events = await deps.store.readAudit({ session: session.id });
     const summary = buildSummary(fresh, events, deps.clock.now());
     const end = events.findLast((e) =>
