@@ -179,7 +179,11 @@ async function openStore(options: StartBrokerOptions, policy: Policy): Promise<S
   const { openPostgresStore } = await import('../store/postgres.js');
   return openPostgresStore(url, {
     ...(options.env ? { env: options.env } : {}),
+    clock: options.clock,
     onError: (message, error) => options.log('warn', message, { message: error.message }),
+    // Which replica sequences the audit log now (operators, and the replica kill test, read this).
+    onSequencerLease: (held) =>
+      options.log('info', held ? 'took the audit sequencer lease' : 'gave up the audit sequencer lease'),
   });
 }
 

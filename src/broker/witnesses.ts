@@ -68,11 +68,18 @@ export class WitnessPusher {
       const verifier = cosignatureVerifier(w.key);
       return { ...w, name: verifier.name, verifier, cosigned: null, reachable: true, wake: null };
     });
-    this.unsubscribe = store.onAppended((events) => {
-      const last = events.at(-1)!.seq;
-      this.head = Math.max(this.head, last);
+    const grew = (last: number) => {
+      if (last <= this.head) return;
+      this.head = last;
       if (last > this.quorumSize()) this.uncovered.push({ last, at: deps.clock.now() });
-    });
+    };
+    const offAppended = store.onAppended((events) => grew(events.at(-1)!.seq));
+    // Replicas that do not sequence learn of the log's growth from the one that does.
+    const offHead = store.onAuditHead?.(grew) ?? (() => {});
+    this.unsubscribe = () => {
+      offAppended();
+      offHead();
+    };
   }
 
   /** Learns what each witness cosigned from the stored cosignatures, and starts the loops. */

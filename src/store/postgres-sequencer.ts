@@ -142,7 +142,14 @@ export class Sequencer {
   private async contend(): Promise<void> {
     let client = this.client;
     if (!client) {
-      client = new pg.Client({ ...this.options.config, keepAlive: true, application_name: 'imp-sequencer' });
+      client = new pg.Client({
+        ...this.options.config,
+        keepAlive: true,
+        application_name: 'imp-sequencer',
+        // A batch stuck behind a lock or a statement gives the lease up rather than hold the log still.
+        lock_timeout: 30_000,
+        statement_timeout: 60_000,
+      });
       const lost = (error: Error) => {
         if (this.client !== client) return;
         if (!this.stopped) this.options.onError('the audit sequencer connection failed', error);

@@ -328,6 +328,12 @@ export interface Store extends StoreReads {
    * only writer (SQLite); best effort, as long-polls also poll.
    */
   onSessionChanged?(listener: (id: string) => void): () => void;
+  /**
+   * Calls `listener` with the log's size each time a sequencer on any process sharing the store
+   * integrated a batch (PostgreSQL LISTEN/NOTIFY; best effort), so a replica that does not hold the
+   * sequencer lease still sees the log grow. Absent where one process is the only writer (SQLite).
+   */
+  onAuditHead?(listener: (size: number) => void): () => void;
   /** Throws when the store cannot serve (health checks). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -896,7 +896,69 @@ describe.each(engines)('$name store', (engine) => {
   });
 });
 
+/** Polls `check` until it holds (bounded well below the test timeout). */
+async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe.runIf(havePostgres)('postgres store only', () => {
+  it('one sequencer holds the lease; when it dies, another replica takes over and integrates the queue in order', async () => {
+    const db = await cluster!.createDatabase({ migrated: true });
+    const leases: string[] = [];
+    const first = track(
+      await openPostgresStore(db.brokerUrl, {
+        migrate: false,
+        // It does not come back by itself within the test: the survivor must take over.
+        sequencerPollMs: 60_000,
+        onSequencerLease: (held) => leases.push(`first ${held}`),
+      }),
+    );
+    await until(() => leases.includes('first true'), 'the first store takes the lease');
+    const second = track(
+      await openPostgresStore(db.brokerUrl, {
+        migrate: false,
+        sequencerPollMs: 20,
+        onSequencerLease: (held) => leases.push(`second ${held}`),
+      }),
+    );
+    // Hold the chain lock the sequencer's batches take, so acknowledged events pile up in the queue.
+    const blocker = new pg.Client({ connectionString: db.ownerUrl });
+    blocker.on('error', () => {});
+    await blocker.connect();
+    await blocker.query('SELECT pg_advisory_lock(6909296, 2)');
+    cleanups.push(() => blocker.end().catch(() => {}));
+    const queued: QueuedAuditEvent[] = [];
+    for (let i = 0; i < 30; i++)
+      queued.push(await second.transaction((tx) => tx.appendAudit(draft({ data: { i } }), T0 + i)));
+    expect(leases).toEqual(['first true']);
+    expect(await second.readAudit()).toEqual([]);
+    // The holder's connection ends, as when its process is killed: the server frees the lease.
+    const killed = await cluster!.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_locks
+       WHERE locktype = 'advisory' AND classid = 6909296 AND objid = 4 AND granted`,
+      [],
+      db.name,
+    );
+    expect(killed.rowCount).toBe(1);
+    await blocker.query('SELECT pg_advisory_unlock(6909296, 2)');
+    const sealed = await second.sequenced(queued.map((e) => e.id));
+    expect(sealed.map((e) => e.data.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(leases).toEqual(['first true', 'first false', 'second true']);
+    const events = await expectChainValid(second);
+    expect(events).toHaveLength(30);
+    expect((await second.treeHead()).size).toBe(30);
+    const left = await cluster!.query('SELECT count(*)::int AS n FROM audit_queue', [], db.name);
+    expect(left.rows[0]).toEqual({ n: 0 });
+  });
+
   it('gives the broker role no UPDATE or DELETE on the audit tables (grants, not only triggers)', async () => {
     const db = await cluster!.createDatabase({ migrated: true });
     const client = new pg.Client({ connectionString: db.brokerUrl });
