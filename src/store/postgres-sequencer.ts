@@ -14,10 +14,10 @@
  * The holder is woken by its own commits, by NOTIFY from the other replicas' commits, and polls.
  */
 import pg from 'pg';
-import type { Clock } from '../core/clock.js';
 import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
 import { GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import type { Frontier } from '../core/audit/merkle.js';
+import type { Clock } from '../core/clock.js';
 import { integrateSql, loadFrontier } from './postgres-tree.js';
 
 /** The channel other replicas NOTIFY after committing queued events (the holder LISTENs). */
@@ -110,8 +110,7 @@ export class Sequencer {
   async stop(): Promise<void> {
     this.cancelPoll();
     await this.trying;
-    if (!this.holding && this.client && !this.stopped)
-      await this.tryLease(this.client).catch(() => {});
+    if (!this.holding && this.client && !this.stopped) await this.tryLease(this.client).catch(() => {});
     this.stopped = true;
     while (this.draining) await this.draining;
     const client = this.client;
@@ -255,7 +254,12 @@ export class Sequencer {
 
 /** Seals a draft as far as the queue needs (id, ts; checked now, so a batch never meets a bad one). */
 export function queuedBody(draft: AuditDraft, id: string, ts: string): string {
-  const { seq: _seq, prev: _prev, hash: _hash, ...body } = sealEvent(draft, { seq: 1, id, ts, prev: GENESIS_PREV });
+  const {
+    seq: _seq,
+    prev: _prev,
+    hash: _hash,
+    ...body
+  } = sealEvent(draft, { seq: 1, id, ts, prev: GENESIS_PREV });
   return JSON.stringify(body);
 }
 

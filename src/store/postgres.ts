@@ -20,24 +20,18 @@ import pg from 'pg';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import type { AuditDraft, AuditEvent } from '../core/audit/event.js';
 import type { StoredNote } from '../core/audit/log-tree.js';
-import type { Clock } from '../core/clock.js';
 import type { Hash, TreeNode } from '../core/audit/merkle.js';
+import type { Clock } from '../core/clock.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
+import { systemClock } from '../runtime/clock.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
-import {
-  HEAD_CHANNEL,
-  lockSql,
-  QUEUE_CHANNEL,
-  queuedBody,
-  Sequencer,
-} from './postgres-sequencer.js';
+import { HEAD_CHANNEL, lockSql, QUEUE_CHANNEL, queuedBody, Sequencer } from './postgres-sequencer.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
-import { systemClock } from '../runtime/clock.js';
 import type {
   AuditQuery,
   LoginRecord,
@@ -940,28 +934,6 @@ function auditSelect(query: AuditQuery): { sql: string; values: unknown[] } {
     ? `SELECT event FROM (${base} ORDER BY seq DESC${limit}) newest ORDER BY seq`
     : `${base} ORDER BY seq${limit}`;
   return { sql, values };
-}
-
-// Filter columns only; `event` is the record. PostgreSQL text cannot hold U+0000.
-const column = (value: string | null | undefined): string | null =>
-  value === null || value === undefined ? null : value.replaceAll('\u0000', '\uFFFD');
-
-function eventToRow(event: AuditEvent): unknown[] {
-  const actor = event.actor as { sub?: unknown; email?: unknown } | null;
-  return [
-    event.seq,
-    event.id,
-    event.ts,
-    column(event.type),
-    typeof actor?.sub === 'string' ? column(actor.sub) : null,
-    typeof actor?.email === 'string' ? column(actor.email) : null,
-    column(event.tenant),
-    column(event.environment),
-    column(event.session),
-    event.prev,
-    event.hash,
-    JSON.stringify(event),
-  ];
 }
 
 function rowToLogin(row: Row): LoginRecord {

@@ -913,7 +913,7 @@ describe.runIf(havePostgres)('postgres store only', () => {
   it('one sequencer holds the lease; when it dies, another replica takes over and integrates the queue in order', async () => {
     const db = await cluster!.createDatabase({ migrated: true });
     const leases: string[] = [];
-    const first = track(
+    track(
       await openPostgresStore(db.brokerUrl, {
         migrate: false,
         // It does not come back by itself within the test: the survivor must take over.
