@@ -144,8 +144,13 @@ export class WitnessPusher {
     const pending = this.routine.take();
     if (pending.length === 0) return false;
     try {
-      await this.store.transaction((tx) =>
+      const event = await this.store.transaction((tx) =>
         tx.appendAudit({ type: 'audit.witnessed', data: { witnesses: pending } }, this.deps.clock.now()),
+      );
+      // The checkpoint about to be signed must cover it: wait for its place in the tree (if that
+      // takes too long, the next checkpoint covers it).
+      await this.store.sequenced([event.id]).catch((error: Error) =>
+        this.deps.log('warn', 'audit.witnessed is not sequenced yet', { message: error.message }),
       );
       return true;
     } catch (error) {

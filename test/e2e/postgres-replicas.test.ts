@@ -3,9 +3,11 @@
  * with IMP_STORE) on a throwaway PostgreSQL cluster:
  *  - a request opened on broker A is approved on broker B, and the long-poll waiting on A wakes
  *    at once (LISTEN/NOTIFY, not the 1 s polling fallback);
- *  - under load, broker A is killed with SIGKILL: B keeps serving A's sessions and logins, and no
- *    acknowledged event is lost — the chain verifies, seq has no gaps, every proxied call either
- *    broker answered 200 has its action.requested (and, where B answered, its action.completed).
+ *  - under load, broker A — the replica holding the audit sequencer lease — is killed with SIGKILL:
+ *    B keeps serving A's sessions and logins, takes the lease over and integrates what A left
+ *    queued, and no acknowledged event is lost — `imp audit verify` passes against B, the chain
+ *    verifies, seq has no gaps, the queue is empty, every proxied call either broker answered 200
+ *    has its action.requested (and, where B answered, its action.completed).
  */
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,7 +17,8 @@ import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { ImpProcess, makeUserEnv, runImp } from '../helpers/cli.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
-import { exchange, idTokenSigner } from '../helpers/id-tokens.js';
+import { exchange, idTokenSigner, storeCliLogin } from '../helpers/id-tokens.js';
+import { waitFor } from '../helpers/notify-receivers.js';
 import { type PgCluster, startPostgres, type TestDatabase } from '../helpers/postgres.js';
 import {
   byActionId,
@@ -25,6 +28,9 @@ import {
   verifyStoreChain,
 } from '../helpers/replicas.js';
 import { makeTempDir } from '../helpers/temp.js';
+
+/** What a broker logs (stderr, JSON) when it takes the audit sequencer lease. */
+const LEASE = 'took the audit sequencer lease';
 
 /** Seconds of load around the kill (half before, half after). */
 const KILL_LOAD_SECONDS = Number(process.env.IMP_KILL_LOAD_SECONDS ?? 8);
@@ -176,10 +182,18 @@ describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () =>
     'keeps serving when a replica is killed mid-load, and loses no acknowledged event',
     async () => {
       const db: TestDatabase = await cluster.createDatabase({ migrated: true });
-      const [a, b] = await Promise.all([
+      const replicas = await Promise.all([
         startReplica(db.brokerUrl, 'flag'),
         startReplica(db.brokerUrl, 'env'),
       ]);
+      // A is whichever took the sequencer lease at start: killing it strands its queue, if any.
+      const holder = await waitFor(() => replicas.find((r) => r.process.stderr.includes(LEASE)), 20_000);
+      const [a, b] = holder === replicas[0] ? [replicas[0]!, replicas[1]!] : [replicas[1]!, replicas[0]!];
+      expect(b.process.stderr).not.toContain(LEASE);
+      const queuedCount = async () =>
+        (await cluster.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_queue', [], db.name))
+          .rows[0]!.n;
+      let queuedAtKill: number | null = null;
       const jwks = (await (await fetch(`${b.url}/.well-known/jwks.json`)).json()) as {
         keys: Record<string, unknown>[];
       };
@@ -201,10 +215,25 @@ describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () =>
             a.process.signal('SIGKILL');
             aAlive = false;
             killedAt = performance.now();
+            void queuedCount().then((n) => {
+              queuedAtKill = n;
+            });
           },
         },
       });
       expect(killedAt).toBeGreaterThan(0);
+      // B took the lease over and, the load over, has integrated everything queued — A's leftovers too.
+      await waitFor(() => b.process.stderr.includes(LEASE), 20_000);
+      await waitFor(async () => (await queuedCount()) === 0, 20_000);
+      const env = makeUserEnv({ IMP_BROKER_URL: b.url }).env;
+      const sign = await idTokenSigner(idp);
+      await storeCliLogin(env, b.url, await exchange(b.url, await sign({ user: 'erin' })));
+      const verified = await runImp(['audit', 'verify', '--json'], env);
+      expect(verified.code, verified.stderr).toBe(0);
+      expect(JSON.parse(verified.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+        ok: true,
+        problem: null,
+      });
       b.process.signal('SIGTERM');
       expect(await b.process.exit()).toBe(0);
 
@@ -236,7 +265,7 @@ describe.runIf(havePostgres)('broker replicas as processes on PostgreSQL', () =>
         for (const id of result.sessions.keys())
           expect(started.has(id), `session.started of ${id}`).toBe(true);
         process.stdout.write(
-          `kill -9 under load: ${result.actions.size} acknowledged calls (A ${servedByA}, B ${servedByB}), ` +
+          `kill -9 of the sequencer under load: ${result.actions.size} acknowledged calls (A ${servedByA}, B ${servedByB}), ${queuedAtKill ?? '?'} events queued at the kill, ` +
             `${aFailures.length} failed and ${result.rerouted} rerouted requests to A, ${aUnfinished} of A's 200s without an outcome event, ` +
             `${events.length} events, chain verified\n`,
         );
