@@ -1,0 +1,159 @@
+/**
+ * Check-then-write rules across two brokers on one PostgreSQL database. No lock is shared by every
+ * write any more (appends are queue INSERTs; a sequencer orders them), so each rule holds by a lock
+ * of its own — the person's key for session requests, the ID token's for logins — or by a
+ * conditional UPDATE (a break-glass confirmation). Each test sends two attempts at once, one to each
+ * broker, and exactly one wins; the loser is refused as the rule says, never a 500.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/broker/server.js';
+import { startBroker } from '../../src/broker/start.js';
+import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { systemClock } from '../../src/runtime/clock.js';
+import { POSTGRES, requireComponents } from '../helpers/components.js';
+import { exchange, idTokenSigner } from '../helpers/id-tokens.js';
+import { type PgCluster, startPostgres, type TestDatabase } from '../helpers/postgres.js';
+import { replicaPolicyYaml, startUpstream } from '../helpers/replicas.js';
+
+const havePostgres = requireComponents(POSTGRES);
+let cluster: PgCluster;
+let db: TestDatabase;
+let idp: DevIdp;
+let upstream: Awaited<ReturnType<typeof startUpstream>>;
+let sign: Awaited<ReturnType<typeof idTokenSigner>>;
+const brokers: Broker[] = [];
+const urls: string[] = [];
+
+beforeAll(async () => {
+  if (!havePostgres) return;
+  cluster = await startPostgres();
+  db = await cluster.createDatabase({ migrated: true });
+  idp = await startDevIdp();
+  upstream = await startUpstream();
+  sign = await idTokenSigner(idp);
+  const policy =
+    `${replicaPolicyYaml(idp.issuer, upstream.url)}break_glass: { confirm_window: 10m, max_ttl: 30m }\n`.replace(
+      'roles:\n',
+      "roles:\n  - { name: oncall, groups: [sre-oncall], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h, break_glass: true, break_glass_confirm: true }\n",
+    );
+  brokers.push(
+    ...(await Promise.all(
+      ['a', 'b'].map(() =>
+        startBroker({
+          policy: { text: policy, name: 'race test policy' },
+          stateDir: '/nonexistent/unused-with-postgres',
+          port: 0,
+          publicUrl: 'https://imp.races.test',
+          clock: systemClock,
+          log: () => {},
+          storeUrl: db.brokerUrl,
+        }),
+      ),
+    )),
+  );
+  for (const broker of brokers) {
+    const address = broker.app.server.address() as { port: number };
+    urls.push(`http://127.0.0.1:${address.port}`);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(brokers.map((b) => b.close().catch(() => {})));
+  await upstream?.close();
+  await idp?.close();
+  await cluster?.stop();
+});
+
+async function post(
+  url: string,
+  path: string,
+  token: string | null,
+  body: unknown = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** The same request at both brokers at once; statuses in broker order. */
+async function race(
+  path: string,
+  tokens: [string | null, string | null],
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }[]> {
+  return Promise.all(urls.map((url, i) => post(url, path, tokens[i]!, body)));
+}
+
+async function count(sql: string, values: unknown[]): Promise<number> {
+  return (await cluster.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, values, db.name))
+    .rows[0]!.n;
+}
+
+const statuses = (answers: { status: number }[]) => answers.map((a) => a.status).sort();
+
+describe.runIf(havePostgres)('check-then-write rules hold across two brokers', () => {
+  it('one pending request per person and tenant: of two at once, one waits for approval, one is refused', async () => {
+    const token = await exchange(urls[0]!, await sign({ user: 'race-pending', groups: ['support'] }));
+    const answers = await race('/v1/sessions', [token, token], {
+      tenant: 'acme',
+      scope: 'write',
+      ticket: 'RACE-1',
+      reason: 'Two requests racing on two brokers',
+    });
+    expect(statuses(answers), JSON.stringify(answers)).toEqual([202, 409]);
+    expect(
+      await count("sessions WHERE requester_sub = $1 AND state = 'pending'", ['user-race-pending']),
+    ).toBe(1);
+  });
+
+  it('one live session per person and tenant: of two opens at once, one opens, one is refused', async () => {
+    const token = await exchange(urls[0]!, await sign({ user: 'race-open', groups: ['support'] }));
+    const answers = await race('/v1/sessions', [token, token], {
+      tenant: 'globex',
+      scope: 'read',
+      ticket: 'RACE-2',
+      reason: 'Two opens racing on two brokers',
+    });
+    expect(statuses(answers), JSON.stringify(answers)).toEqual([201, 409]);
+    expect(await count("sessions WHERE requester_sub = $1 AND state = 'active'", ['user-race-open'])).toBe(1);
+  });
+
+  it('one login per ID token: the same token at both brokers at once buys one login, the replay is refused and audited', async () => {
+    const idToken = await sign({ user: 'race-login', groups: ['support'] });
+    const answers = await race('/v1/login', [null, null], { id_token: idToken });
+    expect(statuses(answers), JSON.stringify(answers)).toEqual([200, 401]);
+    expect(await count('logins WHERE sub = $1', ['user-race-login'])).toBe(1);
+    await brokers[0]!.deps.store.settle();
+    const refused = await brokers[0]!.deps.store.readAudit({
+      type: 'auth.login_refused',
+      actor: 'user-race-login',
+    });
+    expect(refused.map((e) => e.data.reason)).toEqual(['replayed_id_token']);
+  });
+
+  it('one confirmation per break-glass request: two confirmers at once, one opens the session, one is refused', async () => {
+    const requester = await exchange(urls[0]!, await sign({ user: 'race-bg', groups: ['sre-oncall'] }));
+    const asked = await post(urls[0]!, '/v1/break-glass', requester, {
+      tenant: 'globex',
+      environment: 'prod',
+      incident: 'INC-77',
+      reason: 'Payments queue is stuck; requeue the failed jobs',
+      ttl: 600,
+    });
+    expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+    const id = (asked.body.request as { id: string }).id;
+    const confirmers = await Promise.all(
+      ['race-confirm-1', 'race-confirm-2'].map(async (user, i) =>
+        exchange(urls[i]!, await sign({ user, groups: ['sre-oncall'] })),
+      ),
+    );
+    const answers = await race(`/v1/break-glass/${id}/confirm`, [confirmers[0]!, confirmers[1]!], {});
+    expect(statuses(answers), JSON.stringify(answers)).toEqual([200, 409]);
+    await brokers[1]!.deps.store.settle();
+    const confirmed = await brokers[1]!.deps.store.readAudit({ session: id, type: 'breakglass.confirmed' });
+    expect(confirmed).toHaveLength(1);
+  });
+});
