@@ -198,6 +198,10 @@ for (const brokers of [1, 2]) {
   const appendUrl = await freshDatabase();
   const appendStores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(appendUrl)));
   const appendRates = await Promise.all(appendStores.map((store) => rate(CONCURRENCY, append(store))));
+  // Acknowledged is durable, not yet sequenced: how long the sequencer still needs once the load stops.
+  const drainStart = performance.now();
+  await Promise.all(appendStores.map((store) => store.settle?.(120_000)));
+  const drainMs = performance.now() - drainStart;
   await Promise.all(appendStores.map((store) => store.close()));
   const sessionUrl = await freshDatabase();
   const sessionStores = await Promise.all(
@@ -216,6 +220,9 @@ for (const brokers of [1, 2]) {
     brokers,
     raw: pgRawSerial,
     appends: sum(appendRates),
+    // Every acknowledged append in the tree: the run's appends over the run plus the drain after it.
+    sequenced: (sum(appendRates) * SECONDS) / (SECONDS + drainMs / 1000),
+    drainMs,
     opens: sum(openRates),
   });
 }
@@ -239,4 +246,8 @@ for (const row of results)
 console.log(
   `\npostgres raw INSERT/s with ${CONCURRENCY} connections in parallel (group commit, no chain): ${pgRawParallel.toFixed(0)}`,
 );
+for (const row of results.filter((r) => r.drainMs !== undefined))
+  console.log(
+    `postgres ${row.brokers} broker(s): appends ${((100 * row.appends) / pgRawParallel).toFixed(0)}% of parallel raw INSERTs; sequenced into the tree ${row.sequenced.toFixed(0)}/s (queue drained ${row.drainMs.toFixed(0)} ms after the load stopped)`,
+  );
 console.log(JSON.stringify({ seconds: SECONDS, concurrency: CONCURRENCY, results, pgRawParallel }));
