@@ -263,12 +263,14 @@ export async function insertNewSession(
     tenant: session.tenant,
     states: ['pending', 'active'],
   });
+  // The handler's audited session.one_active check ran before; this is the same rule for a request
+  // that raced another one past it.
   if (open.some((s) => s.state === 'pending'))
     throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
   const live = open.find((s) => (s.expiresAt ?? 0) > session.createdAt);
   if (live)
     throw new ConflictError(
-      `You already have an active session on ${session.tenant} (${live.id}). End it first: imp end ${live.id}`,
+      `Refused by rule session.one_active: you already have an active session on ${session.tenant} (${live.id}). End it first: imp end ${live.id}`,
     );
   await tx.insertSession(session);
 }

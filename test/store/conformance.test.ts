@@ -1,7 +1,9 @@
 /**
  * One suite, both engines: everything the broker relies on from a Store behaves the same on the
  * embedded SQLite file and on PostgreSQL (a throwaway cluster started here, connected as the
- * README's restricted imp_broker role). Audit append/read/filters/newest, an unbroken chain under
+ * README's restricted imp_broker role). Audit append/read/filters/newest, appends durable at commit
+ * and sequenced after (settle, sequenced; PostgreSQL's sequencer lease and its takeover), key locks
+ * for check-then-write rules, an unbroken chain under
  * concurrent appends from two store instances (two brokers), rollback, checkpoints, logins,
  * sessions with conditional updates, onAppended, append-only enforcement and fail-closed errors.
  */
