@@ -20,6 +20,7 @@ import {
 import { getConsoleReview } from './console/review-page.js';
 import {
   getConsoleSession,
+  getConsoleSessionCast,
   getConsoleSessionLive,
   getConsoleSessions,
   postConsoleBreakGlassReview,
@@ -148,6 +149,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/console/requests/:id/decide', action: 'decide a request in the console', auth: false, handler: postConsoleDecision },
   { method: 'GET', path: '/console/sessions', action: 'list sessions in the console', auth: false, handler: getConsoleSessions },
   { method: 'GET', path: '/console/sessions/:id', action: 'show a session in the console', auth: false, handler: getConsoleSession },
+  { method: 'GET', path: '/console/sessions/:id/cast', action: 'replay a recording in the console', auth: false, handler: getConsoleSessionCast },
   { method: 'GET', path: '/console/sessions/:id/live', action: 'follow a session in the console', auth: false, handler: getConsoleSessionLive },
   { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
   { method: 'POST', path: '/console/sessions/:id/review', action: 'review a break-glass session in the console', auth: false, handler: postConsoleBreakGlassReview },

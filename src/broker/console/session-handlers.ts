@@ -4,7 +4,7 @@
  * audit are the API's); the stream only starts after the API showed the viewer that session.
  */
 import { PassThrough } from 'node:stream';
-import type { SessionSummary, SessionView } from '../../core/api.js';
+import type { RecordingResponse, SessionSummary, SessionView } from '../../core/api.js';
 import { InvalidInputError } from '../../core/errors.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { loadSession, sessionChanges, sessionView } from '../sessions.js';
@@ -14,7 +14,7 @@ import type { Viewer } from './pages.js';
 import { sessionPage, sessionsPage } from './session-pages.js';
 
 /** Whether one of the viewer's roles (by name, from their login) has the capability. */
-function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke' | 'review'): boolean {
+function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke' | 'review' | 'audit'): boolean {
   return ctx.deps.policy.roles.some(
     (role) => viewer.session.user.roles.includes(role.name) && role[capability],
   );
@@ -56,8 +56,34 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
       viewerMay(ctx, viewer, 'review') &&
         session.requester.sub !== viewer.session.user.sub &&
         session.decided_by?.sub !== viewer.session.user.sub,
+      // Who may replay, as GET /v1/sessions/:id/recording decides it (that route still guards the cast).
+      session.requester.sub === viewer.session.user.sub ||
+        viewerMay(ctx, viewer, 'audit') ||
+        viewerMay(ctx, viewer, 'review'),
     ),
   );
+}
+
+/**
+ * GET /console/sessions/:id/cast — the session's recording as one asciicast v2 file for the player,
+ * read through GET /v1/sessions/:id/recording as the viewer: its guard (owner, audit or review role,
+ * role.replay refusals audited) and its recording.replayed audit event are the API's.
+ */
+export async function getConsoleSessionCast(ctx: HandlerContext): Promise<HandlerResult> {
+  const id = sessionId(ctx);
+  const viewer = viewerOf(ctx);
+  if (!viewer) return { status: 401, body: '', headers: pageHeaders(ctx.deps) };
+  const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}/recording`);
+  if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, `/console/sessions/${id}`);
+  const recording = read.body as RecordingResponse;
+  return {
+    body: recording.chunks.map((chunk) => chunk.data).join(''),
+    headers: {
+      ...pageHeaders(ctx.deps),
+      'content-type': 'application/x-asciicast; charset=utf-8',
+      'cache-control': 'no-store',
+    },
+  };
 }
 
 /** POST /console/sessions/:id/revoke {reason, csrf} */

@@ -87,12 +87,15 @@ export function sessionPage(
   canRevoke: boolean,
   note?: string,
   canReview = false,
+  canReplay = false,
 ): string {
   const s = session;
+  const replay = canReplay && summary?.recorded === true;
   return page({
     title: `Session ${s.id.slice(0, 8)}`,
     viewer,
     current: 'sessions',
+    player: replay,
     children: (
       <>
         {note ? (
@@ -171,6 +174,13 @@ export function sessionPage(
               </div>
             ) : null}
           </>
+        ) : null}
+        {replay ? (
+          <section aria-labelledby="replay-title">
+            <h2 id="replay-title">Recording</h2>
+            <p class="meta">Each replay is audited (recording.replayed).</p>
+            <div class="player" data-cast={`/console/sessions/${s.id}/cast`} />
+          </section>
         ) : null}
         {canRevoke && s.state === 'active' ? (
           <form class="decide" method="post" action={`/console/sessions/${s.id}/revoke`}>

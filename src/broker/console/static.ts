@@ -73,6 +73,11 @@ export const CONSOLE_JS = `'use strict';
       tick();
     });
   });
+  // A recorded session's replay (asciinema-player, loaded only on pages that show one).
+  document.querySelectorAll('[data-cast]').forEach(function (el) {
+    if (!window.AsciinemaPlayer) return;
+    window.AsciinemaPlayer.create(el.getAttribute('data-cast'), el, { fit: 'width' });
+  });
   tick();
   setInterval(tick, 1000);
 })();
