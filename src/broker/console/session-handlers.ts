@@ -5,6 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { RecordingResponse, SessionSummary, SessionView } from '../../core/api.js';
+import type { AuditEvent } from '../../core/audit/event.js';
 import { InvalidInputError } from '../../core/errors.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { loadSession, sessionChanges, sessionView } from '../sessions.js';
@@ -44,6 +45,10 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
   if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, '/console/sessions');
   const session = (read.body as { session: SessionView }).session;
   const summary = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}/summary`);
+  // The timeline is the session's audit events: only audit roles may read the log (the read is audited).
+  const events = viewerMay(ctx, viewer, 'audit')
+    ? await callApi(ctx, viewer.session, 'GET', `/v1/audit/events?session=${id}&limit=2000`)
+    : null;
   return html(
     ctx.deps,
     sessionPage(
@@ -60,6 +65,7 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
       session.requester.sub === viewer.session.user.sub ||
         viewerMay(ctx, viewer, 'audit') ||
         viewerMay(ctx, viewer, 'review'),
+      events?.status === 200 ? (events.body as { events: AuditEvent[] }).events : null,
     ),
   );
 }

@@ -5,7 +5,9 @@
  * (each proxied call with status) and, for people who may, a revoke form with a reason.
  */
 import type { SessionSummary, SessionView } from '../../core/api.js';
+import type { AuditEvent } from '../../core/audit/event.js';
 import { page, type Viewer } from './pages.js';
+import { SessionTimeline } from './session-timeline.js';
 
 const who = (person: { sub: string; email: string | null }) => person.email ?? person.sub;
 const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
@@ -88,6 +90,7 @@ export function sessionPage(
   note?: string,
   canReview = false,
   canReplay = false,
+  timeline: AuditEvent[] | null = null,
 ): string {
   const s = session;
   const replay = canReplay && summary?.recorded === true;
@@ -173,6 +176,12 @@ export function sessionPage(
                 </table>
               </div>
             ) : null}
+          </>
+        ) : null}
+        {timeline ? (
+          <>
+            <h2>Timeline</h2>
+            <SessionTimeline events={timeline} />
           </>
         ) : null}
         {replay ? (
