@@ -11,7 +11,7 @@
  */
 import type { AuditEvent } from '../core/audit/event.js';
 import { type ParsedExport, parseExport } from '../core/audit/export-format.js';
-import type { TreeProblemKind, TreeVerification } from '../core/audit/verify-tree.js';
+import { type TreeVerification, treeFailure } from '../core/audit/verify-tree.js';
 import { fetchExport } from './commands/audit-export.js';
 import type { Deps } from './deps.js';
 import { brokerTarget, requireStoredLogin } from './login-flow.js';
@@ -29,15 +29,19 @@ export async function checkLegacyExport(
     await requireStoredLogin(deps, target);
     current = parseExport(await fetchExport(deps, target, {}));
   } catch (error) {
-    return failure(
+    return treeFailure(
       'unwitnessed',
       `this export predates the audit tree (version 1); imp ties it to your witnesses through the broker's current export, which it could not fetch: ${(error as Error).message} Without --witness-key it verifies as before, unwitnessed.`,
     );
   }
   if (current.header?.version !== 2)
-    return failure('unwitnessed', "the broker's own export is version 1: it keeps no tree witnesses cosign");
+    return treeFailure(
+      'unwitnessed',
+      "the broker's own export is version 1: it keeps no tree witnesses cosign",
+    );
   const tree = await checkCurrent(current);
-  if (!tree) return failure('unwitnessed', "the broker's export could not be checked against your witnesses");
+  if (!tree)
+    return treeFailure('unwitnessed', "the broker's export could not be checked against your witnesses");
   if (!tree.ok) return tree;
   const { eventLeafHash } = await import('../core/audit/log-tree.js');
   const leaf = (event: AuditEvent) => Buffer.from(eventLeafHash(event)).toString('hex');
@@ -47,7 +51,7 @@ export async function checkLegacyExport(
   const first = differing[0]!.seq;
   const last = differing.at(-1)!.seq;
   const missing = differing.every((event) => !now.has(event.seq));
-  return failure(
+  return treeFailure(
     missing ? 'truncated' : 'rewritten',
     missing
       ? `events ${first}–${last} of this version-1 export are missing from the log your witnesses cosigned (${tree.size} events)`
@@ -55,16 +59,4 @@ export async function checkLegacyExport(
     first,
     last,
   );
-}
-
-function failure(kind: TreeProblemKind, message: string, first = 0, last = 0): TreeVerification {
-  return {
-    ok: false,
-    witnessed: false,
-    size: 0,
-    root: null,
-    checkpoints: 0,
-    cosigned: 0,
-    problem: { kind, first, last, message },
-  };
 }

@@ -10,7 +10,7 @@ import type { JSONWebKeySet } from 'jose';
 import type { AuditEvent } from '../../core/audit/event.js';
 import { GENESIS_PREV } from '../../core/audit/event.js';
 import { type ParsedExport, parseExport } from '../../core/audit/export-format.js';
-import type { TreeProblemKind, TreeVerification } from '../../core/audit/verify-tree.js';
+import { type TreeVerification, treeFailure } from '../../core/audit/verify-tree.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
 import { fetchWitnessHeads, type WitnessTrust, witnessTrust } from '../audit-witnesses.js';
@@ -259,18 +259,6 @@ async function checkTree(
     witnessHeads: await fetchWitnessHeads(deps, trust, origin),
     partial,
   });
-}
-
-function treeFailure(kind: TreeProblemKind, message: string, first = 0, last = 0): TreeVerification {
-  return {
-    ok: false,
-    witnessed: false,
-    size: 0,
-    root: null,
-    checkpoints: 0,
-    cosigned: 0,
-    problem: { kind, first, last, message },
-  };
 }
 
 async function verifyReceiptFile(

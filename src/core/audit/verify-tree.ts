@@ -59,6 +59,19 @@ export interface TreeVerification {
   problem: TreeProblem | null;
 }
 
+/** A verification that failed before any tree was checked (nothing verified, one problem named). */
+export function treeFailure(kind: TreeProblemKind, message: string, first = 0, last = 0): TreeVerification {
+  return {
+    ok: false,
+    witnessed: false,
+    size: 0,
+    root: null,
+    checkpoints: 0,
+    cosigned: 0,
+    problem: { kind, first, last, message },
+  };
+}
+
 /** A window of the log: leaves for seqs first..first+leaves.length-1, and the nodes around it. */
 export interface TreeWindow {
   /** The seq of the first leaf (1 for a whole log). */
