@@ -189,6 +189,12 @@ export function sessionPage(
             <h2 id="replay-title">Recording</h2>
             <p class="meta">Each replay is audited (recording.replayed).</p>
             <div class="player" data-cast={`/console/sessions/${s.id}/cast`} />
+            <p>
+              <a href={`/console/sessions/${s.id}/cast`} download={`${s.id}.cast`}>
+                Download the recording (asciicast v2)
+              </a>{' '}
+              — play it with <span class="code">asciinema play</span> or <span class="code">imp replay</span>.
+            </p>
           </section>
         ) : null}
         {canRevoke && s.state === 'active' ? (
