@@ -350,7 +350,7 @@ class SqliteStore implements Store {
       params.prefix = query.idPrefix;
     }
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
+    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
     return (this.statement(sql).all(params) as Row[]).map(rowToSession);
   }
 

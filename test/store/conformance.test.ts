@@ -665,6 +665,9 @@ describe.each(engines)('$name store', (engine) => {
     expect(await list({ requesterSub: 'user-bob', requesterIss: BOB.iss })).toEqual([3]);
     expect(await list({ tenant: 'globex' })).toEqual([2]);
     expect(await list({ states: ['active'], limit: 1 })).toEqual([1]);
+    // Newest first: with a limit, the newest ones (a requester's recent access on the Requests page).
+    expect(await list({ newest: true })).toEqual([4, 1, 3, 2]);
+    expect(await list({ requesterSub: ALICE.sub, newest: true, limit: 2 })).toEqual([4, 1]);
     // Short ids: a prefix, compared literally (no LIKE wildcards), combinable with the other filters.
     expect(await list({ idPrefix: '0000' })).toEqual([2, 3, 1, 4]);
     expect(await list({ idPrefix: '00000000-0000-4000-8000-000000000003' })).toEqual([3]);
