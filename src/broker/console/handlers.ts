@@ -257,7 +257,14 @@ export async function perform(
         ceremony: { id: passkey.id, url: passkey.verification_uri_complete, userCode: passkey.user_code },
       };
       consoleState(ctx.deps).wait(viewer.session.id, waiting);
-      return html(ctx.deps, passkeyPage(viewer, { label: action.label, ceremony: waiting.ceremony }), 401);
+      // The broker refused the confirmation sent (and audited it) and opened a new ceremony: say so.
+      const refused = ceremony ? /refused \(([a-z_]+)\)/.exec(answer.error.message)?.[1] : undefined;
+      const page = passkeyPage(viewer, {
+        label: action.label,
+        ceremony: waiting.ceremony,
+        ...(ceremony ? { refused: `reauth.passkey.${refused ?? 'refused'}` } : {}),
+      });
+      return html(ctx.deps, page, 401);
     }
     return startIdpLogin(ctx, { returnTo: action.returnTo, action, sessionId: viewer.session.id });
   }

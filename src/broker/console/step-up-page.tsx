@@ -8,13 +8,24 @@ import { page, type Viewer } from './pages.js';
 /** Asks for the passkey confirmation an action needs, then lets the person finish it. */
 export function passkeyPage(
   viewer: Viewer,
-  action: { label: string; ceremony: { id: string; url: string; userCode: string } },
+  action: {
+    label: string;
+    ceremony: { id: string; url: string; userCode: string };
+    /** The rule that refused the confirmation sent before this one (the broker audited it). */
+    refused?: string;
+  },
 ): string {
   return page({
     title: 'Confirm with your passkey',
     viewer,
     children: (
       <>
+        {action.refused ? (
+          <p role="alert" class="notice">
+            The broker did not accept that passkey confirmation for this action (rule {action.refused}): it
+            was not confirmed, or was made for something else. Confirm this one below.
+          </p>
+        ) : null}
         <p>
           To <strong>{action.label}</strong>, confirm it is you with your passkey.
         </p>
