@@ -9,6 +9,7 @@ import { createHmac, randomUUID } from 'node:crypto';
 import type { AlertWebhook } from '../core/policy/types.js';
 import type { SessionRecord } from '../store/types.js';
 import type { BrokerDeps } from './context.js';
+import { tryOnSchedule } from './retry.js';
 import { sessionAudit } from './sessions.js';
 
 /** How alerts are sent; injectable so tests run the retries in milliseconds. */
@@ -110,19 +111,7 @@ export class AlertDispatcher {
         error: `secret_env ${hook.secretEnv} is not set on the broker`,
       });
     }
-    let attempts = 0;
-    let error = 'not attempted';
-    for (const delay of settings.delaysMs) {
-      if (delay > 0) {
-        try {
-          await deps.clock.sleep(delay, this.stop.signal);
-        } catch {
-          error = `${error}; broker stopped before the next try`;
-          break;
-        }
-      }
-      if (this.stop.signal.aborted) break;
-      attempts++;
+    const outcome = await tryOnSchedule<number>(settings.delaysMs, deps.clock, this.stop.signal, async () => {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
         'user-agent': 'imp-broker',
@@ -139,28 +128,32 @@ export class AlertDispatcher {
           signal: AbortSignal.any([this.stop.signal, AbortSignal.timeout(settings.timeoutMs)]),
         });
         await response.body?.cancel().catch(() => {});
-        if (response.status >= 200 && response.status < 300)
-          return this.record(session, 'alert.delivered', {
-            url,
-            delivery,
-            attempts,
-            status: response.status,
-          });
-        error = `HTTP ${response.status}`;
-        // A receiver that rejects the request itself (bad signature, gone) will not change its mind.
-        if (
-          response.status >= 400 &&
-          response.status < 500 &&
-          response.status !== 408 &&
-          response.status !== 429
-        )
-          break;
+        if (response.status >= 200 && response.status < 300) return { ok: true, value: response.status };
+        return {
+          ok: false,
+          error: `HTTP ${response.status}`,
+          // A receiver that rejects the request itself (bad signature, gone) will not change its mind.
+          permanent:
+            response.status >= 400 &&
+            response.status < 500 &&
+            response.status !== 408 &&
+            response.status !== 429,
+        };
       } catch (cause) {
         const inner = (cause as { cause?: { code?: string; message?: string } }).cause;
-        error = inner?.code ?? inner?.message ?? (cause as Error).message ?? String(cause);
+        const error = inner?.code ?? inner?.message ?? (cause as Error).message ?? String(cause);
+        return { ok: false, error, permanent: false };
       }
-    }
-    return this.record(session, 'alert.failed', { url, delivery, attempts, error: error.slice(0, 300) });
+    });
+    const { attempts } = outcome;
+    if (outcome.ok)
+      return this.record(session, 'alert.delivered', { url, delivery, attempts, status: outcome.value });
+    return this.record(session, 'alert.failed', {
+      url,
+      delivery,
+      attempts,
+      error: outcome.error.slice(0, 300),
+    });
   }
 
   private async record(session: SessionRecord, type: string, data: Record<string, unknown>): Promise<void> {

@@ -133,3 +133,23 @@ export function makeTestDeps(
   };
   return { deps, io, prompter, credentials, logins, interrupt: controller, clock };
 }
+
+/** alice's stored broker login (far from expiry) as the credential store holds it. */
+export const STORED_ALICE_LOGIN = JSON.stringify({
+  token: 'tok',
+  expires_at: '2099-11-25T00:00:00Z',
+  auth_time: 1,
+  user: { iss: 'i', sub: 'alice', email: 'alice@x', name: null, groups: [], roles: [] },
+});
+
+/** What GET /v1/config answers with the dev policy's session rules. */
+export const BROKER_CONFIG = {
+  issuer: 'http://127.0.0.1:7701',
+  client_id: 'imp-cli',
+  reauth_max_age: 300,
+  per_session_login: true,
+  ticket_pattern: '^[A-Z]+-[0-9]+$',
+  reason_min_length: 10,
+  reason_max_length: 500,
+  default_ttl: 1800,
+};

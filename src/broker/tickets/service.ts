@@ -19,6 +19,7 @@ import {
 import { summaryNoteLines } from '../../core/ticket-note.js';
 import type { SessionRecord } from '../../store/types.js';
 import type { BrokerDeps } from '../context.js';
+import { tryOnSchedule } from '../retry.js';
 import { sessionAudit } from '../sessions.js';
 import { buildSummary } from '../summary.js';
 import type { TicketAdapter } from './adapter.js';
@@ -198,42 +199,36 @@ export class TicketService {
     });
     const note = { delivery, lines, json: { session: session.id, summary: noteSummary(summary) } };
     const base = { system: system.type, delivery, trigger };
-    let attempts = 0;
-    let error = 'not attempted';
-    for (const delay of settings.delaysMs) {
-      if (delay > 0) {
-        try {
-          await deps.clock.sleep(delay, this.stop.signal);
-        } catch {
-          error = `${error}; broker stopped before the next try`;
-          break;
-        }
-      }
-      if (this.stop.signal.aborted) break;
-      attempts++;
+    const outcome = await tryOnSchedule(settings.delaysMs, deps.clock, this.stop.signal, async (n) => {
       try {
         const { ref } = await adapter.postNote(session.ticket, note, {
-          retry: attempts > 1,
+          retry: n > 1,
           signal: this.stop.signal,
         });
-        return this.record(fresh, 'ticket.summary_posted', {
-          ...base,
-          attempts,
-          // The system's own id for the note: untrusted text too.
-          ref: ref === null ? null : boundedEscape(ref, 64),
-        });
+        return { ok: true, value: ref };
       } catch (cause) {
         // Anything unexpected is a failed delivery too: the outcome is always audited.
-        error =
-          cause instanceof TicketSystemError ? cause.message : `internal error: ${(cause as Error).message}`;
-        if (!(cause instanceof TicketSystemError) || cause.permanent) break;
+        if (cause instanceof TicketSystemError)
+          return { ok: false, error: cause.message, permanent: cause.permanent };
+        return { ok: false, error: `internal error: ${(cause as Error).message}`, permanent: true };
       }
-    }
-    deps.log('warn', 'session summary not posted on the ticket', { session: session.id, error });
+    });
+    const { attempts } = outcome;
+    if (outcome.ok)
+      return this.record(fresh, 'ticket.summary_posted', {
+        ...base,
+        attempts,
+        // The system's own id for the note: untrusted text too.
+        ref: outcome.value === null ? null : boundedEscape(outcome.value, 64),
+      });
+    deps.log('warn', 'session summary not posted on the ticket', {
+      session: session.id,
+      error: outcome.error,
+    });
     return this.record(fresh, 'ticket.summary_failed', {
       ...base,
       attempts,
-      error: boundedEscape(error, 300),
+      error: boundedEscape(outcome.error, 300),
     });
   }
 

@@ -6,25 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.js';
 import type { ScriptedAnswer } from '../../../src/cli/prompter.js';
-import { makeTestDeps, type StubCall, stubBroker } from '../../helpers/cli-deps.js';
+import {
+  BROKER_CONFIG,
+  makeTestDeps,
+  STORED_ALICE_LOGIN,
+  type StubCall,
+  stubBroker,
+} from '../../helpers/cli-deps.js';
 
 const BROKER = 'http://127.0.0.1:7700';
-const stored = JSON.stringify({
-  token: 'tok',
-  expires_at: '2099-11-25T00:00:00Z',
-  auth_time: 1,
-  user: { iss: 'i', sub: 'alice', email: 'alice@x', name: null, groups: [], roles: [] },
-});
-const config = {
-  issuer: 'http://127.0.0.1:7701',
-  client_id: 'imp-cli',
-  reauth_max_age: 300,
-  per_session_login: true,
-  ticket_pattern: '^[A-Z]+-[0-9]+$',
-  reason_min_length: 10,
-  reason_max_length: 500,
-  default_ttl: 1800,
-};
+const stored = STORED_ALICE_LOGIN;
+const config = BROKER_CONFIG;
 const configCall: StubCall = { method: 'GET', path: '/v1/config', status: 200, body: config };
 const tenantsCall: StubCall = {
   method: 'GET',
