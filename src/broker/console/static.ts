@@ -12,7 +12,7 @@ a{color:#0b4f9c}a:focus-visible,button:focus-visible,textarea:focus-visible,inpu
 .who{margin-left:auto;display:flex;gap:.75rem;align-items:center}
 .who button{background:transparent;color:#fff;border-color:#fff}
 main{max-width:60rem;margin:0 auto;padding:1rem}
-h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0}
+h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0}main>h2,main>section>h2{margin:1.5rem 0 .5rem}
 .cards{list-style:none;margin:0;padding:0;display:grid;gap:1rem}
 .card{background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}
 .meta{color:#4a4a48;margin:.25rem 0}
@@ -76,7 +76,8 @@ export const CONSOLE_JS = `'use strict';
   // A recorded session's replay (asciinema-player, loaded only on pages that show one).
   document.querySelectorAll('[data-cast]').forEach(function (el) {
     if (!window.AsciinemaPlayer) return;
-    window.AsciinemaPlayer.create(el.getAttribute('data-cast'), el, { fit: 'width' });
+    // Pauses longer than 2 s are shortened to 2 s (imp replay --idle-limit 2): nobody waits through a coffee break.
+    window.AsciinemaPlayer.create(el.getAttribute('data-cast'), el, { fit: 'width', idleTimeLimit: 2 });
   });
   // Watching a live session: one event stream (the API's watch, joined as this person) feeds the
   // player's terminal through a driver of our own and the action table. Text goes in as textContent.
