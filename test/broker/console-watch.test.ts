@@ -113,7 +113,11 @@ describe('console watch over HTTP', () => {
     // erin: the sessions page links the watch; the page itself joins nobody.
     const erin = await consoleCookie('erin');
     expect((await page('/console/sessions', erin)).text).toContain(`href="/console/sessions/${id}/watch"`);
+    expect((await page(`/console/sessions/${id}`, erin)).text).toContain(
+      `href="/console/sessions/${id}/watch"`,
+    );
     expect((await page('/console/sessions', bob)).text).not.toContain('/watch"');
+    expect((await page(`/console/sessions/${id}`, bob)).text).not.toContain('/watch"');
     const erinPage = await page(`/console/sessions/${id}/watch`, erin);
     expect(erinPage.status).toBe(200);
     expect(erinPage.text).toContain(`data-watch="/console/sessions/${id}/watch/stream"`);

@@ -34,7 +34,7 @@ function WatchLink(props: { session: SessionView; viewer: Viewer; canWatch: bool
     <a
       class="watch"
       href={`/console/sessions/${s.id}/watch`}
-      aria-label={`Watch ${who(s.requester)} on ${s.tenant}/${s.environment} live`}
+      aria-label={`Watch live: ${who(s.requester)} on ${s.tenant}/${s.environment}`}
     >
       Watch live
     </a>
