@@ -11,7 +11,7 @@ import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
 import { consoleErrorPage } from './console/http.js';
-import type { BrokerDeps, HandlerContext } from './context.js';
+import type { BrokerDeps, HandlerContext, HandlerResult } from './context.js';
 import { authenticate, Guard } from './guards.js';
 import { errorResponse } from './http-errors.js';
 import { loadAuditNoteKey } from './note-key.js';
@@ -114,12 +114,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           ip: request.ip,
           signal: controller.signal,
         };
-        const guard = new Guard(ctx as HandlerContext, route);
-        ctx.guard = guard;
-        await guard.beforeHandler();
-        const result = await route.handler(ctx as HandlerContext);
-        // A handler that skipped a guard its route declares answers 500, never its result.
-        guard.assertEvaluated();
+        const result = await runGuarded(ctx, route, route.handler);
         reply.status(result.status ?? 200);
         for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
         const cacheControl = result.headers?.['cache-control'];
@@ -148,6 +143,25 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       body = answer.body;
     }
     return { status: answer.statusCode, body, headers: answer.headers };
+  };
+
+  // A route run in-process on a real stream (the console's watch), or a route's guards at a handler of
+  // the caller's choosing (the console's watch page): the same principal, guards and refusals as over HTTP.
+  deps.route = async (call, handler) => {
+    const route = ROUTES.find((r) => r.method === call.method && r.path === call.route);
+    if (!route) throw new Error(`No route ${call.method} ${call.route}.`);
+    const ctx: Omit<HandlerContext, 'guard'> = {
+      deps,
+      requestId: call.requestId,
+      principal: route.auth ? await authenticate(deps, `Bearer ${call.token}`) : null,
+      params: call.params,
+      query: {},
+      body: null,
+      headers: {},
+      ip: call.ip,
+      signal: call.signal,
+    };
+    return runGuarded(ctx, route, handler ?? route.handler);
   };
 
   deps.auditNote ??= await loadAuditNoteKey({
@@ -250,6 +264,21 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       await app.close();
     },
   };
+}
+
+/** A route's guards around a handler: before it, and (what it must have evaluated) after it. */
+async function runGuarded(
+  ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard },
+  route: (typeof ROUTES)[number],
+  handler: (ctx: HandlerContext) => Promise<HandlerResult>,
+): Promise<HandlerResult> {
+  const guard = new Guard(ctx as HandlerContext, route);
+  ctx.guard = guard;
+  await guard.beforeHandler();
+  const result = await handler(ctx as HandlerContext);
+  // A handler that skipped a guard its route declares answers 500, never its result.
+  guard.assertEvaluated();
+  return result;
 }
 
 function sendError(

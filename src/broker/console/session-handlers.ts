@@ -14,8 +14,12 @@ import { apiErrorPage, callApi, formViewer, html, pageHeaders, toLogin, viewerOf
 import type { Viewer } from './pages.js';
 import { sessionPage, sessionsPage } from './session-pages.js';
 
-/** Whether one of the viewer's roles (by name, from their login) has the capability. */
-function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke' | 'review' | 'audit'): boolean {
+/** Whether one of the viewer's roles (by name, from their login) has the capability (what to offer; the API decides). */
+export function viewerMay(
+  ctx: HandlerContext,
+  viewer: Viewer,
+  capability: 'revoke' | 'review' | 'audit' | 'supervise',
+): boolean {
   return ctx.deps.policy.roles.some(
     (role) => viewer.session.user.roles.includes(role.name) && role[capability],
   );
@@ -32,7 +36,12 @@ export async function getConsoleSessions(ctx: HandlerContext): Promise<HandlerRe
   const liveSessions = live.status === 200 ? (live.body as { sessions: SessionView[] }).sessions : null;
   return html(
     ctx.deps,
-    sessionsPage(viewer, liveSessions, (own.body as { sessions: SessionView[] }).sessions),
+    sessionsPage(
+      viewer,
+      liveSessions,
+      (own.body as { sessions: SessionView[] }).sessions,
+      viewerMay(ctx, viewer, 'supervise'),
+    ),
   );
 }
 
@@ -49,24 +58,33 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
   const events = viewerMay(ctx, viewer, 'audit')
     ? await callApi(ctx, viewer.session, 'GET', `/v1/audit/events?session=${id}&limit=2000`)
     : null;
+  const summaryBody = summary.status === 200 ? (summary.body as SessionSummary) : null;
+  // Who may replay, as GET /v1/sessions/:id/recording decides it (that route still guards the cast).
+  const replay =
+    summaryBody?.recorded === true &&
+    (session.requester.sub === viewer.session.user.sub ||
+      viewerMay(ctx, viewer, 'audit') ||
+      viewerMay(ctx, viewer, 'review'));
   return html(
     ctx.deps,
     sessionPage(
       viewer,
       session,
-      summary.status === 200 ? (summary.body as SessionSummary) : null,
+      summaryBody,
       viewerMay(ctx, viewer, 'revoke') && session.requester.sub !== viewer.session.user.sub,
       undefined,
       // The API refuses the requester and the confirmer (four eyes); the form is not offered to them.
       viewerMay(ctx, viewer, 'review') &&
         session.requester.sub !== viewer.session.user.sub &&
         session.decided_by?.sub !== viewer.session.user.sub,
-      // Who may replay, as GET /v1/sessions/:id/recording decides it (that route still guards the cast).
-      session.requester.sub === viewer.session.user.sub ||
-        viewerMay(ctx, viewer, 'audit') ||
-        viewerMay(ctx, viewer, 'review'),
+      replay,
       events?.status === 200 ? (events.body as { events: AuditEvent[] }).events : null,
+      viewerMay(ctx, viewer, 'supervise'),
     ),
+    200,
+    {},
+    // Only the page with a player may compile WebAssembly (its terminal); every other directive unchanged.
+    { player: replay },
   );
 }
 
@@ -186,7 +204,8 @@ export async function getConsoleSessionLive(ctx: HandlerContext): Promise<Handle
   };
 }
 
-function sessionId(ctx: HandlerContext): string {
+/** The :id of a console session route, or a usage error. */
+export function sessionId(ctx: HandlerContext): string {
   const id = ctx.params.id ?? '';
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new InvalidInputError('That is not a session id.');
   return id;
