@@ -206,6 +206,7 @@ export function requestPage(
           {request.decision_comment ? ` (“${text(request.decision_comment)}”)` : ''}
         </p>
         <RequestFacts request={request} context={context} />
+        <RecentAccess request={request} context={context} heading="h2" />
         {pending && canDecide && request.mode === 'break_glass' ? (
           <form class="decide" method="post" action={`/console/requests/${request.id}/decide`}>
             <input type="hidden" name="csrf" value={viewer.session.csrf} />
@@ -237,7 +238,6 @@ export function requestPage(
             You cannot decide this request{isOwn(viewer, request) ? ': it is your own' : ''}.
           </p>
         ) : null}
-        <RecentAccess request={request} context={context} heading="h2" />
       </>
     ),
   });
