@@ -699,6 +699,7 @@ describe.each(engines)('$name store', (engine) => {
     // until the reads below have answered.
     const writing = store.transaction(async (tx) => {
       await tx.insertLogin(login('during', { idTokenHash: 'hash-during' }));
+      await tx.insertSession(session('00000000-0000-4000-8000-0000000000dd'));
       await tx.appendAudit(draft({ type: 'auth.login' }), T0);
       inserted();
       await held;
@@ -707,8 +708,13 @@ describe.each(engines)('$name store', (engine) => {
     expect((await reader.getLogin('before'))?.id).toBe('before');
     expect(await reader.getLogin('during')).toBeNull();
     expect(await reader.findLoginByTokenHash('hash-during')).toBeNull();
+    // Sessions listed outside a transaction (the console's recent access): committed ones only, on
+    // this very store too, whose own write transaction is open.
+    expect(await store.listSessions({})).toEqual([]);
+    expect(await reader.listSessions({})).toEqual([]);
     release();
     await writing;
+    expect((await store.listSessions({})).map((s) => s.id)).toEqual(['00000000-0000-4000-8000-0000000000dd']);
     expect((await reader.getLogin('during'))?.id).toBe('during');
     expect((await store.findLoginByTokenHash('hash-during'))?.id).toBe('during');
   });
