@@ -277,6 +277,18 @@ describe('the Requests page: recent access, escaping, who sees what', () => {
     expect(card).toContain('Refund\\x07 the \\x9b31m order \\u202egnp.exe\\u2066 now');
     expect(card).toContain('<span class="ticket">SUP-\\u202e77</span>');
     expect(list.text).not.toMatch(/[\u0007\u009b\u202e\u2066]/);
+    // The viewer's own name in the page header comes from the IdP: escaped too.
+    const odd = consoleState(t.broker.deps).create({
+      token: await h.fresh('bob'),
+      tokenExpiresAt: t.clock.now() + 3600_000,
+      user: { email: 'bob\u202e@example.test', name: 'bob', sub: 'user-bob', roles: ['lead'] },
+    });
+    const mine = await fetch(`${t.broker.url}/console/requests`, {
+      headers: { cookie: `imp-console=${odd.id}` },
+    });
+    const text = await mine.text();
+    expect(text).toContain('<span>bob\\u202e@example.test</span>');
+    expect(text).not.toContain('\u202e');
   });
 
   it('deny from the console needs a reason, which the API records', async () => {

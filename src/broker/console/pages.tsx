@@ -6,6 +6,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import { render } from 'preact-render-to-string';
+import { escapeUntrusted } from '../../core/escape.js';
 import type { ConsoleSession } from './state.js';
 
 /** Who is looking, and the token their forms carry. */
@@ -64,7 +65,7 @@ export function page(props: {
           ) : null}
           {viewer ? (
             <form class="who" method="post" action="/console/logout">
-              <span>{viewer.session.user.email ?? viewer.session.user.sub}</span>
+              <span>{escapeUntrusted(viewer.session.user.email ?? viewer.session.user.sub)}</span>
               <input type="hidden" name="csrf" value={viewer.session.csrf} />
               <button type="submit">Log out</button>
             </form>
