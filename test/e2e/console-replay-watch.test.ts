@@ -90,6 +90,7 @@ describe.skipIf(!run)('console watch and replay (imp dev, tmux, headless Chromiu
     expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval';");
     await expect.poll(() => erin.locator('#watch-status').textContent()).toContain('Watching live.');
     expect(await erin.locator('#watch-status').textContent()).toContain('erin@example.test');
+    await expect.poll(() => erin.locator('#watch-left').textContent()).toMatch(/^1[45] min \d+ s$/);
     expect(await erin.locator('.facts .reason').textContent()).toBe(HOSTILE_REASON);
 
     // Typed in alice's terminal; the computed output (not the typed line) shows in erin's player,
