@@ -11,9 +11,10 @@ import { AlertDispatcher } from './alerts.js';
 import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
 import { consoleErrorPage } from './console/http.js';
-import type { BrokerDeps, HandlerContext, HandlerResult } from './context.js';
-import { authenticate, Guard } from './guards.js';
+import type { BrokerDeps, HandlerContext } from './context.js';
+import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
+import { runGuarded, wireInProcessApi } from './in-process.js';
 import { loadAuditNoteKey } from './note-key.js';
 import { Notifier } from './notify/dispatcher.js';
 import { withOutbox } from './notify/outbox.js';
@@ -103,7 +104,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
-        const ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard } = {
+        const ctx: Omit<HandlerContext, 'guard'> = {
           deps,
           requestId: request.id,
           principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
@@ -124,46 +125,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     });
   }
 
-  deps.api = async (call) => {
-    const answer = await app.inject({
-      method: call.method,
-      url: call.path,
-      headers: {
-        authorization: `Bearer ${call.token}`,
-        ...(call.stepUp ? { 'imp-step-up': call.stepUp } : {}),
-        ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(call.body !== undefined ? { payload: JSON.stringify(call.body) } : {}),
-      remoteAddress: call.ip,
-    });
-    let body: unknown = null;
-    try {
-      body = answer.body ? JSON.parse(answer.body) : null;
-    } catch {
-      body = answer.body;
-    }
-    return { status: answer.statusCode, body, headers: answer.headers };
-  };
-
-  // A route run in-process on a real stream (the console's watch), or a route's guards at a handler of
-  // the caller's choosing (the console's watch page): the same principal, guards and refusals as over HTTP.
-  deps.route = async (call, handler) => {
-    const route = ROUTES.find((r) => r.method === call.method && r.path === call.route);
-    if (!route) throw new Error(`No route ${call.method} ${call.route}.`);
-    const ctx: Omit<HandlerContext, 'guard'> = {
-      deps,
-      requestId: call.requestId,
-      principal: route.auth ? await authenticate(deps, `Bearer ${call.token}`) : null,
-      params: call.params,
-      query: {},
-      body: null,
-      headers: {},
-      ip: call.ip,
-      signal: call.signal,
-    };
-    return runGuarded(ctx, route, handler ?? route.handler);
-  };
-
+  wireInProcessApi(app, deps);
   deps.auditNote ??= await loadAuditNoteKey({
     auditKey: undefined,
     stateDir: '',
@@ -264,21 +226,6 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       await app.close();
     },
   };
-}
-
-/** A route's guards around a handler: before it, and (what it must have evaluated) after it. */
-async function runGuarded(
-  ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard },
-  route: (typeof ROUTES)[number],
-  handler: (ctx: HandlerContext) => Promise<HandlerResult>,
-): Promise<HandlerResult> {
-  const guard = new Guard(ctx as HandlerContext, route);
-  ctx.guard = guard;
-  await guard.beforeHandler();
-  const result = await handler(ctx as HandlerContext);
-  // A handler that skipped a guard its route declares answers 500, never its result.
-  guard.assertEvaluated();
-  return result;
 }
 
 function sendError(

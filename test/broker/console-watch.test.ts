@@ -14,17 +14,21 @@ import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 let t: TestBroker;
 beforeAll(async () => {
-  // acme (tier enterprise) sessions must be supervised; the last supervisor leaving ends them.
+  // acme (tier enterprise) sessions must be supervised; the last supervisor leaving ends them. On-call
+  // (carol) may supervise but not read standard sessions otherwise.
   t = await startTestBroker({
     policyYaml: (issuer) =>
-      `${devPolicyYaml(issuer, 'http://127.0.0.1:9')}supervision: { rules: [{ tiers: [enterprise] }], on_leave: end }\n`,
+      `${devPolicyYaml(issuer, 'http://127.0.0.1:9').replace(
+        'break_glass: true, break_glass_confirm: true }',
+        'break_glass: true, break_glass_confirm: true, supervise: true }',
+      )}supervision: { rules: [{ tiers: [enterprise] }], on_leave: end }\n`,
   });
 });
 afterAll(async () => t?.close());
 
 /** A console session for a dev user as the login callback would create it; its cookie. */
-async function consoleCookie(user: 'alice' | 'bob' | 'erin'): Promise<string> {
-  const roles = { alice: ['support'], bob: ['lead'], erin: ['security'] }[user];
+async function consoleCookie(user: 'alice' | 'bob' | 'carol' | 'erin'): Promise<string> {
+  const roles = { alice: ['support'], bob: ['lead'], carol: ['oncall'], erin: ['security'] }[user];
   const session = consoleState(t.broker.deps).create({
     token: await t.loginAs(user),
     tokenExpiresAt: t.clock.now() + 3600_000,
@@ -124,6 +128,13 @@ describe('console watch over HTTP', () => {
     expect(erinPage.headers.get('content-security-policy')).toContain(
       "script-src 'self' 'wasm-unsafe-eval';",
     );
+    // A role that may supervise but not read the session otherwise still gets the page (like imp watch).
+    const carol = await consoleCookie('carol');
+    const carolPage = await page(`/console/sessions/${id}/watch`, carol);
+    expect(carolPage.status).toBe(200);
+    expect(carolPage.text).toContain('Watched from the console');
+    // Its time left follows the watch stream, not the session read she may not make.
+    expect(carolPage.text).not.toContain('data-live');
     expect(await t.store.readAudit({ type: 'supervision.joined', session: id })).toEqual([]);
 
     // The stream joins her: the session starts, and its calls go through.

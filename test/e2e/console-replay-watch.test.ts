@@ -14,6 +14,8 @@ import { cliLogin } from '../helpers/login.js';
 import { TmuxSession } from '../helpers/tmux.js';
 
 const run = requireComponents(CHROMIUM, TMUX);
+/** Printed in the session: shown as text by the player, never parsed as HTML. */
+const PRINTED_MARKUP = '<b id=injected>bold</b>';
 const HOSTILE_REASON =
   'Check the invoice <script>window.__pwned = 1</script> <img src=x onerror="window.__pwned=2">';
 
@@ -88,13 +90,18 @@ describe.skipIf(!run)('console watch and replay (imp dev, tmux, headless Chromiu
     expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval';");
     await expect.poll(() => erin.locator('#watch-status').textContent()).toContain('Watching live.');
     expect(await erin.locator('#watch-status').textContent()).toContain('erin@example.test');
+    await expect.poll(() => erin.locator('#watch-left').textContent()).toMatch(/^1[45] min \d+ s$/);
     expect(await erin.locator('.facts .reason').textContent()).toBe(HOSTILE_REASON);
 
-    // Typed in alice's terminal; the computed output (not the typed line) shows in erin's player.
-    term.type('echo "live-$((6*7))-typing"');
-    await term.waitFor('live-42-typing');
+    // Typed in alice's terminal; the computed output (not the typed line) shows in erin's player,
+    // markup in it as text.
+    term.type(`echo "live-$((6*7))-typing ${PRINTED_MARKUP}"`);
+    await term.waitFor(`live-42-typing ${PRINTED_MARKUP}`);
     const terminal = erin.locator('[data-watch] .ap-term');
-    await expect.poll(() => terminal.textContent(), { timeout: 10_000 }).toContain('live-42-typing');
+    await expect
+      .poll(() => terminal.textContent(), { timeout: 10_000 })
+      .toContain(`live-42-typing ${PRINTED_MARKUP}`);
+    expect(await erin.locator('#injected').count()).toBe(0);
 
     term.type(`node ${IMP_BIN} api GET /v1/users`);
     await term.waitFor('"users"');
@@ -144,7 +151,8 @@ describe.skipIf(!run)('console watch and replay (imp dev, tmux, headless Chromiu
     await player.locator('.ap-overlay-start').click();
     await expect
       .poll(() => player.locator('.ap-term').textContent(), { timeout: 30_000 })
-      .toContain('live-42-typing');
+      .toContain(`live-42-typing ${PRINTED_MARKUP}`);
+    expect(await erin.locator('#injected').count()).toBe(0);
     expect(await erin.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(await seriousViolations(erin)).toEqual([]);
     await screenshots(erin, 'replay');

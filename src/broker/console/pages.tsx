@@ -28,7 +28,7 @@ export function page(props: {
   current?: string;
   children: ComponentChildren;
   refreshTo?: string;
-  /** Loads asciinema-player (before console.js, which starts it) on pages that replay a recording. */
+  /** Loads asciinema-player (before console.js, which starts it) on pages that replay or watch a session. */
   player?: boolean;
 }): string {
   const { viewer } = props;

@@ -15,7 +15,7 @@ export const who = (person: { sub: string; email: string | null }) => person.ema
 export const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
 
 /** Time left, counted down by the script and corrected by the session's event stream. */
-export function TimeLeft(props: { session: SessionView }) {
+function TimeLeft(props: { session: SessionView }) {
   const s = props.session;
   if (s.state !== 'active' || !s.expires_at) return <span>{s.state}</span>;
   return (

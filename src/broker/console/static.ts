@@ -91,8 +91,11 @@ export const CONSOLE_JS = `'use strict';
     var feed = function (kind, data) { if (sink) sink(kind, data); else backlog.push([kind, data]); };
     var source = new EventSource(el.getAttribute('data-watch'));
     say('Connecting…');
+    var timeLeft = document.getElementById('watch-left');
     source.addEventListener('hello', function (event) {
       var value = JSON.parse(event.data);
+      // Joining may have started a supervised session's time: the stream's view is the current one.
+      if (timeLeft && value.session.expires_at) timeLeft.setAttribute('data-expires', value.session.expires_at);
       say('Watching live. Supervisors now: ' + value.supervisors.join(', ') + '.');
     });
     source.addEventListener('output', function (event) {
@@ -129,6 +132,10 @@ export const CONSOLE_JS = `'use strict';
       var value = JSON.parse(event.data);
       // Closed here, or EventSource would reconnect, which is a new join.
       source.close();
+      if (timeLeft) {
+        timeLeft.removeAttribute('data-expires');
+        timeLeft.textContent = value.state;
+      }
       say('The session is ' + value.state + (value.by ? ' by ' + value.by : '') + (value.comment ? ' (“' + value.comment + '”)' : '') + '. Watching stopped.');
     });
     source.addEventListener('error', function () {

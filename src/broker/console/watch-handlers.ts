@@ -12,7 +12,7 @@ import { type ImpError, toImpError } from '../../core/errors.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { checkWatch } from '../handlers/supervision.js';
 import { statusFor } from '../http-errors.js';
-import { apiErrorPage, callApi, html, pageHeaders, toLogin, viewerOf } from './http.js';
+import { html, pageHeaders, toLogin, viewerOf } from './http.js';
 import { messagePage, type Viewer } from './pages.js';
 import { sessionId, viewerMay } from './session-handlers.js';
 import { consoleState } from './state.js';
@@ -58,8 +58,9 @@ export async function getConsoleWatch(ctx: HandlerContext): Promise<HandlerResul
   const back = `/console/sessions/${id}/watch`;
   const viewer = viewerOf(ctx);
   if (!viewer) return toLogin(ctx, back);
+  let checked: HandlerResult;
   try {
-    await watchAsViewer(ctx, viewer, id, checkWatch);
+    checked = await watchAsViewer(ctx, viewer, id, checkWatch);
   } catch (raw) {
     const error = toImpError(raw);
     if (dropOnAuthError(ctx, viewer, error)) return toLogin(ctx, back);
@@ -75,9 +76,7 @@ export async function getConsoleWatch(ctx: HandlerContext): Promise<HandlerResul
       status,
     );
   }
-  const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}`);
-  if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, `/console/sessions/${id}`);
-  const session = (read.body as { session: SessionView }).session;
+  const session = (checked.body as { session: SessionView }).session;
   const canRevoke = viewerMay(ctx, viewer, 'revoke');
   // The page runs asciinema-player (the live terminal): its CSP allows WebAssembly, nothing else more.
   return html(ctx.deps, watchPage(viewer, session, canRevoke), 200, {}, { player: true });

@@ -51,10 +51,13 @@ export async function watchableSession(ctx: HandlerContext): Promise<SessionReco
   return session;
 }
 
-/** The watch route's checks alone (the console's watch page, before its script joins): 204 when they pass. */
+/**
+ * The watch route's checks alone (the console's watch page, before its script joins): the session's
+ * view when they pass — what the stream's `hello` would show; a `supervise` role need not be able to
+ * read the session otherwise.
+ */
 export async function checkWatch(ctx: HandlerContext): Promise<HandlerResult> {
-  await watchableSession(ctx);
-  return { status: 204 };
+  return { body: { session: sessionView(await watchableSession(ctx)) } };
 }
 
 /** GET /v1/sessions/:id/watch — `supervise` role, never one's own session (route guards). */
