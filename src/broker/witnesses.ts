@@ -149,9 +149,11 @@ export class WitnessPusher {
       );
       // The checkpoint about to be signed must cover it: wait for its place in the tree (if that
       // takes too long, the next checkpoint covers it).
-      await this.store.sequenced([event.id]).catch((error: Error) =>
-        this.deps.log('warn', 'audit.witnessed is not sequenced yet', { message: error.message }),
-      );
+      await this.store
+        .sequenced([event.id])
+        .catch((error: Error) =>
+          this.deps.log('warn', 'audit.witnessed is not sequenced yet', { message: error.message }),
+        );
       return true;
     } catch (error) {
       this.deps.log('error', 'could not audit witness cosignatures', { message: (error as Error).message });
