@@ -121,6 +121,8 @@ export class Checkpointer {
   async close(): Promise<void> {
     this.stopTimer();
     this.unsubscribe();
+    // The last checkpoint covers everything acknowledged (PostgreSQL sequences after commit).
+    await this.deps.store.settle().catch(() => {});
     await this.request();
   }
 }

@@ -145,6 +145,7 @@ export class Sequencer {
         ...this.options.config,
         keepAlive: true,
         application_name: 'imp-sequencer',
+        connectionTimeoutMillis: 5000,
         // A batch stuck behind a lock or a statement gives the lease up rather than hold the log still.
         lock_timeout: 30_000,
         statement_timeout: 60_000,
