@@ -237,7 +237,7 @@ export async function openPostgresStore(
     keepAlive: true,
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
-    // Bounded waits: a transaction that cannot get the chain lock, a stuck statement, or a broker
+    // Bounded waits: a transaction that cannot get a row or key lock, a stuck statement, or a broker
     // that vanished mid-transaction never hold the others up for long.
     lock_timeout: options.lockTimeoutMs ?? 10_000,
     statement_timeout: 30_000,

@@ -254,8 +254,9 @@ export interface StoreTx {
 /**
  * The reads a request makes before (or instead of) writing: on the Store they run outside any write
  * transaction, so authenticating a call or checking a step-up does not wait for the writer (the
- * SQLite group, the PostgreSQL chain lock). They see committed state only; a check-then-write that
- * must hold until commit still reads through the transaction's StoreTx.
+ * SQLite group) or a pooled connection's transaction. They see committed state only; a
+ * check-then-write that must hold until commit still reads through the transaction's StoreTx,
+ * after `lockKey` where replicas could race.
  */
 export type StoreReads = Pick<
   StoreTx,
