@@ -1,13 +1,15 @@
 /**
  * Check-then-write rules across two brokers on one PostgreSQL database. No lock is shared by every
  * write any more (appends are queue INSERTs; a sequencer orders them), so each rule holds by a lock
- * of its own — the person's key for session requests, the ID token's for logins — or by a
+ * of its own — the person's key for session requests, the ID token's for logins, the session's for
+ * recording chunks — or by a
  * conditional UPDATE (a break-glass confirmation). Each test sends two attempts at once, one to each
  * broker, and exactly one wins; the loser is refused as the rule says, never a 500.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
+import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import { POSTGRES, requireComponents } from '../helpers/components.js';
@@ -32,7 +34,8 @@ beforeAll(async () => {
   upstream = await startUpstream();
   sign = await idTokenSigner(idp);
   const policy =
-    `${replicaPolicyYaml(idp.issuer, upstream.url)}break_glass: { confirm_window: 10m, max_ttl: 30m }\n`.replace(
+    `${replicaPolicyYaml(idp.issuer, upstream.url)}break_glass: { confirm_window: 10m, max_ttl: 30m }
+recording: { default: off, rules: [{ environments: [prod], mode: required }] }\n`.replace(
       'roles:\n',
       "roles:\n  - { name: oncall, groups: [sre-oncall], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h, break_glass: true, break_glass_confirm: true }\n",
     );
@@ -155,5 +158,23 @@ describe.runIf(havePostgres)('check-then-write rules hold across two brokers', (
     await brokers[1]!.deps.store.settle();
     const confirmed = await brokers[1]!.deps.store.readAudit({ session: id, type: 'breakglass.confirmed' });
     expect(confirmed).toHaveLength(1);
+  });
+
+  it('one stored chunk per recording position: the same chunk at both brokers at once is stored once, the other is a duplicate', async () => {
+    const token = await exchange(urls[0]!, await sign({ user: 'race-recorder', groups: ['support'] }));
+    const opened = await post(urls[0]!, '/v1/sessions', token, {
+      tenant: 'initech',
+      scope: 'read',
+      ticket: 'RACE-5',
+      reason: 'A recorded session whose uploads race',
+    });
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const id = (opened.body.session as { id: string }).id;
+    const chunk = headerLine({ version: 2, width: 80, height: 24 }) + eventLine(0.1, 'o', 'hello\r\n');
+    const answers = await race(`/v1/sessions/${id}/recording`, [token, token], { seq: 0, data: chunk });
+    expect(statuses(answers), JSON.stringify(answers)).toEqual([200, 201]);
+    expect(await count('recording_chunks WHERE session = $1', [id])).toBe(1);
+    await brokers[0]!.deps.store.settle();
+    expect(await brokers[0]!.deps.store.readAudit({ session: id, type: 'recording.chunk' })).toHaveLength(1);
   });
 });
