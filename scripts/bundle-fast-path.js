@@ -8,6 +8,7 @@
 // outside src/ inside it, a warning (such as `import.meta` turned empty in CommonJS), or a lazy
 // `import()` left in it whose file tsc did not emit next to the bundle.
 import { existsSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -40,13 +41,15 @@ const result = await build({
 });
 
 const problems = result.warnings.map((w) => `${w.location?.file ?? ''}: ${w.text}`);
-for (const input of Object.keys(result.metafile.inputs)) {
-  if (!input.startsWith('src/'))
-    problems.push(`${input} is not one of our modules: keep it off the fast path`);
+const foreign = Object.keys(result.metafile.inputs).filter((input) => !input.startsWith('src/'));
+// One line per package (node_modules/yaml, node_modules/@inquirer/core), not per file.
+const packageOf = (input) => input.replace(/^(.*?node_modules\/(?:@[^/]+\/)?[^/]+).*$/, '$1');
+for (const where of new Set(foreign.map(packageOf))) {
+  problems.push(`${where} is not one of our modules: keep it off the fast path`);
 }
 const output = result.metafile.outputs[relative(root, outfile)];
 for (const { path, external } of output?.imports ?? []) {
-  if (!external || path.startsWith('node:')) continue;
+  if (!external || isBuiltin(path)) continue;
   if (!path.startsWith('.') || !existsSync(resolve(dirname(outfile), path))) {
     problems.push(`the bundle imports ${path}, which is not a file tsc emitted next to it`);
   }
