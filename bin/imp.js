@@ -21,6 +21,19 @@ async function run() {
   return main(argv, systemDeps(), version);
 }
 
-run().then((code) => {
-  process.exitCode = code;
+// As the ES-module launcher's top-level await did: a process that runs out of work before the command
+// settles exits 13 (Node's code for an unsettled top-level await), not 0 as if it had succeeded.
+let settled = false;
+process.on('exit', () => {
+  if (!settled) process.exitCode = 13;
 });
+run().then(
+  (code) => {
+    settled = true;
+    process.exitCode = code;
+  },
+  (error) => {
+    settled = true;
+    throw error; // printed by Node as an uncaught error, exit code 1
+  },
+);
