@@ -24,7 +24,6 @@ import type { Hash, TreeNode } from '../core/audit/merkle.js';
 import type { Clock } from '../core/clock.js';
 import { AuditUnavailableError, ConfigError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
-import { systemClock } from '../runtime/clock.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
@@ -289,6 +288,33 @@ async function catchUpTree(pool: pg.Pool): Promise<void> {
 }
 
 /** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
+/**
+ * Node's timers, for a store opened without a clock (tools and tests; the broker injects its own).
+ * store/ may not import the runtime's clock, and the sequencer needs only sleep and every.
+ */
+const timersClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      });
+    }),
+  after: (ms, fn, options) => {
+    const timer = setTimeout(fn, ms);
+    if (options?.unref) timer.unref();
+    return () => clearTimeout(timer);
+  },
+  every: (ms, fn, options) => {
+    const timer = setInterval(fn, ms);
+    if (options?.unref) timer.unref();
+    return () => clearInterval(timer);
+  },
+};
+
 /** A transaction in progress: statements not sent yet (BEGIN, queued events) and how many events it queued. */
 interface TxState {
   /** Sent with the next statement, or with COMMIT (escaped literals: a multi-statement query takes no parameters). */
@@ -336,7 +362,7 @@ export class PostgresStore implements Store {
       const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
       Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
     }
-    this.clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? timersClock;
     this.sequencer = new Sequencer({
       config,
       clock: this.clock,
