@@ -6,6 +6,10 @@
  * conditional UPDATE (a break-glass confirmation). Each test sends two attempts at once, one to each
  * broker, and exactly one wins; the loser is refused as the rule says, never a 500.
  */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
@@ -24,6 +28,10 @@ let idp: DevIdp;
 let upstream: Awaited<ReturnType<typeof startUpstream>>;
 let sign: Awaited<ReturnType<typeof idTokenSigner>>;
 const brokers: Broker[] = [];
+const PUBLIC_URL = 'https://imp.races.test';
+const MACHINE = 'repo:org/runbooks:ref:refs/heads/main';
+/** A workload issuer (discovery and JWKS) for machine sessions. */
+let workload: { server: Server; url: string; key: CryptoKey };
 const urls: string[] = [];
 
 beforeAll(async () => {
@@ -33,9 +41,20 @@ beforeAll(async () => {
   idp = await startDevIdp();
   upstream = await startUpstream();
   sign = await idTokenSigner(idp);
+  const pair = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(req.url === '/jwks' ? { keys: [jwk] } : { issuer: url, jwks_uri: `${url}/jwks` }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  workload = { server, url, key: pair.privateKey as CryptoKey };
   const policy =
     `${replicaPolicyYaml(idp.issuer, upstream.url)}break_glass: { confirm_window: 10m, max_ttl: 30m }
-recording: { default: off, rules: [{ environments: [prod], mode: required }] }\n`.replace(
+recording: { default: off, rules: [{ environments: [prod], mode: required }] }
+machines:
+  - { name: ci-diag, issuer: ${workload.url}, subject: '${MACHINE}', tenants: [globex], allow: ['GET /v1/users'], ticket_required: false }\n`.replace(
       'roles:\n',
       "roles:\n  - { name: oncall, groups: [sre-oncall], tenants: ['*'], environments: ['*'], scopes: [read], max_ttl: 1h, break_glass: true, break_glass_confirm: true }\n",
     );
@@ -46,7 +65,7 @@ recording: { default: off, rules: [{ environments: [prod], mode: required }] }\n
           policy: { text: policy, name: 'race test policy' },
           stateDir: '/nonexistent/unused-with-postgres',
           port: 0,
-          publicUrl: 'https://imp.races.test',
+          publicUrl: PUBLIC_URL,
           clock: systemClock,
           log: () => {},
           storeUrl: db.brokerUrl,
@@ -63,6 +82,7 @@ recording: { default: off, rules: [{ environments: [prod], mode: required }] }\n
 afterAll(async () => {
   await Promise.all(brokers.map((b) => b.close().catch(() => {})));
   await upstream?.close();
+  workload?.server.close();
   await idp?.close();
   await cluster?.stop();
 });
@@ -176,5 +196,38 @@ describe.runIf(havePostgres)('check-then-write rules hold across two brokers', (
     expect(await count('recording_chunks WHERE session = $1', [id])).toBe(1);
     await brokers[0]!.deps.store.settle();
     expect(await brokers[0]!.deps.store.readAudit({ session: id, type: 'recording.chunk' })).toHaveLength(1);
+  });
+
+  it('one session per workload token: the same token at both brokers at once opens one machine session', async () => {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
+      .setIssuer(workload.url)
+      .setSubject(MACHINE)
+      .setAudience(PUBLIC_URL)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti(randomUUID())
+      .sign(workload.key);
+    const answers = await Promise.all(
+      urls.map(async (url) => {
+        const response = await fetch(`${url}/v1/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+            assertion: token,
+            tenant: 'globex',
+            reason: 'Nightly queue diagnostics',
+          }),
+        });
+        return { status: response.status, body: await response.text() };
+      }),
+    );
+    expect(
+      answers.filter((a) => a.status === 200),
+      JSON.stringify(answers),
+    ).toHaveLength(1);
+    expect(answers.find((a) => a.status !== 200)!.status, JSON.stringify(answers)).toBeLessThan(500);
+    expect(await count("sessions WHERE requester_sub = $1 AND mode = 'standard'", [MACHINE])).toBe(1);
   });
 });
