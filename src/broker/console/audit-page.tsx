@@ -47,7 +47,7 @@ function checkpointSummary(cp: CheckpointStatus | null) {
       {cp.problem ? <p class="proof-failed">{`FAILED: ${text(cp.problem)}`}</p> : null}
       {cp.forged.length > 0 ? (
         <p class="proof-failed">
-          {`FAILED: the cosignature of ${cp.forged.map(text).join(', ')} does not verify with its key in policy (edited or forged); it is not counted.`}
+          {`FAILED: cosignatures that do not verify with the witness’s key in policy (edited or forged), not counted: ${cp.forged.map(text).join(', ')}.`}
         </p>
       ) : null}
       <p class="meta">
