@@ -68,8 +68,9 @@ export async function proveEvents(
     ...(problem ? { problem } : {}),
   };
   const covered = events.filter((e) => Number.isSafeInteger(e.seq) && e.seq >= 1 && e.seq <= latest.size);
+  const inCheckpoint = new Set(covered);
   for (const e of events)
-    if (!covered.includes(e)) statuses.set(e.id, { kind: 'pending', size: latest.size });
+    if (!inCheckpoint.has(e)) statuses.set(e.id, { kind: 'pending', size: latest.size });
   if (problem || !checked.ok) {
     for (const e of covered) statuses.set(e.id, { kind: 'failed', reason: problem ?? '' });
     return { checkpoint, statuses };
