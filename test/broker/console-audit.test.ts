@@ -21,6 +21,7 @@ import {
 import { devPolicyYaml } from '../../src/dev/dev-policy.js';
 import { startWitness, type Witness } from '../../src/witness/server.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { waitFor } from '../helpers/notify-receivers.js';
 import { makeTempDir } from '../helpers/temp.js';
 
 const work = makeTempDir('imp-console-audit-');
@@ -66,9 +67,13 @@ async function checkpoint(): Promise<number> {
     await t.loginAs('erin'),
   );
   expect(answer.status).toBe(200);
-  // The log's signature and both witnesses' cosignatures are on the note.
-  expect(answer.body.checkpoint.match(/^— /gm)).toHaveLength(3);
-  return answer.body.size;
+  const { size } = answer.body;
+  // The broker waits (bounded) for the witnesses; under load, wait on for both cosignatures to be stored.
+  await waitFor(async () => {
+    const note = (await t.store.listNotes()).find((n) => n.size === size)?.note ?? '';
+    return (note.match(/^— /gm) ?? []).length === 3;
+  }, 20_000);
+  return size;
 }
 
 async function auditPage(query = ''): Promise<string> {
