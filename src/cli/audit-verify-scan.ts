@@ -1,0 +1,201 @@
+/**
+ * The parallel fast pass of `imp audit verify`: the export's bytes (shared memory, never one
+ * string) are cut at line boundaries into one slice per core; this thread scans the first slice
+ * while worker threads scan the others (core/audit/export-scan.ts), then the slices are joined: the
+ * first event of each slice must follow the last of the one before (seq and prev), exactly the
+ * check the sequential walker makes between any two events. Anything a slice could not vouch for
+ * makes `joinScans` return null and the caller verifies the sequential way, which names the first
+ * bad seq or range as it always has.
+ */
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { type AuditEvent, GENESIS_PREV } from '../core/audit/event.js';
+import {
+  addExportItem,
+  type ExportHeader,
+  type ExportItem,
+  emptyExport,
+  type ParsedExport,
+  parseExportBytes,
+} from '../core/audit/export-format.js';
+import { BLOCK_LEVEL, type SliceScan, scanExportSlice } from '../core/audit/export-scan.js';
+import { eventLeafHash } from '../core/audit/log-tree.js';
+import {
+  type ChainVerification,
+  type CheckedRun,
+  type CheckpointSignatureVerifier,
+  verifyChain,
+  verifyCheckedRun,
+} from '../core/audit/verify-chain.js';
+import { ImpError } from '../core/errors.js';
+
+/** Below this size one thread is quicker than starting workers. */
+const PARALLEL_FROM_BYTES = 8 * 1024 * 1024;
+
+/** Reads a file into shared memory, so worker threads read the same bytes without a copy. */
+export async function readSharedFile(path: string): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const size = (await handle.stat()).size;
+    const bytes = new Uint8Array(new SharedArrayBuffer(size));
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await handle.read(bytes, at, size - at, at);
+      if (bytesRead === 0) return bytes.subarray(0, at); // the file shrank while being read
+      at += bytesRead;
+    }
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * How many slices: IMP_VERIFY_WORKERS when set (1 = this thread only), else one per core (at most
+ * 4) for exports large enough to pay for starting workers.
+ */
+export function sliceCount(env: NodeJS.ProcessEnv, bytes: number): number {
+  const asked = env.IMP_VERIFY_WORKERS;
+  if (asked && /^[1-9][0-9]?$/.test(asked)) return Number(asked);
+  return bytes < PARALLEL_FROM_BYTES ? 1 : Math.min(4, availableParallelism());
+}
+
+/** Scans the export in `slices` slices, the first on this thread. */
+export async function scanExport(bytes: Uint8Array, slices: number): Promise<SliceScan[]> {
+  if (slices <= 1) return [scanExportSlice(bytes, 0, bytes.length)];
+  const shared = bytes.buffer instanceof SharedArrayBuffer ? bytes : copyToShared(bytes);
+  const bounds = [0];
+  for (let i = 1; i < slices; i++) {
+    // Each cut moves forward to just after a newline, so every line lies in exactly one slice.
+    const newline = shared.indexOf(10, Math.max(bounds[i - 1]!, Math.floor((shared.length * i) / slices)));
+    bounds.push(newline < 0 ? shared.length : newline + 1);
+  }
+  bounds.push(shared.length);
+  const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!));
+  // The first slice is scanned here while the workers start; a failure anywhere fails the whole.
+  const first = scanExportSlice(shared, 0, bounds[1]!);
+  return [first, ...(await Promise.all(others))];
+}
+
+function copyToShared(bytes: Uint8Array): Uint8Array {
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  shared.set(bytes);
+  return shared;
+}
+
+function runWorker(bytes: Uint8Array, start: number, end: number): Promise<SliceScan> {
+  const worker = new Worker(new URL('./audit-verify-worker.js', import.meta.url), {
+    workerData: { bytes, start, end },
+  });
+  return new Promise<SliceScan>((resolve, reject) => {
+    worker.once('message', (scan: SliceScan) => resolve(scan));
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the verify worker exited with code ${code}`)));
+  }).finally(() => void worker.terminate());
+}
+
+/** The slices joined: what the chain and tree checks need, or null when the fast pass cannot vouch. */
+export interface JoinedScan {
+  items: Exclude<ExportItem, { kind: 'event' }>[];
+  run: CheckedRun;
+  lastSeq: number | null;
+  /** Leaf hashes of every event, in order. */
+  leaves: Uint8Array[];
+  /** Complete subtrees of BLOCK_LEVEL leaves, by index. */
+  blocks: Map<number, Uint8Array>;
+  kept: AuditEvent[];
+}
+
+/** Joins slices whose events link across the cuts; null if any slice stopped or a cut does not link. */
+export function joinScans(scans: readonly SliceScan[]): JoinedScan | null {
+  if (scans.some((scan) => scan.anomaly !== null)) return null;
+  const withEvents = scans.filter((scan) => scan.events > 0);
+  for (let i = 1; i < withEvents.length; i++) {
+    const before = withEvents[i - 1]!.last!;
+    const after = withEvents[i]!.first!;
+    if (after.seq !== before.seq + 1 || after.prev !== before.hash) return null;
+  }
+  const head = withEvents[0];
+  const tail = withEvents.at(-1);
+  const count = withEvents.reduce((sum, scan) => sum + scan.events, 0);
+  const leaves: Uint8Array[] = new Array(count);
+  let n = 0;
+  for (const scan of withEvents)
+    for (let i = 0; i < scan.events; i++) leaves[n++] = scan.leaves.subarray(i * 32, i * 32 + 32);
+  const hashAt = (seq: number): string => {
+    const scan = withEvents.find((s) => seq >= s.first!.seq && seq <= s.last!.seq)!;
+    const i = seq - scan.first!.seq;
+    return Buffer.from(scan.hashes.subarray(i * 32, i * 32 + 32)).toString('hex');
+  };
+  return {
+    items: scans.flatMap((scan) => scan.items),
+    run: {
+      first: head?.first?.seq ?? 0,
+      prev: head?.first?.prev ?? '',
+      count,
+      lastHash: tail?.last?.hash ?? '',
+      hashAt,
+    },
+    lastSeq: tail?.last?.seq ?? null,
+    leaves,
+    blocks: new Map(scans.flatMap((scan) => scan.blocks.map((b) => [b.index, b.hash] as const))),
+    kept: scans.flatMap((scan) => scan.kept),
+  };
+}
+
+/** The export read and its chain verified, by the fast pass where it can vouch, else sequentially. */
+export interface ChainChecked {
+  /** Header, checkpoints and notes; `events` only when the sequential path ran. */
+  parsed: ParsedExport;
+  result: ChainVerification;
+  /** The events an online verify compares recordings against (recording.chunk at least). */
+  recorded: readonly AuditEvent[];
+  /** The last event's seq, the leaf hashes and any precomputed subtrees, for the tree check. */
+  tree: TreeLeaves;
+}
+
+/** What checkTree needs of the events. */
+export interface TreeLeaves {
+  lastSeq: number;
+  leaves: readonly Uint8Array[];
+  blocks?: { level: number; hashes: ReadonlyMap<number, Uint8Array> };
+}
+
+/**
+ * Verifies the chain of an export held in `bytes`. `needEvents`: the caller needs every parsed
+ * event (a version-1 export tied to the witnesses' tree), so the sequential path runs.
+ */
+export async function checkExportChain(
+  bytes: Uint8Array,
+  env: NodeJS.ProcessEnv,
+  verifier: CheckpointSignatureVerifier,
+  needEvents: (header: ExportHeader | null) => boolean,
+): Promise<ChainChecked> {
+  const joined = joinScans(await scanExport(bytes, sliceCount(env, bytes.length)));
+  if (joined) {
+    const parsed = emptyExport();
+    for (const item of joined.items) addExportItem(parsed, item);
+    const header = parsed.header;
+    const range = { fromSeq: header?.from_seq ?? 1, fromPrev: header?.prev ?? GENESIS_PREV };
+    const result = needEvents(header)
+      ? null
+      : await verifyCheckedRun(joined.run, parsed.checkpoints, verifier, range);
+    if (result) {
+      const blocks = { level: BLOCK_LEVEL, hashes: joined.blocks };
+      const tree = { lastSeq: joined.lastSeq ?? 0, leaves: joined.leaves, blocks };
+      return { parsed, result, recorded: joined.kept, tree };
+    }
+  }
+  // The sequential path: every event parsed and walked in order, naming the first problem.
+  const parsed = parseExportBytes(bytes);
+  if (parsed.badLines.length > 0)
+    throw new ImpError('IMP_AUDIT_BROKEN', `The export is damaged: line ${parsed.badLines[0]} is not JSON.`);
+  const header = parsed.header;
+  const events = parsed.events as AuditEvent[];
+  const result = await verifyChain(events, parsed.checkpoints, verifier, {
+    fromSeq: header?.from_seq ?? 1,
+    fromPrev: header?.prev ?? GENESIS_PREV,
+  });
+  const tree = { lastSeq: events.at(-1)?.seq ?? 0, leaves: events.map(eventLeafHash) };
+  return { parsed, result, recorded: events, tree };
+}
