@@ -60,21 +60,27 @@ export function sliceCount(env: NodeJS.ProcessEnv, bytes: number): number {
   return bytes < PARALLEL_FROM_BYTES ? 1 : Math.min(4, availableParallelism());
 }
 
-/** Scans the export in `slices` slices, the first on this thread. */
+/** Scans the export in `slices` slices, the first on this thread. A worker that fails makes its slice an anomaly. */
 export async function scanExport(bytes: Uint8Array, slices: number): Promise<SliceScan[]> {
   if (slices <= 1) return [scanExportSlice(bytes, 0, bytes.length)];
   const shared = bytes.buffer instanceof SharedArrayBuffer ? bytes : copyToShared(bytes);
-  const bounds = [0];
-  for (let i = 1; i < slices; i++) {
-    // Each cut moves forward to just after a newline, so every line lies in exactly one slice.
-    const newline = shared.indexOf(10, Math.max(bounds[i - 1]!, Math.floor((shared.length * i) / slices)));
-    bounds.push(newline < 0 ? shared.length : newline + 1);
-  }
-  bounds.push(shared.length);
+  const bounds = sliceBounds(shared, slices);
   const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!));
   // The first slice is scanned here while the workers start; a failure anywhere fails the whole.
   const first = scanExportSlice(shared, 0, bounds[1]!);
   return [first, ...(await Promise.all(others))];
+}
+
+/** Where the slices start and end: near equal byte counts, each cut just after a newline. */
+export function sliceBounds(bytes: Uint8Array, slices: number): number[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bounds = [0];
+  for (let i = 1; i < slices; i++) {
+    const newline = buffer.indexOf(10, Math.max(bounds[i - 1]!, Math.floor((buffer.length * i) / slices)));
+    bounds.push(newline < 0 ? buffer.length : newline + 1);
+  }
+  bounds.push(buffer.length);
+  return bounds;
 }
 
 function copyToShared(bytes: Uint8Array): Uint8Array {
@@ -91,7 +97,25 @@ function runWorker(bytes: Uint8Array, start: number, end: number): Promise<Slice
     worker.once('message', (scan: SliceScan) => resolve(scan));
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the verify worker exited with code ${code}`)));
-  }).finally(() => void worker.terminate());
+  })
+    .catch((error: Error) => ({ ...emptyScan(), anomaly: `a verify worker failed: ${error.message}` }))
+    .finally(() => void worker.terminate());
+}
+
+/** A scan that vouches for nothing: the sequential path then does all the work. */
+function emptyScan(): SliceScan {
+  const none = new Uint8Array(0);
+  return {
+    items: [],
+    events: 0,
+    first: null,
+    last: null,
+    hashes: none,
+    leaves: none,
+    blocks: [],
+    kept: [],
+    anomaly: null,
+  };
 }
 
 /** The slices joined: what the chain and tree checks need, or null when the fast pass cannot vouch. */
@@ -152,6 +176,8 @@ export interface ChainChecked {
   recorded: readonly AuditEvent[];
   /** The last event's seq, the leaf hashes and any precomputed subtrees, for the tree check. */
   tree: TreeLeaves;
+  /** How many slices the fast pass vouched with; 0 when the events were walked one by one. */
+  slices: number;
 }
 
 /** What checkTree needs of the events. */
@@ -171,7 +197,8 @@ export async function checkExportChain(
   verifier: CheckpointSignatureVerifier,
   needEvents: (header: ExportHeader | null) => boolean,
 ): Promise<ChainChecked> {
-  const joined = joinScans(await scanExport(bytes, sliceCount(env, bytes.length)));
+  const slices = sliceCount(env, bytes.length);
+  const joined = joinScans(await scanExport(bytes, slices));
   if (joined) {
     const parsed = emptyExport();
     for (const item of joined.items) addExportItem(parsed, item);
@@ -183,7 +210,7 @@ export async function checkExportChain(
     if (result) {
       const blocks = { level: BLOCK_LEVEL, hashes: joined.blocks };
       const tree = { lastSeq: joined.lastSeq ?? 0, leaves: joined.leaves, blocks };
-      return { parsed, result, recorded: joined.kept, tree };
+      return { parsed, result, recorded: joined.kept, tree, slices };
     }
   }
   // The sequential path: every event parsed and walked in order, naming the first problem.
@@ -197,5 +224,5 @@ export async function checkExportChain(
     fromPrev: header?.prev ?? GENESIS_PREV,
   });
   const tree = { lastSeq: events.at(-1)?.seq ?? 0, leaves: events.map(eventLeafHash) };
-  return { parsed, result, recorded: events, tree };
+  return { parsed, result, recorded: events, tree, slices: 0 };
 }

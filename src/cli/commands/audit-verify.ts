@@ -158,6 +158,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
         ok: result.ok && (tree?.ok ?? true),
         tree,
         ...(recordings ? { recordings } : {}),
+        slices: checked.slices,
       }),
     );
   if (recordings && recordings.problems.length > 0) {

@@ -3,11 +3,9 @@
  * (sha256(prev ‖ canonical JSON without `hash`), event.ts) and the RFC 9162 leaf hash
  * (sha256(0x00 ‖ canonical JSON of the whole event), log-tree.ts).
  *
- * The whole event is serialised once; the chain input is the same bytes with the `"hash"` member
- * cut out. Canonical order puts that member right after `environment`, and everything after it is
- * a top-level string, number or null, whose JSON text cannot hold `,"` followed by `hash":` (inside
- * a JSON string every `"` is escaped, and a string's closing quote is followed by `,` or `}`), so the
- * last occurrence of `,"hash":"<hash>"` is the member itself.
+ * The event is serialised once, as the members before `hash` (actor, data, environment) and the
+ * members after it (id … type), which is where RFC 8785 order puts it; the leaf input is those with
+ * the hash member between them, the chain input the same bytes without it.
  *
  * Why re-serialise instead of hashing the export line as stored: the line is not in canonical key
  * order (exports list seq, id, ts… first), and hashing stored text would still need proof that the
@@ -21,8 +19,6 @@ import { type AuditEvent, hashWellFormedEvent } from './event.js';
 import { eventLeafBytes } from './log-tree.js';
 import { type Hash, leafHash } from './merkle.js';
 
-const HEX64 = /^[0-9a-f]{64}$/;
-
 /** Computes chain and leaf digests with two reusable scratch buffers (one per worker or loop). */
 export class EventDigester {
   private leafInput = Buffer.alloc(16 * 1024);
@@ -30,19 +26,22 @@ export class EventDigester {
 
   /**
    * The chain hash (hex) and leaf hash of an event auditEventProblem accepted: byte for byte
-   * hashWellFormedEvent(event) and eventLeafHash(event).
+   * hashWellFormedEvent(event) and eventLeafHash(event) when its prev and hash are 64 lowercase hex
+   * digits — the only events verification can accept, as a hash must equal a hex digest and a prev
+   * the hash before it. Other lengths take the exact two-serialisation path.
    */
   digest(event: AuditEvent): { chain: string; leaf: Hash } {
     const a = event.actor;
-    // Hex prev and hash keep the cut below in ASCII bytes; anything else (a malformed or foreign
-    // row, never accepted anyway) takes the two-serialisation path so its digest is still exact.
-    if (!isStringifyCanonical(event.data) || !HEX64.test(event.hash) || !HEX64.test(event.prev))
+    if (event.hash.length !== 64 || event.prev.length !== 64 || !isStringifyCanonical(event.data))
       return { chain: hashWellFormedEvent(event), leaf: leafHash(eventLeafBytes(event)) };
-    const text = JSON.stringify({
+    // The canonical text in two native serialisations, split where the hash member goes: the
+    // members before it and the members after it, each with the keys inserted in RFC 8785 order.
+    const head = JSON.stringify({
       actor: a === null ? null : { email: a.email, iss: a.iss, roles: a.roles, sub: a.sub },
       data: event.data,
       environment: event.environment,
-      hash: event.hash,
+    });
+    const tail = JSON.stringify({
       id: event.id,
       prev: event.prev,
       reason: event.reason,
@@ -53,26 +52,33 @@ export class EventDigester {
       ts: event.ts,
       type: event.type,
     });
-    // UTF-8 takes at most 3 bytes per UTF-16 code unit: room for the text, the prefix and prev.
-    const room = text.length * 3 + 65;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit; the member and prev are 74 and 64 bytes.
+    const room = (head.length + tail.length) * 3 + 140;
     if (this.leafInput.length < room) {
       this.leafInput = Buffer.alloc(room * 2);
       this.chainInput = Buffer.alloc(room * 2);
     }
+    // leafInput: 0x00 ‖ head without its "}" ‖ ,"hash":"<hash>" ‖ tail with its "{" made ",".
     const leafInput = this.leafInput;
     leafInput[0] = 0;
-    const end = 1 + leafInput.write(text, 1, 'utf8');
-    const member = `,"hash":"${event.hash}"`; // ASCII: one byte a character
-    const cut = leafInput.lastIndexOf(member, end - member.length);
-    if (cut < 0) throw new Error('the canonical text has no hash member'); // cannot happen: it was just written
+    const cut = leafInput.write(head, 1, 'utf8'); // the index of head's closing brace
+    leafInput.write(',"hash":"', cut, 'latin1');
+    leafInput.write(event.hash, cut + 9, 'latin1');
+    leafInput[cut + 73] = QUOTE;
+    const after = cut + 74;
+    const end = after + leafInput.write(tail, after, 'utf8');
+    leafInput[after] = COMMA;
+    // chainInput: prev ‖ the same text without the hash member.
     const chainInput = this.chainInput;
     chainInput.write(event.prev, 0, 'latin1');
     leafInput.copy(chainInput, 64, 1, cut);
-    leafInput.copy(chainInput, 63 + cut, cut + member.length, end);
-    const chainEnd = end - 1 - member.length + 64;
+    leafInput.copy(chainInput, 63 + cut, after, end);
     return {
-      chain: digest('sha256', chainInput.subarray(0, chainEnd), 'hex'),
+      chain: digest('sha256', chainInput.subarray(0, 63 + cut + end - after), 'hex'),
       leaf: digest('sha256', leafInput.subarray(0, end), 'buffer'),
     };
   }
 }
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;

@@ -11,10 +11,10 @@
  * then verifies the whole export the sequential way, which names the problem exactly as before.
  * Links across slices (the first event of one and the last of the one before) are the caller's.
  */
+import { hash as digest } from 'node:crypto';
 import { type AuditEvent, auditEventProblem } from './event.js';
 import { EventDigester } from './event-digests.js';
 import { classifyExportValue, type ExportItem } from './export-format.js';
-import { nodeHash } from './merkle.js';
 
 /** Subtrees of 2^BLOCK_LEVEL leaves are hashed by the scan; the tree above them by the caller. */
 export const BLOCK_LEVEL = 10;
@@ -86,7 +86,14 @@ export function scanExportSlice(bytes: Uint8Array, start: number, end: number): 
       scan.anomaly = `event ${event.seq} does not follow event ${last.seq}`;
       break;
     }
-    const { chain, leaf } = digester.digest(event);
+    let digests: ReturnType<EventDigester['digest']>;
+    try {
+      digests = digester.digest(event);
+    } catch {
+      scan.anomaly = `event ${event.seq} cannot be serialised`;
+      break;
+    }
+    const { chain, leaf } = digests;
     if (chain !== event.hash) {
       scan.anomaly = `event ${event.seq} does not match its hash`;
       break;
@@ -112,16 +119,19 @@ export function scanExportSlice(bytes: Uint8Array, start: number, end: number): 
   return scan;
 }
 
-/** The MTH of BLOCK consecutive leaf hashes starting at byte `from` of `leaves`. */
+/** The MTH (§2.1.1) of BLOCK consecutive leaf hashes starting at byte `from` of `leaves`. */
 function subtreeHash(leaves: Uint8Array, from: number): Uint8Array {
-  let level: Uint8Array[] = [];
-  for (let i = 0; i < BLOCK; i++) level.push(leaves.subarray(from + i * 32, from + i * 32 + 32));
-  while (level.length > 1) {
-    const up: Uint8Array[] = [];
-    for (let i = 0; i < level.length; i += 2) up.push(nodeHash(level[i]!, level[i + 1]!));
-    level = up;
+  // Folded in place, level by level, through one 65-byte input: 0x01 ‖ left ‖ right.
+  const level = Buffer.from(leaves.slice(from, from + BLOCK * 32));
+  const pair = Buffer.alloc(65);
+  pair[0] = 1;
+  for (let width = BLOCK; width > 1; width /= 2) {
+    for (let i = 0; i < width; i += 2) {
+      level.copy(pair, 1, i * 32, i * 32 + 64);
+      digest('sha256', pair, 'buffer').copy(level, (i / 2) * 32);
+    }
   }
-  return level[0]!;
+  return level.subarray(0, 32);
 }
 
 function estimateEvents(start: number, end: number): number {
