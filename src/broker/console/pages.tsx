@@ -28,6 +28,8 @@ export function page(props: {
   current?: string;
   children: ComponentChildren;
   refreshTo?: string;
+  /** Loads asciinema-player (before console.js, which starts it) on pages that replay or watch a session. */
+  player?: boolean;
 }): string {
   const { viewer } = props;
   return `<!doctype html>${render(
@@ -38,6 +40,8 @@ export function page(props: {
         {props.refreshTo ? <meta http-equiv="refresh" content={`0;url=${props.refreshTo}`} /> : null}
         <title>{`${props.title} — imp console`}</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
+        {props.player ? <link rel="stylesheet" href="/console/assets/asciinema-player.css" /> : null}
+        {props.player ? <script src="/console/assets/asciinema-player.js" defer /> : null}
         <script src="/console/assets/console.js" defer />
       </head>
       <body>
