@@ -7,7 +7,7 @@
  * makes `joinScans` return null and the caller verifies the sequential way, which names the first
  * bad seq or range as it always has.
  */
-import { open } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { type AuditEvent, GENESIS_PREV } from '../core/audit/event.js';
@@ -29,26 +29,13 @@ import {
   verifyCheckedRun,
 } from '../core/audit/verify-chain.js';
 import { ImpError } from '../core/errors.js';
+import { fileSliceBounds, scanFileRange } from './audit-export-reader.js';
 
 /** Below this size one thread is quicker than starting workers. */
 const PARALLEL_FROM_BYTES = 8 * 1024 * 1024;
 
-/** Reads a file into shared memory, so worker threads read the same bytes without a copy. */
-export async function readSharedFile(path: string): Promise<Uint8Array> {
-  const handle = await open(path, 'r');
-  try {
-    const size = (await handle.stat()).size;
-    const bytes = new Uint8Array(new SharedArrayBuffer(size));
-    for (let at = 0; at < size; ) {
-      const { bytesRead } = await handle.read(bytes, at, size - at, at);
-      if (bytesRead === 0) return bytes.subarray(0, at); // the file shrank while being read
-      at += bytesRead;
-    }
-    return bytes;
-  } finally {
-    await handle.close();
-  }
-}
+/** Where the export is: a file each thread reads its own range of, or bytes already in memory. */
+export type ExportSource = { file: string } | { bytes: Uint8Array };
 
 /**
  * How many slices: IMP_VERIFY_WORKERS when set (1 = this thread only), else one per core (at most
@@ -61,13 +48,23 @@ export function sliceCount(env: NodeJS.ProcessEnv, bytes: number): number {
 }
 
 /** Scans the export in `slices` slices, the first on this thread. A worker that fails makes its slice an anomaly. */
-export async function scanExport(bytes: Uint8Array, slices: number): Promise<SliceScan[]> {
-  if (slices <= 1) return [scanExportSlice(bytes, 0, bytes.length)];
-  const shared = bytes.buffer instanceof SharedArrayBuffer ? bytes : copyToShared(bytes);
-  const bounds = sliceBounds(shared, slices);
+export async function scanExport(source: ExportSource, slices: number): Promise<SliceScan[]> {
+  let shared: ExportSource = source;
+  let bounds: number[];
+  if ('file' in source) bounds = fileSliceBounds(source.file, slices);
+  else {
+    // Workers read the same memory: bytes that are not shared yet are copied once.
+    const bytes =
+      source.bytes.buffer instanceof SharedArrayBuffer ? source.bytes : copyToShared(source.bytes);
+    shared = { bytes };
+    bounds = sliceBounds(bytes, slices);
+  }
   const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!));
-  // The first slice is scanned here while the workers start; a failure anywhere fails the whole.
-  const first = scanExportSlice(shared, 0, bounds[1]!);
+  // The first slice is scanned here while the workers start.
+  const first =
+    'file' in shared
+      ? scanFileRange(shared.file, 0, bounds[1]!)
+      : scanExportSlice(shared.bytes, 0, bounds[1]!);
   return [first, ...(await Promise.all(others))];
 }
 
@@ -89,9 +86,9 @@ function copyToShared(bytes: Uint8Array): Uint8Array {
   return shared;
 }
 
-function runWorker(bytes: Uint8Array, start: number, end: number): Promise<SliceScan> {
+function runWorker(source: ExportSource, start: number, end: number): Promise<SliceScan> {
   const worker = new Worker(new URL('./audit-verify-worker.js', import.meta.url), {
-    workerData: { bytes, start, end },
+    workerData: { source, start, end },
   });
   return new Promise<SliceScan>((resolve, reject) => {
     worker.once('message', (scan: SliceScan) => resolve(scan));
@@ -188,17 +185,19 @@ export interface TreeLeaves {
 }
 
 /**
- * Verifies the chain of an export held in `bytes`. `needEvents`: the caller needs every parsed
- * event (a version-1 export tied to the witnesses' tree), so the sequential path runs.
+ * Verifies the chain of an export. `verifierFor` gives the checkpoint signature check once the
+ * export's checkpoints are known; `needEvents`: the caller needs every parsed event (a version-1
+ * export tied to the witnesses' tree), so the sequential path runs.
  */
 export async function checkExportChain(
-  bytes: Uint8Array,
+  source: ExportSource,
   env: NodeJS.ProcessEnv,
-  verifier: CheckpointSignatureVerifier,
+  verifierFor: (parsed: ParsedExport) => Promise<CheckpointSignatureVerifier>,
   needEvents: (header: ExportHeader | null) => boolean,
 ): Promise<ChainChecked> {
-  const slices = sliceCount(env, bytes.length);
-  const joined = joinScans(await scanExport(bytes, slices));
+  const size = 'file' in source ? (await stat(source.file)).size : source.bytes.length;
+  const slices = sliceCount(env, size);
+  const joined = joinScans(await scanExport(source, slices));
   if (joined) {
     const parsed = emptyExport();
     for (const item of joined.items) addExportItem(parsed, item);
@@ -206,7 +205,7 @@ export async function checkExportChain(
     const range = { fromSeq: header?.from_seq ?? 1, fromPrev: header?.prev ?? GENESIS_PREV };
     const result = needEvents(header)
       ? null
-      : await verifyCheckedRun(joined.run, parsed.checkpoints, verifier, range);
+      : await verifyCheckedRun(joined.run, parsed.checkpoints, await verifierFor(parsed), range);
     if (result) {
       const blocks = { level: BLOCK_LEVEL, hashes: joined.blocks };
       const tree = { lastSeq: joined.lastSeq ?? 0, leaves: joined.leaves, blocks };
@@ -214,12 +213,12 @@ export async function checkExportChain(
     }
   }
   // The sequential path: every event parsed and walked in order, naming the first problem.
-  const parsed = parseExportBytes(bytes);
+  const parsed = parseExportBytes('file' in source ? await readFile(source.file) : source.bytes);
   if (parsed.badLines.length > 0)
     throw new ImpError('IMP_AUDIT_BROKEN', `The export is damaged: line ${parsed.badLines[0]} is not JSON.`);
   const header = parsed.header;
   const events = parsed.events as AuditEvent[];
-  const result = await verifyChain(events, parsed.checkpoints, verifier, {
+  const result = await verifyChain(events, parsed.checkpoints, await verifierFor(parsed), {
     fromSeq: header?.from_seq ?? 1,
     fromPrev: header?.prev ?? GENESIS_PREV,
   });

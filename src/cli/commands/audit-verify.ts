@@ -5,7 +5,8 @@
  * that holds against whoever runs the broker). Exit 0 when whole; exit 1 naming the first broken
  * seq or the missing/differing range. `--receipt` checks one receipt offline instead.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import type { AuditEvent } from '../../core/audit/event.js';
 import type { ParsedExport } from '../../core/audit/export-format.js';
@@ -13,7 +14,7 @@ import { eventLeafHash } from '../../core/audit/log-tree.js';
 import { type TreeVerification, treeFailure } from '../../core/audit/verify-tree.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
-import type { TreeLeaves } from '../audit-verify-scan.js';
+import type { ExportSource, TreeLeaves } from '../audit-verify-scan.js';
 import { fetchWitnessHeads, type WitnessTrust, witnessTrust } from '../audit-witnesses.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -113,32 +114,35 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
     quorum: options.quorum,
   });
   if (options.receipt) return verifyReceiptFile(options, deps, trust);
-  let bytes: Uint8Array;
-  let jwks: JSONWebKeySet;
+  let source: ExportSource;
   let online: { target: Awaited<ReturnType<typeof brokerTarget>>; token: string } | null = null;
-  const { readSharedFile, checkExportChain } = await import('../audit-verify-scan.js');
+  const { checkExportChain } = await import('../audit-verify-scan.js');
   if (options.file) {
-    // Bytes, not a string: a million events are more text than a JavaScript string can hold.
-    bytes = await readSharedFile(options.file).catch((error: Error) =>
-      Promise.reject(new UsageError(`Cannot read ${options.file}: ${error.message}`)),
+    const file = options.file;
+    await access(file, constants.R_OK).catch((error: Error) =>
+      Promise.reject(new UsageError(`Cannot read ${file}: ${error.message}`)),
     );
-    if (!options.jwks && hasCheckpointLine(bytes))
+    // Read in ranges, one per thread: a million events are more text than a JavaScript string holds.
+    source = { file };
+  } else {
+    const target = await brokerTarget(deps, options.broker);
+    source = { bytes: Buffer.from(await fetchExport(deps, target, {})) };
+    online = { target, token: (await requireStoredLogin(deps, target)).token };
+  }
+  const { checkpointVerifier } = await import('../../auth/checkpoints.js');
+  const verifierFor = async (parsed: ParsedExport) => {
+    if (options.file && !options.jwks && parsed.checkpoints.length > 0)
       throw new UsageError(
         'Offline verification needs the broker public keys: --jwks <file|url> (GET /.well-known/jwks.json).',
       );
-    jwks = options.jwks ? await loadJwks(deps, options.jwks) : { keys: [] };
-  } else {
-    const target = await brokerTarget(deps, options.broker);
-    bytes = Buffer.from(await fetchExport(deps, target, {}));
-    online = { target, token: (await requireStoredLogin(deps, target)).token };
-    jwks = await loadJwks(deps, options.jwks ?? `${target.url}/.well-known/jwks.json`);
-  }
-  const { checkpointVerifier } = await import('../../auth/checkpoints.js');
+    const where = options.jwks ?? (online ? `${online.target.url}/.well-known/jwks.json` : null);
+    return checkpointVerifier(where ? await loadJwks(deps, where) : { keys: [] });
+  };
   // A version-1 export tied to the witnesses' tree is compared event by event: it needs them all.
   const checked = await checkExportChain(
-    bytes,
+    source,
     deps.env,
-    checkpointVerifier(jwks),
+    verifierFor,
     (header) => header?.version !== 2 && trust.keys.length > 0,
   );
   const { parsed, result } = checked;
@@ -262,12 +266,6 @@ async function checkTree(
 function leavesOf(parsed: ParsedExport): TreeLeaves {
   const events = parsed.events as AuditEvent[];
   return { lastSeq: events.at(-1)?.seq ?? 0, leaves: events.map(eventLeafHash) };
-}
-
-/** True when some line of the export starts a JWS checkpoint (which needs the broker's JWKS). */
-function hasCheckpointLine(bytes: Uint8Array): boolean {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return buffer.indexOf('{"checkpoint":') === 0 || buffer.indexOf('\n{"checkpoint":') >= 0;
 }
 
 async function verifyReceiptFile(

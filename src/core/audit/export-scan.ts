@@ -41,82 +41,103 @@ export interface SliceScan {
 
 /** Scans the lines of bytes[start, end); start is 0 or just after a newline. */
 export function scanExportSlice(bytes: Uint8Array, start: number, end: number): SliceScan {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const capacity = estimateEvents(start, end);
-  let hashes: Buffer = Buffer.alloc(capacity * 32);
-  let leaves: Buffer = Buffer.alloc(capacity * 32);
-  const scan: SliceScan = {
-    items: [],
-    events: 0,
-    first: null,
-    last: null,
-    hashes,
-    leaves,
-    blocks: [],
-    kept: [],
-    anomaly: null,
-  };
-  const digester = new EventDigester();
-  let at = start;
-  while (at < end && scan.anomaly === null) {
-    const newline = buffer.indexOf(10, at);
-    const lineEnd = newline < 0 || newline >= end ? end : newline;
-    const line = buffer.toString('utf8', at, lineEnd);
-    at = lineEnd + 1;
-    if (line.trim() === '') continue;
+  const scanner = new SliceScanner(end - start);
+  scanner.lines(bytes, start, end);
+  return scanner.finish();
+}
+
+/**
+ * A slice scanned in pieces, for a reader that streams its byte range through a small buffer:
+ * `lines` takes whole lines (the caller keeps a partial last line for the next piece).
+ */
+export class SliceScanner {
+  private readonly digester = new EventDigester();
+  private hashes: Buffer;
+  private leaves: Buffer;
+  private readonly scan: SliceScan;
+  private lastSeq = 0;
+  private lastHash = '';
+
+  /** `bytes`: about how long the slice is, to size the digest arrays. */
+  constructor(bytes: number) {
+    // Events are ~700–900 bytes; a low estimate only costs a copy when growing.
+    const capacity = Math.max(16, Math.ceil(bytes / 600));
+    this.hashes = Buffer.alloc(capacity * 32);
+    this.leaves = Buffer.alloc(capacity * 32);
+    const none = new Uint8Array(0);
+    // biome-ignore format: one field a line would be longer than it says
+    this.scan = { items: [], events: 0, first: null, last: null, hashes: none, leaves: none, blocks: [], kept: [], anomaly: null };
+  }
+
+  /** Scans the whole lines of bytes[start, end); false once there is an anomaly (stop reading). */
+  lines(bytes: Uint8Array, start: number, end: number): boolean {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let at = start;
+    while (at < end && this.scan.anomaly === null) {
+      const newline = buffer.indexOf(10, at);
+      const lineEnd = newline < 0 || newline >= end ? end : newline;
+      const line = buffer.toString('utf8', at, lineEnd);
+      at = lineEnd + 1;
+      if (line.trim() !== '') this.scan.anomaly = this.line(line);
+    }
+    return this.scan.anomaly === null;
+  }
+
+  /** The result; the digest arrays are trimmed to the events seen. */
+  finish(): SliceScan {
+    const { scan } = this;
+    if (scan.events > 0) scan.last = { seq: this.lastSeq, hash: this.lastHash };
+    scan.hashes = this.hashes.subarray(0, scan.events * 32);
+    scan.leaves = this.leaves.subarray(0, scan.events * 32);
+    return scan;
+  }
+
+  /** One non-blank line; the anomaly it shows, or null. */
+  private line(line: string): string | null {
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      scan.anomaly = 'a line is not JSON';
-      break;
+      return 'a line is not JSON';
     }
     const item = classifyExportValue(value);
     if (item.kind !== 'event') {
-      scan.items.push(item);
-      continue;
+      this.scan.items.push(item);
+      return null;
     }
-    if (auditEventProblem(item.value, { hexHashes: false }) !== null) {
-      scan.anomaly = 'an event is malformed';
-      break;
-    }
-    const event = item.value as AuditEvent;
-    const last = scan.last;
-    if (last && (event.seq !== last.seq + 1 || event.prev !== last.hash)) {
-      scan.anomaly = `event ${event.seq} does not follow event ${last.seq}`;
-      break;
-    }
+    if (auditEventProblem(value, { hexHashes: false }) !== null) return 'an event is malformed';
+    const event = value as AuditEvent;
+    const scan = this.scan;
+    if (scan.events > 0 && (event.seq !== this.lastSeq + 1 || event.prev !== this.lastHash))
+      return `event ${event.seq} does not follow event ${this.lastSeq}`;
     let digests: ReturnType<EventDigester['digest']>;
     try {
-      digests = digester.digest(event);
+      digests = this.digester.digest(event);
     } catch {
-      scan.anomaly = `event ${event.seq} cannot be serialised`;
-      break;
+      return `event ${event.seq} cannot be serialised`;
     }
-    const { chain, leaf } = digests;
-    if (chain !== event.hash) {
-      scan.anomaly = `event ${event.seq} does not match its hash`;
-      break;
-    }
-    if (scan.events === hashes.length / 32) {
+    if (digests.chain !== event.hash) return `event ${event.seq} does not match its hash`;
+    if (scan.events * 32 === this.hashes.length) {
       // The estimate was low (short lines): grow both arrays.
-      hashes = grow(hashes);
-      leaves = grow(leaves);
+      this.hashes = grow(this.hashes);
+      this.leaves = grow(this.leaves);
     }
     const offset = scan.events * 32;
-    hashes.write(chain, offset, 32, 'hex');
-    leaves.set(leaf, offset);
-    scan.first ??= { seq: event.seq, prev: event.prev };
-    scan.last = { seq: event.seq, hash: event.hash };
+    this.hashes.write(digests.chain, offset, 32, 'hex');
+    this.leaves.set(digests.leaf, offset);
+    if (scan.events === 0) scan.first = { seq: event.seq, prev: event.prev };
+    this.lastSeq = event.seq;
+    this.lastHash = event.hash;
     scan.events++;
     if (event.type === 'recording.chunk') scan.kept.push(event);
     // Leaf index seq−1 closes a block: hash it if the whole block lies in this slice.
     if (event.seq % BLOCK === 0 && scan.events >= BLOCK)
-      scan.blocks.push({ index: event.seq / BLOCK - 1, hash: subtreeHash(leaves, offset + 32 - BLOCK * 32) });
+      scan.blocks.push({
+        index: event.seq / BLOCK - 1,
+        hash: subtreeHash(this.leaves, offset + 32 - BLOCK * 32),
+      });
+    return null;
   }
-  scan.hashes = hashes.subarray(0, scan.events * 32);
-  scan.leaves = leaves.subarray(0, scan.events * 32);
-  return scan;
 }
 
 /** The MTH (§2.1.1) of BLOCK consecutive leaf hashes starting at byte `from` of `leaves`. */
@@ -132,11 +153,6 @@ function subtreeHash(leaves: Uint8Array, from: number): Uint8Array {
     }
   }
   return level.subarray(0, 32);
-}
-
-function estimateEvents(start: number, end: number): number {
-  // Events are ~700–900 bytes; a low estimate only costs a copy when growing.
-  return Math.max(16, Math.ceil((end - start) / 600));
 }
 
 function grow(array: Buffer): Buffer {
