@@ -277,7 +277,7 @@ class SqliteStore implements Store {
         ).run(params);
         return result.changes === 1;
       },
-      listSessions: async (query: SessionQuery) => this.listSessions(query),
+      listSessions: async (query: SessionQuery) => this.selectSessions(statement, query),
       lastUsedAuthTime: async (iss: string, sub: string) => {
         const row = statement(
           'SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?',
@@ -324,7 +324,15 @@ class SqliteStore implements Store {
     return row ? rowToSession(row) : null;
   }
 
+  /** Outside a transaction: on the reader connection, so committed rows only (an open group's are not seen). */
   async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
+    return this.selectSessions((sql) => this.cached(this.reader, this.readerStatements, sql), query);
+  }
+
+  private selectSessions(
+    statement: (sql: string) => Database.Statement,
+    query: SessionQuery,
+  ): SessionRecord[] {
     const where: string[] = [];
     const params: Row = {};
     if (query.states?.length) {
@@ -350,8 +358,8 @@ class SqliteStore implements Store {
       params.prefix = query.idPrefix;
     }
     const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
-    return (this.statement(sql).all(params) as Row[]).map(rowToSession);
+    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
+    return (statement(sql).all(params) as Row[]).map(rowToSession);
   }
 
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {

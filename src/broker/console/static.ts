@@ -33,6 +33,7 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 .filters .buttons{align-items:center}.button-link{display:inline-block;padding:.55rem 1rem}
 td.details{overflow-wrap:anywhere}
 .code{font-family:ui-monospace,monospace;letter-spacing:.08em}
+.recent{margin-top:.75rem}.recent h2,.recent h3{font-size:1rem;margin:.5rem 0 .25rem}.recent ul{margin:0;padding-left:1.2rem}.recent li{overflow-wrap:anywhere}
 @media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
 .chart{margin:1.5rem 0;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}.chart svg{display:block;max-width:100%;height:auto;margin:.5rem 0}
 @media print{.top,.skip,form,button{display:none}body{background:#fff;font-size:11pt}main{max-width:none;padding:0}.card,.facts,.chart{border-color:#999}
