@@ -5,8 +5,7 @@
  * that holds against whoever runs the broker). Exit 0 when whole; exit 1 naming the first broken
  * seq or the missing/differing range. `--receipt` checks one receipt offline instead.
  */
-import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import type { AuditEvent } from '../../core/audit/event.js';
 import type { ParsedExport } from '../../core/audit/export-format.js';
@@ -119,9 +118,10 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
   const { checkExportChain } = await import('../audit-verify-scan.js');
   if (options.file) {
     const file = options.file;
-    await access(file, constants.R_OK).catch((error: Error) =>
-      Promise.reject(new UsageError(`Cannot read ${file}: ${error.message}`)),
-    );
+    // Opened and read from once here, so a missing file or a directory is a usage error as before.
+    await open(file, 'r')
+      .then((handle) => handle.read(Buffer.alloc(1), 0, 1, 0).finally(() => handle.close()))
+      .catch((error: Error) => Promise.reject(new UsageError(`Cannot read ${file}: ${error.message}`)));
     // Read in ranges, one per thread: a million events are more text than a JavaScript string holds.
     source = { file };
   } else {
