@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /** A checkpoint every this many durable groups (SQLite's own default is every 1,000 WAL pages). */
-const CHECKPOINT_EVERY_GROUPS = 64;
+const CHECKPOINT_EVERY_GROUPS = 16;
 /** A WAL this long (in pages) is rewound: the next checkpoint holds writes until it has copied everything. */
 const REWIND_FRAMES = 1000;
 
@@ -117,7 +117,7 @@ export class WalCheckpointer {
 
   /** A checkpoint while the caller holds writes back: it copies the whole WAL, so SQLite can rewind it. */
   async rewind(): Promise<void> {
-    await (this.running ?? this.run());
+    await (this.running ?? this.run(true));
   }
 
   /** A final checkpoint (TRUNCATE, synchronous=FULL), then the worker ends. */
@@ -128,12 +128,13 @@ export class WalCheckpointer {
     await this.worker.terminate();
   }
 
-  private run(): Promise<void> {
+  private run(writesHeld = false): Promise<void> {
     const running = this.request('PASSIVE').then(
       (result) => {
         this.error = null;
-        // A log wholly copied is rewound by the next COMMIT: count it as empty.
-        this.walFrames = result.checkpointed === result.log ? 0 : result.log;
+        // Beside a running writer a log wholly copied still grows before the next COMMIT can rewind
+        // it; with writes held, the next COMMIT does rewind it.
+        this.walFrames = writesHeld && result.checkpointed === result.log ? 0 : result.log;
       },
       (error: Error) => {
         // The WAL still holds every frame (nothing is lost); the next checkpoint tries again.
