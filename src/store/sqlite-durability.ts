@@ -55,26 +55,28 @@ export class WalDurability {
   }
 
   /**
-   * Records a group whose COMMIT just returned: `durable` runs once a sync covers it, `lost` if the
-   * sync fails. Must be called synchronously after the COMMIT, before anything else can write.
+   * Records a group whose COMMIT just returned and returns its number (1, 2, … in commit order):
+   * `durable` runs once a sync covers it, `lost` if the sync fails. Must be called synchronously
+   * after the COMMIT, before anything else can write.
    */
-  committedGroup(durable: () => void, lost: (error: unknown) => void): void {
+  committedGroup(durable: () => void, lost: (error: unknown) => void): number {
     if (this.failure) {
       lost(this.failure);
-      return;
+      return this.committed;
     }
     this.unsynced.push({ n: ++this.committed, durable, lost });
     this.kick();
+    return this.committed;
   }
 
   /**
-   * Resolves once everything committed before this call is durable: a read that ran just before it
-   * may have seen those groups, and its result must not leave the store before they are on disk.
+   * Resolves once the groups up to `group` (default: every group committed so far) are durable: a
+   * read that may have seen them must not hand its result out before they are on disk.
    */
-  barrier(): Promise<void> {
+  barrier(group = this.committed): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.synced === this.committed) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ n: this.committed, resolve, reject }));
+    if (this.synced >= group) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ n: group, resolve, reject }));
   }
 
   /** Resolves when nothing waits for a sync (close waits for this). */

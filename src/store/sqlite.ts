@@ -176,6 +176,12 @@ class SqliteStore implements Store {
   private durableSeq: number;
   /** iterateAudit connections open now (a rewind waits for none, see drain()). */
   private iterating = 0;
+  /** Tables the group now open has written to. */
+  private groupTables = new Set<string>();
+  /** For each table, the last committed group that wrote to it (its number in WalDurability). */
+  private readonly lastWrite = new Map<string, number>();
+  /** Tables the read running now has read from (collected by readStatement, used by durable()). */
+  private readTables = new Set<string>();
   declare getLogin: StoreReads['getLogin'];
   declare findLoginByTokenHash: StoreReads['findLoginByTokenHash'];
   declare findLatestLogin: StoreReads['findLatestLogin'];
@@ -203,18 +209,22 @@ class SqliteStore implements Store {
     this.durableSeq = (this.headStatement.get() as { seq: number } | undefined)?.seq ?? 0;
   }
 
-  /** A statement on the read-only connection. */
+  /** A statement on the read-only connection; the tables it reads are noted for durable(). */
   private readStatement(sql: string): Database.Statement {
+    for (const table of tablesOf(sql)) this.readTables.add(table);
     return this.cached(this.reader, this.readerStatements, sql);
   }
 
   /**
-   * Hands back a read's result once every group committed before the read is durable. Call it with
-   * the read's promise as soon as the read has run (synchronously), so the barrier counts no group
-   * committed after it.
+   * Hands back a read's result once every committed group that wrote to a table the read looked at
+   * is durable (what the read could have seen); most reads touch no table written since the last
+   * sync and wait for nothing. Call it as soon as the read has run, in the same synchronous stretch.
    */
-  private async durable<T>(result: Promise<T> | T): Promise<T> {
-    const barrier = this.durability.barrier();
+  private async durable<T>(result: Promise<T> | T, tables: Iterable<string> = this.readTables): Promise<T> {
+    let target = this.lastWrite.get('*') ?? 0;
+    for (const table of tables) target = Math.max(target, this.lastWrite.get(table) ?? 0);
+    this.readTables = new Set();
+    const barrier = this.durability.barrier(target);
     try {
       return await result;
     } finally {
@@ -224,7 +234,9 @@ class SqliteStore implements Store {
 
   /** A prepared statement, compiled once per distinct SQL text: compiling costs more than running most. */
   private statement(sql: string): Database.Statement {
-    return this.cached(this.db, this.statements, sql);
+    const statement = this.cached(this.db, this.statements, sql);
+    if (!statement.reader) for (const table of tablesOf(sql)) this.groupTables.add(table);
+    return statement;
   }
 
   private cached(db: Database.Database, cache: Map<string, Database.Statement>, sql: string) {
@@ -273,6 +285,7 @@ class SqliteStore implements Store {
       for (const queued of group) queued.reject(failed);
       return;
     }
+    this.groupTables = new Set();
     try {
       this.db.exec('BEGIN IMMEDIATE');
     } catch (error) {
@@ -311,7 +324,7 @@ class SqliteStore implements Store {
     }
     const appended = done.flatMap((d) => d.appended);
     // Committed, not yet durable: nobody hears of it until the WAL sync that covers it is done.
-    this.durability.committedGroup(
+    const groupNumber = this.durability.committedGroup(
       () => {
         if (appended.length > 0) {
           this.durableSeq = appended.at(-1)!.seq;
@@ -328,6 +341,7 @@ class SqliteStore implements Store {
         for (const { queued } of done) queued.reject(error);
       },
     );
+    for (const table of this.groupTables) this.lastWrite.set(table, groupNumber);
   }
 
   private tx(statement: (sql: string) => Database.Statement = (sql) => this.statement(sql)): StoreTx {
@@ -348,6 +362,7 @@ class SqliteStore implements Store {
           });
           this.insertEvent.run(eventToRow(event));
           this.tree.integrate(event);
+          for (const table of AUDIT_TABLES) this.groupTables.add(table);
           this.appendedInTx.push(event);
           return event;
         } catch (error) {
@@ -519,19 +534,25 @@ class SqliteStore implements Store {
   }
 
   async treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]> {
-    return this.durable(this.readerTree.nodes(nodes));
+    return this.durable(this.readerTree.nodes(nodes), AUDIT_TABLES);
   }
 
   async insertNote(size: number, note: string): Promise<void> {
-    await this.transaction(async () => this.tree.insertNote(size, note));
+    await this.transaction(async () => {
+      for (const table of AUDIT_TABLES) this.groupTables.add(table);
+      this.tree.insertNote(size, note);
+    });
   }
 
   async addCosignatures(size: number, lines: readonly { witness: string; line: string }[]): Promise<void> {
-    await this.transaction(async () => this.tree.addCosignatures(size, lines));
+    await this.transaction(async () => {
+      for (const table of AUDIT_TABLES) this.groupTables.add(table);
+      this.tree.addCosignatures(size, lines);
+    });
   }
 
   async listNotes(): Promise<StoredNote[]> {
-    return this.durable(this.readerTree.listNotes());
+    return this.durable(this.readerTree.listNotes(), AUDIT_TABLES);
   }
 
   async listLatestLogins(): Promise<LoginRecord[]> {
@@ -585,6 +606,25 @@ class SqliteStore implements Store {
 }
 
 type StatementFor = (sql: string) => Database.Statement;
+
+/** Written by appends and the tree (its own statements, which tablesOf never sees): one name for all. */
+const AUDIT_TABLES = ['audit'];
+
+const tableNames = new Map<string, string[]>();
+
+/**
+ * The tables a statement names (after FROM, JOIN, INTO, UPDATE); '*' when it names none it can tell,
+ * so an unrecognised write makes every later read wait for its sync.
+ */
+function tablesOf(sql: string): string[] {
+  let tables = tableNames.get(sql);
+  if (!tables) {
+    tables = [...sql.matchAll(/\b(?:FROM|JOIN|INTO|UPDATE)\s+["`]?(\w+)/gi)].map((m) => m[1]!.toLowerCase());
+    if (tables.length === 0) tables = /^\s*SELECT\b/i.test(sql) ? [] : ['*'];
+    if (tableNames.size < 1024) tableNames.set(sql, tables);
+  }
+  return tables;
+}
 
 function sessionById(statement: StatementFor, id: string): SessionRecord | null {
   const row = statement('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;

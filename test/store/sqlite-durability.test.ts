@@ -84,7 +84,7 @@ function committedOnDisk(file: string, sql: string): unknown[] {
 }
 
 describe('SQLite: acknowledged only once durable', () => {
-  it('a held sync keeps the group pending: no promise settles, no listener hears, no read shows it', async () => {
+  it('a held sync keeps the group pending: no promise settles, no listener hears, no read of what it wrote returns', async () => {
     const held = heldSync();
     const { file, store } = storeWith(held.sync);
     const heard: AuditEvent[] = [];
@@ -103,8 +103,11 @@ describe('SQLite: acknowledged only once durable', () => {
     expect(heard).toEqual([]);
     expect(await store.readAudit()).toEqual([]);
     const read = watch(store.getLogin('a'));
+    // A read of a table no undurable group wrote to has nothing to wait for.
+    const untouched = watch(store.listSessions({}));
     await turns();
     expect(read.settled).toBe('no');
+    expect(untouched).toMatchObject({ settled: 'resolved', value: [] });
 
     held.calls[0]!.release();
     await turns();
