@@ -18,8 +18,12 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-/** A checkpoint every this many durable groups (SQLite's own default is every 1,000 WAL pages). */
-const CHECKPOINT_EVERY_GROUPS = 16;
+/**
+ * About this many WAL pages between checkpoints (SQLite's own default is 1,000). The store cannot see
+ * pages, only groups, so the number of groups between checkpoints is re-estimated from each
+ * checkpoint's report of the WAL's length.
+ */
+const CHECKPOINT_PAGES = 500;
 /** A WAL this long (in pages) is rewound: the next checkpoint holds writes until it has copied everything. */
 const REWIND_FRAMES = 1000;
 
@@ -66,8 +70,10 @@ export class WalCheckpointer {
     { resolve: (r: CheckpointResult) => void; reject: (e: Error) => void }
   >();
   private running: Promise<void> | null = null;
+  /** Durable groups when the last checkpoint was asked for, and the WAL's length it reported. */
   private lastAt = 0;
   private walFrames = 0;
+  private every = 16;
   private error: Error | null = null;
   private dead = false;
   private closed = false;
@@ -110,9 +116,16 @@ export class WalCheckpointer {
 
   /** Called after each WAL sync with the number of durable groups: starts a checkpoint now and then. */
   synced(groups: number): void {
-    if (this.running || this.closed || groups - this.lastAt < CHECKPOINT_EVERY_GROUPS) return;
+    if (this.running || this.closed || groups - this.lastAt < this.every) return;
+    const since = groups - this.lastAt;
+    const framesBefore = this.walFrames;
     this.lastAt = groups;
-    this.run();
+    this.run().then(() => {
+      // Pages per group since the last checkpoint (a rewound WAL restarted from zero meanwhile).
+      const added = this.walFrames >= framesBefore ? this.walFrames - framesBefore : this.walFrames;
+      const perGroup = Math.max(1, added / since);
+      this.every = Math.min(256, Math.max(4, Math.round(CHECKPOINT_PAGES / perGroup)));
+    });
   }
 
   /** A checkpoint while the caller holds writes back: it copies the whole WAL, so SQLite can rewind it. */
