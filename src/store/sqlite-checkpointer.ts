@@ -74,6 +74,9 @@ export class WalCheckpointer {
   private lastAt = 0;
   private walFrames = 0;
   private every = 16;
+  /** Durable groups so far, and before how many no rewind is tried again (one that a reader blocked). */
+  private groups = 0;
+  private rewindAfter = 0;
   private error: Error | null = null;
   private dead = false;
   private closed = false;
@@ -111,11 +114,17 @@ export class WalCheckpointer {
 
   /** True when the WAL is long enough that the next checkpoint should run with writes held. */
   get wantsRewind(): boolean {
-    return this.walFrames >= REWIND_FRAMES && !this.closed && this.running === null;
+    return (
+      this.walFrames >= REWIND_FRAMES &&
+      this.groups >= this.rewindAfter &&
+      !this.closed &&
+      this.running === null
+    );
   }
 
   /** Called after each WAL sync with the number of durable groups: starts a checkpoint now and then. */
   synced(groups: number): void {
+    this.groups = groups;
     if (this.running || this.closed || groups - this.lastAt < this.every) return;
     const since = groups - this.lastAt;
     const framesBefore = this.walFrames;
@@ -148,6 +157,9 @@ export class WalCheckpointer {
         // Beside a running writer a log wholly copied still grows before the next COMMIT can rewind
         // it; with writes held, the next COMMIT does rewind it.
         this.walFrames = writesHeld && result.checkpointed === result.log ? 0 : result.log;
+        // Another connection (an export, an operator's sqlite3) kept part of the WAL: holding every
+        // group for another try would only stall writes until it lets go.
+        if (writesHeld && this.walFrames > 0) this.rewindAfter = this.groups + this.every;
       },
       (error: Error) => {
         // The WAL still holds every frame (nothing is lost); the next checkpoint tries again.

@@ -184,6 +184,7 @@ describe('audit store unwritable', () => {
     expect(again.status).toBe(503);
     const opened = await t.call('POST', '/v1/sessions', s.aliceFresh, ask('globex'));
     expect(opened.status).toBe(503);
+    expect((await t.call('GET', '/healthz')).status).toBe(503);
     expect(upstreamHits).toBe(hits);
   });
 });
