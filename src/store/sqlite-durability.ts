@@ -5,9 +5,10 @@
  * pool, before any member of the group is acknowledged.
  *
  * The WAL is append-only between checkpoints and a sync covers every byte written to the file before
- * it started (fsync is per inode: any descriptor will do), so one sync in flight covers every group
- * committed before it began; groups committed while it runs wait for the next one. Groups are
- * acknowledged in commit order. If a sync fails, the store fails closed: every group not yet durable
+ * it started (fsync is per inode: any descriptor will do), so a sync covers every group committed
+ * before it began. A group committed while one runs does not wait for it to end: a second sync starts
+ * at once (at most MAX_SYNCS at a time, to leave libuv's four threads to other work). Syncs are
+ * acknowledged in the order they started, so groups are acknowledged in commit order. If a sync fails, the store fails closed: every group not yet durable
  * is rejected and so is everything after — the kernel may have dropped the dirty pages, so what the
  * connection shows can no longer be trusted to be on disk (restart the broker, which re-reads the file).
  */
@@ -20,6 +21,9 @@ export type Fdatasync = (fd: number) => Promise<void>;
 /** `fs.fdatasync`, as a promise: the system call runs on libuv's thread pool, not the event loop. */
 export const fdatasyncOffLoop: Fdatasync = (fd) =>
   new Promise((resolve, reject) => fdatasyncCallback(fd, (error) => (error ? reject(error) : resolve())));
+
+/** Syncs in flight at once. */
+const MAX_SYNCS = 2;
 
 interface Committed {
   /** Its number in commit order (1, 2, …). */
@@ -34,7 +38,12 @@ export class WalDurability {
   private synced = 0;
   private readonly unsynced: Committed[] = [];
   private readonly waiters: { n: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private syncing = false;
+  /** Syncs started and not yet acknowledged, in the order they started. */
+  private readonly inFlight: { upTo: number; done: boolean }[] = [];
+  /** Syncs running now (started, not yet returned). */
+  private running = 0;
+  /** The last group a sync in flight (or done) covers. */
+  private covered = 0;
   private failure: AuditUnavailableError | null = null;
 
   constructor(
@@ -85,28 +94,39 @@ export class WalDurability {
   }
 
   private kick(): void {
-    if (this.syncing || this.failure || this.synced === this.committed) return;
-    this.syncing = true;
+    if (this.running >= MAX_SYNCS || this.failure || this.covered === this.committed) return;
+    this.running++;
     // Every group counted so far has finished its write(2)s: this sync covers all of them.
-    const upTo = this.committed;
+    const sync = { upTo: this.committed, done: false };
+    this.covered = sync.upTo;
+    this.inFlight.push(sync);
     this.sync(this.walFd).then(
       () => {
-        this.syncing = false;
-        this.synced = upTo;
-        while (this.unsynced.length > 0 && this.unsynced[0]!.n <= upTo) this.unsynced.shift()!.durable();
-        for (let i = 0; i < this.waiters.length; ) {
-          if (this.waiters[i]!.n <= upTo) this.waiters.splice(i, 1)[0]!.resolve();
-          else i++;
-        }
-        this.onSynced(upTo);
+        this.running--;
+        sync.done = true;
+        // In start order only: Linux reports a writeback error to one of the fsyncs running on a
+        // file, so a later sync's success says nothing while an earlier one may still fail.
+        while (this.inFlight[0]?.done && !this.failure) this.acknowledge(this.inFlight.shift()!.upTo);
         this.kick();
       },
       (error: unknown) => {
-        this.syncing = false;
+        this.running--;
+        if (this.failure) return;
         this.failure = new AuditUnavailableError(error);
+        this.inFlight.length = 0;
         for (const group of this.unsynced.splice(0)) group.lost(this.failure);
         for (const waiter of this.waiters.splice(0)) waiter.reject(this.failure);
       },
     );
+  }
+
+  private acknowledge(upTo: number): void {
+    this.synced = upTo;
+    while (this.unsynced.length > 0 && this.unsynced[0]!.n <= upTo) this.unsynced.shift()!.durable();
+    for (let i = 0; i < this.waiters.length; ) {
+      if (this.waiters[i]!.n <= upTo) this.waiters.splice(i, 1)[0]!.resolve();
+      else i++;
+    }
+    this.onSynced(upTo);
   }
 }

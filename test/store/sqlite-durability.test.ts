@@ -117,7 +117,7 @@ describe('SQLite: acknowledged only once durable', () => {
     expect((await store.readAudit()).map((e) => e.type)).toEqual(['test.held']);
   });
 
-  it('the next group commits while a sync runs; one later sync covers it; acknowledgements come in order', async () => {
+  it('the next group commits and starts its own sync while one runs; acknowledgements follow the order syncs began', async () => {
     const held = heldSync();
     const { store } = storeWith(held.sync);
     const order: string[] = [];
@@ -131,21 +131,39 @@ describe('SQLite: acknowledged only once durable', () => {
     const first = watch(append('test.first'));
     await held.called(1);
     const second = watch(append('test.second'));
+    await held.called(2);
     const third = watch(append('test.third'));
     await turns();
-    // Both later groups committed behind the held sync, and wait for a sync of their own.
-    expect(held.calls).toHaveLength(1);
-    expect([first.settled, second.settled, third.settled]).toEqual(['no', 'no', 'no']);
-
-    held.calls[0]!.release();
-    await held.called(2);
+    // Two syncs at most: the third group waits for one of them to end before its own starts.
+    expect(held.calls).toHaveLength(2);
+    // The second sync ends first: it covers the first group too, but an error on the file could
+    // still be reported to the first sync alone, so nothing is acknowledged yet.
+    held.calls[1]!.release();
+    await held.called(3);
     await turns();
-    expect([first.settled, second.settled, third.settled]).toEqual(['resolved', 'no', 'no']);
+    expect([first.settled, second.settled, third.settled]).toEqual(['no', 'no', 'no']);
+    held.calls[0]!.release();
+    await turns();
+    expect([first.settled, second.settled, third.settled]).toEqual(['resolved', 'resolved', 'no']);
+    held.calls[2]!.release();
+    await turns();
+    expect(third.settled).toBe('resolved');
+    expect(order).toEqual(['test.first', 'test.second', 'test.third']);
+  });
+
+  it('an earlier sync that fails fails the groups a later, successful sync covered', async () => {
+    const held = heldSync();
+    const { store } = storeWith(held.sync);
+    const first = watch(store.transaction((tx) => tx.appendAudit({ type: 'test.a', data: {} }, Date.now())));
+    await held.called(1);
+    const second = watch(store.transaction((tx) => tx.appendAudit({ type: 'test.b', data: {} }, Date.now())));
+    await held.called(2);
     held.calls[1]!.release();
     await turns();
-    expect([second.settled, third.settled]).toEqual(['resolved', 'resolved']);
-    expect(order).toEqual(['test.first', 'test.second', 'test.third']);
-    expect(held.calls).toHaveLength(2);
+    held.calls[0]!.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await turns();
+    expect(first).toMatchObject({ settled: 'rejected', error: expect.any(AuditUnavailableError) });
+    expect(second).toMatchObject({ settled: 'rejected', error: expect.any(AuditUnavailableError) });
   });
 
   it('a failed sync rejects every member not yet durable, then the store refuses writes and reads', async () => {
@@ -170,6 +188,7 @@ describe('SQLite: acknowledged only once durable', () => {
     await turns();
     held.calls[1]!.fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
     await turns();
+    const asked = held.calls.length;
     for (const member of [...group, behind]) {
       expect(member.settled).toBe('rejected');
       expect(member.error).toBeInstanceOf(AuditUnavailableError);
@@ -180,7 +199,7 @@ describe('SQLite: acknowledged only once durable', () => {
     await expect(store.readAudit()).rejects.toBeInstanceOf(AuditUnavailableError);
     await expect(store.ping()).rejects.toBeInstanceOf(AuditUnavailableError);
     // Nothing was asked of the disk after the failure.
-    expect(held.calls).toHaveLength(2);
+    expect(held.calls).toHaveLength(asked);
   });
 
   it('the default sync flushes the WAL file itself, and the chain stays whole', async () => {
