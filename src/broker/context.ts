@@ -75,7 +75,33 @@ export interface BrokerDeps {
   witnesses?: WitnessPusher;
   /** Calls this broker's own API in-process, through the route table and its guards (set by createBroker; the console uses it). */
   api?: InnerApi;
+  /** Runs one route of the API in-process with its guards, its answer unbuffered (set by createBroker; the console's watch uses it). */
+  route?: RouteRunner;
 }
+
+/** One in-process run of a route of the route table, as the holder of `token` would call it over HTTP. */
+export interface RouteCall {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** The route's path as the route table spells it, e.g. `/v1/sessions/:id/watch`. */
+  route: string;
+  params: Record<string, string>;
+  token: string;
+  /** The browser's address and the console request's id, so audit events name them. */
+  ip: string;
+  requestId: string;
+  /** Aborted when the browser goes away. */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs the route's guards around its own handler, or around `handler` (a part of it, e.g. only the
+ * checks, which must still evaluate every guard the route declares). Refusals are audited and thrown
+ * exactly as over HTTP; the answer's body is returned as the handler made it (a stream stays one).
+ */
+export type RouteRunner = (
+  call: RouteCall,
+  handler?: (ctx: HandlerContext) => Promise<HandlerResult>,
+) => Promise<HandlerResult>;
 
 /** One in-process call of the broker's API, as a client with a broker token would make it. */
 export interface InnerCall {

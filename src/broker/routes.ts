@@ -20,11 +20,13 @@ import {
 import { getConsoleReview } from './console/review-page.js';
 import {
   getConsoleSession,
+  getConsoleSessionCast,
   getConsoleSessionLive,
   getConsoleSessions,
   postConsoleBreakGlassReview,
   postConsoleRevoke,
 } from './console/session-handlers.js';
+import { getConsoleWatch, getConsoleWatchStream } from './console/watch-handlers.js';
 import type { HandlerContext, HandlerResult } from './context.js';
 import type { RouteGuards } from './guards.js';
 import { explainPolicy, getTokenStatus } from './handlers/admin.js';
@@ -148,7 +150,11 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/console/requests/:id/decide', action: 'decide a request in the console', auth: false, handler: postConsoleDecision },
   { method: 'GET', path: '/console/sessions', action: 'list sessions in the console', auth: false, handler: getConsoleSessions },
   { method: 'GET', path: '/console/sessions/:id', action: 'show a session in the console', auth: false, handler: getConsoleSession },
+  { method: 'GET', path: '/console/sessions/:id/cast', action: 'replay a recording in the console', auth: false, handler: getConsoleSessionCast },
   { method: 'GET', path: '/console/sessions/:id/live', action: 'follow a session in the console', auth: false, handler: getConsoleSessionLive },
+  // The API's watch route run in-process (deps.route) with the viewer's token: its guards, audit and stream.
+  { method: 'GET', path: '/console/sessions/:id/watch', action: 'watch a session in the console', auth: false, handler: getConsoleWatch },
+  { method: 'GET', path: '/console/sessions/:id/watch/stream', action: 'watch a session in the console', auth: false, handler: getConsoleWatchStream },
   { method: 'POST', path: '/console/sessions/:id/revoke', action: 'revoke a session in the console', auth: false, handler: postConsoleRevoke },
   { method: 'POST', path: '/console/sessions/:id/review', action: 'review a break-glass session in the console', auth: false, handler: postConsoleBreakGlassReview },
   { method: 'GET', path: '/console/audit', action: 'search the audit log in the console', auth: false, handler: getConsoleAudit },

@@ -12,8 +12,9 @@ import { startAuditSink } from './audit-sink.js';
 import { Checkpointer } from './checkpoints.js';
 import { consoleErrorPage } from './console/http.js';
 import type { BrokerDeps, HandlerContext } from './context.js';
-import { authenticate, Guard } from './guards.js';
+import { authenticate } from './guards.js';
 import { errorResponse } from './http-errors.js';
+import { runGuarded, wireInProcessApi } from './in-process.js';
 import { loadAuditNoteKey } from './note-key.js';
 import { Notifier } from './notify/dispatcher.js';
 import { withOutbox } from './notify/outbox.js';
@@ -103,7 +104,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       handler: async (request, reply) => {
         const controller = new AbortController();
         request.raw.once('close', () => controller.abort());
-        const ctx: Omit<HandlerContext, 'guard'> & { guard?: Guard } = {
+        const ctx: Omit<HandlerContext, 'guard'> = {
           deps,
           requestId: request.id,
           principal: route.auth ? await authenticate(deps, request.headers.authorization) : null,
@@ -114,12 +115,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           ip: request.ip,
           signal: controller.signal,
         };
-        const guard = new Guard(ctx as HandlerContext, route);
-        ctx.guard = guard;
-        await guard.beforeHandler();
-        const result = await route.handler(ctx as HandlerContext);
-        // A handler that skipped a guard its route declares answers 500, never its result.
-        guard.assertEvaluated();
+        const result = await runGuarded(ctx, route, route.handler);
         reply.status(result.status ?? 200);
         for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
         const cacheControl = result.headers?.['cache-control'];
@@ -129,27 +125,7 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
     });
   }
 
-  deps.api = async (call) => {
-    const answer = await app.inject({
-      method: call.method,
-      url: call.path,
-      headers: {
-        authorization: `Bearer ${call.token}`,
-        ...(call.stepUp ? { 'imp-step-up': call.stepUp } : {}),
-        ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(call.body !== undefined ? { payload: JSON.stringify(call.body) } : {}),
-      remoteAddress: call.ip,
-    });
-    let body: unknown = null;
-    try {
-      body = answer.body ? JSON.parse(answer.body) : null;
-    } catch {
-      body = answer.body;
-    }
-    return { status: answer.statusCode, body, headers: answer.headers };
-  };
-
+  wireInProcessApi(app, deps);
   deps.auditNote ??= await loadAuditNoteKey({
     auditKey: undefined,
     stateDir: '',

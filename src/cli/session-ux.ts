@@ -128,10 +128,11 @@ export async function runActiveSession(
   session = await waitForSupervisor(deps, target, token, session, options.json);
   const expiresAt = Date.parse(session.expires_at ?? '');
   const label = sessionLabel(session);
-  if (options.json) io.out(JSON.stringify({ event: 'session_started', session }));
+  const link = consoleLink(target.url, 'session', session.id);
+  if (options.json) io.out(JSON.stringify({ event: 'session_started', session, console_url: link }));
   else
     io.err(
-      `Session ${shortId(session.id)} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).`,
+      `Session ${shortId(session.id)} is active: ${label}, until ${session.expires_at} (${formatDuration((expiresAt - deps.clock.now()) / 1000)}).\n  ${link}`,
     );
 
   const stop = new AbortController();

@@ -121,6 +121,31 @@ export interface SessionView {
   supervision?: SupervisionTerms & { supervisors: string[] };
 }
 
+/**
+ * One earlier session (or request) of a requester on the same tenant, shown to whoever decides their
+ * pending request (GET /v1/requests?recent=N). Only facts, no reason: enough to see a pattern.
+ */
+export interface RecentAccessView {
+  id: string;
+  state: SessionView['state'];
+  mode: SessionView['mode'];
+  environment: string;
+  scope: SessionView['scope'];
+  ticket: string;
+  created_at: string;
+  started_at: string | null;
+  /** When it ended (ended, expired or revoked); null while active or never started. */
+  ended_at: string | null;
+  expires_at: string | null;
+  /** Who approved or denied it (for break-glass: who confirmed it); null when nobody had to. */
+  decided_by: { sub: string; email: string | null } | null;
+}
+
+/** A pending request as GET /v1/requests lists it; `recent_access` (newest first) only when asked for with `recent=N`. */
+export interface PendingRequestView extends SessionView {
+  recent_access?: RecentAccessView[];
+}
+
 /** The recorded review of a break-glass session. */
 export interface SessionReviewView {
   outcome: 'justified' | 'unjustified';

@@ -143,9 +143,10 @@ export function sendHtml(res: ServerResponse, status: number, html: string): voi
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
     // No scripts anywhere: the pages are plain forms. A sign-in for the web console ends in a redirect
-    // to the broker's /console/callback on another loopback port, and form-action covers redirects.
+    // to the broker's /console/callback on another loopback port, and form-action covers redirects
+    // (localhost too: a passkey-mode broker is reached as localhost).
     'content-security-policy':
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:* http://[::1]:*",
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:* http://[::1]:* http://localhost:*",
   });
   res.end(html);
 }

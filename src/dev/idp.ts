@@ -109,7 +109,12 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
         token_endpoint_auth_method: 'none',
         grant_types: ['authorization_code'],
         response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/console/callback', 'http://[::1]/console/callback'],
+        // localhost too: in passkey mode the broker is reached as localhost (browsers refuse an IP address as a WebAuthn relying party).
+        redirect_uris: [
+          'http://127.0.0.1/console/callback',
+          'http://[::1]/console/callback',
+          'http://localhost/console/callback',
+        ],
         require_auth_time: true,
         id_token_signed_response_alg: idTokenAlg,
         scope: SCOPES.join(' '),

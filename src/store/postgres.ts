@@ -799,7 +799,7 @@ async function listSessions(db: Queryable, query: SessionQuery): Promise<Session
   if (query.idPrefix !== undefined) add((n) => `left(id, length(${n})) = ${n}`, query.idPrefix);
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
   const result = await db.query<Row>(
-    `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, n${limit}`,
+    `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, n DESC' : 'created_at, n'}${limit}`,
     values,
   );
   return result.rows.map(rowToSession);

@@ -465,6 +465,7 @@ class SqliteStore implements Store {
     return this.durable(sessionById((sql) => this.readStatement(sql), id));
   }
 
+  /** Outside a transaction: on the reader connection, so committed rows only (an open group's are not seen). */
   async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
     return this.durable(sessionsWhere((sql) => this.readStatement(sql), query));
   }
@@ -657,7 +658,7 @@ function sessionsWhere(statement: StatementFor, query: SessionQuery): SessionRec
     params.prefix = query.idPrefix;
   }
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-  const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at${limit}`;
+  const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
   return (statement(sql).all(params) as Row[]).map(rowToSession);
 }
 

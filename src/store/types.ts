@@ -157,6 +157,8 @@ export interface SessionQuery {
   tenant?: string;
   /** Ids starting with this (short ids people type; at least 4 characters, checked by the caller). */
   idPrefix?: string;
+  /** Newest first (with `limit`: the newest `limit`); default oldest first. */
+  newest?: boolean;
   limit?: number;
 }
 

@@ -4,18 +4,28 @@
  * audited with its rule), no open redirect after login, and a stale login turned into a fresh IdP
  * login (max_age=0, prompt=login) instead of an approval. The browser flows are test/e2e/console.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { safeReturn } from '../../src/broker/console/http.js';
 import { REVIEW_CHARTS } from '../../src/broker/console/review-page.js';
 import { consoleState } from '../../src/broker/console/state.js';
+import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 let t: TestBroker;
+let tenant: Server;
 beforeAll(async () => {
-  t = await startTestBroker();
+  // A tenant API that answers every call, so a session's proxied calls have a status and bytes.
+  tenant = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
+  );
+  await new Promise<void>((resolve) => tenant.listen(0, '127.0.0.1', resolve));
+  t = await startTestBroker({ tenantApi: `http://127.0.0.1:${(tenant.address() as AddressInfo).port}` });
 });
 afterAll(async () => {
   await t?.close();
+  await new Promise((resolve) => tenant?.close(resolve));
 });
 
 /** A console session for `user` as the callback would create it, and its cookie. */
@@ -319,5 +329,137 @@ describe('web console over HTTP', () => {
     expect(denied).toMatchObject({ session: id, actor: { email: 'dave@example.test' } });
     expect(String((denied?.data as { rule?: string } | undefined)?.rule)).toMatch(/confirmer|self/);
     expect(await t.store.readAudit({ type: 'breakglass.reviewed', session: id })).toHaveLength(1);
+  });
+
+  it('replays a recording in asciinema-player (served by the broker) for the owner and audit/review roles; others get no player and the cast is refused', async () => {
+    for (const [name, type] of [
+      ['asciinema-player.js', 'text/javascript; charset=utf-8'],
+      ['asciinema-player.css', 'text/css; charset=utf-8'],
+    ]) {
+      const asset = await get(`/console/assets/${name}`);
+      expect(asset.status, name).toBe(200);
+      expect(asset.headers.get('content-type')).toBe(type);
+      expect(asset.headers.get('content-security-policy')).toBe(
+        (await get('/console/assets/console.js')).headers.get('content-security-policy'),
+      );
+      expect(asset.text.length).toBeGreaterThan(1000);
+    }
+    expect((await get('/console/assets/asciinema-player.js')).text).toContain('AsciinemaPlayer');
+    t.clock.advance(1100);
+    const token = await t.loginAs('dave');
+    const opened = await t.call<{ session: { id: string; recording: { mode: string } } }>(
+      'POST',
+      '/v1/sessions',
+      token,
+      {
+        tenant: 'acme',
+        environment: 'prod',
+        scope: 'read',
+        ticket: 'SUP-18',
+        reason: 'Replay check',
+        ttl: 600,
+      },
+    );
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const id = opened.body.session.id;
+    const cast = headerLine({ version: 2, width: 80, height: 24 }) + eventLine(0.1, 'o', 'hello <b>\r\n');
+    expect((await t.call('POST', `/v1/sessions/${id}/recording`, token, { seq: 0, data: cast })).status).toBe(
+      201,
+    );
+    expect((await t.call('POST', `/v1/sessions/${id}/end`, token)).status).toBe(200);
+
+    const erin = await consoleSessionOf('erin');
+    const page = await get(`/console/sessions/${id}`, erin.cookie);
+    expect(page.text).toContain(`data-cast="/console/sessions/${id}/cast"`);
+    expect(page.text).toContain('<script src="/console/assets/asciinema-player.js" defer>');
+    expect(page.text).toContain('href="/console/assets/asciinema-player.css"');
+    const replayed = await get(`/console/sessions/${id}/cast`, erin.cookie);
+    expect(replayed.status).toBe(200);
+    expect(replayed.headers.get('content-type')).toBe('application/x-asciicast; charset=utf-8');
+    expect(replayed.text).toBe(cast);
+    expect(await t.store.readAudit({ type: 'recording.replayed', session: id })).toMatchObject([
+      { actor: { email: 'erin@example.test' } },
+    ]);
+
+    const owner = await consoleSessionOf('dave');
+    expect((await get(`/console/sessions/${id}`, owner.cookie)).text).toContain('data-cast=');
+
+    const bob = await consoleSessionOf('bob');
+    const bobPage = await get(`/console/sessions/${id}`, bob.cookie);
+    expect(bobPage.status).toBe(200);
+    expect(bobPage.text).toContain('Replay check');
+    expect(bobPage.text).not.toContain('data-cast');
+    expect(bobPage.text).not.toContain('asciinema-player');
+    const refused = await get(`/console/sessions/${id}/cast`, bob.cookie);
+    expect(refused.status).toBe(403);
+    expect(refused.text).not.toContain('hello');
+    const denied = (await t.store.readAudit({ type: 'access.denied', session: id })).at(-1);
+    expect(denied).toMatchObject({ actor: { email: 'bob@example.test' } });
+    expect(await t.store.readAudit({ type: 'recording.replayed', session: id })).toHaveLength(1);
+    expect((await get(`/console/sessions/${id}/cast`)).status).toBe(401);
+  });
+
+  it('the session detail shows the timeline from the audit log to audit roles, escaped: who approved, each call with status and bytes, who revoked', async () => {
+    // alice's request, approved by bob in the console above.
+    const approvedId = await pendingRequest();
+    const erin = await consoleSessionOf('erin');
+    const approvedPage = await get(`/console/sessions/${approvedId}`, erin.cookie);
+    expect(approvedPage.text).toContain('<h2>Timeline</h2>');
+    expect(approvedPage.text).toMatch(/session\.requested<\/td><td>alice@example\.test/);
+    expect(approvedPage.text).toMatch(
+      /session\.approved<\/td><td>bob@example\.test<\/td><td[^>]*>[^<]*comment: fine/,
+    );
+    expect((await t.store.readAudit({ type: 'audit.read' })).at(-1)?.actor).toMatchObject({
+      email: 'erin@example.test',
+    });
+
+    t.clock.advance(1100);
+    const token = await t.loginAs('dave');
+    const opened = await t.call<{ session: { id: string } }>('POST', '/v1/sessions', token, {
+      tenant: 'acme',
+      environment: 'prod',
+      scope: 'read',
+      ticket: 'SUP-18',
+      reason: 'Timeline check',
+      ttl: 600,
+    });
+    expect(opened.status, JSON.stringify(opened.body)).toBe(201);
+    const id = opened.body.session.id;
+    const cast = headerLine({ version: 2, width: 80, height: 24 }) + eventLine(0.1, 'o', 'hi\r\n');
+    expect((await t.call('POST', `/v1/sessions/${id}/recording`, token, { seq: 0, data: cast })).status).toBe(
+      201,
+    );
+    expect((await t.call('GET', `/v1/sessions/${id}/proxy/v1/users`, token)).status).toBe(200);
+    await vi.waitFor(async () => {
+      expect(await t.store.readAudit({ type: 'action.completed', session: id })).toHaveLength(1);
+    });
+    const revoked = await t.call('POST', `/v1/sessions/${id}/revoke`, await t.loginAs('erin'), {
+      reason: 'Stop <script>alert(1)</script> now',
+    });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+
+    const page = await get(`/console/sessions/${id}`, erin.cookie);
+    expect(page.text).toMatch(
+      /action\.completed<\/td><td>dave@example\.test<\/td><td[^>]*>GET \/v1\/users · status 200 · 11 bytes/,
+    );
+    expect(page.text).toMatch(/session\.revoked<\/td><td>erin@example\.test/);
+    expect(page.text).toMatch(
+      /session\.revoked<\/td><td>[^<]*<\/td><td[^>]*>revoke_reason: Stop &lt;script>alert\(1\)&lt;\/script> now/,
+    );
+    expect(page.text).not.toContain('<script>alert(1)');
+    // Events come oldest first.
+    expect(page.text.indexOf('session.requested</td>')).toBeLessThan(
+      page.text.indexOf('action.completed</td>'),
+    );
+    expect(page.text.indexOf('action.completed</td>')).toBeLessThan(
+      page.text.indexOf('session.revoked</td>'),
+    );
+
+    // Without the audit role there is no timeline (the audit log is not theirs to read).
+    const bob = await consoleSessionOf('bob');
+    const bobPage = await get(`/console/sessions/${id}`, bob.cookie);
+    expect(bobPage.status).toBe(200);
+    expect(bobPage.text).not.toContain('<h2>Timeline</h2>');
+    expect(bobPage.text).not.toContain('action.completed');
   });
 });

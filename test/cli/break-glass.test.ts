@@ -164,6 +164,7 @@ describe('imp break-glass', () => {
     expect(lines[0]).toMatchObject({
       event: 'confirmation_pending',
       request: { id: ID, confirm_by: '2026-11-24T12:10:00.000Z' },
+      console_url: `${BROKER}/console/requests/${ID}`,
     });
     expect(lines[1]).toMatchObject({ event: 'error', error: { code: 'IMP_TIMEOUT' } });
     expect(result.stderr).toContain(`Nobody confirmed break-glass request ${ID.slice(0, 8)} in time`);
@@ -194,6 +195,9 @@ describe('imp break-glass: an incident the ticket system did not verify (break_g
     );
     expect(result.code).toBe(5);
     expect(result.stderr).toContain(`Warning: ${warning}`);
+    // The confirmer can be sent the console page as well as the command.
+    expect(result.stderr).toContain(`imp break-glass confirm ${ID.slice(0, 8)}`);
+    expect(result.stderr).toContain(`or this link: ${BROKER}/console/requests/${ID}`);
   });
 });
 
@@ -226,6 +230,7 @@ describe('imp break-glass confirm', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({
       event: 'confirmed',
       session: { id: ID, state: 'active' },
+      console_url: `${BROKER}/console/sessions/${ID}`,
     });
   });
 

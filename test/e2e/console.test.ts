@@ -163,7 +163,7 @@ describe.skipIf(!run)('web console (imp dev, real IdP, headless Chromium)', () =
       await expect.poll(() => row.locator('.time-left').textContent()).toMatch(/^\d+ min \d+ s$/);
       expect(await seriousViolations(erin)).toEqual([]);
       await screenshots(erin, 'sessions');
-      await row.locator('a').click();
+      await row.locator('a', { hasText: 'alice@example.test' }).click();
       await erin.waitForURL(`**/console/sessions/${requestId}`);
       expect(await erin.locator('.facts .reason').textContent()).toBe(HOSTILE_REASON);
       expect(await seriousViolations(erin)).toEqual([]);

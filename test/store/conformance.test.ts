@@ -665,6 +665,9 @@ describe.each(engines)('$name store', (engine) => {
     expect(await list({ requesterSub: 'user-bob', requesterIss: BOB.iss })).toEqual([3]);
     expect(await list({ tenant: 'globex' })).toEqual([2]);
     expect(await list({ states: ['active'], limit: 1 })).toEqual([1]);
+    // Newest first: with a limit, the newest ones (a requester's recent access on the Requests page).
+    expect(await list({ newest: true })).toEqual([4, 1, 3, 2]);
+    expect(await list({ requesterSub: ALICE.sub, newest: true, limit: 2 })).toEqual([4, 1]);
     // Short ids: a prefix, compared literally (no LIKE wildcards), combinable with the other filters.
     expect(await list({ idPrefix: '0000' })).toEqual([2, 3, 1, 4]);
     expect(await list({ idPrefix: '00000000-0000-4000-8000-000000000003' })).toEqual([3]);
@@ -696,6 +699,7 @@ describe.each(engines)('$name store', (engine) => {
     // until the reads below have answered.
     const writing = store.transaction(async (tx) => {
       await tx.insertLogin(login('during', { idTokenHash: 'hash-during' }));
+      await tx.insertSession(session('00000000-0000-4000-8000-0000000000dd'));
       await tx.appendAudit(draft({ type: 'auth.login' }), T0);
       inserted();
       await held;
@@ -704,8 +708,13 @@ describe.each(engines)('$name store', (engine) => {
     expect((await reader.getLogin('before'))?.id).toBe('before');
     expect(await reader.getLogin('during')).toBeNull();
     expect(await reader.findLoginByTokenHash('hash-during')).toBeNull();
+    // Sessions listed outside a transaction (the console's recent access): committed ones only, on
+    // this very store too, whose own write transaction is open.
+    expect(await store.listSessions({})).toEqual([]);
+    expect(await reader.listSessions({})).toEqual([]);
     release();
     await writing;
+    expect((await store.listSessions({})).map((s) => s.id)).toEqual(['00000000-0000-4000-8000-0000000000dd']);
     expect((await reader.getLogin('during'))?.id).toBe('during');
     expect((await store.findLoginByTokenHash('hash-during'))?.id).toBe('during');
   });

@@ -3,16 +3,39 @@
  * stylesheet (with a print stylesheet for the access review) and one small progressive-enhancement
  * script. Pages work without the script; it only adds live parts.
  */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { html, pageHeaders } from './http.js';
 import { messagePage } from './pages.js';
 
 import { CONSOLE_CSS, CONSOLE_JS } from './static.js';
 
+/** asciinema-player's browser bundle and stylesheet, read once from node_modules (the package exports both paths). */
+const fromPackage = (() => {
+  const cache = new Map<string, Promise<string>>();
+  return (specifier: string) => () => {
+    let text = cache.get(specifier);
+    if (!text) {
+      text = readFile(createRequire(import.meta.url).resolve(specifier), 'utf8');
+      cache.set(specifier, text);
+    }
+    return text;
+  };
+})();
+
 // Kept as strings in a module (like the passkey page's): the TypeScript build ships them, no copy step.
 const FILES: Record<string, { body: () => Promise<string>; type: string }> = {
   'console.css': { body: async () => CONSOLE_CSS, type: 'text/css; charset=utf-8' },
   'console.js': { body: async () => CONSOLE_JS, type: 'text/javascript; charset=utf-8' },
+  'asciinema-player.js': {
+    body: fromPackage('asciinema-player/dist/bundle/asciinema-player.min.js'),
+    type: 'text/javascript; charset=utf-8',
+  },
+  'asciinema-player.css': {
+    body: fromPackage('asciinema-player/dist/bundle/asciinema-player.css'),
+    type: 'text/css; charset=utf-8',
+  },
 };
 
 /** GET /console/assets/:name */

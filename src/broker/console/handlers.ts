@@ -6,7 +6,7 @@
  * passkey confirmation bound to that very action (the action finishes when the person continues).
  */
 
-import type { SessionView } from '../../core/api.js';
+import type { PendingRequestView, SessionView } from '../../core/api.js';
 import { InvalidInputError } from '../../core/errors.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { exchangeIdToken } from '../handlers/identity.js';
@@ -22,9 +22,11 @@ import {
   toLogin,
   viewerOf,
 } from './http.js';
-import { hopPage, messagePage, passkeyPage, requestPage, requestsPage, type Viewer } from './pages.js';
+import { hopPage, messagePage, type Viewer } from './pages.js';
+import { type RequestPageContext, requestPage, requestsPage } from './request-pages.js';
 import { sessionPage } from './session-pages.js';
 import { consoleState, cookieNames, type PendingAction, readCookie, setCookie } from './state.js';
+import { passkeyPage } from './step-up-page.js';
 
 /** GET /console/ — the Requests page. */
 export async function getConsoleHome(): Promise<HandlerResult> {
@@ -128,10 +130,11 @@ export async function postConsoleLogout(ctx: HandlerContext): Promise<HandlerRes
 export async function getConsoleRequests(ctx: HandlerContext): Promise<HandlerResult> {
   const viewer = viewerOf(ctx);
   if (!viewer) return toLogin(ctx, '/console/requests');
-  const answer = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending');
+  const answer = await callApi(ctx, viewer.session, 'GET', `/v1/requests?state=pending&recent=${RECENT}`);
   if (answer.error) return apiErrorPage(ctx, viewer, answer.status, answer.error, '/console/requests');
-  const { requests } = answer.body as { requests: SessionView[] };
-  return html(ctx.deps, requestsPage(viewer, [...(await breakGlassToConfirm(ctx, viewer)), ...requests]));
+  const { requests } = answer.body as { requests: PendingRequestView[] };
+  const all = [...(await breakGlassToConfirm(ctx, viewer)), ...requests];
+  return html(ctx.deps, requestsPage(viewer, all, requestContext(ctx)));
 }
 
 /** GET /console/requests/:id — one request; decision buttons only where the API lists it as the viewer's to decide. */
@@ -140,21 +143,31 @@ export async function getConsoleRequest(ctx: HandlerContext): Promise<HandlerRes
   const back = `/console/requests/${id}`;
   const viewer = viewerOf(ctx);
   if (!viewer) return toLogin(ctx, back);
-  const listed = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending');
+  const listed = await callApi(ctx, viewer.session, 'GET', `/v1/requests?state=pending&recent=${RECENT}`);
   if (listed.error) return apiErrorPage(ctx, viewer, listed.status, listed.error, '/console/requests');
-  const mine = (listed.body as { requests: SessionView[] }).requests.find((r) => r.id === id);
-  if (mine) return html(ctx.deps, requestPage(viewer, mine, true));
+  const mine = (listed.body as { requests: PendingRequestView[] }).requests.find((r) => r.id === id);
+  if (mine) return html(ctx.deps, requestPage(viewer, mine, true, requestContext(ctx)));
   const glass = (await breakGlassToConfirm(ctx, viewer)).find((r) => r.id === id);
-  if (glass) return html(ctx.deps, requestPage(viewer, glass, true));
+  if (glass) return html(ctx.deps, requestPage(viewer, glass, true, requestContext(ctx)));
   const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}`);
   if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, '/console/requests');
-  return html(ctx.deps, requestPage(viewer, (read.body as { session: SessionView }).session, false));
+  const session = (read.body as { session: SessionView }).session;
+  return html(ctx.deps, requestPage(viewer, session, false, requestContext(ctx)));
 }
 
 /** Pending break-glass requests the viewer may confirm (the API's list: breakGlassConfirm, never their own). */
-async function breakGlassToConfirm(ctx: HandlerContext, viewer: Viewer): Promise<SessionView[]> {
-  const answer = await callApi(ctx, viewer.session, 'GET', '/v1/requests?state=pending&kind=break_glass');
-  return answer.error ? [] : (answer.body as { requests: SessionView[] }).requests;
+async function breakGlassToConfirm(ctx: HandlerContext, viewer: Viewer): Promise<PendingRequestView[]> {
+  const path = `/v1/requests?state=pending&kind=break_glass&recent=${RECENT}`;
+  const answer = await callApi(ctx, viewer.session, 'GET', path);
+  return answer.error ? [] : (answer.body as { requests: PendingRequestView[] }).requests;
+}
+
+/** How many of a requester's earlier sessions on the tenant a request shows. */
+const RECENT = 5;
+
+/** The ticket system to link tickets into (policy tickets.system), and the broker's now. */
+function requestContext(ctx: HandlerContext): RequestPageContext {
+  return { tickets: ctx.deps.policy.tickets.system, now: ctx.deps.clock.now() };
 }
 
 /**
@@ -181,13 +194,15 @@ export async function postConsoleDecision(ctx: HandlerContext): Promise<HandlerR
     );
   if (decision !== 'approve' && decision !== 'deny') throw new InvalidInputError('Choose approve or deny.');
   const comment = (form.comment ?? '').trim();
+  // The API's deny takes the reason the requester is shown, and needs one; approve takes an optional comment.
+  if (decision === 'deny' && !comment) throw new InvalidInputError('Say why you deny it in the comment.');
   return perform(
     ctx,
     viewer,
     {
       method: 'POST',
       path: `/v1/requests/${id}/${decision}`,
-      body: comment ? { comment } : {},
+      body: decision === 'deny' ? { reason: comment } : comment ? { comment } : {},
       returnTo: `/console/requests/${id}`,
       label: `${decision} request ${id.slice(0, 8)}`,
       done: decision === 'approve' ? 'Approved: the session has started.' : 'Denied.',
@@ -196,11 +211,10 @@ export async function postConsoleDecision(ctx: HandlerContext): Promise<HandlerR
   );
 }
 
-/** POST /console/step-up — continues the action waiting for its passkey confirmation. */
+/** POST /console/step-up {ceremony, csrf} — continues the action waiting on that passkey ceremony (once). */
 export async function postConsoleStepUp(ctx: HandlerContext): Promise<HandlerResult> {
-  const { viewer } = await formViewer(ctx);
-  const waiting = consoleState(ctx.deps).waiting;
-  const action = waiting.get(viewer.session.id);
+  const { viewer, form } = await formViewer(ctx);
+  const action = consoleState(ctx.deps).takeWaiting(viewer.session.id, form.ceremony);
   if (!action?.ceremony)
     return html(
       ctx.deps,
@@ -210,7 +224,6 @@ export async function postConsoleStepUp(ctx: HandlerContext): Promise<HandlerRes
       ]),
       409,
     );
-  waiting.delete(viewer.session.id);
   return perform(ctx, viewer, action, action.ceremony.id);
 }
 
@@ -230,7 +243,7 @@ export async function perform(
     return html(
       ctx.deps,
       (action.render ?? 'request') === 'request'
-        ? requestPage(viewer, session, false, action.done)
+        ? requestPage(viewer, session, false, requestContext(ctx), action.done)
         : sessionPage(viewer, session, null, false, action.done),
     );
   }
@@ -243,8 +256,15 @@ export async function perform(
         ...action,
         ceremony: { id: passkey.id, url: passkey.verification_uri_complete, userCode: passkey.user_code },
       };
-      consoleState(ctx.deps).waiting.set(viewer.session.id, waiting);
-      return html(ctx.deps, passkeyPage(viewer, { label: action.label, ceremony: waiting.ceremony }), 401);
+      consoleState(ctx.deps).wait(viewer.session.id, waiting);
+      // The broker refused the confirmation sent (and audited it) and opened a new ceremony: say so.
+      const refused = ceremony ? /refused \(([a-z_]+)\)/.exec(answer.error.message)?.[1] : undefined;
+      const page = passkeyPage(viewer, {
+        label: action.label,
+        ceremony: waiting.ceremony,
+        ...(ceremony ? { refused: `reauth.passkey.${refused ?? 'refused'}` } : {}),
+      });
+      return html(ctx.deps, page, 401);
     }
     return startIdpLogin(ctx, { returnTo: action.returnTo, action, sessionId: viewer.session.id });
   }

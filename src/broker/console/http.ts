@@ -15,11 +15,22 @@ import { type ConsoleSession, consoleState, cookieNames, readCookie, sameToken, 
 // The same tolerance the CLI's login exchange allows (src/broker/start.ts).
 const ID_TOKEN_LEEWAY_SECONDS = 120;
 
+/** What a page needs beyond the strict default. */
+export interface PageNeeds {
+  /**
+   * The page runs asciinema-player, whose terminal is WebAssembly: `'wasm-unsafe-eval'` lets the page
+   * compile WebAssembly (CSP3) — it allows neither `eval()` of JavaScript nor inline script, and the
+   * module itself still comes from our own bundle ('self'). Only pages that show a player get it.
+   */
+  player?: boolean;
+}
+
 /** Headers of every console page and asset: this origin only, never framed; forms may go to the IdP (step-up). */
-export function pageHeaders(deps: BrokerDeps): Record<string, string> {
+export function pageHeaders(deps: BrokerDeps, needs: PageNeeds = {}): Record<string, string> {
   const idp = new URL(deps.policy.identity.issuer).origin;
+  const scripts = needs.player ? "'self' 'wasm-unsafe-eval'" : "'self'";
   return {
-    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self' ${idp}; frame-ancestors 'none'`,
+    'content-security-policy': `default-src 'none'; script-src ${scripts}; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self' ${idp}; frame-ancestors 'none'`,
     'x-frame-options': 'DENY',
     // same-origin, not no-referrer: under no-referrer Chromium sends `Origin: null` on our own form
     // POSTs, and the origin check needs the real one. Nothing leaks to other origins either way.
@@ -35,11 +46,12 @@ export function html(
   body: string,
   status = 200,
   extra: Record<string, string | string[]> = {},
+  needs: PageNeeds = {},
 ): HandlerResult {
   return {
     status,
     body,
-    headers: { ...pageHeaders(deps), 'content-type': 'text/html; charset=utf-8', ...extra },
+    headers: { ...pageHeaders(deps, needs), 'content-type': 'text/html; charset=utf-8', ...extra },
   };
 }
 

@@ -4,7 +4,8 @@
  * audit are the API's); the stream only starts after the API showed the viewer that session.
  */
 import { PassThrough } from 'node:stream';
-import type { SessionSummary, SessionView } from '../../core/api.js';
+import type { RecordingResponse, SessionSummary, SessionView } from '../../core/api.js';
+import type { AuditEvent } from '../../core/audit/event.js';
 import { InvalidInputError } from '../../core/errors.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
 import { loadSession, sessionChanges, sessionView } from '../sessions.js';
@@ -13,8 +14,12 @@ import { apiErrorPage, callApi, formViewer, html, pageHeaders, toLogin, viewerOf
 import type { Viewer } from './pages.js';
 import { sessionPage, sessionsPage } from './session-pages.js';
 
-/** Whether one of the viewer's roles (by name, from their login) has the capability. */
-function viewerMay(ctx: HandlerContext, viewer: Viewer, capability: 'revoke' | 'review'): boolean {
+/** Whether one of the viewer's roles (by name, from their login) has the capability (what to offer; the API decides). */
+export function viewerMay(
+  ctx: HandlerContext,
+  viewer: Viewer,
+  capability: 'revoke' | 'review' | 'audit' | 'supervise',
+): boolean {
   return ctx.deps.policy.roles.some(
     (role) => viewer.session.user.roles.includes(role.name) && role[capability],
   );
@@ -31,7 +36,12 @@ export async function getConsoleSessions(ctx: HandlerContext): Promise<HandlerRe
   const liveSessions = live.status === 200 ? (live.body as { sessions: SessionView[] }).sessions : null;
   return html(
     ctx.deps,
-    sessionsPage(viewer, liveSessions, (own.body as { sessions: SessionView[] }).sessions),
+    sessionsPage(
+      viewer,
+      liveSessions,
+      (own.body as { sessions: SessionView[] }).sessions,
+      viewerMay(ctx, viewer, 'supervise'),
+    ),
   );
 }
 
@@ -44,20 +54,60 @@ export async function getConsoleSession(ctx: HandlerContext): Promise<HandlerRes
   if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, '/console/sessions');
   const session = (read.body as { session: SessionView }).session;
   const summary = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}/summary`);
+  // The timeline is the session's audit events: only audit roles may read the log (the read is audited).
+  const events = viewerMay(ctx, viewer, 'audit')
+    ? await callApi(ctx, viewer.session, 'GET', `/v1/audit/events?session=${id}&limit=2000`)
+    : null;
+  const summaryBody = summary.status === 200 ? (summary.body as SessionSummary) : null;
+  // Who may replay, as GET /v1/sessions/:id/recording decides it (that route still guards the cast).
+  const replay =
+    summaryBody?.recorded === true &&
+    (session.requester.sub === viewer.session.user.sub ||
+      viewerMay(ctx, viewer, 'audit') ||
+      viewerMay(ctx, viewer, 'review'));
   return html(
     ctx.deps,
     sessionPage(
       viewer,
       session,
-      summary.status === 200 ? (summary.body as SessionSummary) : null,
+      summaryBody,
       viewerMay(ctx, viewer, 'revoke') && session.requester.sub !== viewer.session.user.sub,
       undefined,
       // The API refuses the requester and the confirmer (four eyes); the form is not offered to them.
       viewerMay(ctx, viewer, 'review') &&
         session.requester.sub !== viewer.session.user.sub &&
         session.decided_by?.sub !== viewer.session.user.sub,
+      replay,
+      events?.status === 200 ? (events.body as { events: AuditEvent[] }).events : null,
+      viewerMay(ctx, viewer, 'supervise'),
     ),
+    200,
+    {},
+    // Only the page with a player may compile WebAssembly (its terminal); every other directive unchanged.
+    { player: replay },
   );
+}
+
+/**
+ * GET /console/sessions/:id/cast — the session's recording as one asciicast v2 file for the player,
+ * read through GET /v1/sessions/:id/recording as the viewer: its guard (owner, audit or review role,
+ * role.replay refusals audited) and its recording.replayed audit event are the API's.
+ */
+export async function getConsoleSessionCast(ctx: HandlerContext): Promise<HandlerResult> {
+  const id = sessionId(ctx);
+  const viewer = viewerOf(ctx);
+  if (!viewer) return { status: 401, body: '', headers: pageHeaders(ctx.deps) };
+  const read = await callApi(ctx, viewer.session, 'GET', `/v1/sessions/${id}/recording`);
+  if (read.error) return apiErrorPage(ctx, viewer, read.status, read.error, `/console/sessions/${id}`);
+  const recording = read.body as RecordingResponse;
+  return {
+    body: recording.chunks.map((chunk) => chunk.data).join(''),
+    headers: {
+      ...pageHeaders(ctx.deps),
+      'content-type': 'application/x-asciicast; charset=utf-8',
+      'cache-control': 'no-store',
+    },
+  };
 }
 
 /** POST /console/sessions/:id/revoke {reason, csrf} */
@@ -154,7 +204,8 @@ export async function getConsoleSessionLive(ctx: HandlerContext): Promise<Handle
   };
 }
 
-function sessionId(ctx: HandlerContext): string {
+/** The :id of a console session route, or a usage error. */
+export function sessionId(ctx: HandlerContext): string {
   const id = ctx.params.id ?? '';
   if (!/^[0-9a-f-]{36}$/.test(id)) throw new InvalidInputError('That is not a session id.');
   return id;

@@ -5,11 +5,16 @@
  * (each proxied call with status) and, for people who may, a revoke form with a reason.
  */
 import type { SessionSummary, SessionView } from '../../core/api.js';
+import type { AuditEvent } from '../../core/audit/event.js';
 import { page, type Viewer } from './pages.js';
+import { SessionTimeline } from './session-timeline.js';
 
-const who = (person: { sub: string; email: string | null }) => person.email ?? person.sub;
-const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
+/** A person as the console names them. */
+export const who = (person: { sub: string; email: string | null }) => person.email ?? person.sub;
+/** A UTC time as the console shows it. */
+export const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
 
+/** Time left, counted down by the script and corrected by the session's event stream. */
 function TimeLeft(props: { session: SessionView }) {
   const s = props.session;
   if (s.state !== 'active' || !s.expires_at) return <span>{s.state}</span>;
@@ -20,7 +25,28 @@ function TimeLeft(props: { session: SessionView }) {
   );
 }
 
-function SessionTable(props: { sessions: SessionView[]; caption: string }) {
+/** The watch page of a live session, offered to a `supervise` role on someone else's session (the route decides). */
+function WatchLink(props: { session: SessionView; viewer: Viewer; canWatch: boolean }) {
+  const s = props.session;
+  if (!props.canWatch || s.state !== 'active' || s.requester.sub === props.viewer.session.user.sub)
+    return null;
+  return (
+    <a
+      class="watch"
+      href={`/console/sessions/${s.id}/watch`}
+      aria-label={`Watch live: ${who(s.requester)} on ${s.tenant}/${s.environment}`}
+    >
+      Watch live
+    </a>
+  );
+}
+
+function SessionTable(props: {
+  sessions: SessionView[];
+  caption: string;
+  viewer: Viewer;
+  canWatch: boolean;
+}) {
   return (
     <div class="table-wrap">
       <table>
@@ -46,7 +72,8 @@ function SessionTable(props: { sessions: SessionView[]; caption: string }) {
               <td class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</td>
               <td>{s.ticket}</td>
               <td>
-                <TimeLeft session={s} />
+                <TimeLeft session={s} />{' '}
+                <WatchLink session={s} viewer={props.viewer} canWatch={props.canWatch} />
               </td>
             </tr>
           ))}
@@ -56,8 +83,29 @@ function SessionTable(props: { sessions: SessionView[]; caption: string }) {
   );
 }
 
+/** Revoke with a reason: POST /console/sessions/:id/revoke (the API's revoke, its fresh login and audit). */
+export function RevokeForm(props: { viewer: Viewer; session: SessionView }) {
+  return (
+    <form class="decide" method="post" action={`/console/sessions/${props.session.id}/revoke`}>
+      <input type="hidden" name="csrf" value={props.viewer.session.csrf} />
+      <label for="reason">Reason for revoking</label>
+      <textarea id="reason" name="reason" rows={3} required minLength={3} maxLength={500} />
+      <div class="buttons">
+        <button type="submit" class="revoke">
+          Revoke session
+        </button>
+      </div>
+    </form>
+  );
+}
+
 /** Everyone's live sessions (when the viewer may see them) and the viewer's own. */
-export function sessionsPage(viewer: Viewer, live: SessionView[] | null, own: SessionView[]): string {
+export function sessionsPage(
+  viewer: Viewer,
+  live: SessionView[] | null,
+  own: SessionView[],
+  canWatch = false,
+): string {
   return page({
     title: 'Sessions',
     viewer,
@@ -67,12 +115,12 @@ export function sessionsPage(viewer: Viewer, live: SessionView[] | null, own: Se
         {live === null ? null : live.length === 0 ? (
           <p>No live sessions.</p>
         ) : (
-          <SessionTable sessions={live} caption="Live sessions" />
+          <SessionTable sessions={live} caption="Live sessions" viewer={viewer} canWatch={canWatch} />
         )}
         {own.length === 0 ? (
           <p>You have no sessions.</p>
         ) : (
-          <SessionTable sessions={own} caption="Your sessions" />
+          <SessionTable sessions={own} caption="Your sessions" viewer={viewer} canWatch={canWatch} />
         )}
       </>
     ),
@@ -87,12 +135,17 @@ export function sessionPage(
   canRevoke: boolean,
   note?: string,
   canReview = false,
+  /** Show the recording's player (decided by the handler, which also sets the player's CSP). */
+  replay = false,
+  timeline: AuditEvent[] | null = null,
+  canWatch = false,
 ): string {
   const s = session;
   return page({
     title: `Session ${s.id.slice(0, 8)}`,
     viewer,
     current: 'sessions',
+    player: replay,
     children: (
       <>
         {note ? (
@@ -109,7 +162,7 @@ export function sessionPage(
           </dd>
           <dt>Time left</dt>
           <dd>
-            <TimeLeft session={s} />
+            <TimeLeft session={s} /> <WatchLink session={s} viewer={viewer} canWatch={canWatch} />
           </dd>
           <dt>Who</dt>
           <dd>{who(s.requester)}</dd>
@@ -172,18 +225,26 @@ export function sessionPage(
             ) : null}
           </>
         ) : null}
-        {canRevoke && s.state === 'active' ? (
-          <form class="decide" method="post" action={`/console/sessions/${s.id}/revoke`}>
-            <input type="hidden" name="csrf" value={viewer.session.csrf} />
-            <label for="reason">Reason for revoking</label>
-            <textarea id="reason" name="reason" rows={3} required minLength={3} maxLength={500} />
-            <div class="buttons">
-              <button type="submit" class="revoke">
-                Revoke session
-              </button>
-            </div>
-          </form>
+        {timeline ? (
+          <>
+            <h2>Timeline</h2>
+            <SessionTimeline events={timeline} />
+          </>
         ) : null}
+        {replay ? (
+          <section aria-labelledby="replay-title">
+            <h2 id="replay-title">Recording</h2>
+            <p class="meta">Each replay is audited (recording.replayed).</p>
+            <div class="player" data-cast={`/console/sessions/${s.id}/cast`} />
+            <p>
+              <a href={`/console/sessions/${s.id}/cast`} download={`${s.id}.cast`}>
+                Download the recording (asciicast v2)
+              </a>{' '}
+              — play it with <span class="code">asciinema play</span> or <span class="code">imp replay</span>.
+            </p>
+          </section>
+        ) : null}
+        {canRevoke && s.state === 'active' ? <RevokeForm viewer={viewer} session={s} /> : null}
         {canReview && s.mode === 'break_glass' && s.review_required && !s.review && s.state !== 'active' ? (
           <form class="decide" method="post" action={`/console/sessions/${s.id}/review`}>
             <input type="hidden" name="csrf" value={viewer.session.csrf} />

@@ -56,13 +56,17 @@ export interface PendingLogin {
 }
 
 const LOGIN_TTL_MS = 10 * 60 * 1000;
+const MAX_WAITING = 8;
 
 /** The console's in-memory state for one broker. */
 export class ConsoleState {
   readonly sessions = new Map<string, ConsoleSession>();
   readonly logins = new Map<string, PendingLogin>();
-  /** Actions waiting for a passkey confirmation, by session id. */
-  readonly waiting = new Map<string, PendingAction>();
+  /**
+   * Actions waiting for a passkey confirmation: by session id, then by the ceremony opened for each
+   * (a person may have several tabs; each Continue names its own ceremony). A few per session at most.
+   */
+  readonly waiting = new Map<string, Map<string, PendingAction>>();
 
   constructor(private readonly deps: BrokerDeps) {}
 
@@ -95,6 +99,29 @@ export class ConsoleState {
   drop(id: string): void {
     this.sessions.delete(id);
     this.waiting.delete(id);
+  }
+
+  /** Keeps an action until its passkey confirmation; the oldest goes when a session has too many. */
+  wait(
+    sessionId: string,
+    action: PendingAction & { ceremony: NonNullable<PendingAction['ceremony']> },
+  ): void {
+    let mine = this.waiting.get(sessionId);
+    if (!mine) {
+      mine = new Map();
+      this.waiting.set(sessionId, mine);
+    }
+    mine.set(action.ceremony.id, action);
+    for (const key of mine.keys()) if (mine.size > MAX_WAITING) mine.delete(key);
+  }
+
+  /** Takes (once) the session's action waiting on that ceremony. */
+  takeWaiting(sessionId: string, ceremonyId: unknown): PendingAction | null {
+    if (typeof ceremonyId !== 'string') return null;
+    const mine = this.waiting.get(sessionId);
+    const action = mine?.get(ceremonyId) ?? null;
+    mine?.delete(ceremonyId);
+    return action;
   }
 
   startLogin(fields: Omit<PendingLogin, 'id' | 'createdAt'>): PendingLogin {

@@ -12,7 +12,7 @@ a{color:#0b4f9c}a:focus-visible,button:focus-visible,textarea:focus-visible,inpu
 .who{margin-left:auto;display:flex;gap:.75rem;align-items:center}
 .who button{background:transparent;color:#fff;border-color:#fff}
 main{max-width:60rem;margin:0 auto;padding:1rem}
-h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0}
+h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0}main>h2,main>section>h2{margin:1.5rem 0 .5rem}
 .cards{list-style:none;margin:0;padding:0;display:grid;gap:1rem}
 .card{background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}
 .meta{color:#4a4a48;margin:.25rem 0}
@@ -33,6 +33,7 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 .filters .buttons{align-items:center}.button-link{display:inline-block;padding:.55rem 1rem}
 td.details{overflow-wrap:anywhere}
 .code{font-family:ui-monospace,monospace;letter-spacing:.08em}
+.recent{margin-top:.75rem}.recent h2,.recent h3{font-size:1rem;margin:.5rem 0 .25rem}.recent ul{margin:0;padding-left:1.2rem}.recent li{overflow-wrap:anywhere}
 @media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
 .chart{margin:1.5rem 0;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}.chart svg{display:block;max-width:100%;height:auto;margin:.5rem 0}
 @media print{.top,.skip,form,button{display:none}body{background:#fff;font-size:11pt}main{max-width:none;padding:0}.card,.facts,.chart{border-color:#999}
@@ -72,6 +73,93 @@ export const CONSOLE_JS = `'use strict';
       }
       tick();
     });
+  });
+  // A recorded session's replay (asciinema-player, loaded only on pages that show one).
+  document.querySelectorAll('[data-cast]').forEach(function (el) {
+    if (!window.AsciinemaPlayer) return;
+    // Pauses longer than 2 s are shortened to 2 s (imp replay --idle-limit 2): nobody waits through a coffee break.
+    window.AsciinemaPlayer.create(el.getAttribute('data-cast'), el, { fit: 'width', idleTimeLimit: 2 });
+  });
+  // Watching a live session: one event stream (the API's watch, joined as this person) feeds the
+  // player's terminal through a driver of our own and the action table. Text goes in as textContent.
+  document.querySelectorAll('[data-watch]').forEach(function (el) {
+    if (!window.EventSource) return;
+    var status = document.getElementById('watch-status');
+    var actions = document.getElementById('watch-actions');
+    var say = function (text) { if (status) status.textContent = text; };
+    var sink = null, backlog = [];
+    var feed = function (kind, data) { if (sink) sink(kind, data); else backlog.push([kind, data]); };
+    var source = new EventSource(el.getAttribute('data-watch'));
+    say('Connecting…');
+    var timeLeft = document.getElementById('watch-left');
+    source.addEventListener('hello', function (event) {
+      var value = JSON.parse(event.data);
+      // Joining may have started a supervised session's time: the stream's view is the current one.
+      if (timeLeft && value.session.expires_at) timeLeft.setAttribute('data-expires', value.session.expires_at);
+      say('Watching live. Supervisors now: ' + value.supervisors.join(', ') + '.');
+    });
+    source.addEventListener('output', function (event) {
+      var value = JSON.parse(event.data);
+      if (value.header) feed('reset', { size: { cols: value.header.width, rows: value.header.height } });
+      value.events.forEach(function (e) {
+        if (e[1] === 'o') feed('output', e[2]);
+        else if (e[1] === 'r') {
+          var size = /^(d+)x(d+)$/.exec(e[2]);
+          if (size) feed('resize', { cols: Number(size[1]), rows: Number(size[2]) });
+        }
+      });
+    });
+    source.addEventListener('action', function (event) {
+      var a = JSON.parse(event.data);
+      // Written before the call is forwarded; its outcome follows as its own event.
+      if (a.type === 'action.requested' || !actions) return;
+      var outcome = a.type.replace('action.', '') + (a.rule ? ' (rule ' + a.rule + ')' : '');
+      var row = document.createElement('tr');
+      [a.ts.replace('T', ' ').slice(0, 19) + ' UTC', (a.method || '?') + ' ' + (a.path || '?'),
+        a.status === null ? '—' : String(a.status), outcome].forEach(function (text, i) {
+        var cell = document.createElement('td');
+        if (i === 1) cell.className = 'code';
+        cell.textContent = text;
+        row.appendChild(cell);
+      });
+      actions.appendChild(row);
+    });
+    source.addEventListener('supervision', function (event) {
+      var value = JSON.parse(event.data);
+      say('Watching live. ' + value.who + ' ' + value.type + '. Supervisors now: ' + value.supervisors.join(', ') + '.');
+    });
+    source.addEventListener('end', function (event) {
+      var value = JSON.parse(event.data);
+      // Closed here, or EventSource would reconnect, which is a new join.
+      source.close();
+      if (timeLeft) {
+        timeLeft.removeAttribute('data-expires');
+        timeLeft.textContent = value.state;
+      }
+      say('The session is ' + value.state + (value.by ? ' by ' + value.by : '') + (value.comment ? ' (“' + value.comment + '”)' : '') + '. Watching stopped.');
+    });
+    source.addEventListener('error', function () {
+      if (source.readyState === 2) say('Not watching: the broker refused or the connection closed. Reload the page to see why.');
+    });
+    if (!window.AsciinemaPlayer) return;
+    // A live driver: no timeline, no seeking; output is fed as it arrives (what came before it at once).
+    window.AsciinemaPlayer.create(function (callbacks) {
+      var started = null;
+      return {
+        play: function () {
+          if (started !== null) return true;
+          started = performance.now();
+          callbacks.dispatch('play');
+          callbacks.dispatch('playing');
+          sink = function (kind, data) { callbacks.dispatch(kind, data); };
+          backlog.splice(0).forEach(function (item) { sink(item[0], item[1]); });
+          return true;
+        },
+        getTiming: function () {
+          return { time: started === null ? null : (performance.now() - started) / 1000, rate: started === null ? 0 : 1, sampledAt: performance.timeOrigin + performance.now() };
+        }
+      };
+    }, el, { fit: 'width', autoPlay: true, controls: false });
   });
   tick();
   setInterval(tick, 1000);

@@ -9,6 +9,7 @@ import { decideApproval, decideTargetAccess, sameSubject } from '../../core/poli
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
+import { MAX_RECENT_ACCESS, withRecentAccess } from '../recent-access.js';
 import { recordingFacts } from '../recording.js';
 import {
   decisionOperation,
@@ -22,8 +23,9 @@ import {
 import { resolveId } from '../short-ids.js';
 
 /**
- * GET /v1/requests?state=pending[&kind=break_glass] — pending requests the caller may decide (never
- * their own): approvals by default; with kind=break_glass, break-glass requests they may confirm.
+ * GET /v1/requests?state=pending[&kind=break_glass][&recent=N] — pending requests the caller may decide
+ * (never their own): approvals by default; with kind=break_glass, break-glass requests they may
+ * confirm. With recent=N each carries its requester's N newest other sessions on that tenant.
  */
 export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> {
   const principal = mustHavePrincipal(ctx);
@@ -42,7 +44,15 @@ export async function listRequests(ctx: HandlerContext): Promise<HandlerResult> 
       : s.mode === 'break_glass' &&
         decideTargetAccess(principal.roles, principal, targetOf(s), BREAK_GLASS_CONFIRM).allowed,
   );
-  return { body: { requests: mine.map(sessionView) } };
+  return { body: { requests: await withRecentAccess(ctx.deps, mine, recentLimit(ctx.query.recent)) } };
+}
+
+/** `recent=N` (0–20): how many of each requester's earlier sessions on that tenant to list with a request. */
+function recentLimit(value: string | undefined): number {
+  if (value === undefined) return 0;
+  if (!/^[0-9]{1,2}$/.test(value) || Number(value) > MAX_RECENT_ACCESS)
+    throw new InvalidInputError(`recent must be a number from 0 to ${MAX_RECENT_ACCESS}.`);
+  return Number(value);
 }
 
 const BREAK_GLASS_CONFIRM = { capability: 'breakGlassConfirm', notSelf: ['requester'] } as const;

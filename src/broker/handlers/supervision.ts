@@ -32,11 +32,12 @@ const ACTIONS = new Set([
   'action.denied',
 ]);
 
-/** GET /v1/sessions/:id/watch — `supervise` role, never one's own session (route guards). */
-export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> {
-  const principal = mustHavePrincipal(ctx);
-  const { deps } = ctx;
-  const session = await loadSession(deps, ctx.params.id ?? '');
+/**
+ * Who may watch what: the route's target guards (`supervise` for that tenant, never one's own
+ * session) and a live session; each refusal audited with its rule. Joins nothing.
+ */
+export async function watchableSession(ctx: HandlerContext): Promise<SessionRecord> {
+  const session = await loadSession(ctx.deps, ctx.params.id ?? '');
   if (!session) throw new NotFoundError('No such session.');
   await ctx.guard.target(session);
   if (session.state !== 'active')
@@ -47,6 +48,23 @@ export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> 
       about: session,
       data: { action: 'watch' },
     });
+  return session;
+}
+
+/**
+ * The watch route's checks alone (the console's watch page, before its script joins): the session's
+ * view when they pass — what the stream's `hello` would show; a `supervise` role need not be able to
+ * read the session otherwise.
+ */
+export async function checkWatch(ctx: HandlerContext): Promise<HandlerResult> {
+  return { body: { session: sessionView(await watchableSession(ctx)) } };
+}
+
+/** GET /v1/sessions/:id/watch — `supervise` role, never one's own session (route guards). */
+export async function watchSession(ctx: HandlerContext): Promise<HandlerResult> {
+  const principal = mustHavePrincipal(ctx);
+  const { deps } = ctx;
+  const session = await watchableSession(ctx);
   const watcher = principal.email ?? principal.sub;
   const watchId = randomUUID();
   const joinedAt = deps.clock.now();

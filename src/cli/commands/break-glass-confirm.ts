@@ -7,6 +7,7 @@ import type { BreakGlassRequestView } from '../../core/api.js';
 import { formatDuration } from '../../core/duration.js';
 import { InvalidInputError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { consoleLink } from '../../core/links.js';
 import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -87,10 +88,11 @@ export async function run(options: BreakGlassConfirmOptions, deps: Deps): Promis
   const session = await withLogin(deps, target, ux, (token) =>
     target.client.confirmBreakGlass(token, request.id),
   );
-  if (options.json) io.out(JSON.stringify({ event: 'confirmed', session }));
+  const link = consoleLink(target.url, 'session', session.id);
+  if (options.json) io.out(JSON.stringify({ event: 'confirmed', session, console_url: link }));
   else
     io.err(
-      `Confirmed: ${escapeUntrusted(session.requester.email ?? session.requester.sub)} has break-glass WRITE access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)} until ${session.expires_at}. Security has been alerted; the session will be reviewed.`,
+      `Confirmed: ${escapeUntrusted(session.requester.email ?? session.requester.sub)} has break-glass WRITE access to ${escapeUntrusted(session.tenant)}/${escapeUntrusted(session.environment)} until ${session.expires_at}. Security has been alerted; the session will be reviewed.\n  ${link}`,
     );
   return 0;
 }

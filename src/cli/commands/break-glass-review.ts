@@ -2,6 +2,7 @@
 
 import { UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import { consoleLink } from '../../core/links.js';
 import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -76,10 +77,11 @@ export async function run(options: BreakGlassReviewOptions, deps: Deps): Promise
     { json: options.json, noBrowser: options.noBrowser },
     (token) => target.client.reviewBreakGlass(token, options.id, { outcome, notes: notes.trim() }),
   );
-  if (options.json) io.out(JSON.stringify({ event: 'reviewed', session }));
+  const link = consoleLink(target.url, 'session', session.id);
+  if (options.json) io.out(JSON.stringify({ event: 'reviewed', session, console_url: link }));
   else
     io.err(
-      `Recorded: break-glass session ${shortId(session.id)} (${escapeUntrusted(session.requester.email ?? session.requester.sub)} on ${escapeUntrusted(session.tenant)}) reviewed as ${outcome}.`,
+      `Recorded: break-glass session ${shortId(session.id)} (${escapeUntrusted(session.requester.email ?? session.requester.sub)} on ${escapeUntrusted(session.tenant)}) reviewed as ${outcome}.\n  ${link}`,
     );
   return 0;
 }

@@ -8,6 +8,7 @@ import type { BreakGlassRequestView, BrokerConfig, SessionView } from '../../cor
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { InvalidInputError, TimeoutError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted, hasControlCharacters } from '../../core/escape.js';
+import { consoleLink } from '../../core/links.js';
 import { shortId } from '../../core/short-id.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -105,7 +106,7 @@ export async function run(options: BreakGlassOptions, deps: Deps): Promise<numbe
       ...(input.ttl ? { ttl: input.ttl } : {}),
     });
   });
-  announce(deps, request, options.json);
+  announce(deps, request, options.json, target.url);
   // The incident was not verified (policy tickets.system.break_glass: warn): said, never blocking.
   if (!options.json && request.ticket_warning)
     deps.io.err(`Warning: ${escapeUntrusted(request.ticket_warning)}`);
@@ -226,10 +227,16 @@ export async function confirmPhrase(
   });
 }
 
-function announce(deps: Pick<Deps, 'io'>, request: BreakGlassRequestView, json: boolean): void {
+function announce(
+  deps: Pick<Deps, 'io'>,
+  request: BreakGlassRequestView,
+  json: boolean,
+  brokerUrl: string,
+): void {
   const { io } = deps;
+  const link = consoleLink(brokerUrl, 'request', request.id);
   if (json) {
-    io.out(JSON.stringify({ event: 'confirmation_pending', request }));
+    io.out(JSON.stringify({ event: 'confirmation_pending', request, console_url: link }));
     return;
   }
   io.err(
@@ -237,6 +244,7 @@ function announce(deps: Pick<Deps, 'io'>, request: BreakGlassRequestView, json: 
   );
   io.err('Send them this command:');
   io.err(`  imp break-glass confirm ${shortId(request.id)}`);
+  io.err(`or this link: ${link}`);
 }
 
 function activeBanner(deps: Pick<Deps, 'io'>, session: SessionView): void {

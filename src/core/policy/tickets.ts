@@ -38,6 +38,8 @@ export interface TicketSystem {
   timeout: number;
   /** Largest answer read, in bytes. */
   maxBodyBytes: number;
+  /** Where a person reads a ticket: a URL template holding `{ticket}` (absent: the system's default, see core/ticket-link.ts). */
+  link?: string;
 }
 
 /** What a ticket system said about one ticket, normalised by an adapter. Every string is untrusted. */
@@ -156,6 +158,7 @@ const SYSTEM_KEYS = [
   'break_glass',
   'timeout',
   'max_body_bytes',
+  'link',
 ];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -196,7 +199,13 @@ export function readTicketSystem(r: Reader, value: unknown, path: Path): TicketS
     r.problem([...path, 'break_glass'], 'must be check, warn or skip');
   const timeout = r.duration(obj, 'timeout', path, 5);
   if (timeout > 30) r.problem([...path, 'timeout'], 'must be at most 30s: a session request waits for it');
+  const link = r.optionalString(obj, 'link', path);
+  // Checked with a sample id: the console builds the link from this template and a validated id only.
+  if (link !== null && !link.includes('{ticket}'))
+    r.problem([...path, 'link'], 'must hold {ticket} where the ticket id goes');
+  else if (link !== null) r.url(link.split('{ticket}').join('SUP-1'), [...path, 'link']);
   return {
+    ...(link !== null ? { link } : {}),
     type: type as TicketSystemType,
     url: r.url(r.string(obj, 'url', path), [...path, 'url']),
     jiraApi: api as 'cloud' | 'datacenter',

@@ -118,6 +118,11 @@ describe('warnings before the forced logout', () => {
     ];
     const done = main(argv, t.deps, 'test');
     await vi.waitFor(() => expect(t.io.stdoutText()).toContain('session_started'));
+    // The session's console page is named where the session starts (a supervisor can be sent it).
+    expect(JSON.parse(t.io.stdoutText().trim().split('\n')[0]!)).toMatchObject({
+      event: 'session_started',
+      console_url: `${BROKER}/console/sessions/${active.id}`,
+    });
     await clock.advance(advanceMs);
     t.interrupt.abort(new Error('SIGINT'));
     expect(await done).toBe(0);
