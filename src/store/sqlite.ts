@@ -21,13 +21,15 @@
  *
  * Reads never reveal what is not yet durable. A committed group is visible to every connection as
  * soon as its COMMIT returns, before its sync. So reads outside transactions (StoreReads, sessions,
- * notes, recording chunks …) run on a read-only connection of their own, which sees committed data
- * only, never a group still open, and their result is handed back only once every group committed
- * before the read is durable (a barrier: immediate when nothing waits for a sync). Audit reads do not
- * wait: they stop at the last durable event. Reads inside a transaction may see earlier groups that
- * are not yet durable, but nothing leaves a transaction before it is acknowledged, and its own sync,
- * later in the same append-only WAL, covers every group before it — so the proxy, which waits for
- * its `action.requested` to be durable before forwarding, has also made durable every fact it read.
+ * audit events, notes, recording chunks …) run on a read-only connection of their own, which sees
+ * committed data only, never a group still open, and hand their result back only once every
+ * committed group that wrote to a table they read is durable (immediate when none waits for a sync:
+ * a proxied call's login and session look-ups never wait behind audit appends). An audit export
+ * (iterateAudit) waits for what was appended before it began and stops at the last durable event.
+ * Reads inside a transaction may see earlier groups that are not yet durable, but nothing leaves a
+ * transaction before it is acknowledged, and its own sync, later in the same append-only WAL, covers
+ * every group before it — so the proxy, which waits for its `action.requested` to be durable before
+ * forwarding, has also made durable every fact it read.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -470,15 +472,15 @@ class SqliteStore implements Store {
     return this.durable(sessionsWhere((sql) => this.readStatement(sql), query));
   }
 
-  // Audit reads stop at the last durable event instead of waiting: a later one is not shown yet.
+  // Like every read: what it saw is handed out once durable (events appended before the call included).
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
-    this.mustBeWhole();
-    const { sql, params } = auditSelect(this.durableOnly(query));
-    return (this.readStatement(sql).all(params) as Row[]).map(rowToEvent);
+    const { sql, params } = auditSelect(query);
+    return this.durable((this.readStatement(sql).all(params) as Row[]).map(rowToEvent), AUDIT_TABLES);
   }
 
   async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
-    this.mustBeWhole();
+    // A stream cannot wait row by row: wait for what was appended before the call, then stop there.
+    await this.durable(undefined, AUDIT_TABLES);
     const { sql, params } = auditSelect(this.durableOnly(query));
     // A connection of its own: a statement left open between yields holds its connection's snapshot,
     // which would freeze every other read sharing that connection.
