@@ -42,8 +42,8 @@ for (const c of cli.filter((c) => c !== node)) {
     `${c.name} (median of ${c.runs})`,
     `${ms(c.median_ms)} = ${c.ratio}×`,
     `node -e 0: ${ms(node.median_ms)}`,
-    '≤ 1.5×',
-    c.ratio <= 1.5,
+    '≤ 1.3×', // issue #16: `imp prompt` runs at every shell prompt
+    c.ratio <= 1.3,
   );
 }
 for (const [clients, s] of Object.entries(broker.sessions)) {

@@ -1,17 +1,18 @@
 /**
  * `imp prompt`, `imp --version` and `imp --help` are answered without the dispatcher (start-up time):
- * the answer must be exactly main's, and the real binary must really skip main and commander.
+ * the answer must be exactly main's, and the real binary must really run them from the one bundled
+ * file (dist/cli/fast-path.cjs), skipping main, commander and every ES module of ours.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { fastPath } from '../../src/cli/fast-path.js';
 import { main } from '../../src/cli/main.js';
-import { IMP_BIN, ROOT } from '../helpers/cli.js';
+import { ROOT } from '../helpers/cli.js';
 import { makeTestDeps } from '../helpers/cli-deps.js';
-import { makeTempDir } from '../helpers/temp.js';
+import { tracedImp } from '../helpers/module-trace.js';
 
 const inSession = {
   IMP_SESSION_ID: '3f1c2a9e-6b7d-4c1e-9a0f-2d5e8b7c6a41',
@@ -45,29 +46,20 @@ describe('fast path', () => {
   );
 
   it.each([[['prompt']], [['--version']], [['--help']]])(
-    'the real imp %j loads neither the dispatcher nor commander',
-    (argv) => {
-      const trace = join(makeTempDir('imp-fast-'), 'modules.txt');
-      const result = spawnSync(
-        process.execPath,
-        [
-          '--no-warnings',
-          '--experimental-loader',
-          join(ROOT, 'test/fixtures/trace-loader.mjs'),
-          IMP_BIN,
-          ...argv,
-        ],
-        {
-          env: { PATH: process.env.PATH, HOME: tmpdir(), IMP_TRACE_FILE: trace, ...inSession },
-          encoding: 'utf8',
-        },
-      );
+    'the real imp %j answers as main does, from the bundle alone: no dispatcher, no ES module of ours, no commander',
+    async (argv) => {
+      // Expired, so the segment reads 0s whatever the clock: the real clock and the fake one agree.
+      const env = { ...inSession, IMP_EXPIRES_AT: '2020-01-01T00:00:00.000Z' };
+      const result = tracedImp(argv, { HOME: tmpdir(), ...env });
       expect(result.status, result.stderr).toBe(0);
-      const modules = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
-      expect(modules.some((url) => url.endsWith('/dist/cli/fast-path.js'))).toBe(true);
-      expect(modules.filter((url) => /\/dist\/cli\/(main|deps|command)\.js$|commander/.test(url))).toEqual(
-        [],
-      );
+      const viaMain = makeTestDeps({ env });
+      const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+      expect(await main(argv, viaMain.deps, version)).toBe(0);
+      expect(result.stdout).toBe(viaMain.io.stdoutText());
+      expect(result.stderr).toBe('');
+      const ours = result.modules.filter((url) => url.includes('/dist/'));
+      expect(new Set(ours)).toEqual(new Set([pathToFileURL(join(ROOT, 'dist/cli/fast-path.cjs')).href]));
+      expect(result.modules.filter((url) => url.includes('commander'))).toEqual([]);
     },
   );
 });

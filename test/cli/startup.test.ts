@@ -1,11 +1,13 @@
-/** `imp --help`, `imp --version` and usage errors must stay fast: they load no heavy module. */
-import { spawnSync } from 'node:child_process';
+/**
+ * `imp --help`, `imp --version`, `imp prompt` and usage errors must stay fast: they load no heavy module,
+ * whether imported (ES modules) or required (the CommonJS launcher and fast-path bundle, commander).
+ */
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IMP_BIN, ROOT } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/temp.js';
+import { ROOT } from '../helpers/cli.js';
+import { type TracedRun, tracedImp } from '../helpers/module-trace.js';
 
 const HEAVY = [
   'openid-client',
@@ -25,37 +27,18 @@ const HEAVY = [
   '/dev/',
 ];
 
-function loadedModules(args: string[]): { modules: string[]; status: number | null; stdout: string } {
-  const trace = join(makeTempDir('imp-trace-'), 'modules.txt');
-  const result = spawnSync(
-    process.execPath,
-    [
-      '--no-warnings',
-      '--experimental-loader',
-      join(ROOT, 'test/fixtures/trace-loader.mjs'),
-      IMP_BIN,
-      ...args,
-    ],
-    {
-      env: { PATH: process.env.PATH, HOME: tmpdir(), IMP_TRACE_FILE: trace },
-      encoding: 'utf8',
-    },
-  );
-  let modules: string[] = [];
-  try {
-    modules = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
-  } catch {
-    modules = [];
-  }
-  return { modules, status: result.status, stdout: result.stdout };
+function loadedModules(args: string[]): TracedRun {
+  return tracedImp(args, { HOME: tmpdir() });
 }
 
 describe('startup cost', () => {
   it.each([[['--help']], [['--version']], [['login', '--help']], [['prompt']], [['nonsense']]])(
     'imp %j loads no heavy module',
     (args) => {
-      const { modules, status } = loadedModules(args);
-      expect(modules.some((url) => url.endsWith('/bin/imp.js'))).toBe(true); // the hook really ran
+      const { modules, esm, cjs, status } = loadedModules(args);
+      // Both tracers really ran: the hook saw the entry point, require.cache holds the launcher's package.json.
+      expect(esm.some((url) => url.endsWith('/bin/imp.js'))).toBe(true);
+      expect(cjs.some((url) => url.endsWith('/package.json'))).toBe(true);
       const heavy = modules.filter((url) => HEAVY.some((name) => url.includes(name)));
       expect(heavy).toEqual([]);
       expect(status).toBe(args[0] === 'nonsense' ? 2 : 0);

@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImpProcess, makeUserEnv, ROOT } from '../helpers/cli.js';
+import { IMP_BIN, ImpProcess, makeUserEnv, ROOT } from '../helpers/cli.js';
 
 const INSTALL_LIMIT_MS = 20 * 60_000;
 
@@ -120,6 +120,33 @@ describe('the npm package', () => {
     expect(existsSync(join(prefix, 'bin', 'imp'))).toBe(true);
     const version = await sh(join(prefix, 'bin', 'imp'), ['--version'], { cwd: dir, timeoutMs: 30_000 });
     expect(version).toMatchObject({ code: 0, stdout: 'imp 0.1.0\n' });
+  });
+
+  it('answers imp --help and imp prompt from the installed fast-path bundle, as the checkout does', async () => {
+    const session = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      IMP_SESSION_ID: '3f1c2a9e-6b7d-4c1e-9a0f-2d5e8b7c6a41',
+      IMP_TENANT: 'acme',
+      IMP_ENV: 'prod',
+      IMP_SCOPE: 'read',
+      IMP_EXPIRES_AT: '2020-01-01T00:00:00.000Z', // over: the segment reads 0s whenever this runs
+    };
+    expect(existsSync(join(prefix, 'lib', 'node_modules', 'imp', 'dist', 'cli', 'fast-path.cjs'))).toBe(true);
+    for (const args of [['--help'], ['prompt']]) {
+      const installed = await sh(join(prefix, 'bin', 'imp'), args, {
+        cwd: dir,
+        env: session,
+        timeoutMs: 30_000,
+      });
+      const checkout = await sh(process.execPath, [IMP_BIN, ...args], {
+        cwd: dir,
+        env: session,
+        timeoutMs: 30_000,
+      });
+      expect(installed.code, installed.stderr).toBe(0);
+      expect(installed).toEqual(checkout);
+    }
   });
 
   it('bundles @imp/verify, the library tenant services use', () => {

@@ -2,9 +2,12 @@
  * `imp prompt`: a short segment for PS1 or starship — `[imp acme/prod RO 29m]` inside a session,
  * nothing outside. Reads only the environment: no network, no heavy imports, fast.
  */
+
+import type { Clock } from '../../core/clock.js';
 import { formatTimeLeft } from '../../core/time-left.js';
 import type { CommandSpec, ParsedArgs } from '../command.js';
 import type { Deps } from '../deps.js';
+import type { IO } from '../io.js';
 
 /** Help, flags and examples. */
 export const spec: CommandSpec = {
@@ -27,11 +30,15 @@ export function parse(_parsed: ParsedArgs): PromptOptions {
   return {};
 }
 
+/** What the segment needs: narrow, so the fast path (src/cli/fast-path.ts) can give it without the full IO. */
+export interface PromptDeps {
+  io: Pick<IO, 'out'>;
+  env: Deps['env'];
+  clock: Pick<Clock, 'now'>;
+}
+
 /** Prints the segment. */
-export async function run(
-  _options: PromptOptions,
-  deps: Pick<Deps, 'io' | 'env' | 'clock'>,
-): Promise<number> {
+export async function run(_options: PromptOptions, deps: PromptDeps): Promise<number> {
   const { IMP_SESSION_ID, IMP_TENANT, IMP_ENV, IMP_SCOPE, IMP_MODE, IMP_EXPIRES_AT } = deps.env;
   if (!IMP_SESSION_ID || !IMP_TENANT || !IMP_EXPIRES_AT) return 0;
   const safe = (text: string | undefined) => (text ?? '').replace(/[^a-z0-9-]/gi, '');
