@@ -1,18 +1,40 @@
 /**
- * The embedded store: one SQLite file (WAL, synchronous=FULL so an acknowledged event survives a
- * crash). better-sqlite3 is synchronous; an in-process queue runs transactions one at a time, which
- * also serializes audit appends so the chain cannot fork.
+ * The embedded store: one SQLite file in WAL mode. An acknowledged transaction survives a crash of
+ * the process, the OS or the power (the durability of `synchronous=FULL`), yet no fsync runs on the
+ * event loop in steady state. better-sqlite3 is synchronous; an in-process queue runs transactions
+ * one at a time, which also serializes audit appends so the chain cannot fork.
  *
- * Group commit: the fsync of COMMIT (~0.7 ms on a typical disk) would otherwise cap the broker at
- * about 1,400 transactions a second whatever the CPU. Transactions queued in the same turn of the
- * event loop run one after another inside one SQLite transaction, each in a SAVEPOINT of its own
- * (a failing one is rolled back alone), and share one COMMIT. None is acknowledged — its promise
- * settled — before that COMMIT returned; if the COMMIT fails, all of them fail (fail-closed).
+ * Group commit: transactions queued in the same turn of the event loop run one after another inside
+ * one SQLite transaction, each in a SAVEPOINT of its own (a failing one is rolled back alone), and
+ * share one COMMIT. If the COMMIT fails, all of them fail (fail-closed).
  *
- * Reads outside transactions (StoreReads) go to a second, read-only connection: they never queue
- * behind a group, and under WAL they see committed data only, not a group still in progress.
+ * Durability off the event loop (sqlite-durability.ts): the writer connection runs with
+ * `synchronous=NORMAL`, so its COMMIT writes the WAL frames without fsyncing them (NORMAL, not OFF:
+ * SQLite still syncs a rewound WAL's header, without which stale frames of an earlier cycle could be
+ * replayed after a power loss). Each committed group is then made durable by one `fdatasync` of the
+ * `-wal` file on libuv's thread pool, and none of its members is acknowledged — its promise settled,
+ * its `onAppended` listeners called — before that sync is done. The next group commits while the
+ * sync runs; one sync covers every group committed before it began; groups are acknowledged in order.
+ * A failed sync fails every group not yet durable, and the store then refuses every write and read
+ * (IMP_AUDIT_UNAVAILABLE) until the broker restarts. Checkpoints run in a worker thread on a
+ * connection of its own with `synchronous=FULL` (sqlite-checkpointer.ts); the writer never checkpoints.
+ *
+ * Reads never reveal what is not yet durable. A committed group is visible to every connection as
+ * soon as its COMMIT returns, before its sync. So reads outside transactions (StoreReads, sessions,
+ * audit events, notes, recording chunks …) run on a read-only connection of their own, which sees
+ * committed data only, never a group still open, and hand their result back only once every
+ * committed group that wrote to a table they read is durable (immediate when none waits for a sync:
+ * a proxied call's login and session look-ups never wait behind audit appends). An audit export
+ * (iterateAudit) waits for what was appended before it began and stops at the last durable event.
+ * Reads inside a transaction may see earlier groups that are not yet durable, but nothing leaves a
+ * transaction before it is acknowledged, and its own sync, later in the same append-only WAL, covers
+ * every group before it — so the proxy, which waits for its `action.requested` to be durable before
+ * forwarding, has also made durable every fact it read.
  */
+
 import { randomUUID } from 'node:crypto';
+import { closeSync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
@@ -23,6 +45,8 @@ import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
 import { rowToSession, sessionColumn, sessionToRow, sessionValue } from './session-rows.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
+import { type Fdatasync, fdatasyncOffLoop, WalDurability } from './sqlite-durability.js';
 import { SQLITE_MIGRATIONS } from './sqlite-schema.js';
 import { SqliteTree } from './sqlite-tree.js';
 import type {
@@ -40,12 +64,22 @@ import { STORE_READS } from './types.js';
 
 type Row = Record<string, unknown>;
 
+/** How a SQLite store is opened. */
+export interface SqliteStoreOptions {
+  /** How long a statement waits for a lock another connection holds (ms, default 2000). */
+  busyTimeoutMs?: number;
+  /** Makes the WAL durable; tests inject one to hold or fail the sync. Default: fdatasync(2) off the event loop. */
+  fdatasync?: Fdatasync;
+}
+
 /** Opens (creating and migrating) a SQLite store. */
-export function openSqliteStore(file: string, options: { busyTimeoutMs?: number } = {}): Store {
+export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
+  const busyTimeoutMs = options.busyTimeoutMs ?? 2000;
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
+  // Opening and migrating commit with FULL, synced by SQLite (the new WAL's directory entry too).
   db.pragma('synchronous = FULL');
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   db.pragma('foreign_keys = ON');
   migrate(db);
   const tree = new SqliteTree(db);
@@ -54,11 +88,32 @@ export function openSqliteStore(file: string, options: { busyTimeoutMs?: number 
   tree.catchUp(
     (db.prepare('SELECT * FROM audit_events WHERE seq > ? ORDER BY seq').all(size) as Row[]).map(rowToEvent),
   );
+  // From here on a COMMIT writes the WAL without syncing it, and never checkpoints (module comment).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  const walFd = openSync(`${file}-wal`, 'r');
+  // What an earlier process committed but was killed before syncing is made durable before anything
+  // reads it; and the WAL's directory entry, in case this open created the file.
+  fdatasyncSync(walFd);
+  syncDirectory(dirname(file));
   // Reads outside transactions use a connection of their own: under WAL it sees committed data only,
   // never the half-done group the writer has open.
   const reader = new Database(file, { readonly: true, fileMustExist: true });
-  reader.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 2000}`);
-  return new SqliteStore(db, tree, reader);
+  reader.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  const checkpointer = new WalCheckpointer(file, busyTimeoutMs);
+  const durability = new WalDurability(walFd, options.fdatasync ?? fdatasyncOffLoop, (groups) =>
+    checkpointer.synced(groups),
+  );
+  return new SqliteStore({ file, db, tree, reader, walFd, durability, checkpointer });
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function migrate(db: Database.Database): void {
@@ -86,6 +141,16 @@ function toStoreError(error: unknown): unknown {
 /** Most transactions one COMMIT carries (bounds the latency a large group adds to its first member). */
 const MAX_GROUP = 256;
 
+interface SqliteParts {
+  file: string;
+  db: Database.Database;
+  tree: SqliteTree;
+  reader: Database.Database;
+  walFd: number;
+  durability: WalDurability;
+  checkpointer: WalCheckpointer;
+}
+
 interface QueuedTransaction {
   fn: (tx: StoreTx) => Promise<unknown>;
   resolve: (value: unknown) => void;
@@ -103,6 +168,22 @@ class SqliteStore implements Store {
   private readonly headStatement: Database.Statement;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly readerStatements = new Map<string, Database.Statement>();
+  private readonly db: Database.Database;
+  private readonly tree: SqliteTree;
+  private readonly reader: Database.Database;
+  private readonly readerTree: SqliteTree;
+  private readonly durability: WalDurability;
+  private readonly checkpointer: WalCheckpointer;
+  /** The newest audit event that is durable: audit reads stop there. */
+  private durableSeq: number;
+  /** iterateAudit connections open now (a rewind waits for none, see drain()). */
+  private iterating = 0;
+  /** Tables the group now open has written to. */
+  private groupTables = new Set<string>();
+  /** For each table, the last committed group that wrote to it (its number in WalDurability). */
+  private readonly lastWrite = new Map<string, number>();
+  /** Tables the read running now has read from (collected by readStatement, used by durable()). */
+  private readTables = new Set<string>();
   declare getLogin: StoreReads['getLogin'];
   declare findLoginByTokenHash: StoreReads['findLoginByTokenHash'];
   declare findLatestLogin: StoreReads['findLatestLogin'];
@@ -111,24 +192,53 @@ class SqliteStore implements Store {
   declare listPasskeys: StoreReads['listPasskeys'];
   declare getCeremony: StoreReads['getCeremony'];
 
-  constructor(
-    private readonly db: Database.Database,
-    private readonly tree: SqliteTree,
-    private readonly reader: Database.Database,
-  ) {
-    // The read methods are the transaction's own, run on the reader connection.
-    const reads = this.tx((sql) => this.cached(this.reader, this.readerStatements, sql));
-    for (const name of STORE_READS) Object.assign(this, { [name]: reads[name] });
+  constructor(private readonly parts: SqliteParts) {
+    ({ db: this.db, tree: this.tree, reader: this.reader } = parts);
+    ({ durability: this.durability, checkpointer: this.checkpointer } = parts);
+    this.readerTree = new SqliteTree(this.reader);
+    // The read methods are the transaction's own, run on the reader connection, behind the barrier.
+    const reads = this.tx((sql) => this.readStatement(sql));
+    for (const name of STORE_READS) {
+      const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
+      Object.assign(this, { [name]: (...args: unknown[]) => this.durable(read(...args)) });
+    }
+    const db = this.db;
     this.insertEvent = db.prepare(
       `INSERT INTO audit_events (seq, id, ts, type, actor, tenant, environment, session, ticket, reason, data, prev, hash)
        VALUES (@seq, @id, @ts, @type, @actor, @tenant, @environment, @session, @ticket, @reason, @data, @prev, @hash)`,
     );
     this.headStatement = db.prepare('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
+    this.durableSeq = (this.headStatement.get() as { seq: number } | undefined)?.seq ?? 0;
+  }
+
+  /** A statement on the read-only connection; the tables it reads are noted for durable(). */
+  private readStatement(sql: string): Database.Statement {
+    for (const table of tablesOf(sql)) this.readTables.add(table);
+    return this.cached(this.reader, this.readerStatements, sql);
+  }
+
+  /**
+   * Hands back a read's result once every committed group that wrote to a table the read looked at
+   * is durable (what the read could have seen); most reads touch no table written since the last
+   * sync and wait for nothing. Call it as soon as the read has run, in the same synchronous stretch.
+   */
+  private async durable<T>(result: Promise<T> | T, tables: Iterable<string> = this.readTables): Promise<T> {
+    let target = this.lastWrite.get('*') ?? 0;
+    for (const table of tables) target = Math.max(target, this.lastWrite.get(table) ?? 0);
+    this.readTables = new Set();
+    const barrier = this.durability.barrier(target);
+    try {
+      return await result;
+    } finally {
+      await barrier;
+    }
   }
 
   /** A prepared statement, compiled once per distinct SQL text: compiling costs more than running most. */
   private statement(sql: string): Database.Statement {
-    return this.cached(this.db, this.statements, sql);
+    const statement = this.cached(this.db, this.statements, sql);
+    if (!statement.reader) for (const table of tablesOf(sql)) this.groupTables.add(table);
+    return statement;
   }
 
   private cached(db: Database.Database, cache: Map<string, Database.Statement>, sql: string) {
@@ -142,6 +252,8 @@ class SqliteStore implements Store {
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    const failed = this.durability.failed;
+    if (failed) return Promise.reject(failed);
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       this.schedule();
@@ -149,12 +261,12 @@ class SqliteStore implements Store {
   }
 
   // The group starts on the next turn of the event loop, so every request whose I/O is ready now
-  // gets to queue its transaction first.
+  // gets to queue its transaction first. The next group may start while this one's sync runs.
   private schedule(): void {
     if (this.draining) return;
     this.draining = true;
     setImmediate(() => {
-      this.runGroup(this.pending.splice(0, MAX_GROUP)).finally(() => {
+      this.drain().finally(() => {
         this.draining = false;
         if (this.pending.length > 0) this.schedule();
         else for (const wake of this.idleWaiters.splice(0)) wake();
@@ -162,7 +274,20 @@ class SqliteStore implements Store {
     });
   }
 
+  private async drain(): Promise<void> {
+    // A WAL grown long is rewound: its checkpoint runs while no group commits (requests go on; their
+    // transactions wait in the queue). Not while an export holds a snapshot the checkpoint must keep.
+    if (this.checkpointer.wantsRewind && this.iterating === 0) await this.checkpointer.rewind();
+    await this.runGroup(this.pending.splice(0, MAX_GROUP));
+  }
+
   private async runGroup(group: QueuedTransaction[]): Promise<void> {
+    const failed = this.durability.failed;
+    if (failed) {
+      for (const queued of group) queued.reject(failed);
+      return;
+    }
+    this.groupTables = new Set();
     try {
       this.db.exec('BEGIN IMMEDIATE');
     } catch (error) {
@@ -200,8 +325,25 @@ class SqliteStore implements Store {
       return;
     }
     const appended = done.flatMap((d) => d.appended);
-    if (appended.length > 0) for (const listener of this.appendListeners) listener(appended);
-    for (const { queued, result } of done) queued.resolve(result);
+    // Committed, not yet durable: nobody hears of it until the WAL sync that covers it is done.
+    const groupNumber = this.durability.committedGroup(
+      () => {
+        if (appended.length > 0) {
+          this.durableSeq = appended.at(-1)!.seq;
+          for (const listener of this.appendListeners) {
+            // A listener that throws must not keep this group's members (or later groups) waiting.
+            try {
+              listener(appended);
+            } catch {}
+          }
+        }
+        for (const { queued, result } of done) queued.resolve(result);
+      },
+      (error) => {
+        for (const { queued } of done) queued.reject(error);
+      },
+    );
+    for (const table of this.groupTables) this.lastWrite.set(table, groupNumber);
   }
 
   private tx(statement: (sql: string) => Database.Statement = (sql) => this.statement(sql)): StoreTx {
@@ -222,6 +364,7 @@ class SqliteStore implements Store {
           });
           this.insertEvent.run(eventToRow(event));
           this.tree.integrate(event);
+          for (const table of AUDIT_TABLES) this.groupTables.add(table);
           this.appendedInTx.push(event);
           return event;
         } catch (error) {
@@ -266,7 +409,7 @@ class SqliteStore implements Store {
           `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`,
         ).run(row);
       },
-      getSession: async (id: string) => this.getSession(id),
+      getSession: async (id: string) => sessionById(statement, id),
       updateSession: async (id: string, expectedState: SessionState, changes: Partial<SessionRecord>) => {
         const fields = Object.keys(changes) as (keyof SessionRecord)[];
         const params: Row = { id, expectedState };
@@ -279,7 +422,7 @@ class SqliteStore implements Store {
         ).run(params);
         return result.changes === 1;
       },
-      listSessions: async (query: SessionQuery) => this.selectSessions(statement, query),
+      listSessions: async (query: SessionQuery) => sessionsWhere(statement, query),
       lastUsedAuthTime: async (iss: string, sub: string) => {
         const row = statement(
           'SELECT MAX(auth_time) AS t FROM sessions WHERE requester_iss = ? AND requester_sub = ?',
@@ -316,52 +459,19 @@ class SqliteStore implements Store {
   }
 
   async listRecordingChunks(session: string): Promise<RecordingChunk[]> {
-    return (
-      this.statement('SELECT * FROM recording_chunks WHERE session = ? ORDER BY seq').all(session) as Row[]
-    ).map(rowToChunk);
+    const rows = this.readStatement('SELECT * FROM recording_chunks WHERE session = ? ORDER BY seq').all(
+      session,
+    );
+    return this.durable((rows as Row[]).map(rowToChunk));
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
-    const row = this.statement('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
-    return row ? rowToSession(row) : null;
+    return this.durable(sessionById((sql) => this.readStatement(sql), id));
   }
 
   /** Outside a transaction: on the reader connection, so committed rows only (an open group's are not seen). */
   async listSessions(query: SessionQuery): Promise<SessionRecord[]> {
-    return this.selectSessions((sql) => this.cached(this.reader, this.readerStatements, sql), query);
-  }
-
-  private selectSessions(
-    statement: (sql: string) => Database.Statement,
-    query: SessionQuery,
-  ): SessionRecord[] {
-    const where: string[] = [];
-    const params: Row = {};
-    if (query.states?.length) {
-      where.push(`state IN (${query.states.map((_, i) => `@s${i}`).join(', ')})`);
-      query.states.forEach((state, i) => {
-        params[`s${i}`] = state;
-      });
-    }
-    if (query.requesterSub !== undefined) {
-      where.push('requester_sub = @sub');
-      params.sub = query.requesterSub;
-    }
-    if (query.requesterIss !== undefined) {
-      where.push('requester_iss = @iss');
-      params.iss = query.requesterIss;
-    }
-    if (query.tenant !== undefined) {
-      where.push('tenant = @tenant');
-      params.tenant = query.tenant;
-    }
-    if (query.idPrefix !== undefined) {
-      where.push('substr(id, 1, length(@prefix)) = @prefix');
-      params.prefix = query.idPrefix;
-    }
-    const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
-    const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
-    return (statement(sql).all(params) as Row[]).map(rowToSession);
+    return this.durable(sessionsWhere((sql) => this.readStatement(sql), query));
   }
 
   /** Nothing to wait for: the one writer sequences every event inside its own transaction. */
@@ -372,15 +482,36 @@ class SqliteStore implements Store {
     return events.flat().sort((a, b) => a.seq - b.seq);
   }
 
+  // Like every read: what it saw is handed out once durable (events appended before the call included).
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
     const { sql, params } = auditSelect(query);
-    return (this.statement(sql).all(params) as Row[]).map(rowToEvent);
+    return this.durable((this.readStatement(sql).all(params) as Row[]).map(rowToEvent), AUDIT_TABLES);
   }
 
   async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
-    const { sql, params } = auditSelect(query);
-    // A statement of its own: a shared one would be busy while this generator is suspended.
-    for (const row of this.db.prepare(sql).iterate(params) as IterableIterator<Row>) yield rowToEvent(row);
+    // A stream cannot wait row by row: wait for what was appended before the call, then stop there.
+    await this.durable(undefined, AUDIT_TABLES);
+    const { sql, params } = auditSelect(this.durableOnly(query));
+    // A connection of its own: a statement left open between yields holds its connection's snapshot,
+    // which would freeze every other read sharing that connection.
+    const db = new Database(this.parts.file, { readonly: true, fileMustExist: true });
+    this.iterating++;
+    try {
+      for (const row of db.prepare(sql).iterate(params) as IterableIterator<Row>) yield rowToEvent(row);
+    } finally {
+      this.iterating--;
+      db.close();
+    }
+  }
+
+  private durableOnly(query: AuditQuery): AuditQuery {
+    return { ...query, toSeq: Math.min(query.toSeq ?? Number.POSITIVE_INFINITY, this.durableSeq) };
+  }
+
+  /** After a failed WAL sync nothing the connections show can be trusted to be on disk. */
+  private mustBeWhole(): void {
+    const failed = this.durability.failed;
+    if (failed) throw failed;
   }
 
   // Through the queue, so the head a checkpoint is signed for is one that was committed, and the
@@ -403,9 +534,11 @@ class SqliteStore implements Store {
   }
 
   async listCheckpoints(): Promise<Checkpoint[]> {
-    return this.statement(
-      'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
-    ).all() as Checkpoint[];
+    return this.durable(
+      this.readStatement(
+        'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
+      ).all() as Checkpoint[],
+    );
   }
 
   // Through the queue like auditHead: the head is one that committed.
@@ -414,23 +547,29 @@ class SqliteStore implements Store {
   }
 
   async treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]> {
-    return this.tree.nodes(nodes);
+    return this.durable(this.readerTree.nodes(nodes), AUDIT_TABLES);
   }
 
   async insertNote(size: number, note: string): Promise<void> {
-    await this.transaction(async () => this.tree.insertNote(size, note));
+    await this.transaction(async () => {
+      for (const table of AUDIT_TABLES) this.groupTables.add(table);
+      this.tree.insertNote(size, note);
+    });
   }
 
   async addCosignatures(size: number, lines: readonly { witness: string; line: string }[]): Promise<void> {
-    await this.transaction(async () => this.tree.addCosignatures(size, lines));
+    await this.transaction(async () => {
+      for (const table of AUDIT_TABLES) this.groupTables.add(table);
+      this.tree.addCosignatures(size, lines);
+    });
   }
 
   async listNotes(): Promise<StoredNote[]> {
-    return this.tree.listNotes();
+    return this.durable(this.readerTree.listNotes(), AUDIT_TABLES);
   }
 
   async listLatestLogins(): Promise<LoginRecord[]> {
-    const rows = this.statement(
+    const rows = this.readStatement(
       `SELECT l.* FROM logins l
          JOIN (SELECT iss, sub, MAX(created_at) AS newest FROM logins GROUP BY iss, sub) m
            ON l.iss = m.iss AND l.sub = m.sub AND l.created_at = m.newest
@@ -438,12 +577,14 @@ class SqliteStore implements Store {
     ).all() as Row[];
     // Two logins in the same millisecond: keep one per person.
     const seen = new Set<string>();
-    return rows.map(rowToLogin).filter((login) => {
-      const key = JSON.stringify([login.iss, login.sub]);
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+    return this.durable(
+      rows.map(rowToLogin).filter((login) => {
+        const key = JSON.stringify([login.iss, login.sub]);
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      }),
+    );
   }
 
   onAppended(listener: (events: AuditEvent[]) => void): () => void {
@@ -452,15 +593,85 @@ class SqliteStore implements Store {
   }
 
   async ping(): Promise<void> {
-    this.statement('SELECT 1').get();
+    this.mustBeWhole();
+    // A checkpoint that cannot write the database file loses nothing (the WAL keeps every frame),
+    // but the file system is failing: health checks say so.
+    const stuck = this.checkpointer.lastError;
+    if (stuck) throw new AuditUnavailableError(stuck);
+    this.readStatement('SELECT 1').get();
   }
 
   async close(): Promise<void> {
     if (this.draining || this.pending.length > 0)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.durability.settled();
+    // The last checkpoint, synchronous=FULL, in the worker; then the writer's own on close (SQLite
+    // checkpoints and removes the WAL when its last connection closes): FULL too.
+    await this.checkpointer.close();
     this.reader.close();
-    this.db.close();
+    try {
+      this.db.pragma('synchronous = FULL');
+    } finally {
+      this.db.close();
+      closeSync(this.parts.walFd);
+    }
   }
+}
+
+type StatementFor = (sql: string) => Database.Statement;
+
+/** Written by appends and the tree (its own statements, which tablesOf never sees): one name for all. */
+const AUDIT_TABLES = ['audit'];
+
+const tableNames = new Map<string, string[]>();
+
+/**
+ * The tables a statement names (after FROM, JOIN, INTO, UPDATE); '*' when it names none it can tell,
+ * so an unrecognised write makes every later read wait for its sync.
+ */
+function tablesOf(sql: string): string[] {
+  let tables = tableNames.get(sql);
+  if (!tables) {
+    tables = [...sql.matchAll(/\b(?:FROM|JOIN|INTO|UPDATE)\s+["`]?(\w+)/gi)].map((m) => m[1]!.toLowerCase());
+    if (tables.length === 0) tables = /^\s*SELECT\b/i.test(sql) ? [] : ['*'];
+    if (tableNames.size < 1024) tableNames.set(sql, tables);
+  }
+  return tables;
+}
+
+function sessionById(statement: StatementFor, id: string): SessionRecord | null {
+  const row = statement('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
+  return row ? rowToSession(row) : null;
+}
+
+function sessionsWhere(statement: StatementFor, query: SessionQuery): SessionRecord[] {
+  const where: string[] = [];
+  const params: Row = {};
+  if (query.states?.length) {
+    where.push(`state IN (${query.states.map((_, i) => `@s${i}`).join(', ')})`);
+    query.states.forEach((state, i) => {
+      params[`s${i}`] = state;
+    });
+  }
+  if (query.requesterSub !== undefined) {
+    where.push('requester_sub = @sub');
+    params.sub = query.requesterSub;
+  }
+  if (query.requesterIss !== undefined) {
+    where.push('requester_iss = @iss');
+    params.iss = query.requesterIss;
+  }
+  if (query.tenant !== undefined) {
+    where.push('tenant = @tenant');
+    params.tenant = query.tenant;
+  }
+  if (query.idPrefix !== undefined) {
+    where.push('substr(id, 1, length(@prefix)) = @prefix');
+    params.prefix = query.idPrefix;
+  }
+  const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
+  const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
+  return (statement(sql).all(params) as Row[]).map(rowToSession);
 }
 
 function auditSelect(query: AuditQuery): { sql: string; params: Row } {

@@ -8,6 +8,10 @@
  * While the lock is held, new logins, sessions, approvals and proxied calls answer 503
  * IMP_AUDIT_UNAVAILABLE, the tenant API receives nothing and no state changes; once the lock
  * goes, the same requests succeed without anyone restarting anything, and the chain verifies.
+ *
+ * Last, the other way a SQLite store stops writing: the fdatasync that makes a group durable fails
+ * (injected: a real EIO needs a failing disk). The proxied call is refused and never forwarded, and
+ * the store refuses from then on, even once the disk would sync again.
  */
 
 import { createServer, type Server } from 'node:http';
@@ -18,6 +22,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointVerifier } from '../../src/auth/checkpoints.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
+import { fdatasyncOffLoop } from '../../src/store/sqlite-durability.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { makeTempDir } from '../helpers/temp.js';
 
@@ -26,6 +31,7 @@ let upstream: Server;
 let upstreamHits = 0;
 let dbFile: string;
 let locker: Database.Database | undefined;
+let syncFault: Error | null = null;
 
 beforeAll(async () => {
   upstream = createServer((_req, res) => {
@@ -37,7 +43,10 @@ beforeAll(async () => {
   dbFile = join(makeTempDir('imp-unwritable-'), 'imp.db');
   t = await startTestBroker({
     // A short busy timeout: a locked write gives up after 200 ms rather than the default 2 s.
-    store: openSqliteStore(dbFile, { busyTimeoutMs: 200 }),
+    store: openSqliteStore(dbFile, {
+      busyTimeoutMs: 200,
+      fdatasync: (fd) => (syncFault ? Promise.reject(syncFault) : fdatasyncOffLoop(fd)),
+    }),
     policyYaml: (issuer) => `
 identity: { issuer: ${issuer}, client_id: imp-cli }
 roles:
@@ -158,5 +167,24 @@ describe('audit store unwritable', () => {
     );
     expect(result.problem).toBeNull();
     expect(result.checkpoints).toBeGreaterThan(0);
+  });
+
+  it('a WAL sync that fails: the call is refused with 503 and never forwarded, and the store stays refusing', async () => {
+    const hits = upstreamHits;
+    syncFault = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const proxied = await fetch(`${t.broker.url}/v1/sessions/${s.session}/proxy/v1/users`, {
+      headers: { authorization: `Bearer ${s.alice}` },
+    });
+    expect(proxied.status).toBe(503);
+    expect(((await proxied.json()) as { error: { code: string } }).error.code).toBe('IMP_AUDIT_UNAVAILABLE');
+    syncFault = null;
+    const again = await fetch(`${t.broker.url}/v1/sessions/${s.session}/proxy/v1/users`, {
+      headers: { authorization: `Bearer ${s.alice}` },
+    });
+    expect(again.status).toBe(503);
+    const opened = await t.call('POST', '/v1/sessions', s.aliceFresh, ask('globex'));
+    expect(opened.status).toBe(503);
+    expect((await t.call('GET', '/healthz')).status).toBe(503);
+    expect(upstreamHits).toBe(hits);
   });
 });

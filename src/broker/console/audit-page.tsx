@@ -1,33 +1,73 @@
 /**
  * The Audit page (roles with `audit`): search by person, tenant, type and time range through the
- * API's own audited read (GET /v1/audit/events), each event with whether the newest signed checkpoint
- * covers it and how many witnesses cosigned that checkpoint; export through GET /v1/audit/export
- * (the same file `imp audit export` writes, with its proofs, to check offline with `imp audit verify`).
+ * API's own audited read (GET /v1/audit/events), each event with its proof status (audit-proofs.ts:
+ * its receipt checked by the broker against the newest checkpoint and the policy's witness keys);
+ * export through GET /v1/audit/export (the same file `imp audit export` writes, with its proofs, to
+ * check offline with `imp audit verify`).
  */
 import type { AuditEvent } from '../../core/audit/event.js';
+import { escapeUntrusted as text } from '../../core/escape.js';
 import type { HandlerContext, HandlerResult } from '../context.js';
+import { type CheckpointStatus, type ProofStatus, proveEvents } from './audit-proofs.js';
 import { apiErrorPage, callApi, html, toLogin, viewerOf } from './http.js';
 import { page, type Viewer } from './pages.js';
 
 const FILTERS = ['actor', 'tenant', 'type', 'since', 'until'] as const;
 
-/** The newest checkpoint's size and cosignature count, from its signed note. */
-function checkpointFacts(note: unknown): { size: number; cosignatures: number } | null {
-  if (typeof note !== 'string') return null;
-  const [body, signatures = ''] = note.split('\n\n');
-  const size = Number(body?.split('\n')[1]);
-  if (!Number.isInteger(size)) return null;
-  const lines = signatures.split('\n').filter((line) => line.startsWith('— '));
-  // The first signature is the log's own; the rest are witnesses'.
-  return { size, cosignatures: Math.max(0, lines.length - 1) };
+/** Whether the verified cosignatures reach the policy's quorum, in words. */
+function quorumText(cp: CheckpointStatus): string {
+  if (cp.witnesses === 0) return 'no witnesses in policy: nothing outside this broker vouches for it';
+  const met = cp.cosigners.length >= cp.quorum;
+  return `cosigned by ${cp.cosigners.length} of ${cp.witnesses} witnesses, quorum ${cp.quorum} ${met ? 'met' : 'NOT met'}`;
+}
+
+/** The Proof cell: text first (never colour alone), FAILED loud and with its reason. */
+function proofCell(status: ProofStatus | undefined, cp: CheckpointStatus | null) {
+  if (!status || status.kind === 'pending')
+    return <span>{`not yet checkpointed (newest checkpoint: ${cp?.size ?? 0} events)`}</span>;
+  if (status.kind === 'failed')
+    return <strong class="proof-failed">{`FAILED: ${text(status.reason)}`}</strong>;
+  return (
+    <span class="proof-ok">{`verified: included in the checkpoint of size ${status.size}, ${cp ? quorumText(cp) : ''}`}</span>
+  );
+}
+
+/** The header line about the newest checkpoint, with what was verified and what failed. */
+function checkpointSummary(cp: CheckpointStatus | null) {
+  if (!cp) return <p>No signed checkpoint yet: no event can be proven yet.</p>;
+  return (
+    <div class="proof-summary">
+      <p>
+        {`Newest checkpoint: ${cp.size} events${cp.problem ? '' : ', signed with this broker’s audit key'}; witness cosignatures verified with the keys in policy: ${cp.cosigners.length} of ${cp.witnesses}`}
+        {cp.witnesses > 0
+          ? ` (quorum ${cp.quorum} ${cp.cosigners.length >= cp.quorum ? 'met' : 'NOT met'})`
+          : ''}
+        {cp.cosigners.length > 0 ? `: ${cp.cosigners.map(text).join(', ')}` : ''}.
+      </p>
+      {cp.problem ? <p class="proof-failed">{`FAILED: ${text(cp.problem)}`}</p> : null}
+      {cp.forged.length > 0 ? (
+        <p class="proof-failed">
+          {`FAILED: cosignatures that do not verify with the witness’s key in policy (edited or forged), not counted: ${cp.forged.map(text).join(', ')}.`}
+        </p>
+      ) : null}
+      <p class="meta">
+        What this is: the broker recomputing each shown event’s leaf from its stored bytes, checking its
+        inclusion proof against that checkpoint, the checkpoint’s signature and each witness’s cosignature.
+        The broker cannot forge a witness’s cosignature, but this is still the broker checking its own store.
+        The independent check is offline, with your own witness keys: export, then imp audit verify --file
+        FILE --witness-key KEY (or imp audit receipt SEQ, then imp audit verify --receipt FILE).
+      </p>
+    </div>
+  );
 }
 
 function auditPage(
   viewer: Viewer,
   filters: Record<string, string>,
   events: AuditEvent[],
-  checkpoint: { size: number; cosignatures: number } | null,
+  proofs: Awaited<ReturnType<typeof proveEvents>>,
 ): string {
+  const { checkpoint, statuses } = proofs;
   const exportQuery = new URLSearchParams(
     Object.entries(filters).filter(([k, v]) => (k === 'since' || k === 'until') && v),
   ).toString();
@@ -57,11 +97,7 @@ function auditPage(
             </a>
           </div>
         </form>
-        <p>
-          {checkpoint
-            ? `The newest signed checkpoint covers ${checkpoint.size} events, cosigned by ${checkpoint.cosignatures} witness(es). Verify an export offline with: imp audit verify --witness-key …`
-            : 'No signed checkpoint yet.'}
-        </p>
+        {checkpointSummary(checkpoint)}
         <div class="table-wrap">
           <table>
             <caption>{`${events.length} events, newest first`}</caption>
@@ -78,20 +114,20 @@ function auditPage(
             </thead>
             <tbody>
               {[...events].reverse().map((e) => (
-                <tr key={e.id}>
+                <tr key={e.id} id={`event-${e.seq}`}>
                   <td>{e.seq}</td>
                   <td>{e.ts.replace('T', ' ').slice(0, 19)}</td>
-                  <td class="code">{e.type}</td>
-                  <td>{e.actor ? (e.actor.email ?? e.actor.sub) : '—'}</td>
-                  <td>{e.tenant ? `${e.tenant}/${e.environment ?? ''}` : '—'}</td>
+                  <td class="code">{text(e.type)}</td>
+                  <td>{e.actor ? text(e.actor.email ?? e.actor.sub) : '—'}</td>
+                  <td>{e.tenant ? text(`${e.tenant}/${e.environment ?? ''}`) : '—'}</td>
                   <td class="details">
                     {e.session ? (
                       <a href={`/console/sessions/${e.session}`}>session {e.session.slice(0, 8)}</a>
                     ) : null}{' '}
-                    {typeof e.data.rule === 'string' ? `rule ${e.data.rule}` : ''}
-                    {e.reason ? ` “${e.reason}”` : ''}
+                    {typeof e.data.rule === 'string' ? `rule ${text(e.data.rule)}` : ''}
+                    {e.reason ? ` “${text(e.reason)}”` : ''}
                   </td>
-                  <td>{checkpoint && e.seq < checkpoint.size ? 'checkpointed' : 'not yet checkpointed'}</td>
+                  <td>{proofCell(statuses.get(e.id), checkpoint)}</td>
                 </tr>
               ))}
             </tbody>
@@ -124,12 +160,8 @@ export async function getConsoleAudit(ctx: HandlerContext): Promise<HandlerResul
     `/v1/audit/events?${new URLSearchParams({ ...filters, limit: '500' }).toString()}`,
   );
   if (answer.error) return apiErrorPage(ctx, viewer, answer.status, answer.error, '/console/audit');
-  const note = await callApi(ctx, viewer.session, 'GET', '/v1/audit/checkpoint');
   const events = (answer.body as { events: AuditEvent[] }).events;
-  return html(
-    ctx.deps,
-    auditPage(viewer, filters, events, note.status === 200 ? checkpointFacts(note.body) : null),
-  );
+  return html(ctx.deps, auditPage(viewer, filters, events, await proveEvents(ctx.deps, events)));
 }
 
 /** GET /console/audit/export?since=&until= — the API's export (audited as audit.export), as a download. */

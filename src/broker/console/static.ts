@@ -33,6 +33,8 @@ table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;
 .filters .buttons{align-items:center}.button-link{display:inline-block;padding:.55rem 1rem}
 td.details{overflow-wrap:anywhere}
 .code{font-family:ui-monospace,monospace;letter-spacing:.08em}
+.proof-failed{display:block;color:#fff;background:#a10f0f;border-radius:4px;padding:.2rem .5rem;font-weight:700}
+.proof-summary{background:#fff;border:1px solid #ccc;border-radius:8px;padding:.5rem 1rem;margin-bottom:1rem}
 .recent{margin-top:.75rem}.recent h2,.recent h3{font-size:1rem;margin:.5rem 0 .25rem}.recent ul{margin:0;padding-left:1.2rem}.recent li{overflow-wrap:anywhere}
 @media (max-width:40rem){.facts{grid-template-columns:1fr}.facts dd{margin-bottom:.4rem}.who{margin-left:0}}
 .chart{margin:1.5rem 0;background:#fff;border:1px solid #ccc;border-radius:8px;padding:1rem}.chart svg{display:block;max-width:100%;height:auto;margin:.5rem 0}

@@ -7,6 +7,7 @@ import { type AuditEvent, GENESIS_PREV } from '../../core/audit/event.js';
 import { exportLine } from '../../core/audit/export-format.js';
 import type { StoredNote } from '../../core/audit/log-tree.js';
 import { decompose, inclusionRanges, nodesFor, rangeHash } from '../../core/audit/merkle.js';
+import type { AuditReceipt } from '../../core/audit/receipt.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { Store } from '../../store/types.js';
 import type { BrokerDeps, HandlerContext, HandlerResult } from '../context.js';
@@ -101,27 +102,35 @@ export async function getReceipt(ctx: HandlerContext): Promise<HandlerResult> {
   const latest = await freshCheckpoint(ctx.deps);
   if (!latest || latest.size < event.seq)
     throw new NotFoundError(`Event ${ref} is not in a checkpoint yet; try again.`);
-  const ranges = inclusionRanges(event.seq - 1, latest.size);
-  const nodes = nodesFor(ranges);
-  const stored = await ctx.deps.store.treeNodes(nodes);
-  const byKey = new Map(nodes.map((n, i) => [`${n.level}/${n.index}`, stored[i]!]));
-  const proof = ranges.map((r) =>
-    Buffer.from(rangeHash(r, (n) => byKey.get(`${n.level}/${n.index}`)!)).toString('base64'),
-  );
-  return {
-    body: {
-      receipt: {
-        version: 1,
-        origin: ctx.deps.auditNote!.origin,
-        log_key: ctx.deps.auditNote!.vkey,
-        event,
-        leaf_index: event.seq - 1,
-        tree_size: latest.size,
-        proof,
-        checkpoint: latest.note,
-      },
-    },
-  };
+  const [receipt] = await receiptsFor(ctx.deps, [event], latest);
+  return { body: { receipt } };
+}
+
+/**
+ * Receipts for `events` (all within `checkpoint`) against that checkpoint: what GET /v1/audit/receipt
+ * answers, built with one read of the tree nodes for all of them (the console proves a page at once).
+ */
+export async function receiptsFor(
+  deps: BrokerDeps,
+  events: readonly AuditEvent[],
+  checkpoint: StoredNote,
+): Promise<AuditReceipt[]> {
+  const rangesOf = events.map((event) => inclusionRanges(event.seq - 1, checkpoint.size));
+  const keyOf = (n: { level: number; index: number }) => `${n.level}/${n.index}`;
+  const unique = new Map(rangesOf.flatMap((ranges) => nodesFor(ranges)).map((n) => [keyOf(n), n]));
+  const nodes = [...unique.values()];
+  const stored = nodes.length === 0 ? [] : await deps.store.treeNodes(nodes);
+  const byKey = new Map(nodes.map((n, i) => [keyOf(n), stored[i]!]));
+  return events.map((event, i) => ({
+    version: 1,
+    origin: deps.auditNote!.origin,
+    log_key: deps.auditNote!.vkey,
+    event,
+    leaf_index: event.seq - 1,
+    tree_size: checkpoint.size,
+    proof: rangesOf[i]!.map((r) => Buffer.from(rangeHash(r, (n) => byKey.get(keyOf(n))!)).toString('base64')),
+    checkpoint: checkpoint.note,
+  }));
 }
 
 async function hashes(store: Store, nodes: ReturnType<typeof decompose>): Promise<string[]> {

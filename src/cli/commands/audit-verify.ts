@@ -5,14 +5,15 @@
  * that holds against whoever runs the broker). Exit 0 when whole; exit 1 naming the first broken
  * seq or the missing/differing range. `--receipt` checks one receipt offline instead.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import type { JSONWebKeySet } from 'jose';
 import type { AuditEvent } from '../../core/audit/event.js';
-import { GENESIS_PREV } from '../../core/audit/event.js';
-import { type ParsedExport, parseExport } from '../../core/audit/export-format.js';
+import type { ParsedExport } from '../../core/audit/export-format.js';
+import { eventLeafHash } from '../../core/audit/log-tree.js';
 import { type TreeVerification, treeFailure } from '../../core/audit/verify-tree.js';
 import { ImpError, UsageError } from '../../core/errors.js';
 import { escapeUntrusted } from '../../core/escape.js';
+import type { ExportSource, TreeLeaves } from '../audit-verify-scan.js';
 import { fetchWitnessHeads, type WitnessTrust, witnessTrust } from '../audit-witnesses.js';
 import { boolFlag, type CommandSpec, type ParsedArgs, stringFlag } from '../command.js';
 import type { Deps } from '../deps.js';
@@ -112,48 +113,47 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
     quorum: options.quorum,
   });
   if (options.receipt) return verifyReceiptFile(options, deps, trust);
-  let text: string;
-  let jwks: JSONWebKeySet;
+  let source: ExportSource;
   let online: { target: Awaited<ReturnType<typeof brokerTarget>>; token: string } | null = null;
+  const { checkExportChain } = await import('../audit-verify-scan.js');
   if (options.file) {
-    text = await readFile(options.file, 'utf8').catch((error: Error) =>
-      Promise.reject(new UsageError(`Cannot read ${options.file}: ${error.message}`)),
-    );
-    if (!options.jwks && /^\{"checkpoint":/m.test(text))
+    const file = options.file;
+    // Opened and read from once here, so a missing file or a directory is a usage error as before.
+    await open(file, 'r')
+      .then((handle) => handle.read(Buffer.alloc(1), 0, 1, 0).finally(() => handle.close()))
+      .catch((error: Error) => Promise.reject(new UsageError(`Cannot read ${file}: ${error.message}`)));
+    // Read in ranges, one per thread: a million events are more text than a JavaScript string holds.
+    source = { file };
+  } else {
+    const target = await brokerTarget(deps, options.broker);
+    source = { bytes: Buffer.from(await fetchExport(deps, target, {})) };
+    online = { target, token: (await requireStoredLogin(deps, target)).token };
+  }
+  const { checkpointVerifier } = await import('../../auth/checkpoints.js');
+  const verifierFor = async (parsed: ParsedExport) => {
+    if (options.file && !options.jwks && parsed.checkpoints.length > 0)
       throw new UsageError(
         'Offline verification needs the broker public keys: --jwks <file|url> (GET /.well-known/jwks.json).',
       );
-    jwks = options.jwks ? await loadJwks(deps, options.jwks) : { keys: [] };
-  } else {
-    const target = await brokerTarget(deps, options.broker);
-    text = await fetchExport(deps, target, {});
-    online = { target, token: (await requireStoredLogin(deps, target)).token };
-    jwks = await loadJwks(deps, options.jwks ?? `${target.url}/.well-known/jwks.json`);
-  }
-  const { verifyChain } = await import('../../core/audit/verify-chain.js');
-  const { checkpointVerifier } = await import('../../auth/checkpoints.js');
-  const parsed = parseExport(text);
-  if (parsed.badLines.length > 0)
-    throw new ImpError('IMP_AUDIT_BROKEN', `The export is damaged: line ${parsed.badLines[0]} is not JSON.`);
-  const header = parsed.header;
-  const result = await verifyChain(
-    parsed.events as AuditEvent[],
-    parsed.checkpoints,
-    checkpointVerifier(jwks),
-    {
-      fromSeq: header?.from_seq ?? 1,
-      fromPrev: header?.prev ?? GENESIS_PREV,
-    },
+    const where = options.jwks ?? (online ? `${online.target.url}/.well-known/jwks.json` : null);
+    return checkpointVerifier(where ? await loadJwks(deps, where) : { keys: [] });
+  };
+  // A version-1 export tied to the witnesses' tree is compared event by event: it needs them all.
+  const checked = await checkExportChain(
+    source,
+    deps.env,
+    verifierFor,
+    (header) => header?.version !== 2 && trust.keys.length > 0,
   );
+  const { parsed, result } = checked;
+  const header = parsed.header;
   // Online, the recordings the log pins are checked too (offline there are no chunks to compare).
   const recordings =
-    result.ok && online
-      ? await verifyRecordings(online.target.client, online.token, parsed.events as AuditEvent[])
-      : null;
+    result.ok && online ? await verifyRecordings(online.target.client, online.token, checked.recorded) : null;
   // The tree is checked even when the chain is broken: it names the range witnesses disagree with.
   const tree =
     result.ok || header?.version === 2
-      ? await checkTree(deps, parsed, trust, options.partial, options.broker)
+      ? await checkTree(deps, parsed, trust, options.partial, options.broker, checked.tree)
       : null;
   if (options.json)
     deps.io.out(
@@ -162,6 +162,7 @@ export async function run(options: AuditVerifyOptions, deps: Deps): Promise<numb
         ok: result.ok && (tree?.ok ?? true),
         tree,
         ...(recordings ? { recordings } : {}),
+        slices: checked.slices,
       }),
     );
   if (recordings && recordings.problems.length > 0) {
@@ -212,6 +213,7 @@ async function checkTree(
   trust: WitnessTrust,
   partial: boolean,
   broker: string | undefined,
+  events: TreeLeaves = leavesOf(parsed),
 ): Promise<TreeVerification | null> {
   const header = parsed.header;
   if (header?.version !== 2) {
@@ -223,7 +225,6 @@ async function checkTree(
     );
   }
   const { verifyTree } = await import('../../core/audit/verify-tree.js');
-  const { eventLeafHash } = await import('../../core/audit/log-tree.js');
   const { ed25519Verifier, decodeBase64 } = await import('../../core/audit/signed-note.js');
   const origin = String(header.origin ?? '');
   let logKey = null;
@@ -234,8 +235,7 @@ async function checkTree(
   }
   const hashes = (list: unknown) =>
     (Array.isArray(list) ? list : []).map((h) => decodeBase64(String(h)) ?? Buffer.alloc(0));
-  const events = parsed.events as AuditEvent[];
-  const last = events.at(-1)?.seq ?? 0;
+  const last = events.lastSeq;
   if (last !== header.to_seq)
     return treeFailure(
       'truncated',
@@ -246,10 +246,11 @@ async function checkTree(
   return verifyTree({
     window: {
       first: header.from_seq,
-      leaves: events.map(eventLeafHash),
+      leaves: events.leaves,
       size: Number(header.tree_size ?? last),
       left: hashes(header.left),
       right: hashes(header.right),
+      ...(events.blocks ? { blocks: events.blocks } : {}),
     },
     origin,
     notes: parsed.notes,
@@ -259,6 +260,12 @@ async function checkTree(
     witnessHeads: await fetchWitnessHeads(deps, trust, origin),
     partial,
   });
+}
+
+/** The tree inputs of a parsed export's events (the version-1 path and the broker's current export). */
+function leavesOf(parsed: ParsedExport): TreeLeaves {
+  const events = parsed.events as AuditEvent[];
+  return { lastSeq: events.at(-1)?.seq ?? 0, leaves: events.map(eventLeafHash) };
 }
 
 async function verifyReceiptFile(

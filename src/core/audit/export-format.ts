@@ -48,30 +48,71 @@ export function exportLine(
   return `${JSON.stringify(item)}\n`;
 }
 
+/** What one parsed line of an export is: the rule parseExport and the parallel scan share. */
+export type ExportItem =
+  | { kind: 'header'; header: ExportHeader }
+  | { kind: 'note'; note: string }
+  | { kind: 'checkpoint'; checkpoint: Checkpoint }
+  | { kind: 'event'; value: unknown };
+
+/** Sorts a parsed line into header, note, checkpoint or (anything else) event. */
+export function classifyExportValue(value: unknown): ExportItem {
+  if (typeof value === 'object' && value !== null && 'export' in value)
+    return { kind: 'header', header: (value as { export: ExportHeader }).export };
+  if (typeof value === 'object' && value !== null && 'note' in value && Object.keys(value).length === 1)
+    return { kind: 'note', note: String((value as { note: unknown }).note) };
+  if (typeof value === 'object' && value !== null && 'checkpoint' in value)
+    return { kind: 'checkpoint', checkpoint: (value as { checkpoint: Checkpoint }).checkpoint };
+  return { kind: 'event', value };
+}
+
+/** Adds one classified line to a parsed export. */
+export function addExportItem(result: ParsedExport, item: ExportItem): void {
+  if (item.kind === 'header') result.header = item.header;
+  else if (item.kind === 'note') result.notes.push(item.note);
+  else if (item.kind === 'checkpoint') result.checkpoints.push(item.checkpoint);
+  else result.events.push(item.value);
+}
+
+/** An empty parsed export. */
+export function emptyExport(): ParsedExport {
+  return { header: null, events: [], checkpoints: [], notes: [], badLines: [] };
+}
+
 /** Splits an export's text back into its parts (shape checks are the verifier's job). */
 export function parseExport(text: string): ParsedExport {
-  const result: ParsedExport = { header: null, events: [], checkpoints: [], notes: [], badLines: [] };
-  text.split('\n').forEach((line, index) => {
-    if (line.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      result.badLines.push(index + 1);
-      return;
-    }
-    if (typeof value === 'object' && value !== null && 'export' in value)
-      result.header = (value as { export: ExportHeader }).export;
-    else if (
-      typeof value === 'object' &&
-      value !== null &&
-      'note' in value &&
-      Object.keys(value).length === 1
-    )
-      result.notes.push(String((value as { note: unknown }).note));
-    else if (typeof value === 'object' && value !== null && 'checkpoint' in value)
-      result.checkpoints.push((value as { checkpoint: Checkpoint }).checkpoint);
-    else result.events.push(value);
-  });
+  const result = emptyExport();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) parseLine(result, lines[i]!, i + 1);
   return result;
+}
+
+/**
+ * parseExport of the UTF-8 bytes of an export, line by line: a log of a million events is larger
+ * than the longest string JavaScript can hold (2^29 characters), so big files are never one string.
+ * A newline byte never occurs inside a multi-byte UTF-8 character, so the lines are the same.
+ */
+export function parseExportBytes(bytes: Uint8Array): ParsedExport {
+  const result = emptyExport();
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let start = 0;
+  for (let number = 1; start <= buffer.length; number++) {
+    const newline = buffer.indexOf(10, start);
+    const end = newline < 0 ? buffer.length : newline;
+    parseLine(result, buffer.toString('utf8', start, end), number);
+    start = end + 1;
+  }
+  return result;
+}
+
+function parseLine(result: ParsedExport, line: string, number: number): void {
+  if (line.trim() === '') return;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    result.badLines.push(number);
+    return;
+  }
+  addExportItem(result, classifyExportValue(value));
 }

@@ -83,6 +83,11 @@ export interface TreeWindow {
   left: readonly Hash[];
   /** decompose(first-1+leaves.length, size) hashes, for a window that ends before size. */
   right: readonly Hash[];
+  /**
+   * Hashes of complete subtrees of 2^level leaves already computed from these leaves (by index at
+   * that level, tree-wide), so roots need not rehash every leaf.
+   */
+  blocks?: { level: number; hashes: ReadonlyMap<number, Hash> };
 }
 
 /** Inputs of {@link verifyTree}. */
@@ -243,7 +248,11 @@ export function verifyTree(input: TreeInputs): TreeVerification {
 function rootsAt(window: TreeWindow, sizes: readonly number[]): Map<number, Hash> {
   const roots = new Map<number, Hash>();
   const end = window.first - 1 + window.leaves.length;
-  if (window.first === 1) {
+  if (window.first === 1 && window.blocks) {
+    // A whole log with its subtrees hashed already: each root folds them (shared nodes once).
+    const node = blockNodes(window, window.blocks);
+    for (const size of sizes) if (size <= end) roots.set(size, rangeHash({ start: 0, end: size }, node));
+  } else if (window.first === 1) {
     // A whole log: one pass with a frontier, a root whenever a wanted size comes by.
     const wanted = new Set(sizes.filter((s) => s <= end));
     const frontier = new Frontier();
@@ -258,6 +267,31 @@ function rootsAt(window: TreeWindow, sizes: readonly number[]): Map<number, Hash
     if (root) roots.set(window.size, root);
   }
   return roots;
+}
+
+/** Node hashes of a whole-log window from its blocks, its leaves below them, memoised above them. */
+function blockNodes(
+  window: TreeWindow,
+  blocks: { level: number; hashes: ReadonlyMap<number, Hash> },
+): (n: TreeNode) => Hash {
+  const memo = new Map<string, Hash>();
+  const node = (n: TreeNode): Hash => {
+    if (n.level === 0) return window.leaves[n.index]!;
+    if (n.level === blocks.level) {
+      const block = blocks.hashes.get(n.index);
+      if (block) return block;
+    }
+    const key = `${n.level}/${n.index}`;
+    const known = memo.get(key);
+    if (known) return known;
+    const hash = nodeHash(
+      node({ level: n.level - 1, index: n.index * 2 }),
+      node({ level: n.level - 1, index: n.index * 2 + 1 }),
+    );
+    if (n.level >= blocks.level) memo.set(key, hash);
+    return hash;
+  };
+  return node;
 }
 
 /** MTH of the window's tree from its leaves and the nodes left and right of it; null if they do not fit. */
@@ -276,6 +310,8 @@ export function windowRoot(window: TreeWindow): Hash | null {
     const hi = lo + 2 ** n.level;
     if (lo >= start && hi <= end) {
       if (n.level === 0) return window.leaves[lo - start]!;
+      const block = n.level === window.blocks?.level ? window.blocks.hashes.get(n.index) : undefined;
+      if (block) return block;
     } else {
       const hash = given.get(`${n.level}/${n.index}`);
       if (hash) return hash;

@@ -18,6 +18,7 @@ import {
   type ChainProblemKind,
   type CheckpointSignatureVerifier,
   verifyChain,
+  verifyCheckedRun,
 } from '../../../src/core/audit/verify-chain.js';
 import { InvalidInputError } from '../../../src/core/errors.js';
 
@@ -569,5 +570,45 @@ describe('verifyChain: properties', () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe('verifyCheckedRun: a run the parallel scan vouched for', () => {
+  const run = (events: AuditEvent[]) => ({
+    first: events[0]!.seq,
+    prev: events[0]!.prev,
+    count: events.length,
+    lastHash: events.at(-1)!.hash,
+    hashAt: (seq: number) => events.find((e) => e.seq === seq)!.hash,
+  });
+
+  it('gives what verifyChain gives: counts, checkpoints met, and truncation past the end', async () => {
+    expect(await verifyCheckedRun(run(log), cps, verifier)).toEqual(await verifyChain(log, cps, verifier));
+    const short = log.slice(0, 12); // checkpoint 15 lies beyond the end
+    const truncated = await verifyCheckedRun(run(short), cps, verifier);
+    expect(truncated).toEqual(await verifyChain(short, cps, verifier));
+    expect(truncated?.problem?.kind).toBe('truncated');
+  });
+
+  it('a window verifies from its header prev, anchored by the checkpoint just before it', async () => {
+    const window = log.slice(10);
+    const range = { fromSeq: 11, fromPrev: log[9]!.hash };
+    expect(await verifyCheckedRun(run(window), cps, verifier, range)).toEqual(
+      await verifyChain(window, cps, verifier, range),
+    );
+  });
+
+  it('hands back to the sequential walk (null) where a checkpoint differs or the run starts elsewhere', async () => {
+    const rewritten = chain(N, { seq: 1, prev: 'a'.repeat(64) });
+    expect(await verifyCheckedRun(run(rewritten), cps, verifier, { fromPrev: 'a'.repeat(64) })).toBeNull();
+    expect(await verifyCheckedRun(run(log.slice(1)), cps, verifier)).toBeNull();
+    expect(await verifyCheckedRun(run(log), cps, verifier, { fromPrev: 'b'.repeat(64) })).toBeNull();
+  });
+
+  it('a bad checkpoint signature is reported before any event, as verifyChain does', async () => {
+    const forged = [await checkpoint(log[9]!, otherKey.privateKey)];
+    const result = await verifyCheckedRun(run(log), forged, verifier);
+    expect(result).toEqual(await verifyChain(log, forged, verifier));
+    expect(result?.problem?.kind).toBe('bad_signature');
   });
 });

@@ -1,0 +1,71 @@
+/**
+ * Reads byte ranges of an export file through one reused buffer and feeds their whole lines to a
+ * slice scanner (core/audit/export-scan.ts): each thread of `imp audit verify` reads only its own
+ * range, and a file of a million events is never held in memory whole (nor as one string, which
+ * JavaScript cannot: the longest is 2^29 characters).
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type SliceScan, SliceScanner } from '../core/audit/export-scan.js';
+
+const CHUNK = 8 * 1024 * 1024;
+
+/** Scans the lines of the file's bytes [start, end); start is 0 or just after a newline. */
+export function scanFileRange(path: string, start: number, end: number): SliceScan {
+  const scanner = new SliceScanner(end - start);
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = Buffer.alloc(Math.min(CHUNK, Math.max(1, end - start)));
+    let kept = 0; // bytes of a partial line carried over from the previous read
+    for (let at = start; at < end; ) {
+      if (kept === buffer.length) {
+        // One line longer than the buffer: make room for it.
+        const bigger = Buffer.alloc(buffer.length * 2);
+        buffer.copy(bigger);
+        buffer = bigger;
+      }
+      const read = readSync(fd, buffer, kept, Math.min(buffer.length - kept, end - at), at);
+      if (read === 0) {
+        scanner.lines(buffer, 0, kept); // the file shrank under us: what was read is all there is
+        break;
+      }
+      at += read;
+      const filled = kept + read;
+      const whole = at >= end ? filled : buffer.lastIndexOf(10, filled - 1) + 1;
+      if (!scanner.lines(buffer, 0, whole)) break;
+      kept = filled - whole;
+      buffer.copy(buffer, 0, whole, filled);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return scanner.finish();
+}
+
+/** The file's size and its slice boundaries: near equal byte counts, each just after a newline. */
+export function fileSliceBounds(path: string, slices: number): number[] {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const bounds = [0];
+    const window = Buffer.alloc(64 * 1024);
+    for (let i = 1; i < slices; i++) {
+      let at = Math.max(bounds[i - 1]!, Math.floor((size * i) / slices));
+      let cut = size;
+      while (at < size) {
+        const read = readSync(fd, window, 0, window.length, at);
+        const newline = window.subarray(0, read).indexOf(10);
+        if (newline >= 0) {
+          cut = at + newline + 1;
+          break;
+        }
+        if (read === 0) break;
+        at += read;
+      }
+      bounds.push(cut);
+    }
+    bounds.push(size);
+    return bounds;
+  } finally {
+    closeSync(fd);
+  }
+}
