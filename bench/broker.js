@@ -10,7 +10,7 @@
 // and through /v1/sessions/:id/proxy, in this run: latency with one connection, throughput with 16.
 //
 // BENCH_PROFILE=<dir> runs the broker under `node --cpu-prof` and leaves the profile there.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,9 +75,11 @@ ${Array.from({ length: rounds + 5 }, (_, r) => `  - { id: t${r}, upstream: { pro
 `,
 );
 const profileDir = process.env.BENCH_PROFILE;
+const heapFile = join(stateDir, 'heap.txt'); // written by heap-probe.cjs in the broker (--rss)
 const broker = await startChild(
   [
     ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+    ...(rssRun ? ['--expose-gc', '-r', new URL('./heap-probe.cjs', import.meta.url).pathname] : []),
     IMP_BIN,
     'broker',
     'serve',
@@ -91,7 +93,7 @@ const broker = await startChild(
   ],
   {
     name: 'broker',
-    env: { PATH: process.env.PATH, HOME: stateDir },
+    env: { PATH: process.env.PATH, HOME: stateDir, IMP_BENCH_HEAP_FILE: heapFile },
     ready: (v) => typeof v.broker === 'string',
   },
 );
@@ -263,12 +265,36 @@ function brokerRss() {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** Runs `load` for RSS_SECONDS while sampling RSS each second: is there a growth trend? */
+/** The broker's live JS heap in MiB after a forced full GC (bench/heap-probe.cjs, on SIGUSR2). */
+async function brokerHeapAfterGc() {
+  const lines = () =>
+    existsSync(heapFile) ? readFileSync(heapFile, 'utf8').trim().split('\n').filter(Boolean) : [];
+  const before = lines().length;
+  broker.child.kill('SIGUSR2');
+  const deadline = performance.now() + 10_000;
+  while (lines().length === before) {
+    if (performance.now() > deadline) throw new Error('the broker did not report its heap');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Number(lines().at(-1));
+}
+
+/**
+ * Runs `load` for RSS_SECONDS while sampling RSS each second: is there a growth trend? RSS alone
+ * cannot tell a leak from V8 growing its heap or the allocator keeping freed pages, so the live
+ * heap after a forced GC is also taken once the warm-up fifth is over and at the end (two GCs in
+ * the whole run, so the RSS samples stay those of an undisturbed broker).
+ */
 async function rssUnder(load) {
   const samples = [];
+  const heap = [];
+  const fifthMs = (RSS_SECONDS * 1000) / 5;
+  const heapTimer = setTimeout(() => brokerHeapAfterGc().then((mib) => heap.push(mib)), fifthMs);
   const timer = setInterval(() => samples.push(brokerRss()), 1000);
   const operations = await load(performance.now() + RSS_SECONDS * 1000);
   clearInterval(timer);
+  clearTimeout(heapTimer);
+  heap.push(await brokerHeapAfterGc());
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
   // The first and the last fifth of the run (the first includes warm-up: JIT, caches, pools).
   const fifth = Math.max(1, Math.floor(samples.length / 5));
@@ -281,6 +307,9 @@ async function rssUnder(load) {
     last_mib: round(last),
     max_mib: round(Math.max(...samples)),
     growth: round((last - first) / first, 3),
+    // Live JS heap after a full GC, after the warm-up fifth and at the end of the load.
+    heap_after_gc_mib: heap.map((v) => round(v, 1)),
+    heap_growth: heap.length === 2 ? round((heap[1] - heap[0]) / heap[0], 3) : null,
     samples: samples.map((v) => round(v, 1)),
   };
 }
