@@ -287,7 +287,6 @@ async function catchUpTree(pool: pg.Pool): Promise<void> {
   }
 }
 
-/** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
 /**
  * Node's timers, for a store opened without a clock (tools and tests; the broker injects its own).
  * store/ may not import the runtime's clock, and the sequencer needs only sleep and every.
