@@ -291,6 +291,14 @@ describe('the Requests page: recent access, escaping, who sees what', () => {
     expect(text).not.toContain('\u202e');
   });
 
+  it('the session page shows the same stored text escaped (facts, ticket, reason), never raw', async () => {
+    const id = '00000000-0000-4000-8000-0000000000aa'; // stored by the test above
+    const detail = await h.page(`/console/sessions/${id}`, 'erin');
+    expect(detail.text).toContain('Refund\\x07 the \\x9b31m order \\u202egnp.exe\\u2066 now');
+    expect(detail.text).toContain('SUP-\\u202e77');
+    expect(detail.text).not.toMatch(/[\u0007\u009b\u202e\u2066]/);
+  });
+
   it('deny from the console needs a reason, which the API records', async () => {
     const { session, cookie } = await h.consoleCookie('bob');
     const post = (form: Record<string, string>) =>

@@ -6,11 +6,13 @@
  */
 import type { SessionSummary, SessionView } from '../../core/api.js';
 import type { AuditEvent } from '../../core/audit/event.js';
+import { escapeUntrusted as text } from '../../core/escape.js';
 import { page, type Viewer } from './pages.js';
 import { SessionTimeline } from './session-timeline.js';
 
 /** A person as the console names them. */
-export const who = (person: { sub: string; email: string | null }) => person.email ?? person.sub;
+/** A person as the IdP named them: a claim, so controls and bidi marks are made visible (then HTML-escaped by the renderer). */
+export const who = (person: { sub: string; email: string | null }) => text(person.email ?? person.sub);
 /** A UTC time as the console shows it. */
 export const at = (iso: string | null) => (iso ? `${iso.replace('T', ' ').slice(0, 19)} UTC` : '—');
 
@@ -67,10 +69,10 @@ function SessionTable(props: {
                 <a href={`/console/sessions/${s.id}`}>{who(s.requester)}</a>
               </td>
               <td>
-                {s.tenant}/{s.environment}
+                {text(s.tenant)}/{text(s.environment)}
               </td>
               <td class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</td>
-              <td>{s.ticket}</td>
+              <td>{text(s.ticket)}</td>
               <td>
                 <TimeLeft session={s} />{' '}
                 <WatchLink session={s} viewer={props.viewer} canWatch={props.canWatch} />
@@ -80,6 +82,27 @@ function SessionTable(props: {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** Who, where, what and why of a session: the facts every session page starts from. */
+export function SessionFacts(props: { session: SessionView }) {
+  const s = props.session;
+  return (
+    <>
+      <dt>Who</dt>
+      <dd>{who(s.requester)}</dd>
+      <dt>Tenant</dt>
+      <dd>
+        {text(s.tenant)}/{text(s.environment)}
+      </dd>
+      <dt>Scope</dt>
+      <dd class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</dd>
+      <dt>Ticket</dt>
+      <dd>{text(s.ticket)}</dd>
+      <dt>Reason</dt>
+      <dd class="reason">{text(s.reason)}</dd>
+    </>
   );
 }
 
@@ -158,30 +181,19 @@ export function sessionPage(
           <dd>
             <strong class={`state state-${s.state}`}>{s.state}</strong>
             {s.state === 'revoked' && s.ended_by ? ` by ${who(s.ended_by)}` : ''}
-            {s.state === 'revoked' && s.decision_comment ? ` (“${s.decision_comment}”)` : ''}
+            {s.state === 'revoked' && s.decision_comment ? ` (“${text(s.decision_comment)}”)` : ''}
           </dd>
           <dt>Time left</dt>
           <dd>
             <TimeLeft session={s} /> <WatchLink session={s} viewer={viewer} canWatch={canWatch} />
           </dd>
-          <dt>Who</dt>
-          <dd>{who(s.requester)}</dd>
-          <dt>Tenant</dt>
-          <dd>
-            {s.tenant}/{s.environment}
-          </dd>
-          <dt>Scope</dt>
-          <dd class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</dd>
-          <dt>Ticket</dt>
-          <dd>{s.ticket}</dd>
-          <dt>Reason</dt>
-          <dd class="reason">{s.reason}</dd>
+          <SessionFacts session={s} />
           <dt>Requested</dt>
           <dd>{at(s.created_at)}</dd>
           <dt>Approved</dt>
           <dd>
             {s.decided_by
-              ? `${who(s.decided_by)}${s.decision_comment && s.state !== 'revoked' ? ` (“${s.decision_comment}”)` : ''}`
+              ? `${who(s.decided_by)}${s.decision_comment && s.state !== 'revoked' ? ` (“${text(s.decision_comment)}”)` : ''}`
               : '—'}
           </dd>
           <dt>Started</dt>
@@ -213,7 +225,7 @@ export function sessionPage(
                       <tr key={`${c.ts}-${i}`}>
                         <td>{at(c.ts)}</td>
                         <td class="code">
-                          {c.method} {c.path}
+                          {c.method} {text(c.path)}
                         </td>
                         <td>{c.status ?? '—'}</td>
                         <td>{c.outcome}</td>

@@ -5,6 +5,7 @@
  * Everything is text in JSX, so escaped on render.
  */
 import type { AuditEvent } from '../../core/audit/event.js';
+import { escapeUntrusted } from '../../core/escape.js';
 
 /** What a session's timeline shows; reads of the log itself and recording chunks are left out (noise). */
 const SHOWN = /^(session|request|breakglass|stepup|action|supervision|recording\.replayed|access\.denied)/;
@@ -17,8 +18,9 @@ export function timelineEvents(events: AuditEvent[]): AuditEvent[] {
     .sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
 }
 
+/** Audit data is what requesters, approvers and upstreams wrote: controls and bidi marks made visible. */
 const text = (value: unknown) =>
-  typeof value === 'string' || typeof value === 'number' ? String(value) : null;
+  typeof value === 'string' || typeof value === 'number' ? escapeUntrusted(String(value)) : null;
 
 /** One line of detail from an event's data: the call, its status and bytes, a rule, a comment. */
 export function timelineDetail(e: AuditEvent): string {

@@ -6,7 +6,7 @@
  */
 import type { SessionView } from '../../core/api.js';
 import { page, type Viewer } from './pages.js';
-import { at, RevokeForm, who } from './session-pages.js';
+import { at, RevokeForm, SessionFacts } from './session-pages.js';
 
 /** The path of a session's watch page. */
 export const watchPath = (id: string) => `/console/sessions/${id}/watch`;
@@ -26,18 +26,7 @@ export function watchPage(viewer: Viewer, session: SessionView, canRevoke: boole
           (supervision.joined, supervision.left) and named in its summary.
         </p>
         <dl class="facts">
-          <dt>Who</dt>
-          <dd>{who(s.requester)}</dd>
-          <dt>Tenant</dt>
-          <dd>
-            {s.tenant}/{s.environment}
-          </dd>
-          <dt>Scope</dt>
-          <dd class={`scope-${s.scope}`}>{s.scope === 'write' ? 'WRITE' : 'read'}</dd>
-          <dt>Ticket</dt>
-          <dd>{s.ticket}</dd>
-          <dt>Reason</dt>
-          <dd class="reason">{s.reason}</dd>
+          <SessionFacts session={s} />
           <dt>Time left</dt>
           <dd>
             {/* Counted down by the script and corrected by the watch stream itself (hello, end): a
