@@ -34,6 +34,8 @@ export class Checkpointer {
   private lastSize = 0;
   private lastAt: number;
   private running: Promise<void> = Promise.resolve();
+  /** The checkpoint queued behind the running one, not started yet (it covers every later request). */
+  private queued: Promise<void> | undefined;
   private failing = false;
   private readonly stopTimer: () => void;
   private readonly unsubscribe: () => void;
@@ -76,10 +78,17 @@ export class Checkpointer {
    * refuses, the store is gone) is logged each time and audited once, as `audit.checkpoint_failed`,
    * and the recovery as `audit.checkpoint_recovered` — once each, so a failing signer cannot make
    * the log grow by itself.
+   * Requests made while one waits to start share it: it reads the head when it starts, so it covers
+   * them. Chaining one per request instead queued a checkpoint for every append made while one was
+   * being signed — under steady load the queue (and the broker's memory) grew without bound.
    */
   request(): Promise<void> {
-    this.running = this.running
-      .then(() => this.checkpointNow())
+    if (this.queued) return this.queued;
+    const queued = this.running
+      .then(() => {
+        this.queued = undefined;
+        return this.checkpointNow();
+      })
       .then(
         async () => {
           if (!this.failing) return;
@@ -94,7 +103,9 @@ export class Checkpointer {
           await this.witnesses.audit('audit.checkpoint_failed', { message });
         },
       );
-    return this.running;
+    this.queued = queued;
+    this.running = queued;
+    return queued;
   }
 
   private async checkpointNow(): Promise<void> {
