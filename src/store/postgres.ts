@@ -293,15 +293,12 @@ async function catchUpTree(pool: pg.Pool): Promise<void> {
  */
 const timersClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const timer = setTimeout(resolve, ms);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      });
-    }),
+  // node:timers/promises removes its abort listener when the timer fires: a hand-rolled one left a
+  // listener per sleep on a long-lived signal (MaxListenersExceededWarning in the sequencer's loop).
+  sleep: async (ms, signal) => {
+    const { setTimeout: delay } = await import('node:timers/promises');
+    return delay(ms, undefined, signal ? { signal } : undefined);
+  },
   after: (ms, fn, options) => {
     const timer = setTimeout(fn, ms);
     if (options?.unref) timer.unref();
