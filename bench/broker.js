@@ -159,6 +159,7 @@ async function sessionLevel(label, clients, perClient) {
   for (let i = 0; i < clients; i++) for (let r = 0; r < perClient; r++) jobs.push({ i, r });
   const tokens = await inBatches(jobs, 16, ({ i, r }) => login(`${label}-${clients}-${i}`, start + r));
   const samples = [];
+  const cpu0 = cpuMs(broker.child.pid);
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       for (let r = 0; r < perClient; r++) {
@@ -169,6 +170,7 @@ async function sessionLevel(label, clients, perClient) {
       }
     }),
   );
+  const cpuPerOpen = round((cpuMs(broker.child.pid) - cpu0) / samples.length, 3);
   // Baseline in the same run: the same clients, the same number of calls, to GET /healthz (the
   // broker's HTTP round trip and a store read, nothing else).
   const floor = [];
@@ -182,7 +184,7 @@ async function sessionLevel(label, clients, perClient) {
       }
     }),
   );
-  return { ...latency(samples), healthz: latency(floor) };
+  return { ...latency(samples), broker_cpu_ms_per_open: cpuPerOpen, healthz: latency(floor) };
 }
 
 const sessions = {};
@@ -234,10 +236,23 @@ function target(kind, connections) {
   };
 }
 
+/** CPU time (user + system, ms) a child process has used so far (Linux /proc, 10 ms ticks). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
 async function proxyRun(kind, concurrency, options) {
   const t = target(kind, concurrency);
   await closedLoop({ concurrency, total: 300, once: t.once }); // warm-up: JIT, connections, caches
+  // CPU per call of the broker and of the tenant API: on a shared machine the throughput moves with
+  // the neighbours' load (and a loaded disk's sync latency), the CPU a call costs much less.
+  const cpu0 = { broker: cpuMs(broker.child.pid), tenant: cpuMs(tenant.child.pid) };
   const result = await closedLoop({ concurrency, ...options, once: t.once });
+  result.cpu_ms_per_call = {
+    broker: round((cpuMs(broker.child.pid) - cpu0.broker) / result.count, 3),
+    tenant: round((cpuMs(tenant.child.pid) - cpu0.tenant) / result.count, 3),
+  };
   await t.pool.close();
   return result;
 }

@@ -38,6 +38,9 @@ const HOP_BY_HOP = new Set([
   'content-length',
 ]);
 
+/** Answers up to this size, with a Content-Length, are read whole and sent in one write. */
+const INLINE_MAX_BYTES = 64 * 1024;
+
 /** What kind of action a call is, for policy and the summary. */
 export type ActionKind = 'read' | 'write' | 'export';
 
@@ -210,12 +213,17 @@ export async function proxyHandler(
 
   const actionId = randomUUID();
   const details = { action_id: actionId, method, path: target.path, kind, request_id: requestId };
-  // Fail-closed: if this cannot be written, the call is not made (the store throws 503).
-  await deps.store.transaction((tx) =>
-    tx.appendAudit(sessionAudit(session, 'action.requested', details, actorFor(principal)), deps.clock.now()),
-  );
-
-  const token = await mintSessionToken(deps, session);
+  // Fail-closed: if this cannot be written, the call is not made (the store throws 503). The
+  // session token is signed while the event's sync runs; it is sent only once the event is durable.
+  const [, token] = await Promise.all([
+    deps.store.transaction((tx) =>
+      tx.appendAudit(
+        sessionAudit(session, 'action.requested', details, actorFor(principal)),
+        deps.clock.now(),
+      ),
+    ),
+    mintSessionToken(deps, session),
+  ]);
   const outcome = async (
     type: 'action.completed' | 'action.failed' | 'action.cut',
     data: Record<string, unknown>,
@@ -292,6 +300,48 @@ export async function proxyHandler(
   }
 
   const answered = upstream;
+  reply.code(answered.statusCode);
+  for (const [name, value] of Object.entries(answered.headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'set-cookie') reply.header(name, value);
+  }
+  reply.header('x-imp-action-id', actionId);
+  const upstreamFailure = (error: Error) =>
+    /timeout/i.test(`${error.name} ${error.message}`) ? 'timeout' : 'upstream_error';
+
+  // A small answer of known length is read whole and sent in one write with its headers: streaming
+  // it through costs a Transform, a pipe and a second write (the chunked terminator) per call, which
+  // is most of what the broker adds to a typical API call. Anything larger, or of unknown length,
+  // streams (below), so a download is never held in memory.
+  const declared = Number(answered.headers['content-length']);
+  const inline = Math.min(INLINE_MAX_BYTES, deps.policy.proxy.maxBodyBytes);
+  if (method !== 'HEAD' && Number.isSafeInteger(declared) && declared >= 0 && declared <= inline) {
+    let payload: Buffer;
+    try {
+      payload = Buffer.from(await answered.body.arrayBuffer());
+    } catch (error) {
+      if (finished)
+        throw new ImpError('IMP_SESSION_ENDED', `Session ${session.id} ended while the call was in flight.`);
+      finished = true;
+      stopWatching();
+      const failure = upstreamFailure(error as Error);
+      await outcome('action.failed', { error: failure, status: answered.statusCode, bytes: 0 });
+      throw new ImpError(
+        failure === 'timeout' ? 'IMP_TIMEOUT' : 'IMP_UPSTREAM',
+        failure === 'timeout'
+          ? `The tenant API stopped answering for ${deps.policy.proxy.timeout}s.`
+          : 'The tenant API broke off its answer.',
+        { cause: error },
+      );
+    }
+    if (finished) return; // cut while the answer arrived: the cut is audited, the reply destroyed
+    finished = true;
+    stopWatching();
+    bytes = payload.length;
+    void outcome('action.completed', { status: answered.statusCode, bytes });
+    await reply.send(payload);
+    return;
+  }
+
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
@@ -317,18 +367,13 @@ export async function proxyHandler(
   // pipe() passes no errors on: without this, a tenant API that stalls mid-body (undici's bodyTimeout
   // fires) would leave the client waiting forever and the call without an outcome.
   answered.body.on('error', (error: Error) => {
-    upstreamError = /timeout/i.test(`${error.name} ${error.message}`) ? 'timeout' : 'upstream_error';
+    upstreamError = upstreamFailure(error);
     counter.destroy(error);
   });
   counter.on('end', () => complete(false));
   counter.on('error', () => complete(true));
   reply.raw.on('close', () => complete(!counter.writableFinished));
   answered.body.pipe(counter);
-  reply.code(answered.statusCode);
-  for (const [name, value] of Object.entries(answered.headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && name !== 'set-cookie') reply.header(name, value);
-  }
-  reply.header('x-imp-action-id', actionId);
   await reply.send(counter);
 }
 

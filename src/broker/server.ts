@@ -102,8 +102,14 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
       url: route.path,
       ...(limit ? { config: { rateLimit: limit } } : {}),
       handler: async (request, reply) => {
-        const controller = new AbortController();
-        request.raw.once('close', () => controller.abort());
+        // The signal is made only for the handlers that read it (long-polls, streams): an
+        // AbortController aborted on every request's close was ~2% of the broker's thread.
+        let closed = false;
+        let controller: AbortController | undefined;
+        request.raw.once('close', () => {
+          closed = true;
+          controller?.abort();
+        });
         const ctx: Omit<HandlerContext, 'guard'> = {
           deps,
           requestId: request.id,
@@ -113,7 +119,13 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
           body: request.body ?? null,
           headers: request.headers,
           ip: request.ip,
-          signal: controller.signal,
+          get signal() {
+            if (!controller) {
+              controller = new AbortController();
+              if (closed) controller.abort();
+            }
+            return controller.signal;
+          },
         };
         const result = await runGuarded(ctx, route, route.handler);
         reply.status(result.status ?? 200);
