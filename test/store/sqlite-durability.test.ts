@@ -118,6 +118,28 @@ describe('SQLite: acknowledged only once durable', () => {
     expect((audit.value ?? []).map((e) => e.type)).toEqual(['test.held']);
   });
 
+  it('a read made while a group is open (a member waits on I/O) sees committed rows only, not the open group', async () => {
+    const { store } = storeWith(fdatasyncOffLoop);
+    await store.transaction((tx) => tx.insertLogin(login('before')));
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let inserted: () => void = () => {};
+    const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
+    const write = store.transaction(async (tx) => {
+      await tx.insertLogin(login('open'));
+      inserted();
+      await gate; // the group stays open, its row written but not committed
+    });
+    await insertedYet;
+    // Between groups reads go through the writer's connection (warm cache); during one they must
+    // not, or they would see the open group's row.
+    expect(await store.getLogin('open')).toBeNull();
+    expect(await store.getLogin('before')).toMatchObject({ id: 'before' });
+    release();
+    await write;
+    expect(await store.getLogin('open')).toMatchObject({ id: 'open' });
+  });
+
   it('the next group commits and starts its own sync while one runs; acknowledgements follow the order syncs began', async () => {
     const held = heldSync();
     const { store } = storeWith(held.sync);
