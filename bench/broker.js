@@ -28,17 +28,20 @@ const proxyOnly = process.argv.includes('--proxy-only'); // for profiling one pa
 // BENCH_RSS_SECONDS (default 60) each, sampling the broker's RSS every second.
 const rssRun = process.argv.includes('--rss');
 const RSS_SECONDS = Number(process.env.BENCH_RSS_SECONDS ?? (quick ? 6 : 60));
-const LEVELS = quick
-  ? [
-      [1, 20],
-      [16, 5],
-      [64, 2],
-    ]
-  : [
-      [1, 150],
-      [16, 25],
-      [64, 10],
-    ];
+// BENCH_LEVELS="16:100" (clients:opens each, comma-separated) replaces the levels, for profiling one.
+const LEVELS = process.env.BENCH_LEVELS
+  ? process.env.BENCH_LEVELS.split(',').map((level) => level.split(':').map(Number))
+  : quick
+    ? [
+        [1, 20],
+        [16, 5],
+        [64, 2],
+      ]
+    : [
+        [1, 150],
+        [16, 25],
+        [64, 10],
+      ];
 const PROXY_SECONDS = quick ? 1 : 4;
 const PATHS = ['/v1/users', '/v1/invoices', '/v1/settings'];
 
@@ -158,6 +161,9 @@ async function sessionLevel(label, clients, perClient) {
   const jobs = [];
   for (let i = 0; i < clients; i++) for (let r = 0; r < perClient; r++) jobs.push({ i, r });
   const tokens = await inBatches(jobs, 16, ({ i, r }) => login(`${label}-${clients}-${i}`, start + r));
+  // Under the profiler, an idle second on each side of the timed opens marks them in the profile.
+  const gap = () => (profileDir ? new Promise((resolve) => setTimeout(resolve, 1000)) : undefined);
+  await gap();
   const samples = [];
   const cpu0 = cpuMs(broker.child.pid);
   await Promise.all(
@@ -171,6 +177,7 @@ async function sessionLevel(label, clients, perClient) {
     }),
   );
   const cpuPerOpen = round((cpuMs(broker.child.pid) - cpu0) / samples.length, 3);
+  await gap();
   // Baseline in the same run: the same clients, the same number of calls, to GET /healthz (the
   // broker's HTTP round trip and a store read, nothing else).
   const floor = [];

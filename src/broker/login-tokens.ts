@@ -3,7 +3,7 @@
  * default 8 h), signed with the `login` key that never leaves the broker, typed so that no other
  * token (ID token, session token) can stand in for one.
  */
-import { jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Clock } from '../core/clock.js';
 import { AuthRequiredError } from '../core/errors.js';
 import { BROKER_ALG, type KeyRing } from './keys.js';
@@ -37,7 +37,7 @@ export async function issueLoginToken(
   nowMs: number,
 ): Promise<string> {
   const key = keys.active('login');
-  return new SignJWT({
+  const token = await new SignJWT({
     idp_iss: claims.iss,
     email: claims.email,
     name: claims.name,
@@ -54,6 +54,54 @@ export async function issueLoginToken(
     .setIssuedAt(Math.floor(nowMs / 1000))
     .setExpirationTime(claims.expiresAt)
     .sign(key.privateKey);
+  // This broker made these exact bytes with this key: they would verify to these claims (read back
+  // through the same function verification uses). Remembering them spares the first use — a session
+  // open right after a login, under per-session re-authentication — its ECDSA check. Expiry and the
+  // key's retirement are still checked on every use, and the login row is looked up every time.
+  remember(keys, `${brokerIssuer} ${token}`, {
+    claims: claimsOf({
+      jti: claims.loginId,
+      sub: claims.sub,
+      exp: claims.expiresAt,
+      idp_iss: claims.iss,
+      email: claims.email,
+      name: claims.name,
+      groups: claims.groups,
+      auth_time: claims.authTime,
+      ...(claims.machine ? { machine: claims.machine } : {}),
+      ...(claims.person ? { person: claims.person } : {}),
+    }),
+    kid: key.kid,
+  });
+  return token;
+}
+
+/** What a verified token's payload says, as LoginClaims (the one reading, for issued and presented tokens alike). */
+function claimsOf(payload: JWTPayload): LoginClaims {
+  return {
+    loginId: payload.jti!,
+    iss: String(payload.idp_iss),
+    sub: payload.sub!,
+    email: typeof payload.email === 'string' ? payload.email : null,
+    name: typeof payload.name === 'string' ? payload.name : null,
+    groups: Array.isArray(payload.groups)
+      ? payload.groups.filter((g): g is string => typeof g === 'string')
+      : [],
+    person: typeof payload.person === 'string' ? payload.person : null,
+    authTime: Number(payload.auth_time),
+    expiresAt: payload.exp!,
+    machine: typeof payload.machine === 'string' ? payload.machine : null,
+  };
+}
+
+function remember(keys: KeyRing, cacheKey: string, entry: { claims: LoginClaims; kid: string }): void {
+  let cache = verifiedTokens.get(keys);
+  if (!cache) {
+    cache = new Map();
+    verifiedTokens.set(keys, cache);
+  }
+  if (cache.size >= MAX_VERIFIED) cache.delete(cache.keys().next().value!);
+  cache.set(cacheKey, entry);
 }
 
 // Tokens this broker verified, per key ring: a CLI presents the same token on every call (each
@@ -102,23 +150,8 @@ export async function verifyLoginToken(
         requiredClaims: ['sub', 'jti', 'exp', 'auth_time'],
       },
     );
-    const kid = String(protectedHeader.kid);
-    const claims: LoginClaims = {
-      loginId: payload.jti!,
-      iss: String(payload.idp_iss),
-      sub: payload.sub!,
-      email: typeof payload.email === 'string' ? payload.email : null,
-      name: typeof payload.name === 'string' ? payload.name : null,
-      groups: Array.isArray(payload.groups)
-        ? payload.groups.filter((g): g is string => typeof g === 'string')
-        : [],
-      person: typeof payload.person === 'string' ? payload.person : null,
-      authTime: Number(payload.auth_time),
-      expiresAt: payload.exp!,
-      machine: typeof payload.machine === 'string' ? payload.machine : null,
-    };
-    if (cache.size >= MAX_VERIFIED) cache.delete(cache.keys().next().value!);
-    cache.set(cacheKey, { claims, kid });
+    const claims = claimsOf(payload);
+    remember(keys, cacheKey, { claims, kid: String(protectedHeader.kid) });
     return claims;
   } catch {
     throw new AuthRequiredError('Your login is invalid or has expired. Run: imp login');
