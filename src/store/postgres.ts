@@ -912,6 +912,12 @@ async function listSessions(db: Queryable, query: SessionQuery): Promise<Session
   if (query.requesterIss !== undefined) add((n) => `requester_iss = ${n}`, query.requesterIss);
   if (query.tenant !== undefined) add((n) => `tenant = ${n}`, query.tenant);
   if (query.idPrefix !== undefined) add((n) => `left(id, length(${n})) = ${n}`, query.idPrefix);
+  if (query.dueBy !== undefined)
+    add(
+      (n) =>
+        `((state = 'active' AND expires_at <= ${n}) OR (state = 'pending' AND request_expires_at <= ${n}))`,
+      query.dueBy,
+    );
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
   const result = await db.query<Row>(
     `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, n DESC' : 'created_at, n'}${limit}`,

@@ -677,6 +677,12 @@ function sessionsWhere(statement: StatementFor, query: SessionQuery): SessionRec
     where.push('substr(id, 1, length(@prefix)) = @prefix');
     params.prefix = query.idPrefix;
   }
+  if (query.dueBy !== undefined) {
+    where.push(
+      "((state = 'active' AND expires_at <= @due) OR (state = 'pending' AND request_expires_at <= @due))",
+    );
+    params.due = query.dueBy;
+  }
   const limit = query.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(query.limit))}` : '';
   const sql = `SELECT * FROM sessions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${query.newest ? 'created_at DESC, rowid DESC' : 'created_at, rowid'}${limit}`;
   return (statement(sql).all(params) as Row[]).map(rowToSession);

@@ -157,6 +157,11 @@ export interface SessionQuery {
   tenant?: string;
   /** Ids starting with this (short ids people type; at least 4 characters, checked by the caller). */
   idPrefix?: string;
+  /**
+   * Only sessions due to expire at or before this instant (ms): active ones by `expiresAt`, pending
+   * requests by `requestExpiresAt` (the expiry sweep reads these, not every open session).
+   */
+  dueBy?: number;
   /** Newest first (with `limit`: the newest `limit`); default oldest first. */
   newest?: boolean;
   limit?: number;

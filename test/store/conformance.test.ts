@@ -730,6 +730,11 @@ describe.each(engines)('$name store', (engine) => {
     expect(await list({ idPrefix: '0000', states: ['pending'] })).toEqual([2]);
     expect(await list({ idPrefix: '%' })).toEqual([]);
     expect(await list({ idPrefix: '0000_' })).toEqual([]);
+    // Due to expire: active sessions by expiresAt, pending requests by requestExpiresAt; never ended ones.
+    expect(await list({ dueBy: T0 + 599_999 })).toEqual([]);
+    expect(await list({ dueBy: T0 + 600_000 })).toEqual([1, 4]);
+    expect(await list({ dueBy: T0 + 3_600_000 })).toEqual([2, 1, 4]);
+    expect(await list({ dueBy: T0 + 3_600_000, tenant: 'globex' })).toEqual([2]);
     await store.transaction(async (tx) => {
       expect(await tx.lastUsedAuthTime(ALICE.iss, ALICE.sub)).toBe(300);
       expect(await tx.lastUsedAuthTime(ALICE.iss, 'user-nobody')).toBeNull();
