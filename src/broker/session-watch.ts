@@ -85,9 +85,12 @@ function startWatch(
   };
   sessionChanges.on(sessionId, onChange);
   const cancelPoll = deps.clock.every(pollMs, onChange, { unref: true });
+  let stopped = false;
   const watch: Watch = {
     calls: new Set(),
     stop: () => {
+      if (stopped) return;
+      stopped = true;
       watch.calls.clear();
       cancelPoll();
       sessionChanges.off(sessionId, onChange);

@@ -6,8 +6,9 @@ import { createServer, type IncomingHttpHeaders, request, type Server } from 'no
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTenantApi, type TenantApi } from '../../src/dev/tenant-api.js';
+import { systemClock } from '../../src/runtime/clock.js';
 import { startTestBroker, type TestBroker } from '../helpers/broker.js';
 
 interface Hit {
@@ -360,6 +361,47 @@ describe('ending cuts calls in flight', () => {
       expect(await events(id, 'action.completed')).toEqual([]);
     },
   );
+});
+
+describe('one watch per session, whatever the calls in flight', () => {
+  it('two downloads on one session are both cut by one end, each audited as cut; no watch is left behind', async () => {
+    // Count the repeating timers started from here on, and the ones stopped.
+    let live = 0;
+    const every = vi.spyOn(t.clock, 'every').mockImplementation((ms, fn, options) => {
+      live++;
+      const cancel = systemClock.every(ms, fn, options);
+      let cancelled = false;
+      return () => {
+        if (!cancelled) live--;
+        cancelled = true;
+        cancel();
+      };
+    });
+    const { token, id } = await openSession('globex', 'read');
+    const first = await fetch(`${t.broker.url}/v1/sessions/${id}/proxy/v1/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const second = await fetch(`${t.broker.url}/v1/sessions/${id}/proxy/v1/stream`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const drain = async (response: Response) => {
+      const reader = response.body!.getReader();
+      await reader.read();
+      try {
+        for (;;) if ((await reader.read()).done) return 'done';
+      } catch {
+        return 'cut';
+      }
+    };
+    const ended = Promise.all([drain(first), drain(second)]);
+    // Both calls share one poll timer.
+    expect(live).toBe(1);
+    await t.call('POST', `/v1/sessions/${id}/end`, token);
+    expect(await ended).toEqual(['cut', 'cut']);
+    await expect.poll(async () => (await events(id, 'action.cut')).length).toBe(2);
+    expect(live).toBe(0);
+    every.mockRestore();
+  });
 });
 
 describe('exec credential (what imp exec gives its child)', () => {

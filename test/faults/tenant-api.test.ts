@@ -17,11 +17,16 @@ const held: ServerResponse[] = [];
 const sockets = new Set<Socket>();
 
 beforeAll(async () => {
-  // /stall-headers never answers; /stall-body sends headers and a first chunk, then nothing.
+  // /stall-headers never answers; /stall-body sends headers and a first chunk, then nothing;
+  // /stall-sized does the same with a Content-Length (a small answer the broker reads whole).
   slow = createServer((req, res) => {
     held.push(res);
     if (req.url?.includes('stall-body')) {
       res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk;');
+    }
+    if (req.url?.includes('stall-sized')) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
       res.write('first chunk;');
     }
   });
@@ -113,6 +118,18 @@ describe('tenant API slow or down', () => {
       .poll(async () => (await outcomes(id)).map((e) => e.type))
       .toEqual(['action.requested', 'action.failed']);
     expect((await outcomes(id))[1]!.data).toMatchObject({ error: 'timeout', status: 200 });
+  });
+
+  it('a small answer of declared length stalls: 504 after proxy.timeout (nothing was relayed yet), audited as action.failed', async () => {
+    const { token, id } = await openSession('slowpoke');
+    const answer = await proxied(token, id, '/stall-sized');
+    expect(answer.status, answer.text).toBe(504);
+    expect(JSON.parse(answer.text).error).toMatchObject({ code: 'IMP_TIMEOUT' });
+    expect(answer.text).not.toContain('first chunk');
+    expect(answer.ms).toBeLessThan(5000);
+    const events = await outcomes(id);
+    expect(events.map((e) => e.type)).toEqual(['action.requested', 'action.failed']);
+    expect(events[1]!.data).toMatchObject({ error: 'timeout', status: 200, bytes: 0 });
   });
 
   it('down: 502 IMP_UPSTREAM at once, audited as action.failed (unreachable)', async () => {
