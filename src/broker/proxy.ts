@@ -228,17 +228,17 @@ export async function proxyHandler(
     type: 'action.completed' | 'action.failed' | 'action.cut',
     data: Record<string, unknown>,
   ) => {
+    const duration = deps.clock.now() - started;
     try {
-      await deps.store.transaction((tx) =>
-        tx.appendAudit(
-          sessionAudit(
-            session,
-            type,
-            { ...details, ...data, duration_ms: deps.clock.now() - started },
-            actorFor(principal),
+      // The answer has gone out: a completion may wait (briefly) to share the next call's commit
+      // and sync instead of paying for its own. Failures and cuts are written at once.
+      await deps.store.transaction(
+        (tx) =>
+          tx.appendAudit(
+            sessionAudit(session, type, { ...details, ...data, duration_ms: duration }, actorFor(principal)),
+            deps.clock.now(),
           ),
-          deps.clock.now(),
-        ),
+        { lazy: type === 'action.completed' },
       );
     } catch (error) {
       deps.log('error', 'could not audit the outcome of a proxied call', {

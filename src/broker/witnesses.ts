@@ -22,7 +22,7 @@ import { consistencyRanges, type Hash, nodesFor, rangeHash } from '../core/audit
 import { NoteError, openNote, parseNote } from '../core/audit/signed-note.js';
 import { cosignatureVerifier } from '../core/audit/tlog-cosignature.js';
 import { AuditUnavailableError } from '../core/errors.js';
-import type { Store } from '../store/types.js';
+import type { Store, TransactionOptions } from '../store/types.js';
 import type { BrokerDeps } from './context.js';
 import { CosignatureFold, sendRefusalAlert } from './witness-outcomes.js';
 
@@ -329,10 +329,10 @@ export function gateStore(store: Store, lagging: () => string | null): Store {
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property === 'transaction') {
-        return <T>(fn: Parameters<Store['transaction']>[0]) => {
+        return <T>(fn: Parameters<Store['transaction']>[0], options?: TransactionOptions) => {
           const why = lagging();
           if (why) return Promise.reject(new AuditUnavailableError(new Error(`witnesses lag: ${why}`)));
-          return target.transaction(fn as never) as Promise<T>;
+          return target.transaction(fn as never, options) as Promise<T>;
         };
       }
       const value: unknown = Reflect.get(target, property, receiver);

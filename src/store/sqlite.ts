@@ -60,6 +60,7 @@ import type {
   Store,
   StoreReads,
   StoreTx,
+  TransactionOptions,
 } from './types.js';
 import { STORE_READS } from './types.js';
 
@@ -141,6 +142,8 @@ function toStoreError(error: unknown): unknown {
 
 /** Most transactions one COMMIT carries (bounds the latency a large group adds to its first member). */
 const MAX_GROUP = 256;
+/** Longest a lazy transaction waits for a group to ride in before it starts one (ms). */
+const LAZY_MS = 10;
 
 interface SqliteParts {
   file: string;
@@ -161,6 +164,9 @@ interface QueuedTransaction {
 class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
   private readonly pending: QueuedTransaction[] = [];
+  /** Lazy transactions held for the next group (TransactionOptions.lazy). */
+  private readonly lazy: QueuedTransaction[] = [];
+  private lazyTimer: ReturnType<typeof setTimeout> | null = null;
   private draining = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
@@ -259,13 +265,37 @@ class SqliteStore implements Store {
     return statement;
   }
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T> {
     const failed = this.durability.failed;
     if (failed) return Promise.reject(failed);
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      const queued = { fn, resolve: resolve as (value: unknown) => void, reject };
+      if (options?.lazy) {
+        // Held for the next group (see TransactionOptions.lazy), or LAZY_MS at most.
+        this.lazy.push(queued);
+        this.lazyTimer ??= setTimeout(() => this.releaseLazy(), LAZY_MS);
+        return;
+      }
+      this.pending.push(queued);
       this.schedule();
     });
+  }
+
+  /** Queues the held (lazy) transactions ahead of the others. */
+  private releaseLazy(): void {
+    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer = null;
+    if (this.lazy.length === 0) return;
+    this.pending.unshift(...this.lazy.splice(0));
+    this.schedule();
+  }
+
+  /** Before a read of the audit log: what is held is written (and synced) first, so no read misses it. */
+  private async writeLazy(): Promise<void> {
+    if (this.lazy.length === 0) return;
+    this.releaseLazy();
+    // Groups are acknowledged in commit order: this empty one comes back after the held ones.
+    await this.transaction(async () => {}).catch(() => {});
   }
 
   // The group starts on the next turn of the event loop, so every request whose I/O is ready now
@@ -286,6 +316,8 @@ class SqliteStore implements Store {
     // A WAL grown long is rewound: its checkpoint runs while no group commits (requests go on; their
     // transactions wait in the queue). Not while an export holds a snapshot the checkpoint must keep.
     if (this.checkpointer.wantsRewind && this.iterating === 0) await this.checkpointer.rewind();
+    // Held transactions ride in this group, first (they were made before the others).
+    if (this.lazy.length > 0) this.releaseLazy();
     await this.runGroup(this.pending.splice(0, MAX_GROUP));
   }
 
@@ -492,12 +524,14 @@ class SqliteStore implements Store {
 
   // Like every read: what it saw is handed out once durable (events appended before the call included).
   async readAudit(query: AuditQuery = {}): Promise<AuditEvent[]> {
+    await this.writeLazy();
     const { sql, params } = auditSelect(query);
     return this.durable((this.readStatement(sql).all(params) as Row[]).map(rowToEvent), AUDIT_TABLES);
   }
 
   async *iterateAudit(query: AuditQuery = {}): AsyncIterable<AuditEvent> {
     // A stream cannot wait row by row: wait for what was appended before the call, then stop there.
+    await this.writeLazy();
     await this.durable(undefined, AUDIT_TABLES);
     const { sql, params } = auditSelect(this.durableOnly(query));
     // A connection of its own: a statement left open between yields holds its connection's snapshot,
@@ -542,6 +576,7 @@ class SqliteStore implements Store {
   }
 
   async listCheckpoints(): Promise<Checkpoint[]> {
+    await this.writeLazy();
     return this.durable(
       this.readStatement(
         'SELECT seq, hash, ts, jws FROM audit_checkpoints ORDER BY seq',
@@ -555,6 +590,7 @@ class SqliteStore implements Store {
   }
 
   async treeNodes(nodes: readonly TreeNode[]): Promise<Hash[]> {
+    await this.writeLazy();
     return this.durable(this.readerTree.nodes(nodes), AUDIT_TABLES);
   }
 
@@ -573,6 +609,7 @@ class SqliteStore implements Store {
   }
 
   async listNotes(): Promise<StoredNote[]> {
+    await this.writeLazy();
     return this.durable(this.readerTree.listNotes(), AUDIT_TABLES);
   }
 
@@ -610,6 +647,7 @@ class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.releaseLazy();
     if (this.draining || this.pending.length > 0)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.durability.settled();

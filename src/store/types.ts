@@ -285,11 +285,22 @@ export const STORE_READS = [
   'getCeremony',
 ] as const satisfies readonly (keyof StoreReads)[];
 
+/** How a transaction may be run. */
+export interface TransactionOptions {
+  /**
+   * Nobody is waiting on this write to answer a request (a proxied call's outcome, recorded after
+   * its answer went out): the engine may hold it briefly so that it shares the next commit and sync
+   * instead of paying for its own. It is still durable when the promise resolves, and reads of the
+   * audit log never miss it (they write what is held first). Engines without group commit ignore it.
+   */
+  lazy?: boolean;
+}
+
 /** A store engine. */
 export interface Store extends StoreReads {
   readonly engine: 'sqlite' | 'postgres';
   /** Runs `fn` atomically; its audit events are durable when it resolves (sequenced by the store). */
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /**
    * Waits until every event committed before the call is sequenced (in the chain and the tree):
    * readers that must see "their" events (a summary at session end, a receipt right after an

@@ -140,6 +140,49 @@ describe('SQLite: acknowledged only once durable', () => {
     expect(await store.getLogin('open')).toMatchObject({ id: 'open' });
   });
 
+  it('a lazy write rides in the next group, first: one commit and one sync for both, acknowledged only then', async () => {
+    const held = heldSync();
+    const { file, store } = storeWith(held.sync);
+    const lazy = watch(
+      store.transaction((tx) => tx.appendAudit({ type: 'test.lazy', data: {} }, Date.now()), { lazy: true }),
+    );
+    const now = watch(store.transaction((tx) => tx.appendAudit({ type: 'test.now', data: {} }, Date.now())));
+    await held.called(1);
+    await turns();
+    expect(held.calls).toHaveLength(1);
+    expect(committedOnDisk(file, 'SELECT type FROM audit_events ORDER BY seq')).toEqual([
+      { type: 'test.lazy' },
+      { type: 'test.now' },
+    ]);
+    expect([lazy.settled, now.settled]).toEqual(['no', 'no']);
+    held.calls[0]!.release();
+    await turns();
+    expect([lazy.settled, now.settled]).toEqual(['resolved', 'resolved']);
+  });
+
+  it('a lazy write alone is written soon; an audit read made meanwhile includes it; close writes what is held', async () => {
+    const { file, store } = storeWith(fdatasyncOffLoop);
+    const first = store.transaction((tx) => tx.appendAudit({ type: 'test.lazy', data: {} }, Date.now()), {
+      lazy: true,
+    });
+    expect((await store.readAudit()).map((e) => e.type)).toEqual(['test.lazy']);
+    await first;
+    const alone = store.transaction((tx) => tx.appendAudit({ type: 'test.alone', data: {} }, Date.now()), {
+      lazy: true,
+    });
+    await alone; // nothing else comes: it is written on its own, within a few ms
+    void store.transaction((tx) => tx.appendAudit({ type: 'test.held', data: {} }, Date.now()), {
+      lazy: true,
+    });
+    open.splice(open.indexOf(store), 1); // closed here, not again after the test
+    await store.close();
+    expect(committedOnDisk(file, 'SELECT type FROM audit_events ORDER BY seq')).toEqual([
+      { type: 'test.lazy' },
+      { type: 'test.alone' },
+      { type: 'test.held' },
+    ]);
+  });
+
   it('the next group commits and starts its own sync while one runs; acknowledgements follow the order syncs began', async () => {
     const held = heldSync();
     const { store } = storeWith(held.sync);

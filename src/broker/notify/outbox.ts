@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { kindOfEvent } from '../../core/notify/kinds.js';
 import { channelsFor } from '../../core/policy/notifications.js';
 import type { Policy } from '../../core/policy/types.js';
-import type { Store, StoreTx } from '../../store/types.js';
+import type { Store, StoreTx, TransactionOptions } from '../../store/types.js';
 
 /** `store`, queuing notifications with their events; `queued` runs after a commit that queued some. */
 export function withOutbox(store: Store, policy: Policy, queued: () => void): Store {
@@ -16,14 +16,16 @@ export function withOutbox(store: Store, policy: Policy, queued: () => void): St
   return new Proxy(store, {
     get(target, property, receiver) {
       if (property === 'transaction') {
-        return async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {
+        return async <T>(fn: (tx: StoreTx) => Promise<T>, options?: TransactionOptions): Promise<T> => {
           let count = 0;
-          const result = await target.transaction((tx) =>
-            fn(
-              outboxTx(tx, policy, () => {
-                count++;
-              }),
-            ),
+          const result = await target.transaction(
+            (tx) =>
+              fn(
+                outboxTx(tx, policy, () => {
+                  count++;
+                }),
+              ),
+            options,
           );
           if (count > 0) queued();
           return result;
