@@ -8,7 +8,6 @@
 // process: what is measured is the store and the database, not HTTP or token signing.
 //
 // Run: npx tsc -p tsconfig.build.json && node bench/store.js [seconds per measurement, default 3]
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,124 +16,12 @@ import pg from 'pg';
 import { migratePostgres, openPostgresStore } from '../dist/store/postgres.js';
 import { openSqliteStore } from '../dist/store/sqlite.js';
 import { startCluster } from './pg-cluster.js';
+import { append, insertLogins, openSession, PAYLOAD, rate as rateFor } from './store-ops.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
-const ACTOR = {
-  iss: 'https://idp.bench.invalid',
-  sub: 'user-alice',
-  email: 'alice@example.com',
-  roles: ['support'],
-};
-// About the size of a proxied call's action.requested event.
-const DRAFT = {
-  type: 'action.requested',
-  actor: ACTOR,
-  tenant: 'acme',
-  environment: 'prod',
-  session: '7d1c1c2e-4a8b-4f57-9a52-0c1f7f6b9a11',
-  ticket: 'SUP-1234',
-  reason: 'Customer cannot see their invoices since the migration',
-  data: {
-    action_id: 'f0e1d2c3-b4a5-4968-8776-655443322110',
-    method: 'GET',
-    path: '/v1/invoices?customer=42',
-    kind: 'read',
-    request_id: '0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e',
-    scope: 'read',
-    mode: 'standard',
-  },
-};
-const PAYLOAD = JSON.stringify({
-  ...DRAFT,
-  seq: 1,
-  id: randomUUID(),
-  ts: new Date(NOW).toISOString(),
-  prev: '0'.repeat(64),
-  hash: '0'.repeat(64),
-});
-
-/** Runs `callers` loops of `op(callerIndex, n)` for SECONDS; returns operations per second. */
-async function rate(callers, op) {
-  const deadline = performance.now() + SECONDS * 1000;
-  let done = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: callers }, async (_, caller) => {
-      for (let n = 0; performance.now() < deadline; n++) {
-        await op(caller, n);
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - started) / 1000);
-}
-
-/** What the broker's POST /v1/sessions does to the store for a session that opens at once. */
-async function openSession(store, caller, n) {
-  const requester = { ...ACTOR, sub: `user-${caller}` };
-  const tenant = `t-${n}`;
-  await store.listSessions({
-    requesterIss: requester.iss,
-    requesterSub: requester.sub,
-    tenant,
-    states: ['active', 'pending'],
-  });
-  // The step-up pre-check: a plain read since the Store has read methods (a transaction before).
-  if (store.lastUsedAuthTime) await store.lastUsedAuthTime(requester.iss, requester.sub);
-  else await store.transaction((tx) => tx.lastUsedAuthTime(requester.iss, requester.sub));
-  const id = randomUUID();
-  const session = {
-    id,
-    state: 'active',
-    mode: 'standard',
-    requester,
-    tenant,
-    environment: 'prod',
-    scope: 'read',
-    ticket: 'SUP-1',
-    reason: 'Customer cannot see their invoices',
-    ttl: 1800,
-    loginId: randomUUID(),
-    authTime: Math.floor(NOW / 1000) + n,
-    createdAt: NOW + n,
-    requestExpiresAt: null,
-    decidedBy: null,
-    decidedAt: null,
-    decisionComment: null,
-    startedAt: NOW + n,
-    expiresAt: NOW + n + 1_800_000,
-    endedAt: null,
-    endedBy: null,
-    reviewRequired: false,
-    review: null,
-  };
-  const audit = (type) => ({
-    type,
-    actor: requester,
-    tenant,
-    environment: 'prod',
-    session: id,
-    ticket: 'SUP-1',
-    reason: session.reason,
-    data: { scope: 'read', mode: 'standard', ttl: 1800 },
-  });
-  await store.transaction(async (tx) => {
-    await tx.lastUsedAuthTime(requester.iss, requester.sub);
-    await tx.listSessions({
-      requesterIss: requester.iss,
-      requesterSub: requester.sub,
-      tenant,
-      states: ['pending'],
-    });
-    await tx.insertSession(session);
-    await tx.appendAudit(audit('session.requested'), NOW + n);
-    await tx.appendAudit(audit('session.started'), NOW + n);
-  });
-}
-
-const append = (store) => () => store.transaction((tx) => tx.appendAudit(DRAFT, NOW));
+const rate = (callers, op) => rateFor(SECONDS, callers, op);
+const callersOf = (broker) => Array.from({ length: CONCURRENCY }, (_, caller) => broker * 1000 + caller);
 
 // ---- SQLite ----
 const dir = mkdtempSync(join(tmpdir(), 'imp-bench-store-'));
@@ -154,6 +41,7 @@ const results = [];
   const appends = await rate(CONCURRENCY, append(appendStore));
   await appendStore.close();
   const sessionStore = openSqliteStore(join(dir, 'sessions.db'));
+  await insertLogins(sessionStore, callersOf(0));
   const opens = await rate(CONCURRENCY, (caller, n) => openSession(sessionStore, caller, n));
   await sessionStore.close();
   results.push({ engine: 'sqlite', brokers: 1, raw: rawRate, appends, opens });
@@ -208,6 +96,7 @@ for (const brokers of [1, 2]) {
     Array.from({ length: brokers }, () => openPostgresStore(sessionUrl)),
   );
   // Callers of different brokers are different people.
+  await Promise.all(sessionStores.map((store, b) => insertLogins(store, callersOf(b))));
   const openRates = await Promise.all(
     sessionStores.map((store, b) =>
       rate(CONCURRENCY, (caller, n) => openSession(store, b * 1000 + caller, n)),
