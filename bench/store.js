@@ -4,11 +4,15 @@
 // synchronous_commit on); SQLite runs WAL with synchronous=FULL, as the broker does.
 //
 // A "broker" here is a store instance with its own connection pool, driven by BENCH_CONCURRENCY
-// callers (default 16) at once, as a broker's request handlers would. Both brokers run in this one
-// process: what is measured is the store and the database, not HTTP or token signing.
+// callers (default 16) at once, as a broker's request handlers would. Each PostgreSQL broker runs in
+// a process of its own with its callers (bench/store-broker.js), as replicas do; BENCH_PG_IN_PROCESS=1
+// runs them all in this process instead (how the rows were measured before issue #16's profile).
+// What is measured is the store and the database, not HTTP or token signing. The PostgreSQL rows
+// also print each process's CPU (bench/README.md, issue #16).
 //
 // Run: npx tsc -p tsconfig.build.json && node bench/store.js [seconds per measurement, default 3]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -82,37 +86,99 @@ async function pgRaw(connections) {
 
 const pgRawSerial = await pgRaw(1);
 const pgRawParallel = await pgRaw(CONCURRENCY);
+/**
+ * Runs `brokers` brokers, each in a process of its own (bench/store-broker.js) unless
+ * BENCH_PG_IN_PROCESS=1 (all in this one, as before issue #16's profile); returns the summed rate,
+ * the drain, and CPU per process over the run (cores: CPU seconds per wall second, from /proc for
+ * the server).
+ */
+async function pgBrokers(brokers, what) {
+  const url = await freshDatabase();
+  if (process.env.BENCH_PG_IN_PROCESS === '1') {
+    const stores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(url)));
+    if (what === 'open') await Promise.all(stores.map((store, b) => insertLogins(store, callersOf(b))));
+    const server0 = serverTicks();
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const rates = await Promise.all(
+      stores.map((store, b) =>
+        rate(
+          CONCURRENCY,
+          what === 'open' ? (caller, n) => openSession(store, b * 1000 + caller, n) : append(store),
+        ),
+      ),
+    );
+    const wall = (performance.now() - wall0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const server = serverCores(server0, wall);
+    const drain0 = performance.now();
+    await Promise.all(stores.map((store) => store.settle(120_000)));
+    const drainMs = performance.now() - drain0;
+    await Promise.all(stores.map((store) => store.close()));
+    return { rate: sum(rates), drainMs, cores: { brokers: [(cpu.user + cpu.system) / 1e6 / wall], server } };
+  }
+  const children = Array.from({ length: brokers }, (_, b) =>
+    fork(new URL('./store-broker.js', import.meta.url), [
+      url,
+      what,
+      String(SECONDS),
+      String(CONCURRENCY),
+      String(b),
+    ]),
+  );
+  const next = (child) =>
+    new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`a bench broker exited with ${code}`)));
+    });
+  await Promise.all(children.map(next));
+  const server0 = serverTicks();
+  const wall0 = performance.now();
+  const reports = children.map(next);
+  for (const child of children) child.send('go');
+  const done = await Promise.all(reports);
+  const server = serverCores(server0, (performance.now() - wall0) / 1000);
+  return {
+    rate: sum(done.map((d) => d.rate)),
+    drainMs: Math.max(...done.map((d) => d.drainMs)),
+    cores: { brokers: done.map((d) => d.cpu / d.wall), server },
+  };
+}
+
+const sum = (list) => list.reduce((a, b) => a + b, 0);
+function serverTicks() {
+  return new Map(cluster.serverPids().map((pid) => [pid, ticksOf(pid)]));
+}
+// The server's CPU (postmaster, backends, WAL writer …) per wall second since `before`; the window
+// includes the drain and close, so it is an upper bound for the load itself.
+function serverCores(before, wall) {
+  let ticks = 0;
+  for (const pid of cluster.serverPids()) ticks += ticksOf(pid) - (before.get(pid) ?? 0);
+  return ticks / 100 / wall;
+}
+function ticksOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
 for (const brokers of [1, 2]) {
-  const appendUrl = await freshDatabase();
-  const appendStores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(appendUrl)));
-  const appendRates = await Promise.all(appendStores.map((store) => rate(CONCURRENCY, append(store))));
-  // Acknowledged is durable, not yet sequenced: how long the sequencer still needs once the load stops.
-  const drainStart = performance.now();
-  await Promise.all(appendStores.map((store) => store.settle?.(120_000)));
-  const drainMs = performance.now() - drainStart;
-  await Promise.all(appendStores.map((store) => store.close()));
-  const sessionUrl = await freshDatabase();
-  const sessionStores = await Promise.all(
-    Array.from({ length: brokers }, () => openPostgresStore(sessionUrl)),
-  );
-  // Callers of different brokers are different people.
-  await Promise.all(sessionStores.map((store, b) => insertLogins(store, callersOf(b))));
-  const openRates = await Promise.all(
-    sessionStores.map((store, b) =>
-      rate(CONCURRENCY, (caller, n) => openSession(store, b * 1000 + caller, n)),
-    ),
-  );
-  await Promise.all(sessionStores.map((store) => store.close()));
-  const sum = (list) => list.reduce((a, b) => a + b, 0);
+  const appends = await pgBrokers(brokers, 'append');
+  const opens = await pgBrokers(brokers, 'open');
   results.push({
     engine: 'postgres',
     brokers,
     raw: pgRawSerial,
-    appends: sum(appendRates),
+    appends: appends.rate,
     // Every acknowledged append in the tree: the run's appends over the run plus the drain after it.
-    sequenced: (sum(appendRates) * SECONDS) / (SECONDS + drainMs / 1000),
-    drainMs,
-    opens: sum(openRates),
+    sequenced: (appends.rate * SECONDS) / (SECONDS + appends.drainMs / 1000),
+    drainMs: appends.drainMs,
+    opens: opens.rate,
+    cores: { appends: appends.cores, opens: opens.cores },
   });
 }
 cluster.stop();
@@ -135,6 +201,15 @@ for (const row of results)
 console.log(
   `\npostgres raw INSERT/s with ${CONCURRENCY} connections in parallel (group commit, no chain): ${pgRawParallel.toFixed(0)}`,
 );
+const cores = (c) =>
+  `brokers ${c.brokers.map((n) => n.toFixed(2)).join(' + ')}, PostgreSQL ${c.server.toFixed(2)}`;
+console.log(
+  `postgres brokers ${process.env.BENCH_PG_IN_PROCESS === '1' ? 'all in this process' : 'each in a process of its own'}; CPU in cores (CPU s per wall s) — load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);
+for (const row of results.filter((r) => r.cores))
+  console.log(
+    `  ${row.brokers} broker(s): appends ${cores(row.cores.appends)}; session opens ${cores(row.cores.opens)}`,
+  );
 for (const row of results.filter((r) => r.drainMs !== undefined))
   console.log(
     `postgres ${row.brokers} broker(s): appends ${((100 * row.appends) / pgRawParallel).toFixed(0)}% of parallel raw INSERTs; sequenced into the tree ${row.sequenced.toFixed(0)}/s (queue drained ${row.drainMs.toFixed(0)} ms after the load stopped)`,

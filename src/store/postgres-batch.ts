@@ -31,8 +31,8 @@ interface Entry {
   text: string;
   /** The caller waiting for this statement's result; none for a deferred one. */
   answer?: { resolve: (result: pg.QueryResult) => void; reject: (error: unknown) => void };
-  /** An audit queue INSERT. */
-  event?: boolean;
+  /** An audit queue INSERT: the escaped `(body)` tuple it inserts. */
+  event?: string;
 }
 
 /** A transaction in progress on one connection. */
@@ -57,25 +57,43 @@ export interface TxStatements {
   query<R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
   /** Queues a statement whose result nobody reads; its failure fails the next statement or the COMMIT. */
   defer(sql: string, values?: unknown[]): Promise<void>;
-  /** Queues an audit queue INSERT (already escaped). */
-  event(sql: string): void;
+  /** Queues an audit queue INSERT of `body` (an escaped literal). */
+  event(body: string): void;
   /** Sends what is queued followed by `last` (COMMIT); resolves when all of it ran. */
   finish(last: string): Promise<void>;
 }
 
-/** The statements of the transaction `state` on `client`. */
-export function txStatements(client: pg.PoolClient, state: TxState): TxStatements {
+/**
+ * The transaction's `(body)` tuples when it holds nothing but audit queue INSERTs and nothing has
+ * been sent yet (it can join a group of such transactions: postgres-appends.ts); otherwise null.
+ */
+export function appendOnly(state: TxState): string[] | null {
+  if (state.begun) return null;
+  const rows: string[] = [];
+  for (const entry of state.queue) {
+    if (entry.event !== undefined) rows.push(entry.event);
+    else if (entry.text !== 'BEGIN' || entry.answer) return null;
+  }
+  return rows;
+}
+
+/**
+ * The statements of the transaction `state`, on the connection `connect` gives (taken at the first
+ * send; the same promise each call, so sends keep their order).
+ */
+export function txStatements(connect: () => Promise<pg.PoolClient>, state: TxState): TxStatements {
   const send = (last?: string): Promise<void> => {
     state.scheduled = false;
     const entries = state.queue.splice(0);
     if (last) entries.push({ text: last });
     if (entries.length === 0) return Promise.resolve();
-    const events = entries.some((entry) => entry.event);
+    const events = entries.some((entry) => entry.event !== undefined);
     state.begun = true;
     // One Result per statement, in order (pg answers a lone statement with the Result itself).
-    const sent = client.query(entries.map((entry) => entry.text).join(';\n')) as unknown as Promise<
-      pg.QueryResult | pg.QueryResult[]
-    >;
+    const text = entries.map((entry) => entry.text).join(';\n');
+    const sent = connect().then(
+      (client) => client.query(text) as unknown as Promise<pg.QueryResult | pg.QueryResult[]>,
+    );
     return sent.then(
       (answer) => {
         const results = Array.isArray(answer) ? answer : [answer];
@@ -84,7 +102,8 @@ export function txStatements(client: pg.PoolClient, state: TxState): TxStatement
         });
       },
       (error: unknown) => {
-        const failure = events ? new AuditUnavailableError(error) : error;
+        const failure =
+          events && !(error instanceof AuditUnavailableError) ? new AuditUnavailableError(error) : error;
         for (const entry of entries) entry.answer?.reject(failure);
         throw failure;
       },
@@ -106,7 +125,7 @@ export function txStatements(client: pg.PoolClient, state: TxState): TxStatement
     if (text === null) {
       // Queued first (order kept: pg sends queries in the order they were made), then this with parameters.
       const before = send();
-      const result = client.query<R>(sql, values);
+      const result = connect().then((client) => client.query<R>(sql, values));
       return before.then(
         () => result,
         (error: unknown) => {
@@ -127,8 +146,8 @@ export function txStatements(client: pg.PoolClient, state: TxState): TxStatement
       if (text === null) await query(sql, values);
       else state.queue.push({ text });
     },
-    event: (sql) => {
-      state.queue.push({ text: sql, event: true });
+    event: (body) => {
+      state.queue.push({ text: `INSERT INTO audit_queue (body) VALUES (${body})`, event: `(${body})` });
       state.queued++;
     },
     finish: (last) => send(last),

@@ -27,7 +27,8 @@ import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
-import { newTxState, type TxStatements, txStatements } from './postgres-batch.js';
+import { AppendGroups } from './postgres-appends.js';
+import { appendOnly, newTxState, type TxStatements, txStatements } from './postgres-batch.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { HEAD_CHANNEL, lockSql, QUEUE_CHANNEL, queuedBody, Sequencer } from './postgres-sequencer.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
@@ -63,6 +64,11 @@ export interface PostgresStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Pool size (default 16). */
   maxConnections?: number;
+  /**
+   * How many groups of append-only transactions may be written at once (default 2): transactions
+   * that write nothing but audit events and arrive meanwhile share the next group's one INSERT.
+   */
+  appendGroups?: number;
   /** Ignored (transactions run in parallel, one pooled connection each); kept so existing callers compile. */
   maxConcurrentTransactions?: number;
   /** How long a transaction waits for a row or key lock before failing closed (ms, default 10 000). */
@@ -322,6 +328,7 @@ export class PostgresStore implements Store {
   private readonly waiters = new Set<() => void>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly sequencer: Sequencer;
+  private readonly appendGroups: AppendGroups;
   private readonly clock: Clock;
   private notifying: Promise<void> | null = null;
   private notifyAgain = false;
@@ -341,11 +348,15 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly config: pg.PoolConfig,
     private readonly onError: (message: string, error: Error) => void,
-    options: Pick<PostgresStoreOptions, 'clock' | 'sequencerPollMs' | 'onSequencerLease'> = {},
+    options: Pick<
+      PostgresStoreOptions,
+      'clock' | 'sequencerPollMs' | 'onSequencerLease' | 'appendGroups'
+    > = {},
   ) {
+    this.appendGroups = new AppendGroups(pool, options.appendGroups ?? 2);
     // The read methods are the transaction's own, each one statement on any pooled connection: no
     // BEGIN, committed data only (read committed). Nothing is ever queued in `pending`.
-    const reads = this.tx(pool as unknown as pg.PoolClient, null);
+    const reads = this.tx(null);
     for (const name of STORE_READS) {
       const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
       Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
@@ -374,26 +385,40 @@ export class PostgresStore implements Store {
   }
 
   private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw new AuditUnavailableError(error);
-    }
+    // The connection is taken when the first statement must go: a transaction that only appends
+    // needs none of its own (its events join a group, postgres-appends.ts).
+    let client: pg.PoolClient | undefined;
+    let connecting: Promise<pg.PoolClient> | undefined;
     // A connection that dies between statements emits 'error' on the client: keep it from
     // crashing the process, and discard the connection afterwards.
     let broken: Error | undefined;
     const onClientError = (error: Error) => {
       broken = error;
     };
-    client.on('error', onClientError);
+    const connect = () => {
+      connecting ??= this.pool.connect().then(
+        (taken) => {
+          client = taken;
+          taken.on('error', onClientError);
+          return taken;
+        },
+        (error: unknown) => {
+          throw new AuditUnavailableError(error);
+        },
+      );
+      return connecting;
+    };
     // BEGIN, and whatever else waits, travels with the first statement (postgres-batch.ts).
     const state = newTxState();
-    const statements = txStatements(client, state);
+    const statements = txStatements(connect, state);
     let committing = false;
     try {
-      const result = await fn(this.tx(client, statements));
-      if (state.begun || state.queue.length > 1) {
+      const result = await fn(this.tx(statements));
+      const rows = appendOnly(state);
+      if (rows) {
+        committing = true;
+        if (rows.length > 0) await this.appendGroups.commit(rows);
+      } else if (state.begun || state.queue.length > 1) {
         committing = true;
         await statements.finish('COMMIT');
         state.begun = false;
@@ -401,7 +426,9 @@ export class PostgresStore implements Store {
       if (state.queued > 0) this.queuedCommitted();
       return result;
     } catch (error) {
-      if (state.begun || committing)
+      // A statement still connecting (or failed to): wait for it, so the connection is released.
+      await connecting?.catch(() => {});
+      if (client && state.begun)
         await client.query('ROLLBACK').catch((rollbackError: Error) => {
           broken ??= rollbackError;
         });
@@ -410,8 +437,10 @@ export class PostgresStore implements Store {
       if (committing && state.queued > 0) throw new AuditUnavailableError(error);
       throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
     } finally {
-      client.off('error', onClientError);
-      client.release(broken ?? false);
+      if (client) {
+        client.off('error', onClientError);
+        client.release(broken ?? false);
+      }
     }
   }
 
@@ -445,9 +474,9 @@ export class PostgresStore implements Store {
    * The transaction's methods over `statements` (batched, postgres-batch.ts); with null, the store's
    * read methods: one statement each on any pooled connection, no BEGIN, nothing deferred.
    */
-  private tx(client: pg.PoolClient, statements: TxStatements | null): StoreTx {
+  private tx(statements: TxStatements | null): StoreTx {
     const direct = <R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]) =>
-      client.query<R>(sql, values);
+      this.pool.query<R>(sql, values);
     const query = statements ? statements.query : direct;
     // Writes whose result nobody reads wait for the next statement or the COMMIT.
     const defer = statements
@@ -470,7 +499,7 @@ export class PostgresStore implements Store {
           const body = queuedBody(draft, id, new Date(nowMs).toISOString());
           if (!statements) throw new Error('appendAudit outside a transaction');
           // A plain INSERT, sent with the next statement or with COMMIT: no lock, no head to read.
-          statements.event(`INSERT INTO audit_queue (body) VALUES (${client.escapeLiteral(body)})`);
+          statements.event(pg.escapeLiteral(body));
           return JSON.parse(body) as QueuedAuditEvent;
         } catch (error) {
           throw new AuditUnavailableError(error);
