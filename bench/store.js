@@ -126,11 +126,28 @@ async function pgBrokers(brokers, what) {
       String(b),
     ]),
   );
-  const next = (child) =>
-    new Promise((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`a bench broker exited with ${code}`)));
-    });
+  // Each child's messages in order, whenever they arrive (a fast child's second one may come first).
+  const inboxes = new Map(
+    children.map((child) => {
+      const messages = [];
+      const waiting = [];
+      child.on('message', (message) =>
+        waiting.length > 0 ? waiting.shift().resolve(message) : messages.push(message),
+      );
+      child.once('exit', (code) => {
+        for (const waiter of waiting.splice(0))
+          waiter.reject(new Error(`a bench broker exited with ${code}`));
+      });
+      return [child, { messages, waiting }];
+    }),
+  );
+  const next = (child) => {
+    const inbox = inboxes.get(child);
+    if (inbox.messages.length > 0) return Promise.resolve(inbox.messages.shift());
+    if (child.exitCode !== null)
+      return Promise.reject(new Error(`a bench broker exited with ${child.exitCode}`));
+    return new Promise((resolve, reject) => inbox.waiting.push({ resolve, reject }));
+  };
   await Promise.all(children.map(next));
   const server0 = serverTicks();
   const wall0 = performance.now();
@@ -138,9 +155,10 @@ async function pgBrokers(brokers, what) {
   for (const child of children) child.send('go');
   const done = await Promise.all(reports);
   const server = serverCores(server0, (performance.now() - wall0) / 1000);
+  const drained = await Promise.all(children.map(next));
   return {
     rate: sum(done.map((d) => d.rate)),
-    drainMs: Math.max(...done.map((d) => d.drainMs)),
+    drainMs: Math.max(...drained.map((d) => d.drainMs)),
     cores: { brokers: done.map((d) => d.cpu / d.wall), server },
   };
 }
@@ -149,8 +167,7 @@ const sum = (list) => list.reduce((a, b) => a + b, 0);
 function serverTicks() {
   return new Map(cluster.serverPids().map((pid) => [pid, ticksOf(pid)]));
 }
-// The server's CPU (postmaster, backends, WAL writer …) per wall second since `before`; the window
-// includes the drain and close, so it is an upper bound for the load itself.
+// The server's CPU (postmaster, backends, WAL writer …) per wall second since `before`.
 function serverCores(before, wall) {
   let ticks = 0;
   for (const pid of cluster.serverPids()) ticks += ticksOf(pid) - (before.get(pid) ?? 0);
