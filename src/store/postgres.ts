@@ -355,7 +355,7 @@ export class PostgresStore implements Store {
   ) {
     this.appendGroups = new AppendGroups(pool, options.appendGroups ?? 2);
     // The read methods are the transaction's own, each one statement on any pooled connection: no
-    // BEGIN, committed data only (read committed). Nothing is ever queued in `pending`.
+    // BEGIN, committed data only (read committed), nothing deferred or batched.
     const reads = this.tx(null);
     for (const name of STORE_READS) {
       const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
