@@ -8,32 +8,35 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type SliceScan, SliceScanner } from '../core/audit/export-scan.js';
 
 const CHUNK = 8 * 1024 * 1024;
+const HEAD = 1;
 
 /** Scans the lines of the file's bytes [start, end); start is 0 or just after a newline. */
-export function scanFileRange(path: string, start: number, end: number): SliceScan {
-  const scanner = new SliceScanner(end - start);
+export function scanFileRange(path: string, start: number, end: number, canonical = false): SliceScan {
+  const scanner = new SliceScanner(end - start, canonical);
   const fd = openSync(path, 'r');
   try {
-    let buffer = Buffer.alloc(Math.min(CHUNK, Math.max(1, end - start)));
+    // Byte 0 stays free: the scanner may use the byte before a line as scratch (SliceScanner.lines).
+    let buffer = Buffer.alloc(HEAD + Math.min(CHUNK, Math.max(1, end - start)));
     let kept = 0; // bytes of a partial line carried over from the previous read
     for (let at = start; at < end; ) {
-      if (kept === buffer.length) {
+      if (HEAD + kept === buffer.length) {
         // One line longer than the buffer: make room for it.
-        const bigger = Buffer.alloc(buffer.length * 2);
+        const bigger = Buffer.alloc(HEAD + (buffer.length - HEAD) * 2);
         buffer.copy(bigger);
         buffer = bigger;
       }
-      const read = readSync(fd, buffer, kept, Math.min(buffer.length - kept, end - at), at);
+      const room = buffer.length - HEAD - kept;
+      const read = readSync(fd, buffer, HEAD + kept, Math.min(room, end - at), at);
       if (read === 0) {
-        scanner.lines(buffer, 0, kept); // the file shrank under us: what was read is all there is
+        scanner.lines(buffer, HEAD, HEAD + kept, true); // the file shrank under us: what was read is all there is
         break;
       }
       at += read;
-      const filled = kept + read;
-      const whole = at >= end ? filled : buffer.lastIndexOf(10, filled - 1) + 1;
-      if (!scanner.lines(buffer, 0, whole)) break;
+      const filled = HEAD + kept + read;
+      const whole = at >= end ? filled : Math.max(HEAD, buffer.lastIndexOf(10, filled - 1) + 1);
+      if (!scanner.lines(buffer, HEAD, whole, true)) break;
       kept = filled - whole;
-      buffer.copy(buffer, 0, whole, filled);
+      buffer.copy(buffer, HEAD, whole, filled);
     }
   } finally {
     closeSync(fd);

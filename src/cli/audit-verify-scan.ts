@@ -6,7 +6,12 @@
  * check the sequential walker makes between any two events. Anything a slice could not vouch for
  * makes `joinScans` return null and the caller verifies the sequential way, which names the first
  * bad seq or range as it always has.
+ *
+ * An export whose first line is a header with `canonical: true` is scanned in canonical mode: event
+ * lines are hashed as stored (core/audit/export-scan.ts), and the sequential path, too, hashes the
+ * lines as stored and names the first line that is not canonical as malformed.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -16,6 +21,7 @@ import {
   type ExportHeader,
   type ExportItem,
   emptyExport,
+  isCanonicalExport,
   type ParsedExport,
   parseExportBytes,
 } from '../core/audit/export-format.js';
@@ -47,8 +53,32 @@ export function sliceCount(env: NodeJS.ProcessEnv, bytes: number): number {
   return bytes < PARALLEL_FROM_BYTES ? 1 : Math.min(4, availableParallelism());
 }
 
-/** Scans the export in `slices` slices, the first on this thread. A worker that fails makes its slice an anomaly. */
-export async function scanExport(source: ExportSource, slices: number): Promise<SliceScan[]> {
+/** Whether the export's first line is a header promising canonical event lines. */
+export function canonicalSource(source: ExportSource): boolean {
+  let head: Uint8Array;
+  if ('file' in source) {
+    // The header line holds at most a few dozen subtree hashes: 64 KiB is plenty.
+    const fd = openSync(source.file, 'r');
+    try {
+      const window = Buffer.alloc(64 * 1024);
+      head = window.subarray(0, readSync(fd, window, 0, window.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } else head = source.bytes;
+  const newline = Buffer.from(head.buffer, head.byteOffset, head.byteLength).indexOf(10);
+  return newline >= 0 && isCanonicalExport(head.subarray(0, newline));
+}
+
+/**
+ * Scans the export in `slices` slices, the first on this thread; `canonical`: in canonical mode.
+ * A worker that fails makes its slice an anomaly.
+ */
+export async function scanExport(
+  source: ExportSource,
+  slices: number,
+  canonical = false,
+): Promise<SliceScan[]> {
   let shared: ExportSource = source;
   let bounds: number[];
   if ('file' in source) bounds = fileSliceBounds(source.file, slices);
@@ -59,12 +89,12 @@ export async function scanExport(source: ExportSource, slices: number): Promise<
     shared = { bytes };
     bounds = sliceBounds(bytes, slices);
   }
-  const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!));
+  const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!, canonical));
   // The first slice is scanned here while the workers start.
   const first =
     'file' in shared
-      ? scanFileRange(shared.file, 0, bounds[1]!)
-      : scanExportSlice(shared.bytes, 0, bounds[1]!);
+      ? scanFileRange(shared.file, 0, bounds[1]!, canonical)
+      : scanExportSlice(shared.bytes, 0, bounds[1]!, canonical);
   return [first, ...(await Promise.all(others))];
 }
 
@@ -86,9 +116,9 @@ function copyToShared(bytes: Uint8Array): Uint8Array {
   return shared;
 }
 
-function runWorker(source: ExportSource, start: number, end: number): Promise<SliceScan> {
+function runWorker(source: ExportSource, start: number, end: number, canonical: boolean): Promise<SliceScan> {
   const worker = new Worker(new URL('./audit-verify-worker.js', import.meta.url), {
-    workerData: { source, start, end },
+    workerData: { source, start, end, canonical },
   });
   return new Promise<SliceScan>((resolve, reject) => {
     worker.once('message', (scan: SliceScan) => resolve(scan));
@@ -197,7 +227,8 @@ export async function checkExportChain(
 ): Promise<ChainChecked> {
   const size = 'file' in source ? (await stat(source.file)).size : source.bytes.length;
   const slices = sliceCount(env, size);
-  const joined = joinScans(await scanExport(source, slices));
+  const canonical = canonicalSource(source);
+  const joined = joinScans(await scanExport(source, slices, canonical));
   if (joined) {
     const parsed = emptyExport();
     for (const item of joined.items) addExportItem(parsed, item);
@@ -218,10 +249,19 @@ export async function checkExportChain(
     throw new ImpError('IMP_AUDIT_BROKEN', `The export is damaged: line ${parsed.badLines[0]} is not JSON.`);
   const header = parsed.header;
   const events = parsed.events as AuditEvent[];
+  const lines = parsed.lines;
+  // A canonical export: a line that is not its event's canonical JSON is the problem at its seq,
+  // and the tree gets the leaves of the lines as stored (what the export says it hashed).
+  const notCanonical = new Set(lines ? events.filter((_, i) => !lines[i]!.canonical) : []);
   const result = await verifyChain(events, parsed.checkpoints, await verifierFor(parsed), {
     fromSeq: header?.from_seq ?? 1,
     fromPrev: header?.prev ?? GENESIS_PREV,
+    formProblem: (event) =>
+      notCanonical.has(event as AuditEvent)
+        ? 'its line is not its canonical JSON (RFC 8785), which the export header promises'
+        : null,
   });
-  const tree = { lastSeq: events.at(-1)?.seq ?? 0, leaves: events.map(eventLeafHash) };
+  const leaves = lines ? lines.map((line) => line.leaf) : events.map(eventLeafHash);
+  const tree = { lastSeq: events.at(-1)?.seq ?? 0, leaves };
   return { parsed, result, recorded: events, tree, slices: 0 };
 }

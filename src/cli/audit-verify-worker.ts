@@ -7,11 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { scanExportSlice } from '../core/audit/export-scan.js';
 import { scanFileRange } from './audit-export-reader.js';
 
-const { source, start, end } = workerData as {
+const { source, start, end, canonical } = workerData as {
   source: { file: string } | { bytes: Uint8Array };
   start: number;
   end: number;
+  canonical: boolean;
 };
 const scan =
-  'file' in source ? scanFileRange(source.file, start, end) : scanExportSlice(source.bytes, start, end);
+  'file' in source
+    ? scanFileRange(source.file, start, end, canonical)
+    : scanExportSlice(source.bytes, start, end, canonical);
 parentPort!.postMessage(scan, [scan.hashes.buffer as ArrayBuffer, scan.leaves.buffer as ArrayBuffer]);
