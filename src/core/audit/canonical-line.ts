@@ -89,7 +89,8 @@ export function readCanonicalEvent(
   // seq: a positive safe integer, no leading zero (at most 16 digits; 2^53 − 1 has 16).
   let seq = 0;
   const digits = i;
-  for (; i < end && b[i]! >= 0x30 && b[i]! <= 0x39; i++) seq = seq * 10 + b[i]! - 0x30;
+  // (digit value first: seq * 10 + byte could pass 2^53 and round before the − 0x30.)
+  for (; i < end && b[i]! >= 0x30 && b[i]! <= 0x39; i++) seq = seq * 10 + (b[i]! - 0x30);
   if (i === digits || i - digits > 16 || b[digits] === 0x30 || !Number.isSafeInteger(seq)) return false;
   out.seq = seq;
   i = nullableString(b, literal(b, i, end, SESSION), end);
