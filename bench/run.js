@@ -125,7 +125,7 @@ row(
   'Audit',
   'durable appends, 16 writers (Store)',
   perSecond(audit.store_16.perSecond),
-  `raw INSERT: ${perSecond(audit.raw.perSecond)}`,
+  `raw INSERT: ${perSecond(audit.raw.perSecond)}; this disk's ceiling for 16 writers: ${perSecond(audit.disk.ceiling_16)} (fdatasync p50 ${audit.disk.p50_ms} ms)`,
   '≥ 10,000/s',
   audit.store_16.perSecond >= 10_000,
 );

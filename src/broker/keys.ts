@@ -104,8 +104,19 @@ export class KeyRing {
   }
 
   /** Starts a new key of a kind; the old one keeps verifying for `overlapMs` (its tokens' lifetime). */
-  async rotate(kind: KeyKind, now: number, overlapMs: number): Promise<SigningKey> {
+  /**
+   * Adds a new key of `kind` and retires the current ones after `overlapMs`. `beforeStoring` runs
+   * with the new key's kid before anything is stored (imp audits the rotation there: fail closed, a
+   * rotation the log does not hold never happened).
+   */
+  async rotate(
+    kind: KeyKind,
+    now: number,
+    overlapMs: number,
+    beforeStoring: (kid: string) => Promise<void> = async () => {},
+  ): Promise<SigningKey> {
     const fresh = await newKey(kind, now);
+    await beforeStoring(fresh.kid);
     const stored = await this.storage.update(async (keys) => [
       ...keys.map((key) =>
         key.kind === kind && key.retire_after === null ? { ...key, retire_after: now + overlapMs } : key,

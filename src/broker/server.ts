@@ -197,6 +197,23 @@ export async function createBroker(deps: BrokerDeps): Promise<Broker> {
   );
   app.addHook('onClose', async () => stopSweeper());
 
+  // Shutdown: fastify closes the connections that are idle when it starts closing, but a keep-alive
+  // connection whose request was still in flight then idles until keepAliveTimeout (72 s) and holds
+  // close() that long. Responses finished while closing ask the peer to close (`Connection: close`),
+  // and a stream that outlived the start of shutdown has its connection closed once it finishes.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing && !reply.raw.headersSent) reply.header('connection', 'close');
+    done(null, payload);
+  });
+  app.addHook('onResponse', (_request, _reply, done) => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+    done();
+  });
+
   // The proxy streams bodies untouched: its own scope, with a pass-through body parser.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();

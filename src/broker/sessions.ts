@@ -264,13 +264,14 @@ export async function insertNewSession(
     states: ['pending', 'active'],
   });
   // The handler's audited session.one_active check ran before; this is the same rule for a request
-  // that raced another one past it.
-  if (open.some((s) => s.state === 'pending'))
-    throw new ConflictError(`You already have a pending request on ${session.tenant}.`);
-  const live = open.find((s) => (s.expiresAt ?? 0) > session.createdAt);
-  if (live)
+  // that raced another one past it. The handler audits this refusal once the transaction has rolled
+  // back (auditedRaceRefusal), since nothing written in here survives the throw.
+  const conflicting =
+    open.find((s) => s.state === 'pending') ?? open.find((s) => (s.expiresAt ?? 0) > session.createdAt);
+  if (conflicting)
     throw new ConflictError(
-      `Refused by rule session.one_active: you already have an active session on ${session.tenant} (${live.id}). End it first: imp end ${live.id}`,
+      `Refused by rule session.one_active: you already have a ${conflicting.state} session on ${session.tenant} (${conflicting.id}). End it first: imp end ${conflicting.id}`,
+      { rule: 'session.one_active', session: conflicting.id },
     );
   await tx.insertSession(session);
 }

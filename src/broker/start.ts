@@ -268,30 +268,29 @@ export async function rotateKeys(options: {
     const before = keys.verifying(options.kind, now).map((key) => key.kid);
     const overlapMs =
       options.kind === 'audit' ? Number.MAX_SAFE_INTEGER - now : options.overlapSeconds * 1000;
-    const fresh = await keys.rotate(options.kind, now, overlapMs);
-    const rotation: KeyRotation = {
-      kind: options.kind,
-      kid: fresh.kid,
-      retiring: before.map((kid) => ({
-        kid,
-        retireAfter: options.kind === 'audit' ? null : new Date(now + overlapMs).toISOString(),
-      })),
-    };
-    await openStore.transaction((tx) =>
-      tx.appendAudit(
-        {
-          type: 'keys.rotated',
-          actor: null,
-          data: {
-            kind: rotation.kind,
-            kid: rotation.kid,
-            retiring: rotation.retiring.map((r) => ({ kid: r.kid, retire_after: r.retireAfter })),
-            by: options.operator ?? null,
+    const retiring = before.map((kid) => ({
+      kid,
+      retireAfter: options.kind === 'audit' ? null : new Date(now + overlapMs).toISOString(),
+    }));
+    // Audited before the new key is stored: if the log cannot take it, nothing changes.
+    const fresh = await keys.rotate(options.kind, now, overlapMs, async (kid) => {
+      await openStore.transaction((tx) =>
+        tx.appendAudit(
+          {
+            type: 'keys.rotated',
+            actor: null,
+            data: {
+              kind: options.kind,
+              kid,
+              retiring: retiring.map((r) => ({ kid: r.kid, retire_after: r.retireAfter })),
+              by: options.operator ?? null,
+            },
           },
-        },
-        options.clock.now(),
-      ),
-    );
+          options.clock.now(),
+        ),
+      );
+    });
+    const rotation: KeyRotation = { kind: options.kind, kid: fresh.kid, retiring };
     return rotation;
   } finally {
     await store?.close();

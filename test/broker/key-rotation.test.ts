@@ -3,6 +3,9 @@
  * picks the new key up, the old public key stays in the JWKS while its tokens live, and an audit key
  * is never retired, so checkpoints it signed keep verifying.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointVerifier } from '../../src/auth/checkpoints.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
@@ -69,6 +72,27 @@ describe('imp broker rotate-keys', () => {
     const report = await verifyChain(await t.store.readAudit(), checkpoints, checkpointVerifier(jwks));
     expect(report.problem).toBeNull();
     expect(report.ok).toBe(true);
+  });
+
+  it('rotates nothing when the audit log cannot take the rotation (fail closed)', async () => {
+    const keyFile = join(t.stateDir, 'keys.json');
+    const keysBefore = readFileSync(keyFile, 'utf8');
+    // Another connection holds SQLite's write lock, as an operator's open sqlite3 transaction does.
+    const locker = new Database(join(t.stateDir, 'imp.db'));
+    locker.exec('BEGIN IMMEDIATE');
+    try {
+      const { env } = makeUserEnv();
+      const result = await runImp(
+        ['broker', 'rotate-keys', '--kind', 'session', '--state-dir', t.stateDir],
+        env,
+      );
+      expect(result.code, result.stdout).not.toBe(0);
+      expect(result.stderr).toMatch(/audit/i);
+    } finally {
+      locker.exec('ROLLBACK');
+      locker.close();
+    }
+    expect(readFileSync(keyFile, 'utf8')).toBe(keysBefore);
   });
 
   it('refuses an unknown kind', async () => {

@@ -318,8 +318,10 @@ describe.runIf(run)('passkey mode: the AAGUID allow-list (reauth.passkey_aaguids
 
   it('refuses and audits an authenticator whose model is not listed; enrols one that is', {
     timeout: 60_000,
-    // Known intermittent hang since this session's store changes (1 run in 2–4 of CI rehearsals,
-    // cause not yet found; each attempt starts a broker of its own, so a retry is independent).
+    // An intermittent 60 s hang here in CI rehearsals was most likely the broker's close() waiting
+    // out a keep-alive connection (72 s) whose request was in flight when close began: fixed in
+    // server.ts, reproduced by test/broker/shutdown.test.ts. The retry stays as a guard (each attempt
+    // starts a broker of its own, so a retry is independent) until rehearsals show it unneeded.
     retry: 1,
   }, async () => {
     let virtualModel = '';
@@ -361,8 +363,10 @@ describe.runIf(run)('passkey mode: the AAGUID allow-list (reauth.passkey_aaguids
 describe.runIf(run)('reauth.method: idp+passkey', () => {
   it('needs both: a fresh IdP login first, then a passkey made for the session', {
     timeout: 60_000,
-    // Known intermittent hang since this session's store changes (1 run in 2–4 of CI rehearsals,
-    // cause not yet found; each attempt starts a broker of its own, so a retry is independent).
+    // An intermittent 60 s hang here in CI rehearsals was most likely the broker's close() waiting
+    // out a keep-alive connection (72 s) whose request was in flight when close began: fixed in
+    // server.ts, reproduced by test/broker/shutdown.test.ts. The retry stays as a guard (each attempt
+    // starts a broker of its own, so a retry is independent) until rehearsals show it unneeded.
     retry: 1,
   }, async () => {
     const b = await startTestBroker({

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Broker } from '../../src/broker/server.js';
 import { startBroker } from '../../src/broker/start.js';
 import { eventLine, headerLine } from '../../src/core/recording/asciicast.js';
@@ -115,6 +115,19 @@ async function count(sql: string, values: unknown[]): Promise<number> {
     .rows[0]!.n;
 }
 
+/**
+ * The loser's refusal is audited naming its rule, whether the handler's check caught it or the
+ * re-check inside the insert's transaction did (the request raced the other past the first check).
+ */
+async function expectRefusalAudited(sub: string): Promise<void> {
+  await vi.waitFor(async () => {
+    const refused = (await brokers[0]!.deps.store.readAudit({ type: 'session.refused' })).filter(
+      (event) => event.actor?.sub === sub,
+    );
+    expect(refused.map((event) => event.data.rule)).toEqual(['session.one_active']);
+  });
+}
+
 const statuses = (answers: { status: number }[]) => answers.map((a) => a.status).sort();
 
 describe.runIf(havePostgres)('check-then-write rules hold across two brokers', () => {
@@ -130,6 +143,7 @@ describe.runIf(havePostgres)('check-then-write rules hold across two brokers', (
     expect(
       await count("sessions WHERE requester_sub = $1 AND state = 'pending'", ['user-race-pending']),
     ).toBe(1);
+    await expectRefusalAudited('user-race-pending');
   });
 
   it('one live session per person and tenant: of two opens at once, one opens, one is refused', async () => {
@@ -142,6 +156,7 @@ describe.runIf(havePostgres)('check-then-write rules hold across two brokers', (
     });
     expect(statuses(answers), JSON.stringify(answers)).toEqual([201, 409]);
     expect(await count("sessions WHERE requester_sub = $1 AND state = 'active'", ['user-race-open'])).toBe(1);
+    await expectRefusalAudited('user-race-open');
   });
 
   it('one login per ID token: the same token at both brokers at once buys one login, the replay is refused and audited', async () => {

@@ -268,6 +268,62 @@ describe('the broker and an unreachable or refusing ticket system', () => {
     expect(await eventsOf(strict, 'stepup.required')).toEqual([]);
   });
 
+  it('approval re-checks the ticket: closed or reassigned while the request waited, it opens nothing (refused by rule, audited)', async () => {
+    server.handle((_req, res) => json(res, 200, OPEN_ACME));
+    const asked = await strict.call<{ session: { id: string; state: string } }>(
+      'POST',
+      '/v1/sessions',
+      await fresh(strict, 'alice'),
+      { ...SESSION, scope: 'write', ticket: 'SUP-41' },
+    );
+    expect(asked.status, JSON.stringify(asked.body)).toBe(202);
+    const id = asked.body.session.id;
+    const approve = async () =>
+      strict.call<{ error: { code: string; details: { rule: string } } }>(
+        'POST',
+        `/v1/requests/${id}/approve`,
+        await fresh(strict, 'bob'),
+        { comment: 'ok' },
+      );
+    const deniedRules = async () =>
+      (await strict.store.readAudit({ session: id, type: 'access.denied' })).map((e) => [
+        e.actor?.email,
+        e.data.rule,
+        e.data.action,
+      ]);
+
+    server.handle((_req, res) => json(res, 200, { ...OPEN_ACME, open: false, status: 'Done' }));
+    const closed = await approve();
+    expect(closed.status).toBe(403);
+    expect(closed.body.error.details.rule).toBe('ticket.closed');
+    // The person rule is the requester's, not the approver's: reassigned away from alice, refused.
+    server.handle((_req, res) => json(res, 200, { ...OPEN_ACME, assignee: { email: 'carol@example.test' } }));
+    const reassigned = await approve();
+    expect(reassigned.status).toBe(403);
+    expect(reassigned.body.error.details.rule).toBe('ticket.not_assigned');
+    expect(await deniedRules()).toEqual([
+      ['bob@example.test', 'ticket.closed', 'approve'],
+      ['bob@example.test', 'ticket.not_assigned', 'approve'],
+    ]);
+    const still = await strict.call<{ session: { state: string } }>(
+      'GET',
+      `/v1/sessions/${id}`,
+      await fresh(strict, 'alice'),
+    );
+    expect(still.body.session.state).toBe('pending');
+
+    // Open and alice's again: approved, and the approval records what the ticket system said.
+    server.handle((_req, res) => json(res, 200, OPEN_ACME));
+    expect((await approve()).status).toBe(200);
+    const [approved] = await strict.store.readAudit({ session: id, type: 'session.approved' });
+    expect(approved?.data.ticket_check).toEqual({
+      system: 'http',
+      outcome: 'verified',
+      status: 'In progress',
+    });
+    await strict.call('POST', `/v1/sessions/${id}/end`, await fresh(strict, 'alice'), {});
+  });
+
   it('on_unreachable: allow — the session opens, flagged in its events and the answer', async () => {
     server.handle(() => {});
     const token = await fresh(lenient, 'alice');

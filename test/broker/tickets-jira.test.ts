@@ -186,6 +186,40 @@ describe('Jira Cloud (REST v3), contract-tested', () => {
     });
   });
 
+  it('a retry reads the recent comments first: one a timed-out try saved (its delivery marker) is not posted again', async () => {
+    const saved = {
+      id: '10007',
+      body: {
+        type: 'doc',
+        version: 1,
+        content: [{ type: 'codeBlock', content: [{ type: 'text', text: 'summary\nimp-delivery: d7' }] }],
+      },
+    };
+    server.handle((req, res) =>
+      req.method === 'GET'
+        ? json(res, 200, {
+            startAt: 0,
+            maxResults: 50,
+            total: 2,
+            comments: [{ id: '10001', body: {} }, saved],
+          })
+        : json(res, 201, { id: '10099' }),
+    );
+    const from = server.received.length;
+    const note = (delivery: string) => ({
+      delivery,
+      lines: ['summary', `imp-delivery: ${delivery}`],
+      json: {},
+    });
+    expect(await adapter().postNote('SUP-1', note('d7'), { retry: true })).toEqual({ ref: 'comment 10007' });
+    expect(server.received.slice(from).map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /rest/api/3/issue/SUP-1/comment?orderBy=-created&maxResults=50',
+    ]);
+    // Another delivery's marker is not this one: posted.
+    expect(await adapter().postNote('SUP-1', note('d8'), { retry: true })).toEqual({ ref: 'comment 10099' });
+    expect(server.received.slice(from + 1).map((r) => r.method)).toEqual(['GET', 'POST']);
+  });
+
   it('a 400 on the comment is not retried (Jira refused the request itself)', async () => {
     server.handle((_req, res) =>
       json(res, 400, { errorMessages: [], errors: { comment: 'Comment body can not be empty!' } }),

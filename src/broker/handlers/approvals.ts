@@ -21,6 +21,7 @@ import {
   sessionView,
 } from '../sessions.js';
 import { resolveId } from '../short-ids.js';
+import { checkTicket } from '../tickets/check.js';
 
 /**
  * GET /v1/requests?state=pending[&kind=break_glass][&recent=N] — pending requests the caller may decide
@@ -81,6 +82,22 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
   const principal = mustHavePrincipal(ctx);
   const comment = optionalText((ctx.body as { comment?: unknown } | null)?.comment, 'comment');
   const session = await decidable(ctx, 'approve');
+  // The ticket again, as it is now: closed, reassigned or moved to another tenant while the request
+  // waited, it opens nothing (refused by its rule, audited; the request stays pending).
+  // A runbook's request may carry no ticket; its ticket is checked without the person rule.
+  const machine = session.requester.roles.some((role) => role.startsWith('machine:'));
+  const ticketCheck = session.ticket
+    ? await checkTicket(ctx, {
+        ticket: session.ticket,
+        tenant: session.tenant,
+        machine,
+        person: session.requester.email,
+        breakGlass: false,
+        event: 'access.denied',
+        about: session,
+        data: { action: 'approve' },
+      })
+    : { audit: {} };
   const reauth = await ctx.guard.freshLogin({
     operation: decisionOperation('session.approve', session, { comment }),
     description: describeDecision('Approve', session),
@@ -98,7 +115,12 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
     if (!(await tx.updateSession(session.id, 'pending', changes)))
       throw new ConflictError(`Request ${session.id} was decided meanwhile.`);
     await tx.appendAudit(
-      sessionAudit(session, 'session.approved', { comment, reauth }, actorOf(principal)),
+      sessionAudit(
+        session,
+        'session.approved',
+        { comment, reauth, ...ticketCheck.audit },
+        actorOf(principal),
+      ),
       now,
     );
     await tx.appendAudit(

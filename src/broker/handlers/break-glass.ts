@@ -29,6 +29,7 @@ import {
 } from '../sessions.js';
 import { resolveId } from '../short-ids.js';
 import { checkTicket } from '../tickets/check.js';
+import { auditedRaceRefusal } from './session-check.js';
 import { describeSession, refuseSecondSession, safeText } from './sessions.js';
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -113,20 +114,22 @@ export async function postBreakGlass(ctx: HandlerContext): Promise<HandlerResult
     startedAt: null,
     expiresAt: null,
   });
-  await ctx.guard.commit(async (tx) => {
-    await insertNewSession(tx, policy, principal, session);
-    await tx.appendAudit(
-      sessionAudit(session, 'breakglass.requested', {
-        ttl,
-        incident,
-        rule: `role.${verdict.role.name}`,
-        confirm_by: new Date(session.requestExpiresAt!).toISOString(),
-        reauth,
-        ...ticketCheck.audit,
-      }),
-      now,
-    );
-  });
+  await auditedRaceRefusal(ctx, audited, event, () =>
+    ctx.guard.commit(async (tx) => {
+      await insertNewSession(tx, policy, principal, session);
+      await tx.appendAudit(
+        sessionAudit(session, 'breakglass.requested', {
+          ttl,
+          incident,
+          rule: `role.${verdict.role.name}`,
+          confirm_by: new Date(session.requestExpiresAt!).toISOString(),
+          reauth,
+          ...ticketCheck.audit,
+        }),
+        now,
+      );
+    }),
+  );
   return {
     status: 202,
     body: {

@@ -3,7 +3,7 @@
  * its dry run POST /v1/sessions/check, which lets the CLI refuse bad input before its banner.
  */
 import type { AuditDraft } from '../../core/audit/event.js';
-import { InvalidInputError } from '../../core/errors.js';
+import { ConflictError, InvalidInputError } from '../../core/errors.js';
 import { boundedEscape } from '../../core/escape.js';
 import { checkTicketAndReason, decideSession } from '../../core/policy/decide.js';
 import { actorOf, type HandlerContext, type HandlerResult, type Principal } from '../context.js';
@@ -128,6 +128,34 @@ export async function refuseSecondSession(
       data: { existing: conflicting.id, ...extra },
       details: { session: conflicting.id },
     });
+}
+
+/**
+ * Runs `work` (the transaction that inserts a new session) and audits the refusal its in-transaction
+ * re-check of session.one_active makes when this request raced another past refuseSecondSession:
+ * that refusal was thrown inside the rolled-back transaction, so nothing of it was written yet.
+ */
+export async function auditedRaceRefusal<T>(
+  ctx: HandlerContext,
+  about: Omit<AuditDraft, 'type' | 'data'> & { tenant: string },
+  event: 'session.refused' | 'breakglass.refused',
+  work: () => Promise<T>,
+  extra: Record<string, unknown> = {},
+): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof ConflictError) || error.details.rule !== 'session.one_active') throw error;
+    return refuse(ctx, {
+      rule: 'session.one_active',
+      message: error.message,
+      as: 'conflict',
+      event,
+      about,
+      data: { existing: error.details.session, raced: true, ...extra },
+      details: { session: error.details.session },
+    });
+  }
 }
 
 /**

@@ -22,7 +22,7 @@ import {
 import { resolveId } from '../short-ids.js';
 import { buildSummary } from '../summary.js';
 import { currentSupervisors, supervisionTerms } from '../supervision.js';
-import { checkSessionAsk, safeText } from './session-check.js';
+import { auditedRaceRefusal, checkSessionAsk, safeText } from './session-check.js';
 
 /** POST /v1/sessions — 201 active, 202 pending approval, 403 naming the rule, 401 step-up last. */
 export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
@@ -52,30 +52,32 @@ export async function postSession(ctx: HandlerContext): Promise<HandlerResult> {
     startedAt: pending ? null : now,
     expiresAt: pending ? null : now + ttl * 1000,
   });
-  await ctx.guard.commit(async (tx) => {
-    await insertNewSession(tx, policy, principal, session);
-    await tx.appendAudit(
-      sessionAudit(session, 'session.requested', {
-        ttl,
-        decision: decision.rule,
-        reauth,
-        ...ticketCheck.audit,
-      }),
-      now,
-    );
-    if (!pending)
+  await auditedRaceRefusal(ctx, audited, 'session.refused', () =>
+    ctx.guard.commit(async (tx) => {
+      await insertNewSession(tx, policy, principal, session);
       await tx.appendAudit(
-        sessionAudit(session, 'session.started', {
+        sessionAudit(session, 'session.requested', {
           ttl,
-          expires_at: new Date(session.expiresAt!).toISOString(),
-          rule: decision.rule,
+          decision: decision.rule,
           reauth,
           ...ticketCheck.audit,
-          ...recordingFacts(policy, session),
         }),
         now,
       );
-  });
+      if (!pending)
+        await tx.appendAudit(
+          sessionAudit(session, 'session.started', {
+            ttl,
+            expires_at: new Date(session.expiresAt!).toISOString(),
+            rule: decision.rule,
+            reauth,
+            ...ticketCheck.audit,
+            ...recordingFacts(policy, session),
+          }),
+          now,
+        );
+    }),
+  );
   return {
     status: pending ? 202 : 201,
     body: {

@@ -1,6 +1,7 @@
 /**
  * The ticket check inside a session or break-glass request, after input, policy and conflicts and
- * before the fresh login (a request refused anyway never asks anyone to log in). A refusal names
+ * before the fresh login (a request refused anyway never asks anyone to log in), and again when an
+ * approver approves (a ticket closed or reassigned while the request waited opens nothing). A refusal names
  * its rule (ticket.not_found, ticket.closed, ticket.not_assigned, ticket.other_tenant,
  * ticket.unreachable) and is audited; an allowed-but-unverified ticket is flagged in the events the
  * request writes (`ticket_check`) and in the answer (`ticket_warning`).
@@ -26,8 +27,10 @@ export async function checkTicket(
     tenant: string;
     /** A machine identity (no person to match): the person rule is skipped. */
     machine?: boolean;
+    /** Whose ticket it must be (the requester's email when an approver re-checks); default: the caller's. */
+    person?: string | null;
     breakGlass: boolean;
-    event: 'session.refused' | 'breakglass.refused';
+    event: 'session.refused' | 'breakglass.refused' | 'access.denied';
     about: Omit<AuditDraft, 'type' | 'data'>;
     data?: Record<string, unknown>;
   },
@@ -35,7 +38,11 @@ export async function checkTicket(
   const service = ctx.deps.tickets;
   const system = ctx.deps.policy.tickets.system;
   if (!service || !system) return { audit: {}, warning: null };
-  const email = request.machine ? null : mustHavePrincipal(ctx).email;
+  const email = request.machine
+    ? null
+    : request.person !== undefined
+      ? request.person
+      : mustHavePrincipal(ctx).email;
   const tenant = ctx.deps.policy.tenants.find((t) => t.id === request.tenant);
   const what = request.breakGlass ? 'incident' : 'ticket';
   // No ctx.signal here: Node closes a POST's request stream once its body is read, which aborts it.

@@ -12,9 +12,13 @@
  * An issue: {key, fields: {status: {name, statusCategory: {key: new|indeterminate|done}}, assignee,
  * reporter: {emailAddress?, accountId|name} | null, <tenant field>}}. Cloud may leave emailAddress
  * out (the user's profile visibility). Jira answers 404 both for a missing issue and for one the
- * account may not browse; 201 with the comment {id} once it is saved.
+ * account may not browse; 201 with the comment {id} once it is saved. Before a retry the recent
+ * comments are read back (GET …/issue/{key}/comment?orderBy=-created, {comments: [{id, body}]}):
+ * a try that timed out may have saved the comment, found by its delivery marker.
+ *     https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-get
  */
 import type { TicketLookup } from '../../core/policy/tickets.js';
+import { deliveryMarker } from '../../core/ticket-note.js';
 import { type AdapterDeps, fieldValues, limitsOf, type TicketAdapter } from './adapter.js';
 import { callJson, need, obj, str, TicketSystemError, unexpectedStatus } from './http.js';
 
@@ -34,6 +38,26 @@ export function jiraAdapter(deps: AdapterDeps): TicketAdapter {
     const record = obj(value);
     return record ? { email: str(record.emailAddress) ?? null } : null;
   };
+
+  /** The id of a recent comment on `ticket` whose body holds `marker`, or null. */
+  async function commentWith(ticket: string, marker: string, signal?: AbortSignal): Promise<string | null> {
+    const answer = await callJson(
+      limitsOf(deps, signal),
+      `${rest}/issue/${encodeURIComponent(ticket)}/comment?orderBy=-created&maxResults=50`,
+      { method: 'GET', headers },
+    );
+    if (answer.status !== 200) unexpectedStatus(answer.status);
+    const comments = need(obj(answer.body)?.comments, 'comments');
+    if (!Array.isArray(comments))
+      throw new TicketSystemError('the answer is not in the expected shape (comments)');
+    // An ADF body is a JSON document; the marker (letters, digits, '-', ':' and a space) reads the
+    // same inside its serialisation as in wiki markup.
+    const found = comments.find((c) => {
+      const body = obj(c)?.body;
+      return (typeof body === 'string' ? body : JSON.stringify(body ?? '')).includes(marker);
+    });
+    return found ? (str(obj(found)?.id, 64) ?? '?') : null;
+  }
 
   return {
     async lookup(ticket, signal): Promise<TicketLookup> {
@@ -65,8 +89,13 @@ export function jiraAdapter(deps: AdapterDeps): TicketAdapter {
       };
     },
 
-    async postNote(ticket, note, { signal }) {
+    async postNote(ticket, note, { retry, signal }) {
       if (!KEY.test(ticket)) throw new TicketSystemError('not a Jira issue key', null, true);
+      // A try that timed out may have saved the comment: look before posting it again.
+      if (retry) {
+        const existing = await commentWith(ticket, deliveryMarker(note.delivery), signal);
+        if (existing !== null) return { ref: `comment ${existing}` };
+      }
       const text = note.lines.join('\n');
       // The lines carry no markup; a code block (ADF) or {noformat} (wiki markup) keeps them verbatim.
       const body = cloud
