@@ -25,7 +25,7 @@ import {
   type ParsedExport,
   parseExportBytes,
 } from '../core/audit/export-format.js';
-import { BLOCK_LEVEL, type SliceScan, scanExportSlice } from '../core/audit/export-scan.js';
+import { BLOCK_LEVEL, type SliceScan } from '../core/audit/export-scan.js';
 import { eventLeafHash } from '../core/audit/log-tree.js';
 import {
   type ChainVerification,
@@ -35,7 +35,7 @@ import {
   verifyCheckedRun,
 } from '../core/audit/verify-chain.js';
 import { ImpError } from '../core/errors.js';
-import { fileSliceBounds, scanFileRange } from './audit-export-reader.js';
+import { fileSliceBounds, type RangeJob, scanRanges } from './audit-export-reader.js';
 
 /** Below this size one thread is quicker than starting workers. */
 const PARALLEL_FROM_BYTES = 8 * 1024 * 1024;
@@ -44,7 +44,7 @@ const PARALLEL_FROM_BYTES = 8 * 1024 * 1024;
 export type ExportSource = { file: string } | { bytes: Uint8Array };
 
 /**
- * How many slices: IMP_VERIFY_WORKERS when set (1 = this thread only), else one per core (at most
+ * How many threads: IMP_VERIFY_WORKERS when set (1 = this thread only), else one per core (at most
  * 4) for exports large enough to pay for starting workers.
  */
 export function sliceCount(env: NodeJS.ProcessEnv, bytes: number): number {
@@ -70,32 +70,51 @@ export function canonicalSource(source: ExportSource): boolean {
   return newline >= 0 && isCanonicalExport(head.subarray(0, newline));
 }
 
+/** Ranges of at least this many bytes: each is one message from a worker and one link to check. */
+const RANGE_BYTES = 16 * 1024 * 1024;
+
 /**
- * Scans the export in `slices` slices, the first on this thread; `canonical`: in canonical mode.
- * A worker that fails makes its slice an anomaly.
+ * How many byte ranges `threads` threads share: one each for a small export, up to eight each for a
+ * large one, so a thread that starts late or gets less of a loaded CPU takes fewer ranges rather
+ * than leaving the others waiting for its one big slice.
+ */
+export function rangeCount(threads: number, bytes: number): number {
+  return Math.max(threads, Math.min(8 * threads, Math.floor(bytes / RANGE_BYTES)));
+}
+
+/**
+ * Scans the export on `threads` threads (this one and workers), which take its ranges in turn
+ * from a shared counter; `canonical`: in canonical mode. Returns one scan per range, in order; a
+ * range nobody finished (a worker failed, or an anomaly stopped the others early) is an anomaly.
  */
 export async function scanExport(
   source: ExportSource,
-  slices: number,
+  threads: number,
   canonical = false,
 ): Promise<SliceScan[]> {
   let shared: ExportSource = source;
   let bounds: number[];
-  if ('file' in source) bounds = fileSliceBounds(source.file, slices);
+  if ('file' in source)
+    bounds = fileSliceBounds(source.file, rangeCount(threads, (await stat(source.file)).size));
   else {
     // Workers read the same memory: bytes that are not shared yet are copied once.
     const bytes =
       source.bytes.buffer instanceof SharedArrayBuffer ? source.bytes : copyToShared(source.bytes);
     shared = { bytes };
-    bounds = sliceBounds(bytes, slices);
+    bounds = sliceBounds(bytes, rangeCount(threads, bytes.length));
   }
-  const others = bounds.slice(1, -1).map((start, i) => runWorker(shared, start, bounds[i + 2]!, canonical));
-  // The first slice is scanned here while the workers start.
-  const first =
-    'file' in shared
-      ? scanFileRange(shared.file, 0, bounds[1]!, canonical)
-      : scanExportSlice(shared.bytes, 0, bounds[1]!, canonical);
-  return [first, ...(await Promise.all(others))];
+  const next = new Int32Array(new SharedArrayBuffer(4));
+  const scans: (SliceScan | undefined)[] = new Array(bounds.length - 1);
+  const take = (k: number, scan: SliceScan) => {
+    scans[k] = scan;
+  };
+  const job: RangeJob = { source: shared, bounds, next, canonical };
+  const workers = Array.from({ length: threads - 1 }, () => runWorker(job, take));
+  // This thread takes ranges too, from the start, while the workers boot.
+  scanRanges(job, take);
+  const failures = (await Promise.all(workers)).filter((f) => f !== null);
+  const unfinished = failures[0] ?? 'an earlier range stopped the scan';
+  return scans.map((scan) => scan ?? { ...emptyScan(), anomaly: unfinished });
 }
 
 /** Where the slices start and end: near equal byte counts, each cut just after a newline. */
@@ -116,16 +135,18 @@ function copyToShared(bytes: Uint8Array): Uint8Array {
   return shared;
 }
 
-function runWorker(source: ExportSource, start: number, end: number, canonical: boolean): Promise<SliceScan> {
-  const worker = new Worker(new URL('./audit-verify-worker.js', import.meta.url), {
-    workerData: { source, start, end, canonical },
-  });
-  return new Promise<SliceScan>((resolve, reject) => {
-    worker.once('message', (scan: SliceScan) => resolve(scan));
+/** Runs one worker over the job; resolves with null, or why it failed. */
+function runWorker(job: RangeJob, take: (k: number, scan: SliceScan) => void): Promise<string | null> {
+  const worker = new Worker(new URL('./audit-verify-worker.js', import.meta.url), { workerData: job });
+  return new Promise<string | null>((resolve, reject) => {
+    worker.on('message', (message: { k: number; scan: SliceScan } | { done: true }) => {
+      if ('done' in message) resolve(null);
+      else take(message.k, message.scan);
+    });
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the verify worker exited with code ${code}`)));
   })
-    .catch((error: Error) => ({ ...emptyScan(), anomaly: `a verify worker failed: ${error.message}` }))
+    .catch((error: Error) => `a verify worker failed: ${error.message}`)
     .finally(() => void worker.terminate());
 }
 

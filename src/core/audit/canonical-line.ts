@@ -209,17 +209,24 @@ function compare(b: Uint8Array, a: number, aEnd: number, c: number, cEnd: number
   return aEnd - a - (cEnd - c);
 }
 
+/** How a byte inside a string is read: 0 as it is, 1 the closing quote, 2 an escape, 3 UTF-8, 4 refused. */
+const IN_STRING = new Uint8Array(256);
+IN_STRING.fill(4, 0, 0x20); // raw control characters
+IN_STRING[0x22] = 1;
+IN_STRING[0x5c] = 2;
+IN_STRING.fill(3, 0x80, 0x100);
+
 /** A string as JSON.stringify writes it; the index after its closing quote, or −1. */
 function string(b: Uint8Array, i: number, end: number): number {
   if (i < 0 || b[i] !== 0x22) return -1;
-  for (i++; i < end; ) {
-    const c = b[i]!;
-    if (c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c) i++;
-    else if (c === 0x22) return i + 1;
-    else if (c === 0x5c) i = escapeSequence(b, i, end);
-    else if (c >= 0x80) i = utf8(b, i, end);
-    else return -1; // a raw control character
-    if (i < 0) return -1;
+  for (i++; i >= 0; ) {
+    while (i < end && IN_STRING[b[i]!] === 0) i++;
+    if (i >= end) return -1;
+    const kind = IN_STRING[b[i]!];
+    if (kind === 1) return i + 1;
+    if (kind === 2) i = escapeSequence(b, i, end);
+    else if (kind === 3) i = utf8(b, i, end);
+    else return -1;
   }
   return -1;
 }
@@ -251,19 +258,22 @@ function escapeSequence(b: Uint8Array, i: number, end: number): number {
 /** One well-formed UTF-8 character starting at i (no overlongs, no surrogates, ≤ U+10FFFF). */
 function utf8(b: Uint8Array, i: number, end: number): number {
   const c = b[i]!;
-  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < end && b[i + k]! >= lo && b[i + k]! <= hi;
-  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? i + 2 : -1;
+  if (c >= 0xc2 && c <= 0xdf) return continues(b, i + 1, end, 0x80) ? i + 2 : -1;
   if (c >= 0xe0 && c <= 0xef) {
-    const lo = c === 0xe0 ? 0xa0 : 0x80;
-    const hi = c === 0xed ? 0x9f : 0xbf;
-    return cont(1, lo, hi) && cont(2) ? i + 3 : -1;
+    const [lo, hi] = [c === 0xe0 ? 0xa0 : 0x80, c === 0xed ? 0x9f : 0xbf];
+    return continues(b, i + 1, end, lo, hi) && continues(b, i + 2, end, 0x80) ? i + 3 : -1;
   }
   if (c >= 0xf0 && c <= 0xf4) {
-    const lo = c === 0xf0 ? 0x90 : 0x80;
-    const hi = c === 0xf4 ? 0x8f : 0xbf;
-    return cont(1, lo, hi) && cont(2) && cont(3) ? i + 4 : -1;
+    const [lo, hi] = [c === 0xf0 ? 0x90 : 0x80, c === 0xf4 ? 0x8f : 0xbf];
+    const rest = continues(b, i + 2, end, 0x80) && continues(b, i + 3, end, 0x80);
+    return continues(b, i + 1, end, lo, hi) && rest ? i + 4 : -1;
   }
   return -1;
+}
+
+/** A continuation byte in [lo, hi] at i (< end). */
+function continues(b: Uint8Array, i: number, end: number, lo: number, hi = 0xbf): boolean {
+  return i < end && b[i]! >= lo && b[i]! <= hi;
 }
 
 /** A number as Number::toString spells it: integers of up to 15 digits here, others by round trip. */
@@ -315,35 +325,28 @@ function isHex64(b: Uint8Array, i: number, end: number): boolean {
 /** YYYY-MM-DDTHH:MM:SS.mmmZ with the ranges event.ts's ISO_UTC_MS allows, then the closing quote. */
 function isIsoUtcMs(b: Uint8Array, i: number, end: number): boolean {
   if (i < 0 || i + 25 > end || b[i + 24] !== 0x22) return false;
-  const d = (k: number) => (b[i + k]! >= 0x30 && b[i + k]! <= 0x39 ? b[i + k]! - 0x30 : -100);
-  const two = (k: number) => d(k) * 10 + d(k + 1);
-  const sep = (k: number, c: string) => b[i + k] === c.charCodeAt(0);
-  if (!(d(0) >= 0 && d(1) >= 0 && d(2) >= 0 && d(3) >= 0)) return false;
-  const month = two(5);
-  const day = two(8);
-  const hour = two(11);
-  const minute = two(14);
-  const second = two(17);
+  for (const k of TS_DIGITS) if (b[i + k]! < 0x30 || b[i + k]! > 0x39) return false;
+  for (let k = 0; k < TS_SEPARATORS.length; k++)
+    if (TS_SEPARATORS[k] !== 0 && b[i + k] !== TS_SEPARATORS[k]) return false;
+  const month = twoDigits(b, i + 5);
+  const day = twoDigits(b, i + 8);
   return (
-    sep(4, '-') &&
-    sep(7, '-') &&
-    sep(10, 'T') &&
-    sep(13, ':') &&
-    sep(16, ':') &&
-    sep(19, '.') &&
-    sep(23, 'Z') &&
     month >= 1 &&
     month <= 12 &&
     day >= 1 &&
     day <= 31 &&
-    hour >= 0 &&
-    hour <= 23 &&
-    minute >= 0 &&
-    minute <= 59 &&
-    second >= 0 &&
-    second <= 59 &&
-    d(20) >= 0 &&
-    d(21) >= 0 &&
-    d(22) >= 0
+    twoDigits(b, i + 11) <= 23 &&
+    twoDigits(b, i + 14) <= 59 &&
+    twoDigits(b, i + 17) <= 59
   );
 }
+
+function twoDigits(b: Uint8Array, i: number): number {
+  return (b[i]! - 0x30) * 10 + (b[i + 1]! - 0x30);
+}
+
+/** The positions of digits in a ts, and its separators (0 where a digit goes). */
+const TS_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
+const TS_SEPARATORS = Uint8Array.from(Buffer.from('0000-00-00T00:00:00.000Z', 'latin1'), (c) =>
+  c === 0x30 ? 0 : c,
+);

@@ -298,18 +298,21 @@ function digestEquals(digest: Uint8Array, bytes: Uint8Array, offset: number): bo
 
 /** The MTH (§2.1.1) of BLOCK consecutive leaf hashes starting at byte `from` of `leaves`. */
 function subtreeHash(leaves: Uint8Array, from: number): Uint8Array {
-  // Folded in place, level by level, through one 65-byte input: 0x01 ‖ left ‖ right.
-  const level = Buffer.from(leaves.slice(from, from + BLOCK * 32));
-  const pair = Buffer.alloc(65);
-  pair[0] = 1;
+  // Folded in place, level by level, through one 65-byte input: 0x01 ‖ left ‖ right. The pair is
+  // filled byte by byte and each digest set back whole: no view object per node (a million nodes).
+  const level = new Uint8Array(leaves.subarray(from, from + BLOCK * 32)); // a copy (Buffer#slice is a view)
+  const pair = PAIR;
   for (let width = BLOCK; width > 1; width /= 2) {
     for (let i = 0; i < width; i += 2) {
-      level.copy(pair, 1, i * 32, i * 32 + 64);
-      digest('sha256', pair, 'buffer').copy(level, (i / 2) * 32);
+      const at = i * 32;
+      for (let k = 0; k < 64; k++) pair[1 + k] = level[at + k]!;
+      level.set(digest('sha256', pair, 'buffer'), at / 2);
     }
   }
   return level.subarray(0, 32);
 }
+
+const PAIR = Buffer.alloc(65, 1);
 
 function grow(array: Buffer): Buffer {
   const bigger = Buffer.alloc(array.length * 2);
