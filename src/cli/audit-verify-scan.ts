@@ -171,7 +171,7 @@ export interface JoinedScan {
   items: Exclude<ExportItem, { kind: 'event' }>[];
   run: CheckedRun;
   lastSeq: number | null;
-  /** Leaf hashes of every event, in order. */
+  /** Leaf hashes of every event, in order (made when read). */
   leaves: Uint8Array[];
   /** Complete subtrees of BLOCK_LEVEL leaves, by index. */
   blocks: Map<number, Uint8Array>;
@@ -190,15 +190,7 @@ export function joinScans(scans: readonly SliceScan[]): JoinedScan | null {
   const head = withEvents[0];
   const tail = withEvents.at(-1);
   const count = withEvents.reduce((sum, scan) => sum + scan.events, 0);
-  const leaves: Uint8Array[] = new Array(count);
-  let n = 0;
-  for (const scan of withEvents)
-    for (let i = 0; i < scan.events; i++) leaves[n++] = scan.leaves.subarray(i * 32, i * 32 + 32);
-  const hashAt = (seq: number): string => {
-    const scan = withEvents.find((s) => seq >= s.first!.seq && seq <= s.last!.seq)!;
-    const i = seq - scan.first!.seq;
-    return Buffer.from(scan.hashes.subarray(i * 32, i * 32 + 32)).toString('hex');
-  };
+  const blocks = new Map(scans.flatMap((scan) => scan.blocks.map((b) => [b.index, b.hash] as const)));
   return {
     items: scans.flatMap((scan) => scan.items),
     run: {
@@ -206,15 +198,47 @@ export function joinScans(scans: readonly SliceScan[]): JoinedScan | null {
       prev: head?.first?.prev ?? '',
       count,
       lastHash: tail?.last?.hash ?? '',
-      hashAt,
+      hashAt: (seq) => hashAt(withEvents, seq),
     },
     lastSeq: tail?.last?.seq ?? null,
-    leaves,
-    blocks: new Map(scans.flatMap((scan) => scan.blocks.map((b) => [b.index, b.hash] as const))),
+    leaves: lazyLeaves(withEvents, count),
+    blocks,
     kept: scans.flatMap((scan) => scan.kept),
   };
 }
 
+function hashAt(scans: readonly SliceScan[], seq: number): string {
+  const scan = scans.find((s) => seq >= s.first!.seq && seq <= s.last!.seq)!;
+  const i = seq - scan.first!.seq;
+  return Buffer.from(scan.hashes.subarray(i * 32, i * 32 + 32)).toString('hex');
+}
+
+/**
+ * The leaf hashes of the scans as an array whose items are made when read. The tree is computed
+ * from the blocks' subtree hashes and reads only the few thousand leaves outside them; a million
+ * views of 32 bytes, kept to the end, cost more in garbage collection than the whole tree.
+ */
+function lazyLeaves(scans: readonly SliceScan[], count: number): Uint8Array[] {
+  const starts: number[] = [];
+  let n = 0;
+  for (const scan of scans) {
+    starts.push(n);
+    n += scan.events;
+  }
+  const leafAt = (i: number): Uint8Array | undefined => {
+    let k = scans.length - 1;
+    while (k > 0 && starts[k]! > i) k--;
+    const at = (i - starts[k]!) * 32;
+    return i < count ? scans[k]!.leaves.subarray(at, at + 32) : undefined;
+  };
+  return new Proxy([] as Uint8Array[], {
+    get(target, key, receiver) {
+      if (key === 'length') return count;
+      if (typeof key === 'string' && /^(0|[1-9][0-9]*)$/.test(key)) return leafAt(Number(key));
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}
 /** The export read and its chain verified, by the fast pass where it can vouch, else sequentially. */
 export interface ChainChecked {
   /** Header, checkpoints and notes; `events` only when the sequential path ran. */
