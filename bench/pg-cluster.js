@@ -39,8 +39,11 @@ function freePort() {
   });
 }
 
-/** Starts a cluster; returns { port, url(database, role), version, stop() }. */
-export async function startCluster({ durable = true } = {}) {
+/**
+ * Starts a cluster; returns { port, url(database, role), version, dataDir, serverPids(), stop() }.
+ * `settings`: more `-c name=value` server settings (the profile adds pg_stat_statements).
+ */
+export async function startCluster({ durable = true, settings: extra = [] } = {}) {
   const bin = binDir();
   const dir = mkdtempSync(join(tmpdir(), 'imp-bench-pg-'));
   const data = join(dir, 'data');
@@ -53,6 +56,7 @@ export async function startCluster({ durable = true } = {}) {
     '-c max_connections=200',
     `-p ${port}`,
     ...(durable ? [] : ['-c fsync=off', '-c synchronous_commit=off']),
+    ...extra.map((setting) => `-c ${setting}`),
   ];
   try {
     run(bin, 'pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-o', settings.join(' '), 'start']);
@@ -72,9 +76,27 @@ export async function startCluster({ durable = true } = {}) {
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', stop);
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   return {
     port,
     version: run(bin, 'postgres', ['--version']).trim(),
+    dataDir: data,
+    /** The postmaster and every process it started (backends, WAL writer, checkpointer …). */
+    serverPids: () => [
+      postmaster,
+      ...readdirSync('/proc')
+        .filter((name) => /^\d+$/.test(name))
+        .filter((pid) => {
+          try {
+            // Field 4 of /proc/PID/stat is the parent (after the command in parentheses).
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number),
+    ],
     url: (database, role = 'postgres') => `postgres://${role}@127.0.0.1:${port}/${database}`,
     stop,
   };

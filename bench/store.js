@@ -4,12 +4,15 @@
 // synchronous_commit on); SQLite runs WAL with synchronous=FULL, as the broker does.
 //
 // A "broker" here is a store instance with its own connection pool, driven by BENCH_CONCURRENCY
-// callers (default 16) at once, as a broker's request handlers would. Both brokers run in this one
-// process: what is measured is the store and the database, not HTTP or token signing.
+// callers (default 16) at once, as a broker's request handlers would. Each PostgreSQL broker runs in
+// a process of its own with its callers (bench/store-broker.js), as replicas do; BENCH_PG_IN_PROCESS=1
+// runs them all in this process instead (how the rows were measured before issue #16's profile).
+// What is measured is the store and the database, not HTTP or token signing. The PostgreSQL rows
+// also print each process's CPU (bench/README.md, issue #16).
 //
 // Run: npx tsc -p tsconfig.build.json && node bench/store.js [seconds per measurement, default 3]
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -17,124 +20,12 @@ import pg from 'pg';
 import { migratePostgres, openPostgresStore } from '../dist/store/postgres.js';
 import { openSqliteStore } from '../dist/store/sqlite.js';
 import { startCluster } from './pg-cluster.js';
+import { append, insertLogins, openSession, PAYLOAD, rate as rateFor } from './store-ops.js';
 
 const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const NOW = Date.UTC(2026, 10, 24, 12, 0, 0);
-const ACTOR = {
-  iss: 'https://idp.bench.invalid',
-  sub: 'user-alice',
-  email: 'alice@example.com',
-  roles: ['support'],
-};
-// About the size of a proxied call's action.requested event.
-const DRAFT = {
-  type: 'action.requested',
-  actor: ACTOR,
-  tenant: 'acme',
-  environment: 'prod',
-  session: '7d1c1c2e-4a8b-4f57-9a52-0c1f7f6b9a11',
-  ticket: 'SUP-1234',
-  reason: 'Customer cannot see their invoices since the migration',
-  data: {
-    action_id: 'f0e1d2c3-b4a5-4968-8776-655443322110',
-    method: 'GET',
-    path: '/v1/invoices?customer=42',
-    kind: 'read',
-    request_id: '0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e',
-    scope: 'read',
-    mode: 'standard',
-  },
-};
-const PAYLOAD = JSON.stringify({
-  ...DRAFT,
-  seq: 1,
-  id: randomUUID(),
-  ts: new Date(NOW).toISOString(),
-  prev: '0'.repeat(64),
-  hash: '0'.repeat(64),
-});
-
-/** Runs `callers` loops of `op(callerIndex, n)` for SECONDS; returns operations per second. */
-async function rate(callers, op) {
-  const deadline = performance.now() + SECONDS * 1000;
-  let done = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: callers }, async (_, caller) => {
-      for (let n = 0; performance.now() < deadline; n++) {
-        await op(caller, n);
-        done++;
-      }
-    }),
-  );
-  return done / ((performance.now() - started) / 1000);
-}
-
-/** What the broker's POST /v1/sessions does to the store for a session that opens at once. */
-async function openSession(store, caller, n) {
-  const requester = { ...ACTOR, sub: `user-${caller}` };
-  const tenant = `t-${n}`;
-  await store.listSessions({
-    requesterIss: requester.iss,
-    requesterSub: requester.sub,
-    tenant,
-    states: ['active', 'pending'],
-  });
-  // The step-up pre-check: a plain read since the Store has read methods (a transaction before).
-  if (store.lastUsedAuthTime) await store.lastUsedAuthTime(requester.iss, requester.sub);
-  else await store.transaction((tx) => tx.lastUsedAuthTime(requester.iss, requester.sub));
-  const id = randomUUID();
-  const session = {
-    id,
-    state: 'active',
-    mode: 'standard',
-    requester,
-    tenant,
-    environment: 'prod',
-    scope: 'read',
-    ticket: 'SUP-1',
-    reason: 'Customer cannot see their invoices',
-    ttl: 1800,
-    loginId: randomUUID(),
-    authTime: Math.floor(NOW / 1000) + n,
-    createdAt: NOW + n,
-    requestExpiresAt: null,
-    decidedBy: null,
-    decidedAt: null,
-    decisionComment: null,
-    startedAt: NOW + n,
-    expiresAt: NOW + n + 1_800_000,
-    endedAt: null,
-    endedBy: null,
-    reviewRequired: false,
-    review: null,
-  };
-  const audit = (type) => ({
-    type,
-    actor: requester,
-    tenant,
-    environment: 'prod',
-    session: id,
-    ticket: 'SUP-1',
-    reason: session.reason,
-    data: { scope: 'read', mode: 'standard', ttl: 1800 },
-  });
-  await store.transaction(async (tx) => {
-    await tx.lastUsedAuthTime(requester.iss, requester.sub);
-    await tx.listSessions({
-      requesterIss: requester.iss,
-      requesterSub: requester.sub,
-      tenant,
-      states: ['pending'],
-    });
-    await tx.insertSession(session);
-    await tx.appendAudit(audit('session.requested'), NOW + n);
-    await tx.appendAudit(audit('session.started'), NOW + n);
-  });
-}
-
-const append = (store) => () => store.transaction((tx) => tx.appendAudit(DRAFT, NOW));
+const rate = (callers, op) => rateFor(SECONDS, callers, op);
+const callersOf = (broker) => Array.from({ length: CONCURRENCY }, (_, caller) => broker * 1000 + caller);
 
 // ---- SQLite ----
 const dir = mkdtempSync(join(tmpdir(), 'imp-bench-store-'));
@@ -154,6 +45,7 @@ const results = [];
   const appends = await rate(CONCURRENCY, append(appendStore));
   await appendStore.close();
   const sessionStore = openSqliteStore(join(dir, 'sessions.db'));
+  await insertLogins(sessionStore, callersOf(0));
   const opens = await rate(CONCURRENCY, (caller, n) => openSession(sessionStore, caller, n));
   await sessionStore.close();
   results.push({ engine: 'sqlite', brokers: 1, raw: rawRate, appends, opens });
@@ -194,36 +86,116 @@ async function pgRaw(connections) {
 
 const pgRawSerial = await pgRaw(1);
 const pgRawParallel = await pgRaw(CONCURRENCY);
+/**
+ * Runs `brokers` brokers, each in a process of its own (bench/store-broker.js) unless
+ * BENCH_PG_IN_PROCESS=1 (all in this one, as before issue #16's profile); returns the summed rate,
+ * the drain, and CPU per process over the run (cores: CPU seconds per wall second, from /proc for
+ * the server).
+ */
+async function pgBrokers(brokers, what) {
+  const url = await freshDatabase();
+  if (process.env.BENCH_PG_IN_PROCESS === '1') {
+    const stores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(url)));
+    if (what === 'open') await Promise.all(stores.map((store, b) => insertLogins(store, callersOf(b))));
+    const server0 = serverTicks();
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    const rates = await Promise.all(
+      stores.map((store, b) =>
+        rate(
+          CONCURRENCY,
+          what === 'open' ? (caller, n) => openSession(store, b * 1000 + caller, n) : append(store),
+        ),
+      ),
+    );
+    const wall = (performance.now() - wall0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const server = serverCores(server0, wall);
+    const drain0 = performance.now();
+    await Promise.all(stores.map((store) => store.settle(120_000)));
+    const drainMs = performance.now() - drain0;
+    await Promise.all(stores.map((store) => store.close()));
+    return { rate: sum(rates), drainMs, cores: { brokers: [(cpu.user + cpu.system) / 1e6 / wall], server } };
+  }
+  const children = Array.from({ length: brokers }, (_, b) =>
+    fork(new URL('./store-broker.js', import.meta.url), [
+      url,
+      what,
+      String(SECONDS),
+      String(CONCURRENCY),
+      String(b),
+    ]),
+  );
+  // Each child's messages in order, whenever they arrive (a fast child's second one may come first).
+  const inboxes = new Map(
+    children.map((child) => {
+      const messages = [];
+      const waiting = [];
+      child.on('message', (message) =>
+        waiting.length > 0 ? waiting.shift().resolve(message) : messages.push(message),
+      );
+      child.once('exit', (code) => {
+        for (const waiter of waiting.splice(0))
+          waiter.reject(new Error(`a bench broker exited with ${code}`));
+      });
+      return [child, { messages, waiting }];
+    }),
+  );
+  const next = (child) => {
+    const inbox = inboxes.get(child);
+    if (inbox.messages.length > 0) return Promise.resolve(inbox.messages.shift());
+    if (child.exitCode !== null)
+      return Promise.reject(new Error(`a bench broker exited with ${child.exitCode}`));
+    return new Promise((resolve, reject) => inbox.waiting.push({ resolve, reject }));
+  };
+  await Promise.all(children.map(next));
+  const server0 = serverTicks();
+  const wall0 = performance.now();
+  const reports = children.map(next);
+  for (const child of children) child.send('go');
+  const done = await Promise.all(reports);
+  const server = serverCores(server0, (performance.now() - wall0) / 1000);
+  const drained = await Promise.all(children.map(next));
+  return {
+    rate: sum(done.map((d) => d.rate)),
+    drainMs: Math.max(...drained.map((d) => d.drainMs)),
+    cores: { brokers: done.map((d) => d.cpu / d.wall), server },
+  };
+}
+
+const sum = (list) => list.reduce((a, b) => a + b, 0);
+function serverTicks() {
+  return new Map(cluster.serverPids().map((pid) => [pid, ticksOf(pid)]));
+}
+// The server's CPU (postmaster, backends, WAL writer …) per wall second since `before`.
+function serverCores(before, wall) {
+  let ticks = 0;
+  for (const pid of cluster.serverPids()) ticks += ticksOf(pid) - (before.get(pid) ?? 0);
+  return ticks / 100 / wall;
+}
+function ticksOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, 1/100 s
+  } catch {
+    return 0;
+  }
+}
+
 for (const brokers of [1, 2]) {
-  const appendUrl = await freshDatabase();
-  const appendStores = await Promise.all(Array.from({ length: brokers }, () => openPostgresStore(appendUrl)));
-  const appendRates = await Promise.all(appendStores.map((store) => rate(CONCURRENCY, append(store))));
-  // Acknowledged is durable, not yet sequenced: how long the sequencer still needs once the load stops.
-  const drainStart = performance.now();
-  await Promise.all(appendStores.map((store) => store.settle?.(120_000)));
-  const drainMs = performance.now() - drainStart;
-  await Promise.all(appendStores.map((store) => store.close()));
-  const sessionUrl = await freshDatabase();
-  const sessionStores = await Promise.all(
-    Array.from({ length: brokers }, () => openPostgresStore(sessionUrl)),
-  );
-  // Callers of different brokers are different people.
-  const openRates = await Promise.all(
-    sessionStores.map((store, b) =>
-      rate(CONCURRENCY, (caller, n) => openSession(store, b * 1000 + caller, n)),
-    ),
-  );
-  await Promise.all(sessionStores.map((store) => store.close()));
-  const sum = (list) => list.reduce((a, b) => a + b, 0);
+  const appends = await pgBrokers(brokers, 'append');
+  const opens = await pgBrokers(brokers, 'open');
   results.push({
     engine: 'postgres',
     brokers,
     raw: pgRawSerial,
-    appends: sum(appendRates),
+    appends: appends.rate,
     // Every acknowledged append in the tree: the run's appends over the run plus the drain after it.
-    sequenced: (sum(appendRates) * SECONDS) / (SECONDS + drainMs / 1000),
-    drainMs,
-    opens: sum(openRates),
+    sequenced: (appends.rate * SECONDS) / (SECONDS + appends.drainMs / 1000),
+    drainMs: appends.drainMs,
+    opens: opens.rate,
+    cores: { appends: appends.cores, opens: opens.cores },
   });
 }
 cluster.stop();
@@ -246,6 +218,15 @@ for (const row of results)
 console.log(
   `\npostgres raw INSERT/s with ${CONCURRENCY} connections in parallel (group commit, no chain): ${pgRawParallel.toFixed(0)}`,
 );
+const cores = (c) =>
+  `brokers ${c.brokers.map((n) => n.toFixed(2)).join(' + ')}, PostgreSQL ${c.server.toFixed(2)}`;
+console.log(
+  `postgres brokers ${process.env.BENCH_PG_IN_PROCESS === '1' ? 'all in this process' : 'each in a process of its own'}; CPU in cores (CPU s per wall s) — load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);
+for (const row of results.filter((r) => r.cores))
+  console.log(
+    `  ${row.brokers} broker(s): appends ${cores(row.cores.appends)}; session opens ${cores(row.cores.opens)}`,
+  );
 for (const row of results.filter((r) => r.drainMs !== undefined))
   console.log(
     `postgres ${row.brokers} broker(s): appends ${((100 * row.appends) / pgRawParallel).toFixed(0)}% of parallel raw INSERTs; sequenced into the tree ${row.sequenced.toFixed(0)}/s (queue drained ${row.drainMs.toFixed(0)} ms after the load stopped)`,

@@ -7,7 +7,7 @@
  */
 import * as oidc from 'openid-client';
 import { AuthFailedError } from '../core/errors.js';
-import { isLoopbackHost } from '../core/policy/validate.js';
+import { isLoopbackHost } from '../core/policy/reader.js';
 
 /** Settings of the console's OIDC client. */
 export interface CodeFlowOptions {

@@ -5,7 +5,7 @@
  */
 import * as oidc from 'openid-client';
 import { AuthFailedError, ImpError, InterruptedError } from '../core/errors.js';
-import { isLoopbackHost } from '../core/policy/validate.js';
+import { isLoopbackHost } from '../core/policy/reader.js';
 
 /** What the user must see to complete the login in a browser. */
 export interface DeviceCode {

@@ -252,17 +252,21 @@ export async function insertNewSession(
   session: SessionRecord,
 ): Promise<void> {
   await tx.lockKey(`person\u0000${principal.iss}\u0000${principal.sub}`);
-  const lastUsed = (await tx.lastUsedAuthTime(principal.iss, principal.sub)) ?? -1;
+  // Both reads at once (after the lock): on PostgreSQL they share one round trip with the BEGIN and the lock.
+  const [lastUsedAt, open] = await Promise.all([
+    tx.lastUsedAuthTime(principal.iss, principal.sub),
+    tx.listSessions({
+      requesterIss: principal.iss,
+      requesterSub: principal.sub,
+      tenant: session.tenant,
+      states: ['pending', 'active'],
+    }),
+  ]);
+  const lastUsed = lastUsedAt ?? -1;
   // Only where the IdP's login is the proof: with passkeys each session has an assertion of its own.
   if (usesIdp(policy.reauth.method) && policy.reauth.perSession && lastUsed >= principal.authTime) {
     throw new StepUpRequiredError(1, 'Each session needs a login of its own. Log in again.');
   }
-  const open = await tx.listSessions({
-    requesterIss: principal.iss,
-    requesterSub: principal.sub,
-    tenant: session.tenant,
-    states: ['pending', 'active'],
-  });
   // The handler's audited session.one_active check ran before; this is the same rule for a request
   // that raced another one past it. The handler audits this refusal once the transaction has rolled
   // back (auditedRaceRefusal), since nothing written in here survives the throw.

@@ -2,7 +2,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AuthRequiredError, ConfigError, UsageError } from '../core/errors.js';
-import { isLoopbackHost } from '../core/policy/validate.js';
+import { isLoopbackHost } from '../core/policy/reader.js';
 
 /** What config.json holds. */
 export interface CliConfig {

@@ -14,6 +14,7 @@ import { NOTIFICATION_TABLE_SQL } from './notification-rows.js';
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
 
 import { POSTGRES_TREE_MIGRATION } from './postgres-tree.js';
+import { SESSION_PERSON_INDEXES_SQL } from './session-rows.js';
 
 /** One migration: a name for the version table and its SQL (run in one transaction with the others). */
 export interface PostgresMigration {
@@ -178,5 +179,11 @@ export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [
       body TEXT NOT NULL
     );
     `,
+  },
+  {
+    // Every session open reads the person's newest auth_time and their sessions on the tenant: a
+    // few index entries instead of the person's whole history (issue #16).
+    name: 'sessions: indexes for the per-person checks',
+    sql: SESSION_PERSON_INDEXES_SQL,
   },
 ];

@@ -27,6 +27,8 @@ import type { RecordingChunk } from '../core/recording/asciicast.js';
 import type { KeyStorage, StoredKey } from './key-storage.js';
 import { notificationTx } from './notification-rows.js';
 import { passkeyTx, type SqlRunner } from './passkey-rows.js';
+import { AppendGroups } from './postgres-appends.js';
+import { appendOnly, newTxState, type TxStatements, txStatements } from './postgres-batch.js';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.js';
 import { HEAD_CHANNEL, lockSql, QUEUE_CHANNEL, queuedBody, Sequencer } from './postgres-sequencer.js';
 import { integrateSql, listNotes, loadFrontier, readNodes, treeHead, treeSize } from './postgres-tree.js';
@@ -62,6 +64,11 @@ export interface PostgresStoreOptions {
   env?: NodeJS.ProcessEnv;
   /** Pool size (default 16). */
   maxConnections?: number;
+  /**
+   * How many groups of append-only transactions may be written at once (default 2): transactions
+   * that write nothing but audit events and arrive meanwhile share the next group's one INSERT.
+   */
+  appendGroups?: number;
   /** Ignored (transactions run in parallel, one pooled connection each); kept so existing callers compile. */
   maxConcurrentTransactions?: number;
   /** How long a transaction waits for a row or key lock before failing closed (ms, default 10 000). */
@@ -311,15 +318,6 @@ const timersClock: Clock = {
   },
 };
 
-/** A transaction in progress: statements not sent yet (BEGIN, queued events) and how many events it queued. */
-interface TxState {
-  /** Sent with the next statement, or with COMMIT (escaped literals: a multi-statement query takes no parameters). */
-  pending: string[];
-  /** Whether BEGIN has reached the server. */
-  begun: boolean;
-  queued: number;
-}
-
 /** The PostgreSQL engine of {@link Store}, plus what replicas need to share: keys and session wake-ups. */
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
@@ -330,6 +328,7 @@ export class PostgresStore implements Store {
   private readonly waiters = new Set<() => void>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly sequencer: Sequencer;
+  private readonly appendGroups: AppendGroups;
   private readonly clock: Clock;
   private notifying: Promise<void> | null = null;
   private notifyAgain = false;
@@ -349,11 +348,15 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly config: pg.PoolConfig,
     private readonly onError: (message: string, error: Error) => void,
-    options: Pick<PostgresStoreOptions, 'clock' | 'sequencerPollMs' | 'onSequencerLease'> = {},
+    options: Pick<
+      PostgresStoreOptions,
+      'clock' | 'sequencerPollMs' | 'onSequencerLease' | 'appendGroups'
+    > = {},
   ) {
+    this.appendGroups = new AppendGroups(pool, options.appendGroups ?? 2);
     // The read methods are the transaction's own, each one statement on any pooled connection: no
-    // BEGIN, committed data only (read committed). Nothing is ever queued in `pending`.
-    const reads = this.tx(pool as unknown as pg.PoolClient, { pending: [], begun: true, queued: 0 });
+    // BEGIN, committed data only (read committed), nothing deferred or batched.
+    const reads = this.tx(null);
     for (const name of STORE_READS) {
       const read = reads[name] as (...args: unknown[]) => Promise<unknown>;
       Object.assign(this, { [name]: (...args: unknown[]) => this.read(() => read(...args)) });
@@ -382,33 +385,50 @@ export class PostgresStore implements Store {
   }
 
   private async runTransaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw new AuditUnavailableError(error);
-    }
+    // The connection is taken when the first statement must go: a transaction that only appends
+    // needs none of its own (its events join a group, postgres-appends.ts).
+    let client: pg.PoolClient | undefined;
+    let connecting: Promise<pg.PoolClient> | undefined;
     // A connection that dies between statements emits 'error' on the client: keep it from
     // crashing the process, and discard the connection afterwards.
     let broken: Error | undefined;
     const onClientError = (error: Error) => {
       broken = error;
     };
-    client.on('error', onClientError);
-    // BEGIN travels with the first statement's round trip when that one takes no parameters.
-    const state: TxState = { pending: ['BEGIN'], begun: false, queued: 0 };
+    const connect = () => {
+      connecting ??= this.pool.connect().then(
+        (taken) => {
+          client = taken;
+          taken.on('error', onClientError);
+          return taken;
+        },
+        (error: unknown) => {
+          throw new AuditUnavailableError(error);
+        },
+      );
+      return connecting;
+    };
+    // BEGIN, and whatever else waits, travels with the first statement (postgres-batch.ts).
+    const state = newTxState();
+    const statements = txStatements(connect, state);
     let committing = false;
     try {
-      const result = await fn(this.tx(client, state));
-      if (state.begun || state.pending.length > 1) {
+      const result = await fn(this.tx(statements));
+      const rows = appendOnly(state);
+      if (rows) {
         committing = true;
-        await client.query([...state.pending.splice(0), 'COMMIT'].join(';\n'));
+        if (rows.length > 0) await this.appendGroups.commit(rows);
+      } else if (state.begun || state.queue.length > 1) {
+        committing = true;
+        await statements.finish('COMMIT');
         state.begun = false;
       }
       if (state.queued > 0) this.queuedCommitted();
       return result;
     } catch (error) {
-      if (state.begun || committing)
+      // A statement still connecting (or failed to): wait for it, so the connection is released.
+      await connecting?.catch(() => {});
+      if (client && state.begun)
         await client.query('ROLLBACK').catch((rollbackError: Error) => {
           broken ??= rollbackError;
         });
@@ -417,8 +437,10 @@ export class PostgresStore implements Store {
       if (committing && state.queued > 0) throw new AuditUnavailableError(error);
       throw isPostgresUnavailable(error) ? new AuditUnavailableError(error) : error;
     } finally {
-      client.off('error', onClientError);
-      client.release(broken ?? false);
+      if (client) {
+        client.off('error', onClientError);
+        client.release(broken ?? false);
+      }
     }
   }
 
@@ -448,21 +470,20 @@ export class PostgresStore implements Store {
       });
   }
 
-  private tx(client: pg.PoolClient, state: TxState): StoreTx {
-    // Every statement of the transaction goes through here, after what is pending (BEGIN, queued events).
-    const query = async <R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]) => {
-      if (state.pending.length > 0) {
-        const statements = state.pending.splice(0);
-        try {
-          await client.query(statements.join(';\n'));
-        } catch (error) {
-          throw statements.length > 1 || !state.begun ? new AuditUnavailableError(error) : error;
-        } finally {
-          state.begun = true;
-        }
-      }
-      return client.query<R>(sql, values);
-    };
+  /**
+   * The transaction's methods over `statements` (batched, postgres-batch.ts); with null, the store's
+   * read methods: one statement each on any pooled connection, no BEGIN, nothing deferred.
+   */
+  private tx(statements: TxStatements | null): StoreTx {
+    const direct = <R extends pg.QueryResultRow = Row>(sql: string, values?: unknown[]) =>
+      this.pool.query<R>(sql, values);
+    const query = statements ? statements.query : direct;
+    // Writes whose result nobody reads wait for the next statement or the COMMIT.
+    const defer = statements
+      ? statements.defer
+      : async (sql: string, values?: unknown[]) => {
+          await direct(sql, values);
+        };
     const run: SqlRunner = async (sql, values) => {
       let n = 0;
       const result = await query(
@@ -476,9 +497,9 @@ export class PostgresStore implements Store {
         try {
           const id = randomUUID();
           const body = queuedBody(draft, id, new Date(nowMs).toISOString());
+          if (!statements) throw new Error('appendAudit outside a transaction');
           // A plain INSERT, sent with the next statement or with COMMIT: no lock, no head to read.
-          state.pending.push(`INSERT INTO audit_queue (body) VALUES (${client.escapeLiteral(body)})`);
-          state.queued++;
+          statements.event(pg.escapeLiteral(body));
           return JSON.parse(body) as QueuedAuditEvent;
         } catch (error) {
           throw new AuditUnavailableError(error);
@@ -488,10 +509,11 @@ export class PostgresStore implements Store {
         // 64 bits of its SHA-256 in the one-bigint key space (apart from the (namespace, purpose)
         // pairs); a collision only serialises more. Hashed here: keys may hold NUL, text may not.
         const id = createHash('sha256').update(`imp\u0000${key}`).digest().readBigInt64BE(0);
-        await query('SELECT pg_advisory_xact_lock($1::bigint)', [id.toString()]);
+        // Taken before anything after it in the transaction runs (statements keep their order).
+        await defer('SELECT pg_advisory_xact_lock($1::bigint)', [id.toString()]);
       },
       insertLogin: async (login: LoginRecord) => {
-        await query(
+        await defer(
           `INSERT INTO logins (id, iss, sub, email, auth_time, created_at, expires_at, id_token_hash, groups)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
           [
@@ -512,7 +534,7 @@ export class PostgresStore implements Store {
         firstLogin({ query }, 'SELECT * FROM logins WHERE id_token_hash = $1', [hash]),
       findLatestLogin: async (who: string) =>
         firstLogin(
-          client,
+          { query },
           // ILIKE: SQLite's LIKE ignores ASCII case; the engines answer alike.
           `SELECT * FROM logins WHERE sub = $1 OR email = $1 OR email ILIKE $2 ESCAPE '\\'
            ORDER BY created_at DESC LIMIT 1`,
@@ -521,7 +543,7 @@ export class PostgresStore implements Store {
       insertSession: async (session: SessionRecord) => {
         const row = sessionToRow(session);
         const columns = Object.keys(row);
-        await query(
+        await defer(
           `INSERT INTO sessions (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
           Object.values(row),
         );
@@ -563,7 +585,7 @@ export class PostgresStore implements Store {
       ...passkeyTx(run),
       ...notificationTx(run),
       insertRecordingChunk: async (chunk: RecordingChunk) => {
-        await query(
+        await defer(
           'INSERT INTO recording_chunks (session, seq, ts, data, sha256) VALUES ($1, $2, $3, $4, $5)',
           [chunk.session, chunk.seq, chunk.ts, chunk.data, chunk.sha256],
         );

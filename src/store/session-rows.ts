@@ -83,3 +83,13 @@ export function rowToSession(row: Row): SessionRecord {
     review: json(row.review),
   };
 }
+
+/**
+ * Indexes for the per-person checks of every session open (both engines, their last migration):
+ * the newest auth_time (step-up: one login per session) and the person's sessions on one tenant
+ * (session.one_active), each a few index entries instead of the person's whole history.
+ */
+export const SESSION_PERSON_INDEXES_SQL = `
+  CREATE INDEX sessions_person_auth_time ON sessions (requester_iss, requester_sub, auth_time);
+  CREATE INDEX sessions_person_tenant ON sessions (requester_iss, requester_sub, tenant, state);
+`;

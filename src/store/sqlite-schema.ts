@@ -1,5 +1,6 @@
 import { NOTIFICATION_TABLE_SQL } from './notification-rows.js';
 import { PASSKEY_TABLES_SQL } from './passkey-rows.js';
+import { SESSION_PERSON_INDEXES_SQL } from './session-rows.js';
 
 /** SQLite migrations, applied in order; PRAGMA user_version records how many ran. */
 import { SQLITE_TREE_MIGRATION } from './sqlite-tree.js';
@@ -109,4 +110,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   PASSKEY_TABLES_SQL,
   // 7: the notification outbox (rows written with the audit event they announce).
   NOTIFICATION_TABLE_SQL,
+  // 8: the per-person checks of every session open (the step-up check's newest auth_time, the
+  // one-session-per-tenant check) read a few index entries instead of the person's whole history.
+  SESSION_PERSON_INDEXES_SQL,
 ];

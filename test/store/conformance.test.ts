@@ -673,6 +673,65 @@ describe.each(engines)('$name store', (engine) => {
     expect(await store.transaction((tx) => tx.getNotification('n5'))).toBeNull();
   });
 
+  it('stores values as written, whatever they hold, and answers reads issued together each with its own result', async () => {
+    const { store } = await engine.fresh();
+    // PostgreSQL sends a transaction's statements together with their values written in as literals.
+    const awkward = `it's a "quote", a back\\slash \\', $1 and $$ dollars, \u00e9\u{1F600}, a tab\tand\nnewline; DROP TABLE sessions; --`;
+    const id = '00000000-0000-4000-8000-00000000000a';
+    const other = '00000000-0000-4000-8000-00000000000b';
+    const queued = await store.transaction(async (tx) => {
+      await tx.lockKey(`person\u0000${ALICE.iss}\u0000${ALICE.sub}`);
+      await tx.insertLogin(login('login-awkward', { email: awkward, groups: [awkward, 'g"2', 'g\\3'] }));
+      await tx.insertSession(session(id, { reason: awkward, ticket: `SUP-'1'`, authTime: 500 }));
+      await tx.insertSession(session(other, { requester: BOB, tenant: 'globex', authTime: 700 }));
+      const [lastAlice, mine, lastBob, theirs] = await Promise.all([
+        tx.lastUsedAuthTime(ALICE.iss, ALICE.sub),
+        tx.listSessions({ requesterIss: ALICE.iss, requesterSub: ALICE.sub, states: ['active', 'pending'] }),
+        tx.lastUsedAuthTime(BOB.iss, BOB.sub),
+        tx.getSession(other),
+      ]);
+      expect([lastAlice, mine.map((s) => s.id), lastBob, theirs?.tenant]).toEqual([500, [id], 700, 'globex']);
+      return tx.appendAudit(draft({ reason: awkward, data: { note: awkward } }), T0);
+    });
+    expect(await store.getSession(id)).toEqual(
+      session(id, { reason: awkward, ticket: `SUP-'1'`, authTime: 500 }),
+    );
+    expect(await store.getLogin('login-awkward')).toMatchObject({
+      email: awkward,
+      groups: [awkward, 'g"2', 'g\\3'],
+    });
+    const [event] = await store.sequenced([queued.id]);
+    expect(event).toMatchObject({ reason: awkward, data: { note: awkward } });
+    expect(await store.listSessions({})).toHaveLength(2);
+  });
+
+  it('a write that fails takes the whole transaction with it, its audit events included', async () => {
+    const { store } = await engine.fresh();
+    const id = '00000000-0000-4000-8000-00000000000c';
+    await store.transaction((tx) => tx.insertSession(session(id)));
+    // A second session with the same id, and a NUL where the database stores text (PostgreSQL refuses it).
+    for (const clash of [
+      session(id),
+      session('00000000-0000-4000-8000-00000000000d', { reason: 'a\u0000b' }),
+    ]) {
+      const attempt = store.transaction(async (tx) => {
+        await tx.appendAudit(draft({ type: 'session.requested' }), T0);
+        await tx.insertSession(clash);
+        await tx.appendAudit(draft(), T0);
+      });
+      if (engine.name === 'postgres' || clash.id === id) await expect(attempt).rejects.toThrow();
+      else await attempt;
+    }
+    await store.settle();
+    const sessions = await store.listSessions({});
+    const events = await store.readAudit();
+    // SQLite stores the NUL (its text holds one); PostgreSQL refused the whole transaction.
+    expect(sessions.map((s) => s.id)).toEqual(
+      engine.name === 'postgres' ? [id] : [id, '00000000-0000-4000-8000-00000000000d'],
+    );
+    expect(events).toHaveLength(engine.name === 'postgres' ? 0 : 2);
+  });
+
   it('keeps sessions: insert, read, list with filters in creation order, last used auth_time', async () => {
     const { store } = await engine.fresh();
     const ids = [1, 2, 3, 4].map((n) => `00000000-0000-4000-8000-00000000000${n}`);

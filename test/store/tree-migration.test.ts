@@ -25,8 +25,9 @@ it('integrates a pre-tree SQLite log on open, then keeps appending to the same t
   const db = new Database(file);
   db.exec(
     'DROP TABLE audit_tree; DROP TABLE audit_notes; DROP TABLE audit_cosignatures; ' +
-      // and the migrations after it (6: passkeys), which run again on open
-      'DROP TABLE passkeys; DROP TABLE passkey_ceremonies; DROP TABLE notifications; PRAGMA user_version = 4',
+      // and the migrations after it (6: passkeys, 7: notifications, 8: session indexes), which run again on open
+      'DROP TABLE passkeys; DROP TABLE passkey_ceremonies; DROP TABLE notifications; ' +
+      'DROP INDEX sessions_person_auth_time; DROP INDEX sessions_person_tenant; PRAGMA user_version = 4',
   );
   db.close();
 

@@ -9,7 +9,7 @@
  * wall, the token the second: sites on other ports of the same host are "same-site").
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isLoopbackHost } from '../../core/policy/validate.js';
+import { isLoopbackHost } from '../../core/policy/reader.js';
 import type { BrokerDeps } from '../context.js';
 
 /** A logged-in browser. */

@@ -1,8 +1,9 @@
 /** Reads policy YAML text into a validated Policy; errors name the file, line and key. */
 import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { formatPolicyPath, type PolicyProblem } from './reader.js';
 import type { Policy } from './types.js';
-import { formatPolicyPath, type PolicyProblem, validatePolicy } from './validate.js';
+import { validatePolicy } from './validate.js';
 
 /** Parses and validates; throws ConfigError (IMP_POLICY_INVALID) listing every problem as `file:line: key: message`. */
 export function parsePolicy(text: string, fileName: string): Policy {

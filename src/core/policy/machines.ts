@@ -7,8 +7,8 @@
 
 import { matchesPathGlob } from '../proxy-path.js';
 import { checkReason, checkTicketAndReason } from './decide.js';
+import type { Obj, Path, Reader } from './reader.js';
 import type { Machine, MachineAllow, Policy } from './types.js';
-import type { Obj, Path, Reader } from './validate.js';
 
 /** The role name a machine session's requester carries, so sessions and audit events name it. */
 export const MACHINE_ROLE_PREFIX = 'machine:';

@@ -5,7 +5,7 @@
  * are never in the policy: it names the environment variables that hold them.
  */
 import { NOTIFICATION_KINDS, type NotificationKind } from '../notify/kinds.js';
-import type { Obj, Path, Reader } from './validate.js';
+import type { Obj, Path, Reader } from './reader.js';
 
 /** A signed JSON webhook (the break-glass alert format). */
 export interface WebhookChannel {

@@ -5,7 +5,7 @@
  * {@link TicketFacts}; {@link decideTicket} names the rule that refuses, in a fixed order:
  * ticket.not_found → ticket.closed → ticket.not_assigned → ticket.other_tenant.
  */
-import type { Obj, Path, Reader } from './validate.js';
+import type { Obj, Path, Reader } from './reader.js';
 
 /** Which adapter talks to the ticket system. */
 export type TicketSystemType = 'redmine' | 'jira' | 'http';
