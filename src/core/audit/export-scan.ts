@@ -309,7 +309,7 @@ function subtreeHash(leaves: Uint8Array, from: number): Uint8Array {
       level.set(digest('sha256', pair, 'buffer'), at / 2);
     }
   }
-  return level.subarray(0, 32);
+  return level.slice(0, 32); // its own 32 bytes: a view would carry the whole block to the main thread
 }
 
 const PAIR = Buffer.alloc(65, 1);
