@@ -162,8 +162,27 @@ export async function startTestBroker(
     },
     call,
     async close() {
-      await broker.close();
+      await boundedClose(broker.close());
       await idp.close();
     },
   };
+}
+
+/**
+ * A broker's close() that hangs fails here, naming itself and what still holds the process, instead
+ * of surfacing as the test's own timeout with no clue (how the keep-alive shutdown hang showed).
+ */
+async function boundedClose(closing: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), 20_000);
+  });
+  const outcome = await Promise.race([closing.then(() => 'closed' as const), limit]);
+  clearTimeout(timer);
+  if (outcome === 'late') {
+    const handles = (process as unknown as { _getActiveHandles(): object[] })
+      ._getActiveHandles()
+      .map((h) => h.constructor?.name ?? typeof h);
+    throw new Error(`broker.close() did not finish within 20 s; active handles: ${handles.join(', ')}`);
+  }
 }
