@@ -1,6 +1,8 @@
-// Writes a version-2 audit export of N chained events to a file, as GET /v1/audit/export would
-// serve it: the header, every event line (exportLine), a JWS checkpoint and a C2SP checkpoint note
-// (signed by the log key and cosigned by one witness) every 100,000 events and at the end.
+// Writes a version-2 audit export of N chained events to a file, as GET /v1/audit/export serves
+// it: the header (`canonical: true`), every event line as its canonical JSON (canonicalEventLine),
+// a JWS checkpoint and a C2SP checkpoint note (signed by the log key and cosigned by one witness)
+// every 100,000 events and at the end. `legacy`: event lines as exports before `canonical` wrote
+// them (exportLine, the store's field order), for comparing the two verify paths.
 // Used by bench/audit.js to time `imp audit verify --file` on a million events.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,7 +11,7 @@ import { writeFile } from 'node:fs/promises';
 import { signCheckpoint } from '../dist/broker/checkpoints.js';
 import { KeyRing } from '../dist/broker/keys.js';
 import { GENESIS_PREV, sealEvent } from '../dist/core/audit/event.js';
-import { exportLine } from '../dist/core/audit/export-format.js';
+import { canonicalEventLine, exportLine } from '../dist/core/audit/export-format.js';
 import { eventLeafHash } from '../dist/core/audit/log-tree.js';
 import { Frontier } from '../dist/core/audit/merkle.js';
 import {
@@ -62,7 +64,7 @@ function noteKey(name) {
  * Writes the export to `file` and the JWKS to `jwksFile`; returns the witness vkey to trust and the
  * number of bytes of event lines.
  */
-export async function writeExportFile(file, jwksFile, count, every = 100_000) {
+export async function writeExportFile(file, jwksFile, count, every = 100_000, legacy = false) {
   const keys = await KeyRing.load(null, Date.now());
   const origin = 'bench.example/audit';
   const log = noteKey(origin);
@@ -87,6 +89,7 @@ export async function writeExportFile(file, jwksFile, count, every = 100_000) {
         tree_size: count,
         left: [],
         right: [],
+        ...(legacy ? {} : { canonical: true }),
       },
     }),
   );
@@ -101,7 +104,7 @@ export async function writeExportFile(file, jwksFile, count, every = 100_000) {
     const event = sealEvent(draft(i, session), { seq: i + 1, id: randomUUID(), ts, prev });
     prev = event.hash;
     frontier.append(eventLeafHash(event));
-    const line = exportLine(event);
+    const line = legacy ? exportLine(event) : canonicalEventLine(event);
     eventBytes += Buffer.byteLength(line);
     await write(line);
     if ((i + 1) % every === 0 || i + 1 === count) {
@@ -118,9 +121,10 @@ export async function writeExportFile(file, jwksFile, count, every = 100_000) {
   return { witnessKey: cosignerVerifierKey(witness), eventBytes };
 }
 
-// node bench/audit-export-file.js FILE JWKS [COUNT] writes a file by hand (for profiling).
+// node bench/audit-export-file.js FILE JWKS [COUNT] [--legacy] writes a file by hand (for profiling).
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [file, jwks, count] = process.argv.slice(2);
-  const result = await writeExportFile(file, jwks, Number(count ?? 1_000_000));
+  const [file, jwks, count] = process.argv.slice(2).filter((a) => a !== '--legacy');
+  const legacyLines = process.argv.includes('--legacy');
+  const result = await writeExportFile(file, jwks, Number(count ?? 1_000_000), 100_000, legacyLines);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

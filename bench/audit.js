@@ -124,8 +124,8 @@ function rawInserts() {
 
 /**
  * `imp audit verify --file` on an export of VERIFY_EVENTS events (bench/audit-export-file.js: JWS
- * checkpoints and witness-cosigned notes every 100,000), as a user runs it: a child process, the
- * file read, chain, checkpoints and tree. Baseline, same run: SHA-256 alone, one digest of each
+ * checkpoints and witness-cosigned notes every 100,000, event lines canonical as the broker writes
+ * them), as a user runs it: a child process, the file read, chain, checkpoints and tree. Baseline, same run: SHA-256 alone, one digest of each
  * event line, over the same bytes (read beforehand).
  */
 async function verifyExport() {
@@ -185,7 +185,8 @@ function sha256Lines(file) {
     const bytes = Buffer.concat([rest, chunk.subarray(0, n)]);
     let at = 0;
     for (let nl = bytes.indexOf(10); nl >= 0; nl = bytes.indexOf(10, at)) {
-      if (bytes[at + 2] === 0x73) lines.push(Buffer.from(bytes.subarray(at, nl))); // {"seq"…
+      // Event lines: {"actor"… (canonical) or {"seq"… (older exports); not {"export", {"checkpoint", {"note".
+      if (bytes[at + 2] === 0x61 || bytes[at + 2] === 0x73) lines.push(Buffer.from(bytes.subarray(at, nl)));
       at = nl + 1;
     }
     rest = Buffer.from(bytes.subarray(at));

@@ -157,7 +157,7 @@ row(
 );
 row(
   'Audit',
-  `imp audit verify --file, ${audit.verify.events.toLocaleString('en-US')} events + ${audit.verify.checkpoints} checkpoints (chain + tree)`,
+  `imp audit verify --file, ${audit.verify.events.toLocaleString('en-US')} canonical events + ${audit.verify.checkpoints} checkpoints (chain + tree)`,
   `${audit.verify.seconds} s (${perSecond(audit.verify.eventsPerSecond)})`,
   `SHA-256 alone: ${audit.verify.sha256_only_seconds} s`,
   quick ? '' : '≤ 3 s',

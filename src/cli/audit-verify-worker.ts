@@ -1,17 +1,16 @@
 /**
- * A worker thread of `imp audit verify`: scans one slice of the export — its own byte range of the
- * file, or of bytes shared with the main thread — and posts the result back (audit-verify-scan.ts).
- * The digests travel as transferred buffers, not copies.
+ * A worker thread of `imp audit verify`: takes ranges of the export in turn from the counter it
+ * shares with the other threads — its own reads of the file, or bytes shared with the main thread
+ * — and posts each scan back (audit-verify-scan.ts), then `done`. The digests travel as
+ * transferred buffers, not copies.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { scanExportSlice } from '../core/audit/export-scan.js';
-import { scanFileRange } from './audit-export-reader.js';
+import { type RangeJob, scanRanges } from './audit-export-reader.js';
 
-const { source, start, end } = workerData as {
-  source: { file: string } | { bytes: Uint8Array };
-  start: number;
-  end: number;
-};
-const scan =
-  'file' in source ? scanFileRange(source.file, start, end) : scanExportSlice(source.bytes, start, end);
-parentPort!.postMessage(scan, [scan.hashes.buffer as ArrayBuffer, scan.leaves.buffer as ArrayBuffer]);
+scanRanges(workerData as RangeJob, (k, scan) =>
+  parentPort!.postMessage({ k, scan }, [
+    scan.hashes.buffer as ArrayBuffer,
+    scan.leaves.buffer as ArrayBuffer,
+  ]),
+);
+parentPort!.postMessage({ done: true });

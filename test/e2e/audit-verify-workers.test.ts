@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sliceBounds } from '../../src/cli/audit-verify-scan.js';
 import { type AuditEvent, GENESIS_PREV, sealEvent } from '../../src/core/audit/event.js';
-import { exportLine, parseExport } from '../../src/core/audit/export-format.js';
+import { canonicalEventLine, exportLine, parseExport } from '../../src/core/audit/export-format.js';
 import { eventLeafHash } from '../../src/core/audit/log-tree.js';
 import { Frontier } from '../../src/core/audit/merkle.js';
 import {
@@ -87,7 +87,7 @@ const notes = await (async () => {
 })();
 
 /** The export text of some event lines, with the original log's header and notes. */
-function exportText(eventLines: string[]): string {
+function exportText(eventLines: string[], canonical = false): string {
   const header = {
     version: 2 as const,
     broker: 'https://broker.imp.test',
@@ -100,6 +100,7 @@ function exportText(eventLines: string[]): string {
     tree_size: N,
     left: [],
     right: [],
+    ...(canonical ? { canonical: true } : {}),
   };
   return [exportLine({ export: header }), ...eventLines, ...notes.map((note) => exportLine({ note }))].join(
     '',
@@ -122,9 +123,9 @@ function firstOfSlices(eventLines: string[]): number[] {
 }
 
 let files = 0;
-async function verify(eventLines: string[], workers: number) {
+async function verify(eventLines: string[], workers: number, canonical = false) {
   const file = join(work, `export-${files++}.jsonl`);
-  writeFileSync(file, exportText(eventLines));
+  writeFileSync(file, exportText(eventLines, canonical));
   const { env } = makeUserEnv({ IMP_VERIFY_WORKERS: String(workers) });
   const result = await runImp(
     ['audit', 'verify', '--file', file, '--witness-key', witnessKey, '--json'],
@@ -218,5 +219,64 @@ describe('imp audit verify with worker threads', () => {
       expect(problem.kind).toBe('inserted');
       expect([cut, cut + 1]).toContain(problem.seq);
     }
+  });
+});
+
+describe('imp audit verify of a canonical export (event lines hashed as stored)', () => {
+  const canonical = original.map((event) => canonicalEventLine(event));
+  const cutsOf = () => firstOfSlices(canonical);
+  const runs = (eventLines: string[]) => verify(eventLines, SLICES, true);
+
+  it('a clean export verifies as witnessed from the slices, with the verdict of the other format', async () => {
+    const fast = await runs(canonical);
+    expect(fast.code).toBe(0);
+    expect(fast.json.slices).toBe(SLICES);
+    const legacy = await verify(lines, SLICES);
+    expect(fast.json).toEqual(legacy.json);
+  });
+
+  // Each variant parses to the very event that was hashed, so re-serialising would let it pass:
+  // hashed as stored, it is named at its seq by the chain and inside the range the tree names.
+  it.each([
+    ['a space added', (line: string) => line.replace('"data":{', '"data": {')],
+    [
+      'a duplicate key whose last value is the original',
+      (line: string) => line.replace('"method":', '"method":"DELETE","method":'),
+    ],
+    ['an escaped letter', (line: string) => line.replace('"GET"', '"\\u0047ET"')],
+  ])(
+    'an event line with %s is caught and located, in each slice',
+    { timeout: 60_000 },
+    async (_, respell) => {
+      const cuts = cutsOf();
+      for (const index of [300, cuts[0]! + 300, cuts[1]! + 300]) {
+        const variant = canonical.with(index, respell(canonical[index]!));
+        expect(JSON.parse(variant[index]!)).toEqual(original[index]);
+        const result = await runs(variant);
+        expect(result.code).toBe(1);
+        expect(result.json.slices).toBe(0); // the sequential walk named it
+        expect(result.json.problem).toMatchObject({ kind: 'malformed', seq: index + 1 });
+        expect(String((result.json.problem as { message: string }).message)).toContain('canonical JSON');
+        expect(result.stderr).toContain(`Audit log BROKEN at seq ${index + 1} (malformed)`);
+        const tree = result.json.tree as {
+          ok: boolean;
+          problem: { kind: string; first: number; last: number };
+        };
+        expect(tree.problem.kind).toBe('rewritten');
+        expect(tree.problem.first).toBeLessThanOrEqual(index + 1);
+        expect(tree.problem.last).toBeGreaterThanOrEqual(index + 1);
+      }
+    },
+  );
+
+  it('an edited event line, still canonical, is caught as edited at its seq', async () => {
+    const event = original[cutsOf()[1]! + 10]!;
+    const edited = canonicalEventLine({
+      ...event,
+      data: { ...event.data, path: '/v1/admin/delete-everything' },
+    });
+    const result = await runs(canonical.with(event.seq - 1, edited));
+    expect(result.code).toBe(1);
+    expect(result.json.problem).toMatchObject({ kind: 'edited', seq: event.seq });
   });
 });

@@ -279,7 +279,7 @@ describe('a DBA against the witnessed log (SQLite, live file)', () => {
       const file = await exportFile(t);
       const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
       const header = JSON.parse(lines[0]!) as { export: Record<string, unknown> };
-      const isEvent = (l: string) => l.startsWith('{"seq"');
+      const isEvent = (l: string) => !/^\{"(export|checkpoint|note)"/.test(l);
       const eventLines = lines.filter(isEvent);
       const rest = lines.slice(1).filter((l) => !isEvent(l));
       const n = eventLines.length;

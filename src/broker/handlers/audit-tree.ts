@@ -4,7 +4,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { type AuditEvent, GENESIS_PREV } from '../../core/audit/event.js';
-import { exportLine } from '../../core/audit/export-format.js';
+import { canonicalEventLine, exportLine } from '../../core/audit/export-format.js';
 import type { StoredNote } from '../../core/audit/log-tree.js';
 import { decompose, inclusionRanges, nodesFor, rangeHash } from '../../core/audit/merkle.js';
 import type { AuditReceipt } from '../../core/audit/receipt.js';
@@ -78,10 +78,12 @@ export async function treeExport(
         tree_size: size,
         left,
         right,
+        canonical: true,
       },
     }),
   );
-  for (const event of events) stream.write(exportLine(event));
+  // Each event line is its leaf's bytes, so a verifier hashes it as stored (export-format.ts).
+  for (const event of events) stream.write(canonicalEventLine(event));
   for (const checkpoint of checkpoints) stream.write(exportLine({ checkpoint }));
   for (const note of notes) stream.write(exportLine({ note: note.note }));
   stream.end();

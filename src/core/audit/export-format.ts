@@ -8,9 +8,19 @@
  * Version 2 adds to the header the log's origin and note key, and the tree the events belong to
  * (tree_size, plus the subtree hashes left and right of a partial range), so a window ties to a
  * cosigned checkpoint. Version 1 files keep verifying as before.
+ *
+ * `canonical: true` in a version-2 header (exports since this was added) promises that every event
+ * line is the event's RFC 8785 canonical JSON: exactly the bytes of its leaf in the tree. A
+ * verifier then hashes each line as stored and refuses a line that is not canonical, instead of
+ * parsing and re-serialising every event. Without it (older exports) event lines are in the
+ * store's field order and are hashed as their canonical re-serialisation, as before.
  */
+
+import { isCanonicalLine } from './canonical-line.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { AuditEvent } from './event.js';
+import { eventLeafJson } from './log-tree.js';
+import { leafHash } from './merkle.js';
 
 /** The first line of an export. */
 export interface ExportHeader {
@@ -28,6 +38,8 @@ export interface ExportHeader {
   tree_size?: number;
   left?: string[];
   right?: string[];
+  /** Every event line is the event's canonical JSON, the exact leaf bytes (see the top of this file). */
+  canonical?: boolean;
 }
 
 /** A parsed export. */
@@ -39,6 +51,16 @@ export interface ParsedExport {
   notes: string[];
   /** Lines that are not JSON, with their line numbers. */
   badLines: number[];
+  /**
+   * When the first line is a header with `canonical: true` (parseExportBytes only): per event, in
+   * order, the leaf hash of its line as stored and whether the line is its canonical JSON.
+   */
+  lines?: { leaf: Uint8Array; canonical: boolean }[];
+}
+
+/** An event's line in a canonical export: its RFC 8785 JSON, the leaf bytes, and a newline. */
+export function canonicalEventLine(event: AuditEvent): string {
+  return `${eventLeafJson(event)}\n`;
 }
 
 /** One line of the export for a header, event or checkpoint. */
@@ -99,10 +121,27 @@ export function parseExportBytes(bytes: Uint8Array): ParsedExport {
   for (let number = 1; start <= buffer.length; number++) {
     const newline = buffer.indexOf(10, start);
     const end = newline < 0 ? buffer.length : newline;
+    const events = result.events.length;
     parseLine(result, buffer.toString('utf8', start, end), number);
+    if (number === 1 && result.header?.canonical === true) result.lines = [];
+    if (result.lines && result.events.length > events) {
+      const line = buffer.subarray(start, end);
+      result.lines.push({ leaf: leafHash(line), canonical: isCanonicalLine(line, result.events.at(-1)) });
+    }
     start = end + 1;
   }
   return result;
+}
+
+/** True when the first line of these bytes is an export header with `canonical: true`. */
+export function isCanonicalExport(firstLine: Uint8Array): boolean {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(firstLine).toString('utf8'));
+    const item = classifyExportValue(value);
+    return item.kind === 'header' && item.header.canonical === true;
+  } catch {
+    return false;
+  }
 }
 
 function parseLine(result: ParsedExport, line: string, number: number): void {

@@ -4,7 +4,8 @@
  * Checkpoints are checked first, as they are the trust anchors: a malformed one → malformed, a bad
  * signature or clear fields that differ from the signed payload → bad_signature (lowest seq first).
  * Then events are read once, in the given order, and the first problem wins. Per event:
- *  1. not an AuditEvent → malformed.
+ *  1. not an AuditEvent, or (an export that promises canonical lines) its line is not its
+ *     canonical JSON → malformed.
  *  2. seq below the expected m → duplicate (reordered if below fromSeq). Above m (a jump): the rest of
  *     the log is scanned for m → reordered at m if it turns up later, else missing at m.
  *  3. hash does not match content → edited. Except: if the event links over its predecessor P
@@ -50,17 +51,24 @@ export interface ChainVerification {
 /** Verifies a checkpoint's JWS and returns its claims; throws when the signature is bad (injected so core stays free of key handling). */
 export type CheckpointSignatureVerifier = (checkpoint: Checkpoint) => Promise<CheckpointClaims>;
 
+/**
+ * What is wrong with how an event was written down (not with its content), or null: an export that
+ * promises canonical event lines names a line that is not (export-format.ts).
+ */
+export type FormProblem = (event: unknown) => string | null;
+
 /** Checks events (ordered by seq, starting at fromSeq) and checkpoints; stops at the first problem. */
 export async function verifyChain(
   events: Iterable<AuditEvent> | AsyncIterable<AuditEvent>,
   checkpoints: readonly Checkpoint[],
   verifySignature: CheckpointSignatureVerifier,
-  options: { fromSeq?: number; fromPrev?: string } = {},
+  options: { fromSeq?: number; fromPrev?: string; formProblem?: FormProblem } = {},
 ): Promise<ChainVerification> {
   const { fromSeq = 1, fromPrev = GENESIS_PREV } = options;
   checkRange(fromSeq, fromPrev);
   const anchors = await verifyCheckpoints(checkpoints, verifySignature);
   const walker = new ChainWalker(fromSeq, fromPrev, Array.isArray(anchors) ? anchors : []);
+  walker.formProblem = options.formProblem ?? null;
   if (!Array.isArray(anchors)) walker.fail(anchors.kind, anchors.seq, anchors.message);
   else if (Symbol.iterator in events) {
     // Sync sources (arrays, better-sqlite3 iterators) run in a tight loop: no await per event.
@@ -111,6 +119,7 @@ export async function verifyCheckedRun(
 }
 
 class ChainWalker {
+  formProblem: FormProblem | null = null;
   private events = 0;
   private checkpoints = 0;
   private lastSeq: number;
@@ -147,6 +156,8 @@ class ChainWalker {
     // prev and hash are compared with known-good digests below; their format is checked only on failure.
     const problem = auditEventProblem(value, { hexHashes: false });
     if (problem) return this.failEvent('malformed', seqOf(value) ?? expected, `is malformed: ${problem}`);
+    const form = this.formProblem?.(value);
+    if (form) return this.failEvent('malformed', seqOf(value) ?? expected, `is malformed: ${form}`);
     const event = value as AuditEvent;
     const seq = event.seq;
     if (seq > expected) {
