@@ -894,7 +894,15 @@ export class PostgresStore implements Store {
    * Waits for transactions in flight (their audit events), hands the sequencer lease on (a holder
    * integrates what is queued first), then closes every connection.
    */
-  async close(): Promise<void> {
+  /** Closing twice (a broker's shutdown and its owner's) waits for the one close. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async closeOnce(): Promise<void> {
     if (this.closed) return;
     await Promise.allSettled([...this.inFlight]);
     this.closed = true;

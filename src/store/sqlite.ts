@@ -646,7 +646,15 @@ class SqliteStore implements Store {
     this.readStatement('SELECT 1').get();
   }
 
-  async close(): Promise<void> {
+  /** Closing twice (a broker's shutdown and its owner's) waits for the one close. */
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private closing: Promise<void> | undefined;
+
+  private async closeOnce(): Promise<void> {
     this.releaseLazy();
     if (this.draining || this.pending.length > 0)
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));

@@ -217,6 +217,13 @@ function login(id: string, overrides: Partial<LoginRecord> = {}): LoginRecord {
 const engines = havePostgres ? [sqlite, postgres] : [sqlite];
 
 describe.each(engines)('$name store', (engine) => {
+  it('close is idempotent: closing twice, at once or after, neither hangs nor throws', async () => {
+    const { store } = await engine.fresh();
+    await append(store, [draft()]);
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+  });
+
   it('appends a chained log and reads it back exactly as hashed', async () => {
     const { store } = await engine.fresh();
     expect(await store.auditHead()).toBeNull();
