@@ -41,6 +41,7 @@ import type { Checkpoint } from '../core/audit/checkpoint.js';
 import { type AuditDraft, type AuditEvent, GENESIS_PREV, sealEvent } from '../core/audit/event.js';
 import type { StoredNote } from '../core/audit/log-tree.js';
 import type { Hash, TreeNode } from '../core/audit/merkle.js';
+import type { CancelTimer, Clock } from '../core/clock.js';
 import { AuditUnavailableError, ImpError } from '../core/errors.js';
 import type { RecordingChunk } from '../core/recording/asciicast.js';
 import { notificationTx } from './notification-rows.js';
@@ -72,7 +73,17 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
   /** Makes the WAL durable; tests inject one to hold or fail the sync. Default: fdatasync(2) off the event loop. */
   fdatasync?: Fdatasync;
+  /**
+   * The timer that bounds how long a lazy transaction is held (LAZY_MS). Default: Node's. Not the
+   * broker's clock: a test clock moved by hand would hold a proxied call's outcome until it moved.
+   */
+  after?: Clock['after'];
 }
+
+const nodeAfter: Clock['after'] = (ms, fn) => {
+  const timer = setTimeout(fn, ms);
+  return () => clearTimeout(timer);
+};
 
 /** Opens (creating and migrating) a SQLite store. */
 export function openSqliteStore(file: string, options: SqliteStoreOptions = {}): Store {
@@ -106,7 +117,8 @@ export function openSqliteStore(file: string, options: SqliteStoreOptions = {}):
   const durability = new WalDurability(walFd, options.fdatasync ?? fdatasyncOffLoop, (groups) =>
     checkpointer.synced(groups),
   );
-  return new SqliteStore({ file, db, tree, reader, walFd, durability, checkpointer });
+  const after = options.after ?? nodeAfter;
+  return new SqliteStore({ file, db, tree, reader, walFd, durability, checkpointer, after });
 }
 
 function syncDirectory(dir: string): void {
@@ -153,6 +165,7 @@ interface SqliteParts {
   walFd: number;
   durability: WalDurability;
   checkpointer: WalCheckpointer;
+  after: Clock['after'];
 }
 
 interface QueuedTransaction {
@@ -166,7 +179,7 @@ class SqliteStore implements Store {
   private readonly pending: QueuedTransaction[] = [];
   /** Lazy transactions held for the next group (TransactionOptions.lazy). */
   private readonly lazy: QueuedTransaction[] = [];
-  private lazyTimer: ReturnType<typeof setTimeout> | null = null;
+  private lazyTimer: CancelTimer | null = null;
   private draining = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly appendListeners = new Set<(events: AuditEvent[]) => void>();
@@ -273,7 +286,7 @@ class SqliteStore implements Store {
       if (options?.lazy) {
         // Held for the next group (see TransactionOptions.lazy), or LAZY_MS at most.
         this.lazy.push(queued);
-        this.lazyTimer ??= setTimeout(() => this.releaseLazy(), LAZY_MS);
+        this.lazyTimer ??= this.parts.after(LAZY_MS, () => this.releaseLazy());
         return;
       }
       this.pending.push(queued);
@@ -283,7 +296,7 @@ class SqliteStore implements Store {
 
   /** Queues the held (lazy) transactions ahead of the others. */
   private releaseLazy(): void {
-    if (this.lazyTimer) clearTimeout(this.lazyTimer);
+    this.lazyTimer?.();
     this.lazyTimer = null;
     if (this.lazy.length === 0) return;
     this.pending.unshift(...this.lazy.splice(0));
