@@ -37,7 +37,7 @@ export async function issueLoginToken(
   nowMs: number,
 ): Promise<string> {
   const key = keys.active('login');
-  const token = await new SignJWT({
+  const payload = {
     idp_iss: claims.iss,
     email: claims.email,
     name: claims.name,
@@ -45,7 +45,8 @@ export async function issueLoginToken(
     auth_time: claims.authTime,
     ...(claims.machine ? { machine: claims.machine } : {}),
     ...(claims.person ? { person: claims.person } : {}),
-  })
+  };
+  const token = await new SignJWT({ ...payload })
     .setProtectedHeader({ alg: BROKER_ALG, kid: key.kid, typ: LOGIN_TOKEN_TYPE })
     .setIssuer(brokerIssuer)
     .setAudience(LOGIN_TOKEN_AUDIENCE)
@@ -59,18 +60,7 @@ export async function issueLoginToken(
   // open right after a login, under per-session re-authentication — its ECDSA check. Expiry and the
   // key's retirement are still checked on every use, and the login row is looked up every time.
   remember(keys, `${brokerIssuer} ${token}`, {
-    claims: claimsOf({
-      jti: claims.loginId,
-      sub: claims.sub,
-      exp: claims.expiresAt,
-      idp_iss: claims.iss,
-      email: claims.email,
-      name: claims.name,
-      groups: claims.groups,
-      auth_time: claims.authTime,
-      ...(claims.machine ? { machine: claims.machine } : {}),
-      ...(claims.person ? { person: claims.person } : {}),
-    }),
+    claims: claimsOf({ ...payload, jti: claims.loginId, sub: claims.sub, exp: claims.expiresAt }),
     kid: key.kid,
   });
   return token;

@@ -23,8 +23,9 @@ import {
 import { canonicalEventLine, exportLine } from '../../../src/core/audit/export-format.js';
 import { BLOCK_LEVEL, SliceScanner, scanExportSlice } from '../../../src/core/audit/export-scan.js';
 import { eventLeafHash } from '../../../src/core/audit/log-tree.js';
+import { anyText, auditDrafts } from '../../helpers/audit-arbitraries.js';
 
-const text = fc.string({ unit: 'binary', maxLength: 12 });
+const text = anyText;
 const plainKey = fc
   .string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 6 })
   .filter((k) => !k.includes('"') && !k.includes('\\'));
@@ -43,27 +44,6 @@ const plainJson: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.dictionary(plainKey, tie('value'), { maxKeys: 3 }),
   ),
 })).value;
-
-function drafts(data: fc.Arbitrary<Record<string, unknown>>) {
-  return fc.record({
-    type: fc.constantFrom('action.requested', 'auth.login', 'recording.chunk'),
-    actor: fc.option(
-      fc.record({
-        iss: fc.option(text, { nil: null }),
-        sub: text,
-        email: fc.option(text, { nil: null }),
-        roles: fc.array(text, { maxLength: 3 }),
-      }),
-      { nil: null },
-    ),
-    tenant: fc.option(text, { nil: null }),
-    environment: fc.option(text, { nil: null }),
-    session: fc.option(text, { nil: null }),
-    ticket: fc.option(text, { nil: null }),
-    reason: fc.option(text, { nil: null }),
-    data,
-  });
-}
 
 function sealed(draft: Parameters<typeof sealEvent>[0], seq: number, prev = GENESIS_PREV): AuditEvent {
   return sealEvent(draft, { seq, id: `id-${seq}`, ts: '2026-11-01T00:00:00.000Z', prev });
@@ -93,7 +73,7 @@ describe('readCanonicalEvent', () => {
   it('reads the canonical line of any event whose data keys are plain ASCII', () => {
     fc.assert(
       fc.property(
-        drafts(fc.dictionary(plainKey, plainJson, { maxKeys: 5 })),
+        auditDrafts(fc.dictionary(plainKey, plainJson, { maxKeys: 5 })),
         fc.integer({ min: 1, max: 2 ** 53 - 1 }),
         (draft, seq) => {
           const line = Buffer.from(canonicalJson(sealed(draft, seq)));
@@ -109,7 +89,7 @@ describe('readCanonicalEvent', () => {
   it('vouches for nothing but canonical events, whatever the data', () => {
     fc.assert(
       fc.property(
-        drafts(fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), json, { maxKeys: 5 })),
+        auditDrafts(fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), json, { maxKeys: 5 })),
         (draft) => {
           const line = Buffer.from(canonicalJson(sealed(draft, 7)));
           const fields = read(line);
@@ -136,7 +116,7 @@ describe('readCanonicalEvent', () => {
   it('any edit of a canonical line is either still canonical or not vouched for', () => {
     const data = fc.dictionary(plainKey, plainJson, { maxKeys: 4 });
     fc.assert(
-      fc.property(drafts(data), fc.array(edit, { minLength: 1, maxLength: 3 }), (draft, edits) => {
+      fc.property(auditDrafts(data), fc.array(edit, { minLength: 1, maxLength: 3 }), (draft, edits) => {
         let line = Buffer.from(canonicalJson(sealed(draft, 12)));
         for (const e of edits) {
           const at = e.at % (line.length + 1);

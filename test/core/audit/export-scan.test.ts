@@ -11,28 +11,11 @@ import { exportLine } from '../../../src/core/audit/export-format.js';
 import { BLOCK_LEVEL, scanExportSlice } from '../../../src/core/audit/export-scan.js';
 import { eventLeafHash } from '../../../src/core/audit/log-tree.js';
 import { rootFromLeafHashes } from '../../../src/core/audit/merkle.js';
+import { auditDrafts } from '../../helpers/audit-arbitraries.js';
 
-const text = fc.string({ unit: 'binary', maxLength: 12 });
 const json: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 3 });
 
-const drafts = fc.record({
-  type: fc.constantFrom('action.requested', 'auth.login', 'recording.chunk'),
-  actor: fc.option(
-    fc.record({
-      iss: fc.option(text, { nil: null }),
-      sub: text,
-      email: fc.option(text, { nil: null }),
-      roles: fc.array(text, { maxLength: 3 }),
-    }),
-    { nil: null },
-  ),
-  tenant: fc.option(text, { nil: null }),
-  environment: fc.option(text, { nil: null }),
-  session: fc.option(text, { nil: null }),
-  ticket: fc.option(text, { nil: null }),
-  reason: fc.option(text, { nil: null }),
-  data: fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), json, { maxKeys: 5 }),
-});
+const drafts = auditDrafts(fc.dictionary(fc.string({ unit: 'binary', maxLength: 6 }), json, { maxKeys: 5 }));
 
 function sealed(draft: Parameters<typeof sealEvent>[0], seq: number, prev: string): AuditEvent {
   return sealEvent(draft, { seq, id: `id-${seq}`, ts: '2026-11-01T00:00:00.000Z', prev });
