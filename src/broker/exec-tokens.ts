@@ -6,6 +6,7 @@
  * leaves the broker, but typed and addressed so that neither kind can stand in for the other:
  * verifyLoginToken demands `typ: imp-login+jwt` and `aud: imp-broker`, this demands its own.
  */
+
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { Clock } from '../core/clock.js';
@@ -14,6 +15,7 @@ import type { SessionRecord } from '../store/types.js';
 import type { Principal } from './context.js';
 import { BROKER_ALG, type KeyRing } from './keys.js';
 import type { LoginClaims } from './login-tokens.js';
+import { personClaims } from './token-claims.js';
 
 /** The JOSE `typ` of an exec token. */
 export const EXEC_TOKEN_TYPE = 'imp-exec+jwt';
@@ -92,20 +94,7 @@ export async function verifyExecToken(
         requiredClaims: ['sub', 'jti', 'exp', 'sid', 'lid'],
       },
     );
-    return {
-      loginId: String(payload.lid),
-      sessionId: String(payload.sid),
-      iss: String(payload.idp_iss),
-      sub: payload.sub!,
-      email: typeof payload.email === 'string' ? payload.email : null,
-      name: typeof payload.name === 'string' ? payload.name : null,
-      groups: Array.isArray(payload.groups)
-        ? payload.groups.filter((g): g is string => typeof g === 'string')
-        : [],
-      authTime: Number(payload.auth_time),
-      expiresAt: payload.exp!,
-      machine: typeof payload.machine === 'string' ? payload.machine : null,
-    };
+    return { loginId: String(payload.lid), sessionId: String(payload.sid), ...personClaims(payload) };
   } catch {
     throw new AuthRequiredError('This exec credential is invalid or its session is over.');
   }

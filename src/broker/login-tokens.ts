@@ -3,10 +3,12 @@
  * default 8 h), signed with the `login` key that never leaves the broker, typed so that no other
  * token (ID token, session token) can stand in for one.
  */
+
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import type { Clock } from '../core/clock.js';
 import { AuthRequiredError } from '../core/errors.js';
 import { BROKER_ALG, type KeyRing } from './keys.js';
+import { personClaims } from './token-claims.js';
 
 /** The JOSE `typ` of a broker token. */
 export const LOGIN_TOKEN_TYPE = 'imp-login+jwt';
@@ -70,17 +72,8 @@ export async function issueLoginToken(
 function claimsOf(payload: JWTPayload): LoginClaims {
   return {
     loginId: payload.jti!,
-    iss: String(payload.idp_iss),
-    sub: payload.sub!,
-    email: typeof payload.email === 'string' ? payload.email : null,
-    name: typeof payload.name === 'string' ? payload.name : null,
-    groups: Array.isArray(payload.groups)
-      ? payload.groups.filter((g): g is string => typeof g === 'string')
-      : [],
+    ...personClaims(payload),
     person: typeof payload.person === 'string' ? payload.person : null,
-    authTime: Number(payload.auth_time),
-    expiresAt: payload.exp!,
-    machine: typeof payload.machine === 'string' ? payload.machine : null,
   };
 }
 
