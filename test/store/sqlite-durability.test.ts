@@ -13,7 +13,8 @@ import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { AuditUnavailableError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { fdatasyncOffLoop } from '../../src/store/sqlite-durability.js';
-import type { LoginRecord, Store } from '../../src/store/types.js';
+import type { Store } from '../../src/store/types.js';
+import { plainLogin } from '../helpers/store-records.js';
 import { makeTempDir } from '../helpers/temp.js';
 
 /** An fdatasync the test releases or fails by hand, one call at a time. */
@@ -47,20 +48,6 @@ function watch<T>(promise: Promise<T>) {
   return state;
 }
 
-function login(id: string): LoginRecord {
-  return {
-    id,
-    iss: 'https://idp.example.com',
-    sub: `user-${id}`,
-    email: null,
-    authTime: 1,
-    createdAt: 1,
-    expiresAt: 2,
-    idTokenHash: `hash-${id}`,
-    groups: [],
-  };
-}
-
 const open: Store[] = [];
 afterEach(async () => {
   for (const store of open.splice(0)) await store.close().catch(() => {});
@@ -91,7 +78,7 @@ describe('SQLite: acknowledged only once durable', () => {
     store.onAppended((events) => heard.push(...events));
     const write = watch(
       store.transaction(async (tx) => {
-        await tx.insertLogin(login('a'));
+        await tx.insertLogin(plainLogin('a'));
         return tx.appendAudit({ type: 'test.held', data: {} }, Date.now());
       }),
     );
@@ -120,13 +107,13 @@ describe('SQLite: acknowledged only once durable', () => {
 
   it('a read made while a group is open (a member waits on I/O) sees committed rows only, not the open group', async () => {
     const { store } = storeWith(fdatasyncOffLoop);
-    await store.transaction((tx) => tx.insertLogin(login('before')));
+    await store.transaction((tx) => tx.insertLogin(plainLogin('before')));
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
     let inserted: () => void = () => {};
     const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
     const write = store.transaction(async (tx) => {
-      await tx.insertLogin(login('open'));
+      await tx.insertLogin(plainLogin('open'));
       inserted();
       await gate; // the group stays open, its row written but not committed
     });
@@ -321,7 +308,7 @@ describe('SQLite: acknowledged only once durable', () => {
       await Promise.all(
         Array.from({ length: 8 }, (_, i) =>
           store.transaction(async (tx) => {
-            await tx.insertLogin({ ...login(`r${rounds}-${i}`), groups: ['x'.repeat(500)] });
+            await tx.insertLogin({ ...plainLogin(`r${rounds}-${i}`), groups: ['x'.repeat(500)] });
             return tx.appendAudit({ type: 'test.load', data: { round: rounds, i } }, Date.now());
           }),
         ),

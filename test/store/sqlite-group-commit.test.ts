@@ -10,7 +10,8 @@ import type { AuditEvent } from '../../src/core/audit/event.js';
 import { verifyChain } from '../../src/core/audit/verify-chain.js';
 import { ConflictError } from '../../src/core/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { LoginRecord, Store } from '../../src/store/types.js';
+import type { Store } from '../../src/store/types.js';
+import { plainLogin } from '../helpers/store-records.js';
 import { makeTempDir } from '../helpers/temp.js';
 
 let file: string;
@@ -28,20 +29,6 @@ afterEach(async () => {
 // SQLite's one writer seals an event as it appends it: what the transaction got is the event as logged.
 const append = (type: string) =>
   store.transaction(async (tx) => (await tx.appendAudit({ type, data: {} }, Date.now())) as AuditEvent);
-
-function login(id: string): LoginRecord {
-  return {
-    id,
-    iss: 'https://idp.example.com',
-    sub: `user-${id}`,
-    email: null,
-    authTime: 1,
-    createdAt: 1,
-    expiresAt: 2,
-    idTokenHash: `hash-${id}`,
-    groups: [],
-  };
-}
 
 /** What another process would see on disk right now. */
 function onDisk(sql: string, ...params: unknown[]): unknown[] {
@@ -72,16 +59,16 @@ describe('SQLite group commit', () => {
   it('a member that throws is rolled back alone; the others in its group commit', async () => {
     const [first, failed, last] = await Promise.allSettled([
       store.transaction(async (tx) => {
-        await tx.insertLogin(login('a'));
+        await tx.insertLogin(plainLogin('a'));
         return tx.appendAudit({ type: 'test.a' }, Date.now());
       }),
       store.transaction(async (tx) => {
-        await tx.insertLogin(login('b'));
+        await tx.insertLogin(plainLogin('b'));
         await tx.appendAudit({ type: 'test.b' }, Date.now());
         throw new ConflictError('changed meanwhile');
       }),
       store.transaction(async (tx) => {
-        await tx.insertLogin(login('c'));
+        await tx.insertLogin(plainLogin('c'));
         return tx.appendAudit({ type: 'test.c' }, Date.now());
       }),
     ]);
