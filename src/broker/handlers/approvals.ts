@@ -6,6 +6,7 @@
 import { ConflictError, ImpError, InvalidInputError } from '../../core/errors.js';
 import { hasControlCharacters } from '../../core/escape.js';
 import { decideApproval, decideTargetAccess, sameSubject } from '../../core/policy/decide.js';
+import { machineNameOf } from '../../core/policy/machines.js';
 import type { SessionRecord } from '../../store/types.js';
 import { actorOf, type HandlerContext, type HandlerResult } from '../context.js';
 import { mustHavePrincipal } from '../guards.js';
@@ -85,7 +86,7 @@ export async function approveRequest(ctx: HandlerContext): Promise<HandlerResult
   // The ticket again, as it is now: closed, reassigned or moved to another tenant while the request
   // waited, it opens nothing (refused by its rule, audited; the request stays pending).
   // A runbook's request may carry no ticket; its ticket is checked without the person rule.
-  const machine = session.requester.roles.some((role) => role.startsWith('machine:'));
+  const machine = machineNameOf(session.requester.roles) !== null;
   const ticketCheck = session.ticket
     ? await checkTicket(ctx, {
         ticket: session.ticket,
